@@ -1,0 +1,38 @@
+"""Reading and writing the spec.json that sits in every artifact directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from repdyn import atomic, ids
+
+SPEC_NAME = "spec.json"
+
+
+def write_spec(artifact_dir: str | Path, spec: dict[str, Any]) -> None:
+    """Write spec.json, refusing to overwrite a different spec under the same id."""
+    path = Path(artifact_dir) / SPEC_NAME
+    expected_id = Path(artifact_dir).name
+    if ids.spec_id(spec) != expected_id:
+        raise ValueError(f"{path}: spec hashes to {ids.spec_id(spec)}, not to the directory's id {expected_id}")
+    if path.exists() and {k: v for k, v in json.loads(path.read_text()).items() if k != "id"} != json.loads(
+        json.dumps(spec)
+    ):
+        raise ValueError(f"{path}: exists with different content (hash collision or a hand-edited spec)")
+    atomic.write_json(path, {**spec, "id": expected_id})
+
+
+def read_spec(artifact_dir: str | Path, stage: str | None = None) -> dict[str, Any]:
+    """Load and check spec.json: its content must hash to the directory's id."""
+    path = Path(artifact_dir) / SPEC_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no spec.json (is {artifact_dir} an artifact directory?)")
+    doc = json.loads(path.read_text())
+    doc.pop("id", None)
+    if stage is not None and doc.get("stage") != stage:
+        raise ValueError(f"{path}: is a {doc.get('stage')!r} artifact, expected {stage!r}")
+    if ids.spec_id(doc) != Path(artifact_dir).name:
+        raise ValueError(f"{path}: content hashes to {ids.spec_id(doc)}, not to the directory name (edited by hand?)")
+    return doc

@@ -1,0 +1,70 @@
+"""Atomic file writes: a killed job never leaves a file that looks finished.
+
+Everything repdyn writes goes to a temporary name in the destination directory
+and is renamed into place only once it is complete (rename is atomic on POSIX
+file systems within one directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to `dest`; rename it to `dest` on success.
+
+    On any exception the temporary file (or directory) is removed and `dest`
+    is left as it was. `suffix` keeps an extension that a writer library
+    insists on (h5py, torch.save do not care; zarr stores are directories).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + dest.name + ".", suffix=suffix, dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # writers create it themselves (file or directory)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"writer did not create {tmp} for {dest}")
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def write_text(dest: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(dest) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(dest: str | os.PathLike, obj: Any) -> None:
+    """Write JSON (sorted keys, indented: meant to be read by people) atomically."""
+    write_text(dest, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def torch_save(obj: Any, dest: str | os.PathLike) -> None:
+    """torch.save to a temporary name, then rename into place."""
+    import torch
+
+    with atomic_path(dest) as tmp:
+        torch.save(obj, tmp)

@@ -1,0 +1,340 @@
+"""Load, validate and resolve config.yaml into fully specified experiments.
+
+Why here and not only in Snakemake's validate(): the package must work without
+Snakemake (CLI, Python API, tests), errors must be one line that names the key
+path and the allowed values, and defaults must be filled identically everywhere
+so that ids do not depend on whether a value was written out or defaulted.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import itertools
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from repdyn import grids
+
+SECTIONS = ("data", "model", "train", "grids")
+
+# Model settings each architecture uses; others are dropped after checking that none
+# was set explicitly, so that e.g. a ResNet-50 run id never depends on a default `width`.
+MODEL_KEYS = {
+    "preact_resnet18": ("arch", "width"),
+    "resnet50": ("arch",),
+    "vit_b_16": ("arch", "vit_image_size", "vit_interpolation"),
+}
+
+# Facts about the source datasets needed to check a config without loading data.
+DATASET_FACTS = {
+    "fashion_mnist": {"classes": 10, "channels": 1, "test_size": 10000, "native_size": 28},
+    "cifar10": {"classes": 10, "channels": 3, "test_size": 10000, "native_size": 32},
+    "svhn": {"classes": 10, "channels": 3, "test_size": 26032, "native_size": 32},
+    "tiny_imagenet": {"classes": 200, "channels": 3, "test_size": 10000, "native_size": 64},
+}
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message is one line naming the key path."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One fully resolved experiment: every setting explicit, defaults filled."""
+
+    name: str
+    settings: dict[str, Any]  # sections data, model, train, grids
+    index: int  # position in the config's experiment list (for error messages)
+
+    def section(self, name: str) -> dict[str, Any]:
+        return self.settings[name]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole resolved config: machine settings plus the experiments."""
+
+    device: str
+    threads: int
+    experiments: tuple[Experiment, ...]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def experiment(self, name: str) -> Experiment:
+        for exp in self.experiments:
+            if exp.name == name:
+                return exp
+        raise KeyError(f"no experiment named {name!r}; known: {', '.join(e.name for e in self.experiments)}")
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The config JSON schema shipped with the package (also used by the Snakefile)."""
+    text = resources.files("repdyn").joinpath("schema/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def load(paths: str | Path | Iterable[str | Path], overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read one or more YAML files (later ones merged on top) and resolve them."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    merged: dict[str, Any] = {}
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+        merged = deep_merge(merged, data)
+    if overrides:
+        merged = deep_merge(merged, dict(overrides))
+    return resolve(merged)
+
+
+def resolve(raw: Mapping[str, Any]) -> Config:
+    """Validate a config mapping and expand it into resolved experiments."""
+    raw = copy.deepcopy(dict(raw))
+    _validate(raw, schema(), where="")
+    defaults = raw.get("defaults", {}) or {}
+    experiments: list[Experiment] = []
+    for index, entry in enumerate(raw["experiments"]):
+        base = deep_merge(defaults, {k: v for k, v in entry.items() if k in SECTIONS})
+        for name, settings in _expand_sweep(entry["name"], base, entry.get("sweep"), index):
+            where = f"experiments[{index}] ({name})"
+            explicit_model_keys = set(settings.get("model", {}) or {})
+            settings = fill_defaults(settings, schema()["$defs"]["experiment_settings"])
+            _validate(settings, schema()["$defs"]["experiment_settings"], where=where, root=schema())
+            settings["model"] = _model_settings(settings["model"], explicit_model_keys, where)
+            _check_semantics(settings, where)
+            experiments.append(Experiment(name=name, settings=settings, index=index))
+    names = [e.name for e in experiments]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"experiments: duplicate experiment name(s) {', '.join(dupes)}")
+    top = fill_defaults({k: v for k, v in raw.items() if k in ("device", "threads")}, schema())
+    return Config(device=top["device"], threads=top["threads"], experiments=tuple(experiments), raw=raw)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested dicts merge key by key; any other value (lists included) replaces."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _expand_sweep(name: str, base: dict, sweep: Mapping[str, list] | None, index: int):
+    if not sweep:
+        yield name, base
+        return
+    keys = list(sweep)
+    for values in itertools.product(*(sweep[k] for k in keys)):
+        settings = copy.deepcopy(base)
+        suffix = []
+        for key, value in zip(keys, values):
+            _set_path(settings, key.split("."), value)
+            suffix.append(f"{key.split('.')[-1]}{_short(value)}")
+        yield f"{name}-{'-'.join(suffix)}", settings
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "x"  # structured values: the position keeps names unique enough; ids are what matter
+    return str(value)
+
+
+def _set_path(obj: dict, path: list[str], value: Any) -> None:
+    for key in path[:-1]:
+        obj = obj.setdefault(key, {})
+        if not isinstance(obj, dict):
+            raise ConfigError(f"sweep: {'.'.join(path)} does not name a setting inside a mapping")
+    obj[path[-1]] = value
+
+
+# --------------------------------------------------------------------------- defaults
+
+_MISSING = object()
+
+
+def fill_defaults(value: Any, sub: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
+    """Fill schema `default:` values recursively and turn JSON-schema numbers into floats.
+
+    Numbers become floats so that `lr: 1` and `lr: 1.0` hash to the same id.
+    """
+    root = root or schema()
+    out = _fill(value, sub, root)
+    return {} if out is _MISSING else out
+
+
+def _deref(sub: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    while "$ref" in sub:
+        parts = sub["$ref"].lstrip("#/").split("/")
+        target: Any = root
+        for part in parts:
+            target = target[part]
+        sub = target
+    return sub
+
+
+def _fill(value: Any, sub: Mapping[str, Any], root: Mapping[str, Any]) -> Any:
+    sub = _deref(sub, root)
+    if value is _MISSING:
+        if "default" not in sub:
+            return _MISSING
+        value = copy.deepcopy(sub["default"])
+    for part in sub.get("allOf", []):
+        value = _fill(value, part, root)
+    if "oneOf" in sub:
+        branch = _matching_branch(value, sub["oneOf"], root)
+        if branch is not None:
+            value = _fill(value, branch, root)
+    if isinstance(value, dict) and "properties" in sub:
+        value = dict(value)
+        for key, prop in sub["properties"].items():
+            filled = _fill(value.get(key, _MISSING), prop, root)
+            if filled is not _MISSING:
+                value[key] = filled
+    if isinstance(value, list) and isinstance(sub.get("items"), Mapping):
+        value = [_fill(v, sub["items"], root) for v in value]
+    if sub.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return value
+
+
+def _matching_branch(value: Any, branches: list, root: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for branch in branches:
+        branch = _deref(branch, root)
+        if isinstance(value, dict) and branch.get("type") == "object":
+            if all(k in value for k in branch.get("required", [])) and (
+                branch.get("additionalProperties", True) is not False
+                or set(value) <= set(branch.get("properties", {}))
+            ):
+                return branch
+        if isinstance(value, list) and branch.get("type") == "array":
+            return branch
+    return None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validate(value: Any, sub: Mapping[str, Any], where: str, root: Mapping[str, Any] | None = None) -> None:
+    import jsonschema
+
+    root = root or sub
+    resolver_schema = dict(sub)
+    if root is not sub:
+        resolver_schema = {**sub, "$defs": root["$defs"]}
+    validator = jsonschema.Draft202012Validator(resolver_schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))))
+    if errors:
+        raise ConfigError(_describe(_deepest(errors[0]), where, root))
+
+
+def _deepest(error):
+    """For oneOf/anyOf failures, report the branch error that got furthest."""
+    while error.context:
+        # Prefer the branch of the right type (its error is about content, not type), then the deepest.
+        error = max(error.context, key=lambda e: (e.validator != "type", len(list(e.absolute_path))))
+    return error
+
+
+def _describe(error, where: str, root: Mapping[str, Any]) -> str:
+    path = _format_path(where, list(error.absolute_path))
+    sub = _deref(error.schema, root) if isinstance(error.schema, Mapping) else {}
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = ", ".join(sorted(sub.get("properties", {})))
+        extra = sorted(set(error.instance) - set(sub.get("properties", {})))
+        keys = ", ".join(f"{path + '.' if path else ''}{k}" for k in extra)
+        return f"unknown key {keys} (allowed here: {allowed})"
+    if kind == "required":
+        return f"{path or 'config'}: {error.message}"
+    if kind in ("enum", "const"):
+        allowed = sub.get("enum", [sub.get("const")])
+        return f"{path}: {error.instance!r} is not allowed (allowed: {', '.join(map(repr, allowed))})"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{path}: {error.instance!r} is out of range (allowed: {_range(sub)})"
+    if kind == "type":
+        return f"{path}: {error.instance!r} has the wrong type (expected {error.validator_value})"
+    return f"{path or 'config'}: {error.message}"
+
+
+def _range(sub: Mapping[str, Any]) -> str:
+    lo = f"{sub['minimum']} <= " if "minimum" in sub else f"{sub['exclusiveMinimum']} < " if "exclusiveMinimum" in sub else ""
+    hi = f" <= {sub['maximum']}" if "maximum" in sub else f" < {sub['exclusiveMaximum']}" if "exclusiveMaximum" in sub else ""
+    return f"{lo}value{hi}"
+
+
+def _format_path(where: str, parts: list) -> str:
+    text = where
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _model_settings(model: dict[str, Any], explicit: set[str], where: str) -> dict[str, Any]:
+    used = MODEL_KEYS[model["arch"]]
+    unused = sorted(explicit - set(used))
+    if unused:
+        raise ConfigError(
+            f"{where}.model.{unused[0]}: not used by arch {model['arch']!r} (its settings: {', '.join(used)})"
+        )
+    return {k: model[k] for k in used}
+
+
+def _check_semantics(settings: dict[str, Any], where: str) -> None:
+    data = settings["data"]
+    facts = DATASET_FACTS[data["dataset"]]
+    classes = facts["classes"]
+    if data["dataset"] in ("cifar10", "svhn") and data["image_size"] != 32:
+        raise ConfigError(f"{where}.data.image_size: {data['image_size']} is not allowed for {data['dataset']} (allowed: 32)")
+    if data["dataset"] == "fashion_mnist" and data["image_size"] not in (28, 32):
+        raise ConfigError(f"{where}.data.image_size: {data['image_size']} is not allowed for fashion_mnist (allowed: 28, 32)")
+    subset = data["train_subset"]
+    if subset is not None and subset % classes:
+        raise ConfigError(f"{where}.data.train_subset: {subset} is not a multiple of the {classes} classes of {data['dataset']}")
+    test_subset = data["test_subset"]
+    if test_subset is not None and (test_subset % classes or test_subset > facts["test_size"]):
+        raise ConfigError(
+            f"{where}.data.test_subset: {test_subset} must be a multiple of the {classes} classes "
+            f"and at most the {facts['test_size']} test examples of {data['dataset']}"
+        )
+    probe = data["probe"]
+    if probe["batches"] * probe["batch_size"] > facts["test_size"]:
+        raise ConfigError(
+            f"{where}.data.probe: {probe['batches']} x {probe['batch_size']} examples exceed the "
+            f"{facts['test_size']} test examples of {data['dataset']}"
+        )
+    norm = data["normalization"]
+    if isinstance(norm, dict):
+        for key in ("mean", "std"):
+            if len(norm[key]) != facts["channels"]:
+                raise ConfigError(
+                    f"{where}.data.normalization.{key}: {len(norm[key])} values given, "
+                    f"{data['dataset']} has {facts['channels']} channel(s)"
+                )
+    opt = settings["train"]["optimizer"]
+    if opt["name"] != "sgd" and (opt["momentum"] or opt["nesterov"]):
+        raise ConfigError(f"{where}.train.optimizer.momentum: only used by sgd, but optimizer.name is {opt['name']!r}")
+    if opt["nesterov"] and not opt["momentum"]:
+        raise ConfigError(f"{where}.train.optimizer.nesterov: needs momentum > 0")
+    for grid_name, spec in settings["grids"].items():
+        try:
+            grids.check(spec)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.grids.{grid_name}: {exc}") from None

@@ -1,0 +1,216 @@
+"""From a resolved config to the artifacts the workflow builds, their ids and paths.
+
+Torch-free and file-system-free on purpose: the Snakefile calls this at parse
+time, and Snakemake parses the Snakefile again inside every cluster job.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from repdyn import grids, ids
+from repdyn.config import Config, ConfigError, Experiment
+
+RESULTS = PurePosixPath("results")
+
+# Data settings that say where the files are on this machine, not what the data is.
+DATA_MACHINE_KEYS = ("root", "download")
+# Train settings that do not change what epoch e's weights are.
+TRAIN_LENGTH_KEYS = ("epochs", "segment_epochs")
+
+
+@dataclass(frozen=True)
+class DataArtifact:
+    id: str
+    spec: dict[str, Any]
+    machine: dict[str, Any]  # root, download: needed to build it here, not part of the id
+
+    @property
+    def dir(self) -> PurePosixPath:
+        return RESULTS / "data" / self.id
+
+    @property
+    def h5(self) -> PurePosixPath:
+        return self.dir / "dataset.h5"
+
+
+@dataclass(frozen=True)
+class RunArtifact:
+    """One training run; several experiments may share it (same data, model, recipe, seed)."""
+
+    id: str
+    spec: dict[str, Any]
+    data_id: str
+    epochs: int  # the longest length any experiment asks for
+    segment_epochs: int
+    checkpoint_epochs: tuple[int, ...]
+
+    @property
+    def dir(self) -> PurePosixPath:
+        return RESULTS / "train" / self.id
+
+    @property
+    def init_dir(self) -> PurePosixPath:
+        return self.dir / "init"
+
+    @functools.cached_property
+    def segments(self) -> tuple[tuple[int, int], ...]:
+        return tuple(grids.segments(self.epochs, self.segment_epochs))
+
+    def segment_dir(self, start: int, end: int) -> PurePosixPath:
+        return self.dir / "segments" / f"{start:06d}-{end:06d}"
+
+    def state_source(self, epoch: int) -> PurePosixPath:
+        """The directory whose state.pt holds the resume state at a segment boundary."""
+        if epoch == 0:
+            return self.init_dir
+        for start, end in self.segments:
+            if end == epoch:
+                return self.segment_dir(start, end)
+        raise KeyError(f"epoch {epoch} is not a segment boundary of run {self.id}")
+
+    def segment_checkpoints(self, start: int, end: int) -> list[int]:
+        return [e for e in self.checkpoint_epochs if start < e <= end]
+
+    def checkpoint_path(self, epoch: int) -> PurePosixPath:
+        if epoch == 0:
+            return self.init_dir / "checkpoints" / "e000000.pt"
+        for start, end in self.segments:
+            if start < epoch <= end:
+                if epoch not in self.checkpoint_epochs:
+                    raise KeyError(f"epoch {epoch} is not a checkpointed epoch of run {self.id}")
+                return self.segment_dir(start, end) / "checkpoints" / f"e{epoch:06d}.pt"
+        raise KeyError(f"epoch {epoch} is outside run {self.id} (0..{self.epochs})")
+
+    def segments_through(self, epoch: int) -> list[tuple[int, int]]:
+        return [(s, e) for s, e in self.segments if s < epoch]
+
+    def metrics_path(self, epochs: int) -> PurePosixPath:
+        return self.dir / "metrics" / f"e{epochs:06d}.tsv"
+
+    def phases_path(self, epochs: int) -> PurePosixPath:
+        return self.dir / "metrics" / f"e{epochs:06d}.phases.json"
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    name: str
+    experiment: Experiment
+    data: DataArtifact
+    run: RunArtifact
+    epochs: int
+    grids: dict[str, tuple[int, ...]]
+
+    @property
+    def metrics(self) -> PurePosixPath:
+        return self.run.metrics_path(self.epochs)
+
+    @property
+    def phases(self) -> PurePosixPath:
+        return self.run.phases_path(self.epochs)
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: Config
+    experiments: tuple[ExperimentPlan, ...]
+    data: dict[str, DataArtifact]
+    runs: dict[str, RunArtifact]
+
+    def run_targets(self) -> list[str]:
+        """Final files of the training stages for every experiment."""
+        out: list[str] = []
+        for exp in self.experiments:
+            out += [str(exp.metrics), str(exp.phases)]
+        return sorted(set(out))
+
+    def index(self) -> dict[str, Any]:
+        """The readable map from experiment names to artifact ids and paths (results/index.json)."""
+        return {
+            "experiments": {
+                exp.name: {
+                    "data": {"id": exp.data.id, "path": str(exp.data.dir)},
+                    "train": {"id": exp.run.id, "path": str(exp.run.dir), "epochs": exp.epochs},
+                    "metrics": str(exp.metrics),
+                    "phases": str(exp.phases),
+                    "grids": {k: [v[0], v[-1], len(v)] for k, v in exp.grids.items()},
+                }
+                for exp in self.experiments
+            }
+        }
+
+
+def data_artifact(exp: Experiment) -> DataArtifact:
+    data = exp.section("data")
+    settings = {k: v for k, v in data.items() if k not in DATA_MACHINE_KEYS}
+    spec = ids.artifact_spec("data", settings)
+    return DataArtifact(id=ids.spec_id(spec), spec=spec, machine={k: data[k] for k in DATA_MACHINE_KEYS})
+
+
+def run_spec(exp: Experiment, data_id: str) -> dict[str, Any]:
+    train = {k: v for k, v in exp.section("train").items() if k not in TRAIN_LENGTH_KEYS}
+    return ids.artifact_spec("train", {"model": exp.section("model"), "train": train}, {"data": data_id})
+
+
+def experiment_grids(exp: Experiment) -> dict[str, tuple[int, ...]]:
+    length = exp.section("train")["epochs"]
+    return {name: tuple(grids.epochs(spec, length)) for name, spec in sorted(exp.section("grids").items())}
+
+
+def build(config: Config) -> Plan:
+    """Compute every artifact of every experiment; experiments sharing a run share its artifacts."""
+    data: dict[str, DataArtifact] = {}
+    run_members: dict[str, list[Experiment]] = {}
+    run_specs: dict[str, tuple[dict, str]] = {}
+    exp_parts = []
+    for exp in config.experiments:
+        d = data_artifact(exp)
+        if d.id in data and data[d.id].machine != d.machine:
+            raise ConfigError(
+                f"experiments {exp.name!r} and another use the same data ({d.id}) with different data.root/download"
+            )
+        data[d.id] = d
+        spec = run_spec(exp, d.id)
+        run_id = ids.spec_id(spec)
+        run_members.setdefault(run_id, []).append(exp)
+        run_specs[run_id] = (spec, d.id)
+        exp_parts.append((exp, d, run_id))
+
+    runs: dict[str, RunArtifact] = {}
+    for run_id, members in run_members.items():
+        seg = {m.section("train")["segment_epochs"] for m in members}
+        if len(seg) > 1:
+            names = ", ".join(m.name for m in members)
+            raise ConfigError(
+                f"experiments {names} share training run {run_id} but set different train.segment_epochs {sorted(seg)}"
+            )
+        checkpoints = {0}
+        for m in members:
+            checkpoints.add(m.section("train")["epochs"])
+            for epochs in experiment_grids(m).values():
+                checkpoints.update(epochs)
+        spec, data_id = run_specs[run_id]
+        runs[run_id] = RunArtifact(
+            id=run_id,
+            spec=spec,
+            data_id=data_id,
+            epochs=max(m.section("train")["epochs"] for m in members),
+            segment_epochs=seg.pop(),
+            checkpoint_epochs=tuple(sorted(checkpoints)),
+        )
+
+    experiments = tuple(
+        ExperimentPlan(
+            name=exp.name,
+            experiment=exp,
+            data=d,
+            run=runs[run_id],
+            epochs=exp.section("train")["epochs"],
+            grids=experiment_grids(exp),
+        )
+        for exp, d, run_id in exp_parts
+    )
+    return Plan(config=config, experiments=experiments, data=data, runs=runs)

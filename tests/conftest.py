@@ -1,0 +1,101 @@
+"""Shared fixtures: the repository root, the default config, a tiny real-data config."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def default_raw() -> dict:
+    """config.yaml as a mapping (a fresh copy per test)."""
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def tiny_raw(**train) -> dict:
+    """A complete config for seconds-long end-to-end runs on real Fashion-MNIST."""
+    return {
+        "device": "cpu",
+        "threads": 1,
+        "defaults": {
+            "data": {
+                "dataset": "fashion_mnist",
+                "image_size": 32,
+                "train_subset": 200,
+                "label_noise": 0.2,
+                "probe": {"batches": 2, "batch_size": 32, "seed": 0},
+            },
+            "model": {"arch": "preact_resnet18", "width": 2},
+            "train": {
+                "seed": 0,
+                "epochs": 4,
+                "segment_epochs": 2,
+                "batch_size": 64,
+                "optimizer": {"name": "adam", "lr": 0.001},
+                **train,
+            },
+            "grids": {"cka": {"every": 1}, "drs": {"every": 2}},
+        },
+        "experiments": [{"name": "tiny"}],
+    }
+
+
+@pytest.fixture
+def tiny() -> dict:
+    return copy.deepcopy(tiny_raw())
+
+
+def require_fashion_mnist() -> None:
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Debian package dataset-fashion-mnist is not installed")
+
+
+def fmnist_data_settings(**overrides) -> dict:
+    """Complete `data` settings (as the config layer resolves them) for real Fashion-MNIST."""
+    settings = {
+        "dataset": "fashion_mnist",
+        "root": None,
+        "download": False,
+        "image_size": 32,
+        "train_subset": 200,
+        "test_subset": None,
+        "subset_seed": 0,
+        "label_noise": 0.2,
+        "noise_seed": 0,
+        "probe": {"batches": 1, "batch_size": 20, "seed": 0},
+        "normalization": "auto",
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def fmnist_path(tmp_path_factory) -> Path:
+    """A small real artifact shared by the model-level tests: 200 noisy training images, 200 test images."""
+    from repdyn.data import prepare_dataset
+
+    require_fashion_mnist()
+    path = tmp_path_factory.mktemp("fmnist") / "dataset.h5"
+    prepare_dataset(fmnist_data_settings(test_subset=200), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fmnist(fmnist_path):
+    from repdyn.data import DatasetArtifact
+
+    return DatasetArtifact.load(fmnist_path)
