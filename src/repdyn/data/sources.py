@@ -1,0 +1,98 @@
+"""Which dataset to read, and from where: one dispatch over the real loaders.
+
+Every loader hands back the same `SourceData` (uint8 images N x C x H x W at
+the requested resolution, int64 labels 0..C-1), so nothing downstream knows
+which file format a dataset came in.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+DATASETS = ("fashion_mnist", "cifar10", "svhn", "tiny_imagenet")
+FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """A dataset's full train and test splits, as read from its source files."""
+
+    name: str
+    root: Path
+    train_images: np.ndarray  # uint8 (N, C, H, W)
+    train_labels: np.ndarray  # int64 (N,)
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.train_images.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.train_images.shape[-1])
+
+    def __post_init__(self) -> None:
+        for split, images, labels in (
+            ("train", self.train_images, self.train_labels),
+            ("test", self.test_images, self.test_labels),
+        ):
+            if images.dtype != np.uint8 or images.ndim != 4:
+                raise ValueError(f"{self.name} {split} images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
+            if labels.dtype != np.int64 or labels.shape != (images.shape[0],):
+                raise ValueError(
+                    f"{self.name} {split} labels must be int64 ({images.shape[0]},), got {labels.dtype} {labels.shape}"
+                )
+            if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+                raise ValueError(f"{self.name} {split} labels outside 0..{self.num_classes - 1}")
+
+
+def default_root(dataset: str) -> Path:
+    """Where a dataset is looked for when `data.root` is None."""
+    if dataset == "fashion_mnist":
+        return Path(FASHION_MNIST_DEFAULT_ROOT)
+    return Path(os.path.expanduser(f"~/.cache/repdyn/datasets/{dataset}"))
+
+
+def resolve_root(settings: dict[str, Any]) -> Path:
+    """`data.root` with `~` expanded, or the dataset's default root."""
+    root = settings.get("root")
+    if root is None:
+        return default_root(settings["dataset"])
+    return Path(os.path.expanduser(str(root)))
+
+
+def load_source(settings: dict[str, Any]) -> SourceData:
+    """Read the full train/test splits of `settings["dataset"]` at `settings["image_size"]`."""
+    dataset = settings.get("dataset")
+    loader = _loaders().get(dataset)  # type: ignore[arg-type]
+    if loader is None:
+        raise ValueError(f"data.dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
+    image_size = settings.get("image_size")
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
+        raise ValueError(f"data.image_size must be a positive integer; got {image_size!r}")
+    return loader(resolve_root(settings), image_size, bool(settings.get("download", False)))
+
+
+def _loaders() -> dict[str, Callable[[Path, int, bool], SourceData]]:
+    # Imported here so that `import repdyn.data` does not pull in torchvision/PIL.
+    from .fashion_mnist import load_fashion_mnist
+    from .tiny_imagenet import load_tiny_imagenet
+    from .torchvision_sources import load_cifar10, load_svhn
+
+    return {
+        "fashion_mnist": lambda root, size, download: load_fashion_mnist(root, size),
+        "cifar10": load_cifar10,
+        "svhn": load_svhn,
+        "tiny_imagenet": lambda root, size, download: load_tiny_imagenet(root, size),
+    }
