@@ -1,0 +1,162 @@
+"""Architecture names, their analysed layers and build-setting checks, without torch.
+
+The Snakefile needs the layer lists at parse time (to name one output per
+layer) and config validation needs the setting rules; importing torch there
+would cost seconds per parse. So everything here is plain Python, and `build`
+imports the torch-based constructors only when it is called.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import torch
+
+ARCHITECTURES: tuple[str, ...] = ("preact_resnet18", "resnet50", "vit_b_16")
+
+VIT_PATCH_SIZE = 16
+VIT_NUM_LAYERS = 12
+VIT_INTERPOLATIONS: tuple[str, ...] = ("bilinear", "bicubic", "nearest", "nearest-exact", "area")
+
+# Defaults of `build`; a non-default value for an architecture it does not
+# apply to is an error (silently ignoring e.g. width=16 for resnet50 would
+# train a different model than the config says).
+DEFAULT_WIDTH = 64
+DEFAULT_VIT_IMAGE_SIZE = 224
+DEFAULT_VIT_INTERPOLATION = "bilinear"
+
+_RESNET_LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]
+_RESNET_LABELS = ["first layer", "block 1", "block 2", "block 3", "block 4", "last FC"]
+
+
+def _check_architecture(name: str) -> None:
+    if name not in ARCHITECTURES:
+        raise ValueError(f"model name {name!r} is unknown; allowed values: {', '.join(ARCHITECTURES)}")
+
+
+def analysed_layers(name: str) -> list[str]:
+    """Module names (as in `model.named_modules()`) of the paper's panels, in panel order (spec §4.4)."""
+    _check_architecture(name)
+    if name == "vit_b_16":
+        blocks = [f"encoder.layers.encoder_layer_{i}" for i in range(VIT_NUM_LAYERS)]
+        return ["conv_proj", *blocks, "heads.head"]
+    return list(_RESNET_LAYERS)
+
+
+def layer_labels(name: str) -> dict[str, str]:
+    """Human-readable panel titles keyed by analysed layer name.
+
+    ViT blocks keep the module's own (0-based) index, "encoder block i" for
+    `encoder.layers.encoder_layer_i`, so a label never disagrees with a file name.
+    """
+    layers = analysed_layers(name)
+    if name == "vit_b_16":
+        labels = ["first layer", *(f"encoder block {i}" for i in range(VIT_NUM_LAYERS)), "last FC"]
+    else:
+        labels = _RESNET_LABELS
+    return dict(zip(layers, labels, strict=True))
+
+
+def _require_int(key: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{key} must be an integer >= {minimum}, got {value!r}")
+
+
+def validate_build_settings(
+    name: str,
+    *,
+    width: int = DEFAULT_WIDTH,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    image_size: int = 32,
+    vit_image_size: int = DEFAULT_VIT_IMAGE_SIZE,
+    vit_interpolation: str = DEFAULT_VIT_INTERPOLATION,
+) -> None:
+    """Raise ValueError naming the offending key when `build` would get a bad or inapplicable setting."""
+    _check_architecture(name)
+    _require_int("width", width, 1)
+    _require_int("in_channels", in_channels, 1)
+    _require_int("num_classes", num_classes, 2)
+    _require_int("image_size", image_size, 1)
+    if name != "preact_resnet18" and width != DEFAULT_WIDTH:
+        raise ValueError(
+            f"width={width} applies only to preact_resnet18, not to {name!r} "
+            f"(leave it at {DEFAULT_WIDTH}); allowed models for width: preact_resnet18"
+        )
+    if name == "vit_b_16":
+        _require_int("vit_image_size", vit_image_size, VIT_PATCH_SIZE)
+        if vit_image_size % VIT_PATCH_SIZE:
+            raise ValueError(
+                f"vit_image_size must be a multiple of the patch size {VIT_PATCH_SIZE} (e.g. 32 or 224), "
+                f"got {vit_image_size}"
+            )
+        if vit_interpolation not in VIT_INTERPOLATIONS:
+            raise ValueError(
+                f"vit_interpolation {vit_interpolation!r} is unknown; allowed values: {', '.join(VIT_INTERPOLATIONS)}"
+            )
+    else:
+        if vit_image_size != DEFAULT_VIT_IMAGE_SIZE:
+            raise ValueError(f"vit_image_size={vit_image_size!r} applies only to vit_b_16, not to {name!r}")
+        if vit_interpolation != DEFAULT_VIT_INTERPOLATION:
+            raise ValueError(f"vit_interpolation={vit_interpolation!r} applies only to vit_b_16, not to {name!r}")
+
+
+def build(
+    name: str,
+    *,
+    width: int = DEFAULT_WIDTH,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    image_size: int = 32,
+    vit_image_size: int = DEFAULT_VIT_IMAGE_SIZE,
+    vit_interpolation: str = DEFAULT_VIT_INTERPOLATION,
+) -> "torch.nn.Module":
+    """Construct one of ARCHITECTURES with PyTorch/torchvision default initialisation.
+
+    The result draws its initial weights from torch's global RNG, so
+    `torch.manual_seed(s)` before `build` makes it reproducible. It exposes
+    `analysed_layers`, `layer_labels` and `input_shape` (C, H, W of the images it is fed).
+    """
+    validate_build_settings(
+        name,
+        width=width,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        image_size=image_size,
+        vit_image_size=vit_image_size,
+        vit_interpolation=vit_interpolation,
+    )
+    if name == "preact_resnet18":
+        from repdyn.models.preact_resnet import PreActResNet18
+
+        model = PreActResNet18(width=width, in_channels=in_channels, num_classes=num_classes)
+    elif name == "resnet50":
+        from repdyn.models.resnet50 import ResNet50
+
+        model = ResNet50(in_channels=in_channels, num_classes=num_classes)
+    else:
+        from repdyn.models.vit import ViTB16
+
+        model = ViTB16(
+            image_size=vit_image_size,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            interpolation=vit_interpolation,
+        )
+    model.input_shape = (in_channels, image_size, image_size)
+    return model
+
+
+class AnalysedLayersMixin:
+    """Gives a model class `analysed_layers` / `layer_labels` from its `ARCHITECTURE` name."""
+
+    ARCHITECTURE: str
+
+    @property
+    def analysed_layers(self) -> list[str]:
+        return analysed_layers(self.ARCHITECTURE)
+
+    @property
+    def layer_labels(self) -> dict[str, str]:
+        return layer_labels(self.ARCHITECTURE)
