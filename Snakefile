@@ -1,0 +1,29 @@
+# repdyn: layer-wise representation dynamics over long training runs.
+# Run the default experiment:  snakemake --cores 2
+# On a cluster:                snakemake --profile slurm
+# Another experiment file:     snakemake --cores 2 --configfile configs/x.yaml   (replaces config.yaml)
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+import os
+import sys
+
+# The rules run `python -m repdyn ...`: use the package next to this Snakefile, so the
+# workflow and its code can never come from two different checkouts.
+REPDYN_SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, REPDYN_SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (REPDYN_SRC, os.environ.get("PYTHONPATH")) if p)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/index.json",
+        PLAN.run_targets(),

@@ -1,0 +1,72 @@
+# Parse-time setup: resolve the config, compute every artifact id, export machine settings.
+# Kept cheap (no torch, no file-system scans): it runs again inside every cluster job.
+
+import json
+import os
+
+from snakemake.exceptions import WorkflowError
+
+import repdyn.config
+import repdyn.ids
+import repdyn.plan
+import repdyn.runtime
+
+# A config given with --configfile replaces config.yaml instead of being merged into it
+# (Snakemake would otherwise let a paper-scale config inherit the default experiment's
+# small subset). `--config key=value` still overrides either.
+_raw = dict(config)
+if "experiments" not in _raw:
+    _raw = repdyn.config.deep_merge(
+        repdyn.config.yaml.safe_load(open(os.path.join(workflow.basedir, "config.yaml"))), _raw
+    )
+try:
+    CONFIG = repdyn.config.resolve(_raw)
+    PLAN = repdyn.plan.build(CONFIG)
+except repdyn.config.ConfigError as exc:
+    raise WorkflowError(f"repdyn config error: {exc}") from None
+
+repdyn.runtime.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()})
+
+# Snakemake reruns a job when its params change: the index lists the experiments,
+# so it is rewritten exactly when the set of experiments or their ids change.
+INDEX_DIGEST = repdyn.ids.spec_id(PLAN.index())
+
+
+wildcard_constraints:
+    id="[0-9a-f]{12}",
+    run="[0-9a-f]{12}",
+    start="[0-9]{6}",
+    end="[0-9]{6}",
+
+
+def artifact_spec(stage, artifact_id):
+    table = {"data": PLAN.data, "train": PLAN.runs}[stage]
+    if artifact_id not in table:
+        raise WorkflowError(f"no {stage} artifact {artifact_id} in the current config")
+    return table[artifact_id].spec
+
+
+rule spec:
+    """spec.json: the settings and input ids an artifact's id is the hash of."""
+    output:
+        "results/{stage}/{id}/spec.json",
+    wildcard_constraints:
+        stage="data|train",
+    localrule: True
+    run:
+        import repdyn.artifacts
+
+        repdyn.artifacts.write_spec(os.path.dirname(output[0]), artifact_spec(wildcards.stage, wildcards.id))
+
+
+rule index:
+    """results/index.json: experiment names -> artifact ids and paths."""
+    output:
+        "results/index.json",
+    params:
+        digest=INDEX_DIGEST,
+    localrule: True
+    run:
+        import repdyn.atomic
+
+        repdyn.atomic.write_json(output[0], PLAN.index())

@@ -1,0 +1,88 @@
+# Training as a chain of resumable segments. Inputs that are immutable content-addressed
+# artifacts are ancient(): a segment rerun for new checkpoints rewrites a bit-identical
+# resume state, and that must not cascade into every later segment.
+
+
+def _run(wildcards):
+    return PLAN.runs[wildcards.run]
+
+
+def train_inputs(wildcards):
+    run = _run(wildcards)
+    return {
+        "spec": ancient(f"results/train/{run.id}/spec.json"),
+        "data": ancient(str(PLAN.data[run.data_id].h5)),
+    }
+
+
+def segment_inputs(wildcards):
+    run = _run(wildcards)
+    return {**train_inputs(wildcards), "state": ancient(str(run.state_source(int(wildcards.start))))}
+
+
+def segment_checkpoints(wildcards):
+    """Params on purpose: a grid that needs new checkpoints in this segment reruns it (and only it)."""
+    return ",".join(map(str, _run(wildcards).segment_checkpoints(int(wildcards.start), int(wildcards.end))))
+
+
+def metrics_inputs(wildcards):
+    run = _run(wildcards)
+    end = int(wildcards.end)
+    return [ancient(str(run.init_dir))] + [ancient(str(run.segment_dir(s, e))) for s, e in run.segments_through(end)]
+
+
+rule init:
+    """Epoch 0: the network from the run's seed, its checkpoint and resume state."""
+    input:
+        unpack(train_inputs),
+    output:
+        directory("results/train/{run}/init"),
+    log:
+        "logs/init/{run}.log",
+    threads: 2
+    resources:
+        runtime=15,
+        mem_mb=8000,
+    conda:
+        "../../envs/repdyn.yaml"
+    shell:
+        "python -m repdyn init results/train/{wildcards.run} --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule train_segment:
+    """Epochs (start, end]: checkpoints of the grid epochs inside, resume state at end, metrics."""
+    input:
+        unpack(segment_inputs),
+    output:
+        directory("results/train/{run}/segments/{start}-{end}"),
+    params:
+        checkpoints=segment_checkpoints,
+    log:
+        "logs/train_segment/{run}/{start}-{end}.log",
+    benchmark:
+        "benchmarks/train_segment/{run}/{start}-{end}.tsv"
+    threads: 2
+    resources:
+        runtime=240,
+        mem_mb=16000,
+    conda:
+        "../../envs/repdyn.yaml"
+    shell:
+        "python -m repdyn train-segment results/train/{wildcards.run} --start {wildcards.start} --end {wildcards.end}"
+        " --state {input.state} --checkpoints={params.checkpoints} --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule run_metrics:
+    """Per-epoch metrics through an experiment's length, perfect-fitting epoch and test-error peak."""
+    input:
+        metrics_inputs,
+    output:
+        tsv="results/train/{run}/metrics/e{end}.tsv",
+        phases="results/train/{run}/metrics/e{end}.phases.json",
+    log:
+        "logs/run_metrics/{run}/e{end}.log",
+    localrule: True
+    conda:
+        "../../envs/repdyn.yaml"
+    shell:
+        "python -m repdyn metrics {input} --end {wildcards.end} --out {output.tsv} --phases {output.phases} > {log} 2>&1"
