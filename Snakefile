@@ -20,6 +20,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (REPDYN_SRC, os.environ.ge
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/cka.smk"
+include: "workflow/rules/drs.smk"
 
 
 rule all:
@@ -27,3 +29,5 @@ rule all:
     input:
         "results/index.json",
         PLAN.run_targets(),
+        PLAN.cka_targets(),
+        PLAN.drs_targets(),

@@ -36,6 +36,7 @@ def tiny_raw(**train) -> dict:
                 "dataset": "fashion_mnist",
                 "image_size": 32,
                 "train_subset": 200,
+                "test_subset": 200,
                 "label_noise": 0.2,
                 "probe": {"batches": 2, "batch_size": 32, "seed": 0},
             },
@@ -49,6 +50,9 @@ def tiny_raw(**train) -> dict:
                 **train,
             },
             "grids": {"cka": {"every": 1}, "drs": {"every": 2}},
+            "cka": {"block": 2},
+            "probe": {"epochs": 2},
+            "drs": {"planes": 3, "resolution": 5, "block": 2},
         },
         "experiments": [{"name": "tiny"}],
     }

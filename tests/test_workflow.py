@@ -1,23 +1,28 @@
 """End-to-end: the real Snakemake workflow on real Fashion-MNIST, tiny settings.
 
 Covers: a full run leaves every artifact; a rerun has nothing to do; extending training
-trains only the new epochs; changing an unrelated setting reruns nothing; a run killed in
-the middle of a training segment resumes and ends with bit-identical weights.
+trains only the new epochs and computes only the new CKA tiles; changing a CKA setting
+reruns only CKA tiles and assembly; a deleted tile is recomputed alone; changing an
+unrelated setting reruns nothing; a run killed in the middle of a training segment
+resumes and ends with bit-identical weights and CKA matrices.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import require_fashion_mnist, tiny_raw
+from repdyn.cka import open_cka
 from workflow_helpers import planned_jobs, snakemake, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.slow
@@ -59,6 +64,23 @@ def test_full_run_leaves_every_artifact(finished):
     assert not [p for p in (work / "results").rglob(".tmp-*")]
 
 
+def test_cka_matrices_and_heatmaps(finished):
+    work, _ = finished
+    assembled = work / index_entry(work)["cka"]["assembled"]
+    result = open_cka(assembled)
+    assert result.layers == ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]
+    assert list(result.row_epochs) == [0, 1, 2, 3, 4]
+    for layer in result.layers:
+        m = result[layer]
+        assert m.shape == (5, 5) and np.array_equal(m, m.T) and np.all(np.diag(m) == 1.0)
+        assert np.all((m > -0.05) & (m <= 1.0 + 1e-12))
+        assert (assembled / "heatmaps" / f"{layer}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (assembled / "panel.png").is_file() and (assembled / "panel.pdf").is_file()
+    tiles = sorted(p.name for p in (assembled.parent / "tiles").iterdir())
+    assert tiles == ["000000-000001_000000-000001", "000000-000001_000002-000003", "000000-000001_000004-000004",
+                     "000002-000003_000002-000003", "000002-000003_000004-000004", "000004-000004_000004-000004"]
+
+
 def test_second_run_has_nothing_to_do(finished):
     work, cfg = finished
     assert planned_jobs(work, cfg) == {}
@@ -76,13 +98,37 @@ def test_settings_outside_training_do_not_rerun_training(finished):
     assert planned_jobs(work, cfg) == {}
 
 
-def test_extending_training_trains_only_new_epochs(finished):
+def test_extending_training_trains_only_new_epochs_and_tiles(finished):
     work, _ = finished
     cfg = write_config(work, tiny_raw(epochs=6), "longer.yaml")
-    assert planned_jobs(work, cfg) == {"train_segment": 1, "run_metrics": 1, "index": 1, "all": 1}
+    # epochs 0..6 in blocks of 2: [0,1] [2,3] [4,5] [6]; the three tiles within [0,3] are kept
+    assert planned_jobs(work, cfg) == {"train_segment": 1, "extract_segment": 1, "cka_tile": 7, "cka_assemble": 1,
+                                       "probe_segment": 1, "planes_eval": 1, "drs_tile": 2, "drs_assemble": 1,
+                                       "run_metrics": 1, "index": 1, "all": 1}
 
 
-def test_denser_grid_reruns_only_the_segment_that_needs_checkpoints(finished, tmp_path):
+def test_changing_the_estimator_reruns_only_cka(finished):
+    work, _ = finished
+    raw = tiny_raw()
+    raw["defaults"]["cka"]["estimator"] = "minibatch_biased"
+    cfg = write_config(work, raw, "biased.yaml")
+    assert planned_jobs(work, cfg) == {"spec": 1, "cka_tile": 6, "cka_assemble": 1, "index": 1, "all": 1}
+
+
+def test_deleted_tile_is_recomputed_alone(finished):
+    work, cfg = finished
+    assembled = work / index_entry(work)["cka"]["assembled"]
+    before = open_cka(assembled)
+    tile = assembled.parent / "tiles" / "000000-000001_000002-000003"
+    shutil.rmtree(tile)
+    assert planned_jobs(work, cfg) == {"cka_tile": 1, "cka_assemble": 1, "all": 1}
+    snakemake(work, cfg)
+    after = open_cka(assembled)
+    for layer in before.layers:
+        assert np.array_equal(before[layer], after[layer])
+
+
+def test_denser_grid_retrains_from_the_first_segment_that_needs_checkpoints(finished, tmp_path):
     work, _ = finished
     raw = tiny_raw()
     raw["defaults"]["grids"] = {"cka": [0, 2, 4], "drs": [0, 4]}
@@ -91,7 +137,13 @@ def test_denser_grid_reruns_only_the_segment_that_needs_checkpoints(finished, tm
     snakemake(sparse_work, sparse)
     raw["defaults"]["grids"]["cka"] = [0, 1, 2, 4]  # epoch 1 is inside the first segment only
     denser = write_config(sparse_work, raw, "denser.yaml")
-    assert planned_jobs(sparse_work, denser) == {"train_segment": 1, "index": 1, "all": 1}
+    # the first segment retrains for its new checkpoint, the later one follows it (see train.smk), both
+    # extraction parts follow their segments; a new grid is a new CKA artifact (its spec and all its tiles)
+    assert planned_jobs(sparse_work, denser) == {"train_segment": 2, "extract_segment": 2, "spec": 1, "cka_tile": 3,
+                                                 "cka_assemble": 1, "probe_segment": 1, "planes_eval": 1,
+                                                 "index": 1, "all": 1}
+    snakemake(sparse_work, denser)
+    assert planned_jobs(sparse_work, denser) == {}  # one invocation was enough
 
 
 def _state_tensors(path: Path) -> dict:
@@ -131,3 +183,7 @@ def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path
     assert resumed.keys() == reference.keys()
     for key in reference:
         assert torch.equal(resumed[key], reference[key]), key
+    cka_path = index_entry(work_ref)["cka"]["assembled"]
+    resumed_cka, reference_cka = open_cka(work / cka_path), open_cka(work_ref / cka_path)
+    for layer in reference_cka.layers:
+        assert np.array_equal(resumed_cka[layer], reference_cka[layer]), layer

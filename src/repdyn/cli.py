@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def cmd_train_segment(args: argparse.Namespace) -> int:
     run, dataset = _run_context(Path(args.run_dir))
     checkpoints = [int(e) for e in args.checkpoints.split(",") if e]
     state = Path(args.state) / "state.pt"
-    train_segment(run, dataset, state, args.end, checkpoints, args.out, device=runtime.device())
+    train_segment(run, dataset, state, args.end, checkpoints, args.out, device=runtime.device(), expected_start=args.start)
     return 0
 
 
@@ -114,11 +115,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--phases", required=True)
     p.set_defaults(func=cmd_metrics)
+
+    from repdyn import cli_cka
+
+    cli_cka.register(sub)
+
+    from repdyn import cli_drs
+
+    cli_drs.register(sub)
+
+    from repdyn import cli_plan
+
+    cli_plan.register(sub)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return args.func(args)
     except (ConfigError, ValueError, FileNotFoundError, KeyError) as exc:

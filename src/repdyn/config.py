@@ -20,7 +20,7 @@ import yaml
 
 from repdyn import grids
 
-SECTIONS = ("data", "model", "train", "grids")
+SECTIONS = ("data", "model", "train", "grids", "cka", "probe", "drs")
 
 # Model settings each architecture uses; others are dropped after checking that none
 # was set explicitly, so that e.g. a ResNet-50 run id never depends on a default `width`.

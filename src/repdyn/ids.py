@@ -20,6 +20,13 @@ ID_LENGTH = 12
 FORMAT_VERSIONS: dict[str, int] = {
     "data": 1,
     "train": 1,
+    "extract": 1,
+    "cka": 1,
+    "cka_cross": 1,
+    "planes": 1,
+    "probe": 1,
+    "preds": 1,
+    "drs": 1,
 }
 
 

@@ -9,6 +9,8 @@ from snakemake.exceptions import WorkflowError
 import repdyn.config
 import repdyn.ids
 import repdyn.plan
+import repdyn.plan.cka
+import repdyn.resources
 import repdyn.runtime
 
 # A config given with --configfile replaces config.yaml instead of being merged into it
@@ -40,10 +42,10 @@ wildcard_constraints:
 
 
 def artifact_spec(stage, artifact_id):
-    table = {"data": PLAN.data, "train": PLAN.runs}[stage]
-    if artifact_id not in table:
-        raise WorkflowError(f"no {stage} artifact {artifact_id} in the current config")
-    return table[artifact_id].spec
+    try:
+        return PLAN.spec(stage, artifact_id)
+    except KeyError:
+        raise WorkflowError(f"no {stage} artifact {artifact_id} in the current config") from None
 
 
 rule spec:
@@ -51,7 +53,7 @@ rule spec:
     output:
         "results/{stage}/{id}/spec.json",
     wildcard_constraints:
-        stage="data|train",
+        stage="data|train|extract|cka|cka_cross|planes|probe|preds|drs",
     localrule: True
     run:
         import repdyn.artifacts

@@ -10,8 +10,7 @@ rule prepare_data:
         "benchmarks/prepare_data/{id}.tsv"
     threads: 1
     resources:
-        runtime=30,
-        mem_mb=8000,
+        **repdyn.resources.for_rule("prepare_data", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:

@@ -1,6 +1,12 @@
-# Training as a chain of resumable segments. Inputs that are immutable content-addressed
-# artifacts are ancient(): a segment rerun for new checkpoints rewrites a bit-identical
-# resume state, and that must not cascade into every later segment.
+# Training as a chain of resumable segments.
+#
+# ancient() marks inputs whose content never changes for a given id (spec.json, the dataset):
+# they must not trigger reruns by their modification time. The edges that carry checkpoints
+# (segment -> next segment, segment -> extraction) are deliberately NOT ancient: when a job must
+# rerun, Snakemake 9 skips the params/input checks of everything downstream of it and revisits
+# only jobs reached through non-ancient edges (snakemake/dag.py, update_needrun). With ancient
+# edges, a grid change that adds checkpoints to several segments would rerun only the first.
+# The price: new checkpoints in segment k retrain k and every later segment (bit-identical).
 
 
 def _run(wildcards):
@@ -17,7 +23,7 @@ def train_inputs(wildcards):
 
 def segment_inputs(wildcards):
     run = _run(wildcards)
-    return {**train_inputs(wildcards), "state": ancient(str(run.state_source(int(wildcards.start))))}
+    return {**train_inputs(wildcards), "state": str(run.state_source(int(wildcards.start)))}
 
 
 def segment_checkpoints(wildcards):
@@ -39,10 +45,9 @@ rule init:
         directory("results/train/{run}/init"),
     log:
         "logs/init/{run}.log",
-    threads: 2
+    threads: CONFIG.threads
     resources:
-        runtime=15,
-        mem_mb=8000,
+        **repdyn.resources.for_rule("init", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:
@@ -61,10 +66,9 @@ rule train_segment:
         "logs/train_segment/{run}/{start}-{end}.log",
     benchmark:
         "benchmarks/train_segment/{run}/{start}-{end}.tsv"
-    threads: 2
+    threads: CONFIG.threads
     resources:
-        runtime=240,
-        mem_mb=16000,
+        **repdyn.resources.for_rule("train_segment", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:

@@ -1,6 +1,6 @@
 """Exact, fast linear CKA (ALGORITHMS.md §1): estimators, Gram transforms, tiles and a public API.
 
-    from repdyn.cka import cka, cka_matrix, ESTIMATORS
+    from repdyn.cka import cka, cka_matrix, ESTIMATORS, open_cka
 
 Layers: `grams` (batch-centred Grams, packed storage form), `transforms` (Grams -> an epoch's vector g
 whose inner products are HSIC sums), `tiles` (blocks of G Gᵀ and their normalisation), `api` (in-memory
@@ -30,6 +30,8 @@ _LAZY = {
     "cka_from_products": "tiles",
     "cka_mean_from_products": "tiles",
     "ACCUMULATIONS": "tiles",
+    "open_cka": "store",
+    "CkaMatrices": "store",
 }
 
 __all__ = ["ESTIMATORS", "MIN_BATCH_SIZE", "check_estimator", *_LAZY]

@@ -14,6 +14,7 @@ segment, and Snakemake reruns exactly the missing ones.
 from __future__ import annotations
 
 import contextlib
+import logging
 import numbers
 import os
 import platform
@@ -38,6 +39,8 @@ from repdyn.train.checkpoints import (
 )
 from repdyn.train.metrics import write_metrics
 from repdyn.train.optim import build_optimizer
+
+log = logging.getLogger(__name__)
 
 
 def _load_dataset(dataset_path: str | os.PathLike) -> Any:
@@ -138,6 +141,7 @@ def train_segment(
     checkpoint_epochs: Sequence[int],
     out_dir: str | os.PathLike,
     device: str = "cpu",
+    expected_start: int | None = None,
 ) -> None:
     """Resume from `state_path` (epoch s) and train epochs s+1..end into `out_dir`.
 
@@ -148,6 +152,8 @@ def train_segment(
     settings, dev = _prepare(run, device)
     state = load_state(state_path)
     start = int(state["epoch"])
+    if expected_start is not None and start != expected_start:
+        raise ValueError(f"{os.fspath(state_path)} is the resume state of epoch {start}, not of epoch {expected_start}")
     end, checkpoints = _check_epochs(start, end, checkpoint_epochs)
     dataset = _load_dataset(dataset_path)
     began = time.perf_counter()
@@ -165,6 +171,10 @@ def train_segment(
             _synchronize(dev)
             row["wall_s"] = time.perf_counter() - started
             rows.append(row)
+            log.info(
+                "epoch %d/%d  train_err %.4f  train_err_clean %.4f  noisy_fit %.3f  test_err %.4f  (%.1f s)",
+                epoch, end, row["train_err"], row["train_err_clean"], row["noisy_fit"], row["test_err"], row["wall_s"],
+            )
             if epoch in checkpoints:
                 save_checkpoint(tmp / CHECKPOINT_DIR / checkpoint_name(epoch), model, epoch)
         save_state(tmp / STATE_FILE, end, model, optimizer, scaler)

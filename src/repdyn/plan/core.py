@@ -1,4 +1,4 @@
-"""From a resolved config to the artifacts the workflow builds, their ids and paths.
+"""Plan of the data and training stages (see repdyn.plan for the whole picture).
 
 Torch-free and file-system-free on purpose: the Snakefile calls this at parse
 time, and Snakemake parses the Snakefile again inside every cluster job.
@@ -7,7 +7,7 @@ time, and Snakemake parses the Snakefile again inside every cluster job.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -103,6 +103,9 @@ class ExperimentPlan:
     run: RunArtifact
     epochs: int
     grids: dict[str, tuple[int, ...]]
+    cka: Any = None  # repdyn.plan.cka.CkaArtifact, filled by repdyn.plan.build
+    cka_cross: tuple[tuple[str, Any], ...] = ()  # (other experiment, CkaArtifact)
+    drs: Any = None  # repdyn.plan.drs.DrsArtifact, filled by repdyn.plan.build
 
     @property
     def metrics(self) -> PurePosixPath:
@@ -119,6 +122,12 @@ class Plan:
     experiments: tuple[ExperimentPlan, ...]
     data: dict[str, DataArtifact]
     runs: dict[str, RunArtifact]
+    extracts: dict[str, Any] = field(default_factory=dict)  # id -> ExtractArtifact
+    ckas: dict[str, Any] = field(default_factory=dict)  # id -> CkaArtifact (self and cross-run)
+    planes: dict[str, Any] = field(default_factory=dict)  # id -> repdyn.plan.drs.PlanesArtifact
+    probes: dict[str, Any] = field(default_factory=dict)  # id -> ProbeArtifact
+    preds: dict[str, Any] = field(default_factory=dict)  # id -> PredsArtifact
+    drs: dict[str, Any] = field(default_factory=dict)  # id -> DrsArtifact
 
     def run_targets(self) -> list[str]:
         """Final files of the training stages for every experiment."""
@@ -126,6 +135,45 @@ class Plan:
         for exp in self.experiments:
             out += [str(exp.metrics), str(exp.phases)]
         return sorted(set(out))
+
+    def cka_targets(self) -> list[str]:
+        """Assembled CKA directories (matrices and heatmaps) of every experiment, and their tiles.
+
+        Tiles are targets themselves so that deleting one (to recompute it) reruns that tile and the
+        assembly; Snakemake would otherwise accept a missing intermediate file.
+        """
+        out = []
+        for exp in self.experiments:
+            pairs = [(exp.cka, exp.epochs)] if exp.cka is not None else []
+            pairs += [(art, self.experiment(other).epochs) for other, art in exp.cka_cross]
+            for art, cols_length in pairs:
+                out.append(str(art.assembled_dir(exp.epochs, cols_length)))
+                out += [str(art.tile_dir(t)) for t in art.tiles(exp.epochs, cols_length)]
+        return sorted(set(out))
+
+    def drs_targets(self) -> list[str]:
+        """Assembled DRS directories (matrices, heatmaps, probe error curves) of every experiment, and their
+        tiles (targets themselves, like the CKA tiles, so that a deleted tile is recomputed)."""
+        out = []
+        for exp in self.experiments:
+            if exp.drs is not None:
+                out.append(str(exp.drs.assembled_dir(exp.epochs)))
+                out += [str(exp.drs.tile_dir(t)) for t in exp.drs.tiles(exp.epochs)]
+        return sorted(set(out))
+
+    def experiment(self, name: str) -> ExperimentPlan:
+        for exp in self.experiments:
+            if exp.name == name:
+                return exp
+        raise KeyError(name)
+
+    def spec(self, stage: str, artifact_id: str) -> dict[str, Any]:
+        """The spec of any planned artifact (KeyError if the current config has none such)."""
+        table = {"data": self.data, "train": self.runs, "extract": self.extracts, "planes": self.planes,
+                 "probe": self.probes, "preds": self.preds, "drs": self.drs}.get(stage)
+        if table is None:
+            table = {i: a for i, a in self.ckas.items() if a.stage == stage}
+        return table[artifact_id].spec
 
     def index(self) -> dict[str, Any]:
         """The readable map from experiment names to artifact ids and paths (results/index.json)."""
@@ -137,6 +185,23 @@ class Plan:
                     "metrics": str(exp.metrics),
                     "phases": str(exp.phases),
                     "grids": {k: [v[0], v[-1], len(v)] for k, v in exp.grids.items()},
+                    **(
+                        {"cka": {"id": exp.cka.id, "extract": exp.cka.rows.id,
+                                 "assembled": str(exp.cka.assembled_dir(exp.epochs, exp.epochs))}}
+                        if exp.cka is not None else {}
+                    ),
+                    **(
+                        {"cka_cross": {other: {"id": art.id, "assembled": str(
+                            art.assembled_dir(exp.epochs, self.experiment(other).epochs))}
+                            for other, art in exp.cka_cross}}
+                        if exp.cka_cross else {}
+                    ),
+                    **(
+                        {"drs": {"id": exp.drs.id, "preds": exp.drs.preds.id, "probe": exp.drs.preds.probe.id,
+                                 "planes": exp.drs.preds.planes.id,
+                                 "assembled": str(exp.drs.assembled_dir(exp.epochs))}}
+                        if exp.drs is not None else {}
+                    ),
                 }
                 for exp in self.experiments
             }
@@ -161,7 +226,7 @@ def experiment_grids(exp: Experiment) -> dict[str, tuple[int, ...]]:
 
 
 def build(config: Config) -> Plan:
-    """Compute every artifact of every experiment; experiments sharing a run share its artifacts."""
+    """Data and training artifacts of every experiment; experiments sharing a run share its artifacts."""
     data: dict[str, DataArtifact] = {}
     run_members: dict[str, list[Experiment]] = {}
     run_specs: dict[str, tuple[dict, str]] = {}

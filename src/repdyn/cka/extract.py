@@ -1,0 +1,133 @@
+"""extract_segment: probe-set Grams of every analysed layer at every grid epoch (pipeline step 4).
+
+One forward pass of the fixed probe set per epoch (eval mode, no augmentation) serves every layer; per
+(epoch, layer, batch) only the Gram of the batch-centred features is kept, which every estimator derives
+from (ALGORITHMS.md §1.5). Raw activations are kept only for small layers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from repdyn import atomic
+from repdyn.cka.grams import centred_gram, pack_upper
+from repdyn.cka.store import GRAMS_STORE, add_array, create_group
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def float32_precision(tf32_convolutions: bool) -> Iterator[None]:
+    """IEEE float32 matmuls always (Grams); TF32 convolutions only when asked. Restores the settings."""
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    before = (conv.fp32_precision, matmul.fp32_precision)
+    conv.fp32_precision = "tf32" if tf32_convolutions else "ieee"
+    matmul.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = before
+
+
+def probe_grams(model: torch.nn.Module, probe_images: torch.Tensor, normalize, layers: Sequence[str],
+                device: torch.device, *, full_gram: bool = False, raw_max_features: int = 0
+                ) -> dict[str, dict[str, np.ndarray]]:
+    """Per layer: "grams" (B, n(n+1)/2) float32, and "full" (N(N+1)/2,) / "raw" (N, p) when asked.
+
+    `probe_images` is uint8 (B, n, C, H, W); batches are forwarded one at a time.
+    """
+    from repdyn.models import LayerTap
+
+    model.eval()
+    batches = probe_images.shape[0]
+    grams: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+    kept: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+    with torch.no_grad(), LayerTap(model, list(layers)) as tap:
+        for b in range(batches):
+            model(normalize(probe_images[b].to(device)))
+            for layer in layers:
+                features = tap.outputs[layer].float()
+                gram = centred_gram(features)
+                if not torch.isfinite(gram.diagonal()).all():
+                    raise ValueError(f"layer {layer}, probe batch {b}: activations contain NaN or inf")
+                grams[layer].append(pack_upper(gram).float().cpu().numpy())
+                if full_gram or features.shape[1] <= raw_max_features:
+                    kept[layer].append(features.cpu())
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for layer in layers:
+        entry = {"grams": np.stack(grams[layer])}
+        if kept[layer]:
+            everything = torch.cat(kept[layer])
+            if everything.shape[1] <= raw_max_features:
+                entry["raw"] = everything.numpy()
+            if full_gram:
+                entry["full"] = pack_upper(centred_gram(everything)).float().numpy()
+        out[layer] = entry
+    return out
+
+
+def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoints: Mapping[int, str | os.PathLike],
+                 out_dir: str | os.PathLike, settings: Mapping[str, Any], ids: Mapping[str, str],
+                 device: str = "cpu") -> None:
+    """Write `out_dir/grams.zarr` for the given {epoch: checkpoint path}, atomically (whole directory)."""
+    from repdyn.data import DatasetArtifact
+    from repdyn.devices import resolve_device
+    from repdyn.models import layer_labels
+    from repdyn.train import load_checkpoint_model
+
+    dev = resolve_device(device)
+    dataset = DatasetArtifact.load(dataset_path)
+    probe = dataset.probe_images()
+    epochs = sorted(checkpoints)
+    arch = run["model"]["arch"]
+    with float32_precision(settings["tf32"]), atomic.atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        group = None
+        for position, epoch in enumerate(epochs):
+            started = time.perf_counter()
+            model = load_checkpoint_model(checkpoints[epoch], run, dataset, device=str(dev))
+            layers = model.analysed_layers
+            result = probe_grams(model, probe, dataset.normalize, layers, dev, full_gram=settings["full_gram"],
+                                 raw_max_features=settings["raw_max_features"])
+            if group is None:
+                group = _create(tmp / GRAMS_STORE, epochs, layers, layer_labels(arch), result, probe.shape,
+                                dataset, settings, ids, dev)
+            for layer, entry in result.items():
+                for kind, values in entry.items():
+                    group[f"{kind}/{layer}"][position] = values
+            log.info("epoch %d: %d layers in %.1f s", epoch, len(layers), time.perf_counter() - started)
+
+
+def _create(path: Path, epochs: list[int], layers: list[str], labels: Mapping[str, str], first: Mapping,
+            probe_shape: tuple, dataset, settings: Mapping[str, Any], ids: Mapping[str, str], dev: torch.device):
+    batches, batch_size = int(probe_shape[0]), int(probe_shape[1])
+    group = create_group(path, {
+        "layers": list(layers), "layer_labels": dict(labels), "batches": batches, "batch_size": batch_size,
+        "packing": "upper triangle with diagonal, row-major (torch.triu_indices order)",
+        "gram": "X_c X_c^T of batch-centred flattened features (float32)", **dict(ids),
+        "settings": dict(settings), "device": str(dev), "torch": torch.__version__,
+    })
+    e = len(epochs)
+    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",))
+    add_array(group, "probe_index", dataset.probe_index.numpy(), dims=("batch", "example"))
+    for layer, entry in first.items():
+        length = entry["grams"].shape[1]
+        add_array(group, f"grams/{layer}", shape=(e, batches, length), dtype="float32", chunks=(1, 1, length),
+                  dims=("epoch", "batch", "packed_gram"), attrs={"layer": layer, "n": batch_size})
+        if "full" in entry:
+            add_array(group, f"full/{layer}", shape=(e, entry["full"].shape[0]), dtype="float32",
+                      chunks=(1, entry["full"].shape[0]), dims=("epoch", "packed_gram"),
+                      attrs={"layer": layer, "n": batches * batch_size})
+        if "raw" in entry:
+            n, p = entry["raw"].shape
+            add_array(group, f"raw/{layer}", shape=(e, n, p), dtype="float32", chunks=(1, n, p),
+                      dims=("epoch", "example", "feature"), attrs={"layer": layer})
+    return group

@@ -1,0 +1,158 @@
+"""Zarr layout of the CKA stages, written and read in one place.
+
+Extraction part (`results/extract/<id>/<start>-<end>/grams.zarr`), one per training segment:
+    epoch                  int64 (E_p,)                grid epochs in this part
+    grams/<layer>          float32 (E_p, B, n(n+1)/2)  packed upper triangle (with diagonal, row-major as
+                                                       torch.triu_indices) of each probe batch's Gram of
+                                                       batch-centred flattened features; chunk = 1 Gram
+    full/<layer>           float32 (E_p, N(N+1)/2)     the N x N Gram of all probe examples (full_biased only)
+    raw/<layer>            float32 (E_p, N, p)         raw activations of small layers (logits, pooled features)
+    probe_index            int64 (B, n)                test-set indices of the probe batches
+    attrs: layers (paper order), layer_labels, batches, batch_size, run, extract, device, torch, tf32
+
+Tile (`results/cka/<id>/tiles/<a>-<b>_<c>-<d>/tile.zarr`):
+    cka/<layer>            float64 (b-a, d-c)          CKA of row grid positions [a, b) x columns [c, d)
+    row_epoch, col_epoch   int64
+Assembled (`results/cka/<id>/e<E>/cka.zarr`, consolidated: it never changes):
+    cka/<layer>            float64 (E_rows, E_cols)    the whole matrix, symmetric for self-CKA
+    row_epoch, col_epoch   int64                       the epochs of each axis (grid coordinates)
+    attrs: layers, layer_labels, estimator, experiment(s), ids
+
+Every store is built in a temporary directory that is renamed into place when complete (its parent
+directory is the job's declared output), so a killed job never leaves a store that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+GRAMS_STORE = "grams.zarr"
+TILE_STORE = "tile.zarr"
+CKA_STORE = "cka.zarr"
+
+_COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+
+
+def create_group(path: str | os.PathLike, attrs: Mapping[str, Any]) -> zarr.Group:
+    group = zarr.open_group(str(path), mode="w-", zarr_format=3)
+    group.attrs.update(dict(attrs))
+    return group
+
+
+def add_array(group: zarr.Group, name: str, data: np.ndarray | None = None, *, shape=None, dtype=None,
+              chunks=None, dims: Sequence[str], attrs: Mapping[str, Any] | None = None) -> zarr.Array:
+    """Create an array (optionally filled), with dimension names so xarray/zarr users see the axes."""
+    if data is not None:
+        shape, dtype = data.shape, data.dtype
+    array = group.create_array(
+        name, shape=shape, dtype=dtype, chunks=chunks or shape, compressors=_COMPRESSOR,
+        fill_value=np.nan if np.dtype(dtype).kind == "f" else 0, dimension_names=tuple(dims),
+        attributes=dict(attrs or {}),
+    )
+    if data is not None:
+        array[...] = data
+    return array
+
+
+class GramPart:
+    """Read access to one extraction part."""
+
+    def __init__(self, part_dir: str | os.PathLike):
+        path = Path(part_dir) / GRAMS_STORE
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path}: no Gram store (did extract_segment finish?)")
+        self.path = path
+        self.group = zarr.open_group(str(path), mode="r", use_consolidated=False)
+        self.epochs = [int(e) for e in self.group["epoch"][:]]
+        self.layers: list[str] = list(self.group.attrs["layers"])
+        self.batch_size = int(self.group.attrs["batch_size"])
+        self.batches = int(self.group.attrs["batches"])
+
+    def packed(self, layer: str, epoch: int, full: bool = False) -> np.ndarray:
+        """(B, L) packed per-batch Grams, or (1, L_N) the full Gram."""
+        index = self.epochs.index(epoch)
+        if full:
+            if f"full/{layer}" not in self.group:
+                raise KeyError(f"{self.path} has no full Gram (extracted without full_gram; estimator full_biased needs it)")
+            return self.group[f"full/{layer}"][index][None, :]
+        return self.group[f"grams/{layer}"][index]
+
+
+class GramParts:
+    """Epoch -> part lookup over several extraction parts (the inputs of a tile)."""
+
+    def __init__(self, part_dirs: Sequence[str | os.PathLike]):
+        self.parts = [GramPart(d) for d in part_dirs]
+        self._where = {e: p for p in self.parts for e in p.epochs}
+        layer_sets = {tuple(p.layers) for p in self.parts}
+        if len(layer_sets) > 1:
+            raise ValueError(f"extraction parts disagree about the layers: {sorted(layer_sets)}")
+
+    @property
+    def layers(self) -> list[str]:
+        return self.parts[0].layers
+
+    def part_of(self, epoch: int) -> GramPart:
+        if epoch not in self._where:
+            raise KeyError(f"epoch {epoch} is in none of the extraction parts {[str(p.path) for p in self.parts]}")
+        return self._where[epoch]
+
+
+def write_matrix_store(path: str | os.PathLike, matrices: Mapping[str, np.ndarray], row_epochs: Sequence[int],
+                       col_epochs: Sequence[int], attrs: Mapping[str, Any], consolidate: bool = False) -> None:
+    group = create_group(path, attrs)
+    add_array(group, "row_epoch", np.asarray(row_epochs, dtype=np.int64), dims=("row",))
+    add_array(group, "col_epoch", np.asarray(col_epochs, dtype=np.int64), dims=("col",))
+    for layer, matrix in matrices.items():
+        add_array(group, f"cka/{layer}", np.asarray(matrix, dtype=np.float64), dims=("row_epoch", "col_epoch"),
+                  attrs={"layer": layer})
+    if consolidate:
+        with warnings.catch_warnings():  # zarr notes that consolidation is not (yet) in the v3 spec; we know
+            warnings.simplefilter("ignore", category=UserWarning)
+            zarr.consolidate_metadata(str(path))
+
+
+def read_matrix_store(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict]:
+    group = zarr.open_group(str(path), mode="r", use_consolidated=False)
+    layers = list(group.attrs["layers"])
+    matrices = {layer: group[f"cka/{layer}"][...] for layer in layers}
+    return matrices, group["row_epoch"][...], group["col_epoch"][...], dict(group.attrs)
+
+
+class CkaMatrices:
+    """An assembled CKA store opened as numpy arrays with their coordinates."""
+
+    def __init__(self, matrices: dict[str, np.ndarray], row_epochs: np.ndarray, col_epochs: np.ndarray, attrs: dict):
+        self.matrices = matrices
+        self.row_epochs = row_epochs
+        self.col_epochs = col_epochs
+        self.attrs = attrs
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.matrices)
+
+    def __getitem__(self, layer: str) -> np.ndarray:
+        return self.matrices[layer]
+
+    def __repr__(self) -> str:
+        shape = next(iter(self.matrices.values())).shape if self.matrices else ()
+        return f"CkaMatrices({self.attrs.get('estimator')}, layers={self.layers}, shape={shape})"
+
+
+def open_cka(path: str | os.PathLike) -> CkaMatrices:
+    """Open an assembled CKA result: the `results/cka/<id>/e<E>` directory or its cka.zarr store."""
+    path = Path(path)
+    if (path / CKA_STORE).is_dir():
+        path = path / CKA_STORE
+    if not (path / "zarr.json").is_file():
+        raise FileNotFoundError(f"{path}: not an assembled CKA store (expected results/cka/<id>/e<E>/cka.zarr)")
+    matrices, rows, cols, attrs = read_matrix_store(path)
+    return CkaMatrices(matrices, rows, cols, attrs)

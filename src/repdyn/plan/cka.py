@@ -1,0 +1,194 @@
+"""Plan of the CKA stages: per-segment Gram extraction, tiles, assembled matrices.
+
+Extraction is per training run (shared by every experiment and estimator that
+uses that run), so changing a CKA setting never re-extracts. A CKA artifact's
+id holds the estimator, accumulation, block size and the grid *definition*.
+Tiles cover blocks of `block` consecutive grid positions and are named by the
+first and last epoch of each block: with the grid definition (in the id) that
+determines the block's epochs exactly, even for a grid whose last point is the
+run's final epoch (`include_last`), which moves when training is extended. So a
+longer run adds tiles, recomputes only a block whose content changed, and keeps
+every finished tile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, ClassVar
+
+import dataclasses
+
+from repdyn import grids, ids
+from repdyn.config import ConfigError
+from repdyn.plan.core import RESULTS, Plan, RunArtifact
+from repdyn.plan.parts import SegmentParts
+
+Tile = tuple[int, int, int, int]  # first and last epoch of the row block, then of the column block
+
+
+def tile_name(tile: Tile) -> str:
+    a, b, c, d = tile
+    return f"{a:06d}-{b:06d}_{c:06d}-{d:06d}"
+
+
+def parse_tile(name: str) -> Tile:
+    rows, cols = name.split("_")
+    a, b = rows.split("-")
+    c, d = cols.split("-")
+    return int(a), int(b), int(c), int(d)
+
+
+def block_epochs(grid: Any, first: int, last: int) -> list[int]:
+    """The grid's epochs of the block [first, last] (see the module docstring for why this is exact)."""
+    epochs = [e for e in grids.epochs(grid, last) if first <= e <= last]
+    if not epochs or epochs[0] != first or epochs[-1] != last:
+        raise ValueError(f"{first}-{last} is not a block of the grid {grid}")
+    return epochs
+
+
+@dataclass(frozen=True)
+class ExtractArtifact(SegmentParts):
+    """Per-epoch Grams of the probe set at every analysed layer, one store per training segment."""
+
+    STAGE: ClassVar[str] = "extract"
+
+
+@dataclass(frozen=True)
+class CkaArtifact:
+    """One CKA matrix family: rows from one extraction, columns from the same (self) or another (cross-run)."""
+
+    id: str
+    spec: dict[str, Any]
+    stage: str  # "cka" (symmetric, tiles I <= J) or "cka_cross" (rectangular, all tiles)
+    rows: ExtractArtifact
+    cols: ExtractArtifact
+    grid_rows: dict[str, Any]  # grid definitions (not truncated)
+    grid_cols: dict[str, Any]
+    block: int
+
+    @property
+    def dir(self) -> PurePosixPath:
+        return RESULTS / self.stage / self.id
+
+    @property
+    def symmetric(self) -> bool:
+        return self.stage == "cka"
+
+    def epochs(self, rows_length: int, cols_length: int) -> tuple[list[int], list[int]]:
+        return grids.epochs(self.grid_rows, rows_length), grids.epochs(self.grid_cols, cols_length)
+
+    def tiles(self, rows_length: int, cols_length: int) -> list[Tile]:
+        rows, cols = self.epochs(rows_length, cols_length)
+        out = []
+        for a, b in grids.blocks(len(rows), self.block):
+            for c, d in grids.blocks(len(cols), self.block):
+                if not self.symmetric or a <= c:
+                    out.append((rows[a], rows[b - 1], cols[c], cols[d - 1]))
+        return out
+
+    def tile_epochs(self, tile: Tile) -> tuple[list[int], list[int]]:
+        a, b, c, d = tile
+        return block_epochs(self.grid_rows, a, b), block_epochs(self.grid_cols, c, d)
+
+    def is_diagonal(self, tile: Tile) -> bool:
+        return self.symmetric and tile[:2] == tile[2:]
+
+    def tile_dir(self, tile: Tile) -> PurePosixPath:
+        return self.dir / "tiles" / tile_name(tile)
+
+    def tile_parts(self, tile: Tile) -> tuple[list[str], list[str]]:
+        """Extraction parts holding the epochs of the tile's rows, and of its columns."""
+        rows, cols = self.tile_epochs(tile)
+        return self.rows.dirs_for(rows), self.cols.dirs_for(cols)
+
+    def assembled_dir(self, rows_length: int, cols_length: int) -> PurePosixPath:
+        name = f"e{rows_length:06d}" if self.symmetric else f"e{rows_length:06d}x{cols_length:06d}"
+        return self.dir / name
+
+    @staticmethod
+    def lengths_of(name: str) -> tuple[int, int]:
+        """Inverse of assembled_dir's name."""
+        body = name[1:]
+        if "x" in body:
+            r, c = body.split("x")
+            return int(r), int(c)
+        return int(body), int(body)
+
+
+def extract_spec(run: RunArtifact, cka: dict[str, Any]) -> dict[str, Any]:
+    settings = {
+        "raw_max_features": cka["raw_max_features"],
+        "full_gram": cka["estimator"] == "full_biased",
+        "tf32": cka["tf32"],
+    }
+    return ids.artifact_spec("extract", settings, {"run": run.id})
+
+
+def cka_spec(stage: str, cka: dict[str, Any], rows: ExtractArtifact, cols: ExtractArtifact,
+             grid_rows: Any, grid_cols: Any) -> dict[str, Any]:
+    settings = {"estimator": cka["estimator"], "accumulate": cka["accumulate"], "block": cka["block"],
+                "grid_rows": grid_rows}
+    inputs = {"rows": rows.id}
+    if stage == "cka_cross":
+        settings["grid_cols"] = grid_cols
+        inputs["cols"] = cols.id
+    return ids.artifact_spec(stage, settings, inputs)
+
+
+def attach(plan: Plan) -> Plan:
+    """Add extraction and CKA artifacts (self and cross-run) to a plan of data and training."""
+    needs: dict[str, tuple[dict, RunArtifact, set[int]]] = {}
+
+    def need(run: RunArtifact, cka: dict[str, Any], epochs) -> str:
+        spec = extract_spec(run, cka)
+        extract_id = ids.spec_id(spec)
+        needs.setdefault(extract_id, (spec, run, set()))[2].update(epochs)
+        return extract_id
+
+    wanted = []  # (experiment plan, stage, other experiment or None, row extract id, col extract id)
+    for exp in plan.experiments:
+        settings = exp.experiment.section("cka")
+        rows_id = need(exp.run, settings, exp.grids["cka"])
+        wanted.append((exp, "cka", None, rows_id, rows_id))
+        for other_name in settings["compare_with"]:
+            other = _partner(plan, exp, other_name)
+            cols_id = need(other.run, settings, other.grids["cka"])
+            wanted.append((exp, "cka_cross", other, rows_id, cols_id))
+
+    extracts = {i: ExtractArtifact(id=i, spec=spec, run=run, epochs=tuple(sorted(epochs)))
+                for i, (spec, run, epochs) in needs.items()}
+    ckas: dict[str, CkaArtifact] = {}
+    per_exp: dict[str, dict[str, Any]] = {exp.name: {"cka": None, "cka_cross": []} for exp in plan.experiments}
+    for exp, stage, other, rows_id, cols_id in wanted:
+        settings = exp.experiment.section("cka")
+        grid_rows = exp.experiment.section("grids")["cka"]
+        grid_cols = other.experiment.section("grids")["cka"] if other else grid_rows
+        spec = cka_spec(stage, settings, extracts[rows_id], extracts[cols_id], grid_rows, grid_cols)
+        art = ckas.setdefault(ids.spec_id(spec), CkaArtifact(
+            id=ids.spec_id(spec), spec=spec, stage=stage, rows=extracts[rows_id], cols=extracts[cols_id],
+            grid_rows=grid_rows, grid_cols=grid_cols, block=settings["block"]))
+        if stage == "cka":
+            per_exp[exp.name]["cka"] = art
+        else:
+            per_exp[exp.name]["cka_cross"].append((other.name, art))
+
+    experiments = tuple(
+        dataclasses.replace(exp, cka=per_exp[exp.name]["cka"], cka_cross=tuple(per_exp[exp.name]["cka_cross"]))
+        for exp in plan.experiments
+    )
+    return dataclasses.replace(plan, experiments=experiments, extracts=extracts, ckas=ckas)
+
+
+def _partner(plan: Plan, exp, other_name: str):
+    where = f"experiments[{exp.experiment.index}] ({exp.name}).cka.compare_with"
+    try:
+        other = plan.experiment(other_name)
+    except KeyError:
+        names = ", ".join(e.name for e in plan.experiments)
+        raise ConfigError(f"{where}: no experiment named {other_name!r} (experiments: {names})") from None
+    if other.data.id != exp.data.id:
+        raise ConfigError(f"{where}: {other_name!r} uses other data (CKA needs the same probe set)")
+    if other.run.spec["settings"]["model"]["arch"] != exp.run.spec["settings"]["model"]["arch"]:
+        raise ConfigError(f"{where}: {other_name!r} has another architecture (its layers differ)")
+    return other
