@@ -1,0 +1,135 @@
+"""Job counts, storage and device hours of a plan (repdyn.jobs, repdyn.cost, `repdyn plan`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO, tiny_raw
+from workflow_helpers import planned_jobs, write_config
+
+from repdyn import cli_plan, config, cost, jobs, plan
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+def build(raw: dict) -> plan.Plan:
+    return plan.build(config.resolve(raw))
+
+
+def shared_raw() -> dict:
+    """Two experiments on one training run: a shorter one with its own CKA estimator and a cross-run CKA."""
+    raw = tiny_raw()
+    raw["experiments"] = [
+        {"name": "tiny"},
+        {"name": "short", "train": {"epochs": 2}, "cka": {"estimator": "minibatch_biased", "compare_with": ["tiny"]}},
+    ]
+    return raw
+
+
+@pytest.mark.parametrize("make_raw", [tiny_raw, shared_raw], ids=["tiny", "shared"])
+def test_job_counts_equal_a_snakemake_dry_run(tmp_path, make_raw):
+    raw = make_raw()
+    expected = planned_jobs(tmp_path, write_config(tmp_path, raw))
+    assert jobs.count_by_rule(jobs.workflow_jobs(build(raw))) == expected
+
+
+def test_shared_jobs_count_once_for_the_config_and_for_each_experiment():
+    p = build(shared_raw())
+    tiny, short = (jobs.experiment_jobs(p, e) for e in p.experiments)
+    union = jobs.workflow_jobs(p)
+    assert union == tiny | short | {jobs.job("index"), jobs.job("all")}
+    # one run, one extraction: the short experiment trains and extracts nothing of its own
+    assert {"prepare_data", "init", "train_segment", "extract_segment"} <= {j.rule for j in tiny & short}
+    assert {j for j in short if j.rule == "train_segment"} == {j for j in tiny if j.rule == "train_segment"}
+    assert jobs.count_by_rule(union)["train_segment"] == 2
+    summaries = cost.plan_summaries(p)
+    assert [s.name for s in summaries] == ["tiny", "short", "all experiments"]
+    total = summaries[-1]
+    assert total.storage["checkpoints"] == summaries[0].storage["checkpoints"]
+    assert total.gpu_hours < summaries[0].gpu_hours + summaries[1].gpu_hours
+
+
+def test_storage_of_the_tiny_experiment_by_hand():
+    s = cost.plan_summaries(build(tiny_raw()))[0]
+    # preact ResNet-18 k = 2: 2724 * 4 + 213 * 2 + 10 = 11,332 parameters of float32; Adam state = 3 copies.
+    # Checkpoints at epochs 0..4 (the CKA grid), resume states after init and after each of the 2 segments.
+    params = 2724 * 4 + 213 * 2 + 10
+    assert s.storage["checkpoints"] == 5 * params * 4 + 3 * 3 * params * 4
+    # Grams: 5 epochs x 6 layers x 2 batches x 32 * 33 / 2 packed float32; raw activations of the layers with at
+    # most 1024 features (layer2 1024, layer3 512, layer4 256, linear 10) for the 64 probe examples.
+    grams = 5 * 6 * 2 * (32 * 33 // 2) * 4
+    raw = 5 * 64 * (1024 + 512 + 256 + 10) * 4
+    assert s.storage["grams"] == grams + raw
+    # CKA tiles, blocks of 2 over epochs 0..4: [0,1] [2,3] [4] -> 6 tiles holding 3*(2x2) + 2*(2x1) + 1x1 = 17
+    # float64 cells per layer (the diagonal tiles are full squares); the assembled matrix 5 x 5.
+    assert s.storage["cka tiles"] == 6 * 17 * 8 and s.storage["cka matrices"] == 6 * 25 * 8
+    # DRS: epochs 0, 2, 4 with P = 500 planes of 50 x 50 points, uint8 per layer and point
+    assert s.storage["predictions"] == 3 * 6 * 500 * 2500
+
+
+def test_paper_configs_validate_and_stay_under_ten_thousand_jobs():
+    assert len(CONFIGS) >= 6
+    for path in CONFIGS:
+        cfg = config.load(path)
+        assert cfg.device == "cuda", path.name
+        assert all(e.section("train")["epochs"] == 4000 for e in cfg.experiments), path.name
+        n = sum(jobs.count_by_rule(jobs.workflow_jobs(plan.build(cfg))).values())
+        assert 100 < n < 10_000, (path.name, n)
+
+
+def test_paper_grids_have_the_paper_sizes():
+    main = plan.build(config.load(REPO / "configs" / "cifar10_resnet18_adam.yaml"))
+    vit = plan.build(config.load(REPO / "configs" / "cifar10_vit_b16.yaml"))
+    assert len(main.experiments) == 12
+    assert {len(e.grids["cka"]) for e in main.experiments} == {4000}
+    assert {len(e.grids["drs"]) for e in main.experiments} == {1120}
+    assert len(vit.experiments[0].grids["cka"]) == 810 and len(vit.experiments[0].grids["drs"]) == 810
+
+
+def run_plan(capsys, *argv: str) -> str:
+    ap = argparse.ArgumentParser()
+    cli_plan.register(ap.add_subparsers(dest="command"))
+    args = ap.parse_args(["plan", *argv])
+    assert args.func(args) == 0
+    return capsys.readouterr().out
+
+
+def test_plan_command_prints_jobs_storage_hours_and_requests(tmp_path, capsys):
+    path = write_config(tmp_path, tiny_raw())
+    text = run_plan(capsys, str(path))
+    assert text.splitlines()[0] == "tiny"
+    assert "2 train_segment" in text and "6 cka_tile" in text and "GPU-hours" in text and "storage" in text
+    assert "largest first-attempt request per rule (device: cpu" in text
+    data = json.loads(run_plan(capsys, str(path), "--json"))
+    assert data["summaries"][-1]["jobs"] == jobs.count_by_rule(jobs.workflow_jobs(build(tiny_raw())))
+    assert data["requests"]["train_segment"]["jobs"] == 2 and data["requests"]["cka_tile"]["gpu"] == 0
+    only = run_plan(capsys, str(path), "--experiment", "tiny")
+    assert "all experiments" not in only
+
+
+def test_plan_command_names_an_unknown_experiment(tmp_path, capsys):
+    path = write_config(tmp_path, tiny_raw())
+    ap = argparse.ArgumentParser()
+    cli_plan.register(ap.add_subparsers(dest="command"))
+    args = ap.parse_args(["plan", str(path), "--experiment", "nope"])
+    with pytest.raises(ValueError, match="'nope'"):
+        args.func(args)
+
+
+def test_unknown_rule_has_no_cost():
+    with pytest.raises(ValueError, match="'run_metrics'"):
+        cost.job_work("run_metrics", build(tiny_raw()), {})
+    with pytest.raises(ValueError, match="unknown rule"):
+        jobs.count_by_rule([jobs.job("mystery")])
+
+
+def test_job_wildcards_are_the_rules_output_wildcards():
+    p = build(tiny_raw())
+    names = {j.rule: set(j.wc) for j in jobs.workflow_jobs(p)}
+    assert names["train_segment"] == {"run", "start", "end"} and names["cka_tile"] == {"stage", "id", "tile"}
+    assert names["drs_assemble"] == {"id", "shape"} and names["spec"] == {"stage", "id"}
+    segment = min(j for j in jobs.workflow_jobs(p) if j.rule == "train_segment")
+    assert segment.wc["start"] == "000000" and Path(str(p.runs[segment.wc["run"]].segment_dir(0, 2))).name == "000000-000002"
