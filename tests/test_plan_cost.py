@@ -66,8 +66,8 @@ def test_storage_of_the_tiny_experiment_by_hand():
     # CKA tiles, blocks of 2 over epochs 0..4: [0,1] [2,3] [4] -> 6 tiles holding 3*(2x2) + 2*(2x1) + 1x1 = 17
     # float64 cells per layer (the diagonal tiles are full squares); the assembled matrix 5 x 5.
     assert s.storage["cka tiles"] == 6 * 17 * 8 and s.storage["cka matrices"] == 6 * 25 * 8
-    # DRS: epochs 0, 2, 4 with P = 500 planes of 50 x 50 points, uint8 per layer and point
-    assert s.storage["predictions"] == 3 * 6 * 500 * 2500
+    # DRS: epochs 0, 2, 4 with tiny_raw's P = 3 planes of 5 x 5 points, uint8 per layer and point
+    assert s.storage["predictions"] == 3 * 6 * 3 * 25
 
 
 def test_paper_configs_validate_and_stay_under_ten_thousand_jobs():

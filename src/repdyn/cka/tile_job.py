@@ -38,13 +38,16 @@ log = logging.getLogger(__name__)
 def epoch_vectors(parts: GramParts, layer: str, epochs: Sequence[int], estimator: str) -> torch.Tensor:
     """Stack of the epochs' vectors g (len(epochs), D), float32, built from the stored Grams."""
     full = estimator == "full_biased"
-    rows = []
-    for epoch in epochs:
+    block = None  # filled row by row: a list of rows plus a stacked copy would hold the block twice
+    for row, epoch in enumerate(epochs):
         part = parts.part_of(epoch)
         packed = torch.from_numpy(part.packed(layer, epoch, full=full))
         n = part.batch_size * part.batches if full else part.batch_size
-        rows.append(transform(list(packed), [n] * packed.shape[0], estimator, dtype=torch.float32))
-    return torch.stack(rows)
+        vector = transform(list(packed), [n] * packed.shape[0], estimator, dtype=torch.float32)
+        if block is None:
+            block = torch.empty((len(epochs), vector.shape[0]), dtype=torch.float32)
+        block[row] = vector
+    return block
 
 
 def tile_cka(rows: torch.Tensor, cols: torch.Tensor | None, estimator: str, accumulate: str,
@@ -75,6 +78,7 @@ def compute_tile(row_parts: GramParts, col_parts: GramParts, row_epochs: Sequenc
         out[layer] = tile_cka(rows, cols, estimator, accumulate, sizes).numpy()
         log.info("layer %s: %d x %d tile, D = %d, %.2f s", layer, len(row_epochs), len(col_epochs), rows.shape[1],
                  time.perf_counter() - started)
+        del rows, cols  # the next layer's blocks must not coexist with these
     return out
 
 
