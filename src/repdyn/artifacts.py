@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from repdyn import atomic, ids
+from repdyn.plan.core import RESULTS
 
 SPEC_NAME = "spec.json"
 
@@ -36,3 +37,9 @@ def read_spec(artifact_dir: str | Path, stage: str | None = None) -> dict[str, A
     if ids.spec_id(doc) != Path(artifact_dir).name:
         raise ValueError(f"{path}: content hashes to {ids.spec_id(doc)}, not to the directory name (edited by hand?)")
     return doc
+
+
+def run_and_dataset(run_id: str) -> tuple[dict[str, Any], Path]:
+    """A training run's spec and the path of the dataset artifact it was trained on."""
+    spec = read_spec(RESULTS / "train" / run_id, "train")
+    return spec, Path(RESULTS / "data" / spec["inputs"]["data"] / "dataset.h5")

@@ -17,12 +17,6 @@ from repdyn import artifacts, plan, runtime
 from repdyn.config import ConfigError
 
 
-def _threads(n: int) -> None:
-    import torch
-
-    torch.set_num_threads(n)
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     from repdyn import config
 
@@ -43,15 +37,14 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
 
 
 def _run_context(run_dir: Path) -> tuple[dict, Path]:
-    spec = artifacts.read_spec(run_dir, "train")
-    dataset = plan.RESULTS / "data" / spec["inputs"]["data"] / "dataset.h5"
-    return spec["settings"], Path(dataset)
+    spec, dataset = artifacts.run_and_dataset(run_dir.name)
+    return spec["settings"], dataset
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     from repdyn.train import init_run
 
-    _threads(args.threads)
+    runtime.set_threads(args.threads)
     run, dataset = _run_context(Path(args.run_dir))
     init_run(run, dataset, args.out, device=runtime.device())
     return 0
@@ -60,7 +53,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_train_segment(args: argparse.Namespace) -> int:
     from repdyn.train import train_segment
 
-    _threads(args.threads)
+    runtime.set_threads(args.threads)
     run, dataset = _run_context(Path(args.run_dir))
     checkpoints = [int(e) for e in args.checkpoints.split(",") if e]
     state = Path(args.state) / "state.pt"

@@ -9,28 +9,20 @@ from pathlib import Path
 from repdyn import artifacts, plan, runtime
 
 
-def _threads(n: int) -> None:
-    import torch
-
-    torch.set_num_threads(n)
-
-
 def cmd_extract(args: argparse.Namespace) -> int:
     from repdyn.cka.extract import extract_part
 
-    _threads(args.threads)
+    runtime.set_threads(args.threads)
     extract_dir = Path(args.extract_dir)
     spec = artifacts.read_spec(extract_dir, "extract")
-    run_dir = plan.RESULTS / "train" / spec["inputs"]["run"]
-    run_spec = artifacts.read_spec(run_dir, "train")
-    dataset = plan.RESULTS / "data" / run_spec["inputs"]["data"] / "dataset.h5"
+    run_spec, dataset = artifacts.run_and_dataset(spec["inputs"]["run"])
     epochs = [int(e) for e in args.epochs.split(",") if e]
     checkpoints = {e: Path(args.source) / "checkpoints" / f"e{e:06d}.pt" for e in epochs}
     missing = [str(p) for p in checkpoints.values() if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"checkpoints missing (retention deleted them, or the grid changed?): {missing}")
     extract_part(run_spec["settings"], dataset, checkpoints, args.out, spec["settings"],
-                 {"extract": extract_dir.name, "run": run_dir.name}, device=runtime.device())
+                 {"extract": extract_dir.name, "run": spec["inputs"]["run"]}, device=runtime.device())
     return 0
 
 
@@ -50,7 +42,7 @@ def cmd_cka_tile(args: argparse.Namespace) -> int:
     from repdyn.cka.tile_job import run_tile
     from repdyn.plan.cka import block_epochs, parse_tile
 
-    _threads(args.threads)
+    runtime.set_threads(args.threads)
     cka_dir = Path(args.cka_dir)
     spec, stage = _cka_context(cka_dir)
     grid_rows, grid_cols = _grids(spec)

@@ -14,17 +14,6 @@ from pathlib import Path
 from repdyn import artifacts, plan, runtime
 
 
-def _threads(n: int) -> None:
-    import torch
-
-    torch.set_num_threads(n)
-
-
-def _run_context(run_id: str) -> tuple[dict, Path]:
-    run_spec = artifacts.read_spec(plan.RESULTS / "train" / run_id, "train")
-    return run_spec, Path(plan.RESULTS / "data" / run_spec["inputs"]["data"] / "dataset.h5")
-
-
 def _checkpoints(source: str, epochs_text: str) -> dict[int, Path]:
     epochs = [int(e) for e in epochs_text.split(",") if e]
     if not epochs:
@@ -50,10 +39,10 @@ def cmd_make_planes(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     from repdyn.drs_jobs.probe_job import probe_part
 
-    _threads(args.threads)
+    runtime.set_threads(args.threads)
     probe_dir = Path(args.probe_dir)
     spec = artifacts.read_spec(probe_dir, "probe")
-    run_spec, dataset = _run_context(spec["inputs"]["run"])
+    run_spec, dataset = artifacts.run_and_dataset(spec["inputs"]["run"])
     probe_part(run_spec["settings"], dataset, _checkpoints(args.source, args.epochs), args.out, spec["settings"],
                {"probe": probe_dir.name, "run": spec["inputs"]["run"]},
                memory_budget_bytes=args.memory_budget_mb * 2**20, device=runtime.device())
@@ -63,11 +52,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_planes_eval(args: argparse.Namespace) -> int:
     from repdyn.drs_jobs.preds_job import preds_part
 
-    _threads(args.threads)
+    runtime.set_threads(args.threads)
     preds_dir = Path(args.preds_dir)
     spec = artifacts.read_spec(preds_dir, "preds")
     probe_spec = artifacts.read_spec(plan.RESULTS / "probe" / spec["inputs"]["probe"], "probe")
-    run_spec, dataset = _run_context(probe_spec["inputs"]["run"])
+    run_spec, dataset = artifacts.run_and_dataset(probe_spec["inputs"]["run"])
     preds_part(run_spec["settings"], dataset, _checkpoints(args.source, args.epochs), args.probes, args.planes,
                args.out, {"preds": preds_dir.name, **spec["inputs"]}, batch_size=args.batch_size,
                device=runtime.device())
@@ -84,7 +73,7 @@ def cmd_drs_tile(args: argparse.Namespace) -> int:
     from repdyn.drs_jobs.tile_job import run_tile
     from repdyn.plan.cka import block_epochs, parse_tile
 
-    _threads(args.threads)
+    runtime.set_threads(args.threads)
     drs_dir = Path(args.drs_dir)
     grid = artifacts.read_spec(drs_dir, "drs")["settings"]["grid"]
     a, b, c, d = parse_tile(args.tile)

@@ -31,3 +31,10 @@ def data_source(data_id: str) -> dict[str, Any]:
     """root/download for one data artifact; defaults when run outside the workflow."""
     sources = json.loads(os.environ.get(ENV_DATA_SOURCES, "{}") or "{}")
     return sources.get(data_id, {"root": None, "download": False})
+
+
+def set_threads(n: int) -> None:
+    """torch intra-op threads of this job (the rule's `threads`)."""
+    import torch
+
+    torch.set_num_threads(n)

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from repdyn.atomic import atomic_path
+from repdyn.data.sources import ImageGeometry
 
 FORMAT_VERSION = 1
 IMAGE_CHUNK = 1024  # images per HDF5 chunk: large enough for fast lzf reads, small for partial reads
@@ -104,7 +105,7 @@ def _array(group: h5py.Group, name: str, values: np.ndarray) -> None:
 
 
 @dataclass(frozen=True)
-class DatasetArtifact:
+class DatasetArtifact(ImageGeometry):
     """A prepared dataset held in memory as torch tensors (CPU; move batches to any device)."""
 
     name: str
@@ -151,18 +152,6 @@ class DatasetArtifact:
                 settings=json.loads(attrs["settings"]),
                 attrs=attrs,
             )
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def in_channels(self) -> int:
-        return int(self.train_images.shape[1])
-
-    @property
-    def image_size(self) -> int:
-        return int(self.train_images.shape[-1])
 
     @property
     def noisy_mask(self) -> torch.Tensor:

@@ -18,17 +18,11 @@ DATASETS = ("fashion_mnist", "cifar10", "svhn", "tiny_imagenet")
 FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 
 
-@dataclass(frozen=True)
-class SourceData:
-    """A dataset's full train and test splits, as read from its source files."""
+class ImageGeometry:
+    """Class count, channels and side of a dataset holding `class_names` and `train_images` (N, C, H, W)."""
 
-    name: str
-    root: Path
-    train_images: np.ndarray  # uint8 (N, C, H, W)
-    train_labels: np.ndarray  # int64 (N,)
-    test_images: np.ndarray
-    test_labels: np.ndarray
     class_names: tuple[str, ...]
+    train_images: Any
 
     @property
     def num_classes(self) -> int:
@@ -41,6 +35,19 @@ class SourceData:
     @property
     def image_size(self) -> int:
         return int(self.train_images.shape[-1])
+
+
+@dataclass(frozen=True)
+class SourceData(ImageGeometry):
+    """A dataset's full train and test splits, as read from its source files."""
+
+    name: str
+    root: Path
+    train_images: np.ndarray  # uint8 (N, C, H, W)
+    train_labels: np.ndarray  # int64 (N,)
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple[str, ...]
 
     def __post_init__(self) -> None:
         for split, images, labels in (
