@@ -1,0 +1,237 @@
+"""Similarity blocks (training phases) along the diagonal of an epoch x epoch matrix.
+
+Sharon & Dar read "similarity blocks" off the heatmaps by eye: ranges of epochs
+whose representations are similar to each other and dissimilar to other ranges.
+This module finds them reproducibly.
+
+Method: kernel change-point detection (Arlot, Celisse & Harchaoui 2019, "A
+kernel multiple change-point algorithm via model selection", JMLR 20(162)),
+with the similarity matrix S itself as the kernel. CKA is the cosine between
+(centred) Gram vectors and DRS the normalised agreement count of one-hot
+predictions, so both are Gram matrices of feature vectors φ(e) and
+
+    cost(B) = Σ_{i∈B} S_ii − (1/|B|) Σ_{i,j∈B} S_ij = Σ_{i∈B} ‖φ(i) − mean_B φ‖²
+
+is the within-block scatter in that feature space. The segmentation of the grid
+into contiguous blocks B_1..B_K with at least `min_block` grid points each
+minimises  Σ_k cost(B_k) + penalty·K  — equivalently it maximises the
+size-weighted within-block mean similarity, at a price per block. The optimum
+is exact: dynamic programming over grid positions in O(E²) time, with one
+NaN-free symmetric copy of S and O(E) further memory (the block sums
+Σ_{i,j∈[a,b)} S_ij for all starts a are updated in place as the end b
+advances, one row of S per step — the incremental form of 2-D prefix sums). Ties go to the earliest start of
+the last block (np.argmin), so equal inputs always give equal blocks.
+
+Default penalty (`default_penalty`): σ²·(5 + 2·ln E). Why:
+- Shape: Arlot et al. price a segmentation into D blocks at
+  c₁·ln C(n−1, D−1) + c₂·D, i.e. about c₁·(1 + ln(n/D)) + c₂ per block, in
+  units of the noise variance σ² of the points around their block means. We
+  use Lebarbier's (2005) constants for Gaussian mean shifts,
+  σ²·(2·ln(n/D) + 5) per block, with ln(E/K) replaced by ln E so that the price
+  is linear in K as required (slightly conservative).
+- σ² is estimated from the matrix without knowing the blocks, by the
+  difference-based (Rice 1984) estimator made robust with a median: half the
+  squared kernel distance between grid neighbours,
+  median_i (S_ii + S_{i+1,i+1} − 2·S_{i,i+1})/2. Neighbours almost always
+  share a block, so block contrasts do not inflate it (the matrix's total
+  spread would: with real blocks it grows with the very contrast to be found,
+  and on the default experiment it hid the late block of block 4 and the
+  logits that the figures show plainly).
+- Floor: σ² is at least NOISE_FLOOR (2 %) of the mean diagonal, i.e. CKA/DRS
+  differences below about 0.02 are never read as phases (the same threshold
+  as init_curve's default tolerance). Without it an almost constant layer
+  (first-layer CKA ≈ 1 − 1e-5 everywhere) is cut at round-off-sized steps.
+- No structure, one block: for diagonal 1 and every other cell c (optionally
+  with i.i.d. noise), each extra block lowers the cost by exactly 1 − c, which
+  is σ² itself; 5 + 2·ln E ≥ 6.4 times that covers the noise term as long as
+  the noise's standard deviation is below the diagonal gap 1 − c (always so
+  for a genuine CKA/DRS matrix, which is positive semi-definite).
+- Clear blocks are found: splitting blocks of n₁ and n₂ grid points with
+  within/between similarity w, b gains ≈ 2·n₁n₂/(n₁+n₂)·(w − b).
+- Gradual drift without a sharp transition is cut into blocks (kernel
+  change-point detection fits piecewise-constant means), more of them as E
+  grows. Compare `within` with `between`, or pass a multiple of
+  `default_penalty(S)` as `penalty` for coarser or finer phases.
+
+NaN cells (an epoch whose representation is constant, ALGORITHMS.md §1.6)
+count as similarity 0 in the cost — that epoch's feature vector is the zero
+vector, which keeps S a valid kernel — and are excluded from the reported
+within/between means. An asymmetric S enters the cost through its symmetric
+part (the block sums see S_ij and S_ji alike).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from repdyn.analysis.inputs import similarity_matrix
+
+#: Smallest default penalty, relative to the mean |diagonal|: keeps an all-zero
+#: matrix in one block although every segmentation then costs 0 up to round-off.
+PENALTY_FLOOR = 1e-9
+#: Smallest noise variance σ², relative to the mean diagonal: similarity differences
+#: below about 2 % are not phases.
+NOISE_FLOOR = 0.02
+#: Per-block price in units of σ²: c1·ln E + c2 (Lebarbier 2005's constants).
+LEBARBIER_C1 = 2.0
+LEBARBIER_C2 = 5.0
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """A segmentation of an epoch grid into similarity blocks."""
+
+    epochs: tuple[int, ...]
+    starts: tuple[int, ...]
+    transitions: tuple[int, ...]
+    ranges: tuple[tuple[int, int], ...]
+    within: tuple[float, ...]
+    between: float
+    penalty: float
+
+    def as_dict(self) -> dict:
+        """JSON-ready mapping (lists instead of tuples, NaN -> None)."""
+        raw = asdict(self)
+        raw["epochs"] = list(self.epochs)
+        raw["starts"] = list(self.starts)
+        raw["transitions"] = list(self.transitions)
+        raw["ranges"] = [list(r) for r in self.ranges]
+        raw["within"] = [_json_float(v) for v in self.within]
+        raw["between"] = _json_float(self.between)
+        raw["penalty"] = float(self.penalty)
+        return raw
+
+
+def detect_blocks(
+    matrix: np.ndarray,
+    epochs: Sequence[int],
+    *,
+    penalty: float | None = None,
+    min_block: int = 2,
+) -> Blocks:
+    """Optimal segmentation of `epochs` into blocks of mutually similar epochs.
+
+    `penalty` is the price per block (None: `default_penalty(matrix)`); larger
+    values give fewer blocks. `min_block` is the smallest block in grid points;
+    a grid shorter than `min_block` is one block.
+    """
+    values, grid = similarity_matrix(matrix, epochs)
+    if isinstance(min_block, bool) or not isinstance(min_block, (int, np.integer)):
+        raise TypeError(f"min_block must be an integer, got {min_block!r}")
+    if min_block < 1:
+        raise ValueError(f"min_block must be an integer >= 1, got {min_block!r}")
+    kernel = _symmetric_kernel(values)
+    penalty = _noise_penalty(kernel) if penalty is None else _checked_penalty(penalty)
+    starts = _optimal_starts(kernel, float(penalty), int(min_block))
+    return _describe(values, kernel, grid, starts, float(penalty))
+
+
+def default_penalty(matrix: np.ndarray) -> float:
+    """σ²·(5 + 2·ln E) with σ² the median half squared distance of grid neighbours (floored); see the module
+    docstring."""
+    return _noise_penalty(_symmetric_kernel(np.asarray(matrix, dtype=np.float64)))
+
+
+def _checked_penalty(penalty: float) -> float:
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float, np.integer, np.floating)):
+        raise TypeError(f"penalty must be a number, got {penalty!r}")
+    if not math.isfinite(penalty) or penalty < 0:
+        raise ValueError(f"penalty must be a finite number >= 0, got {penalty!r}")
+    return float(penalty)
+
+
+def _symmetric_kernel(values: np.ndarray) -> np.ndarray:
+    """NaN -> 0, then the symmetric part: every block sum (hence the cost) is unchanged by it."""
+    kernel = np.nan_to_num(values, nan=0.0)  # a copy
+    kernel += kernel.T
+    kernel *= 0.5
+    return kernel
+
+
+def _noise_penalty(kernel: np.ndarray) -> float:
+    size = kernel.shape[0]
+    if size < 2:
+        return PENALTY_FLOOR
+    diagonal = np.diag(kernel)
+    neighbours = (diagonal[:-1] + diagonal[1:]) / 2 - np.diag(kernel, 1)
+    scale = abs(float(diagonal.mean()))
+    noise = max(float(np.median(neighbours)), NOISE_FLOOR * scale)
+    return max(noise * (LEBARBIER_C2 + LEBARBIER_C1 * math.log(size)), PENALTY_FLOOR * max(scale, 1.0))
+
+
+def _optimal_starts(kernel: np.ndarray, penalty: float, min_block: int) -> list[int]:
+    """Grid positions where blocks begin in the exact optimum (NaN-free symmetric kernel).
+
+    best[b] is the optimal penalised cost of positions [0, b); block_sums[a]
+    holds Σ_{i,j∈[a,b)} S_ij for the current end b.
+    """
+    size = kernel.shape[0]
+    if size < 2 * min_block:
+        return [0]
+    diagonal = np.diagonal(kernel)
+    diagonal_prefix = np.concatenate(([0.0], np.cumsum(diagonal)))
+    best = np.full(size + 1, np.inf)
+    best[0] = 0.0
+    previous = np.zeros(size + 1, dtype=np.int64)
+    block_sums = np.zeros(size)
+    for end in range(1, size + 1):
+        new = end - 1
+        cross = 2.0 * kernel[new, :new]  # S_new,i + S_i,new
+        # Σ_{i=a}^{new-1} (S_i,new + S_new,i) for every start a < new
+        block_sums[:new] += np.cumsum(cross[::-1])[::-1] + diagonal[new]
+        block_sums[new] = diagonal[new]
+        last_start = end - min_block
+        if last_start < 0:
+            continue
+        lengths = end - np.arange(last_start + 1)
+        costs = (diagonal_prefix[end] - diagonal_prefix[: last_start + 1]) - block_sums[: last_start + 1] / lengths
+        totals = best[: last_start + 1] + costs + penalty
+        choice = int(np.argmin(totals))  # inf where best[a] is unreachable; first minimum on ties
+        best[end] = totals[choice]
+        previous[end] = choice
+    starts_found = []
+    end = size
+    while end > 0:
+        end = int(previous[end])
+        starts_found.append(end)
+    return starts_found[::-1]
+
+
+def _describe(
+    values: np.ndarray, zeroed: np.ndarray, grid: tuple[int, ...], starts: list[int], penalty: float
+) -> Blocks:
+    """Blocks with their ranges and NaN-excluding mean similarities (`zeroed`: values with NaN -> 0)."""
+    size = len(grid)
+    bounds = list(zip(starts, starts[1:] + [size]))
+    finite = ~np.isnan(values)
+    within = []
+    inside_sum, inside_count = 0.0, 0
+    for first, stop in bounds:
+        block_finite = finite[first:stop, first:stop]
+        block_sum = float(zeroed[first:stop, first:stop].sum())
+        block_count = int(block_finite.sum())
+        inside_sum += block_sum
+        inside_count += block_count
+        diag_finite = np.diagonal(block_finite)
+        off_count = block_count - int(diag_finite.sum())
+        off_sum = block_sum - float(np.diagonal(zeroed[first:stop, first:stop]).sum())
+        within.append(off_sum / off_count if off_count else math.nan)
+    outside_count = int(finite.sum()) - inside_count
+    between = (float(zeroed.sum()) - inside_sum) / outside_count if len(bounds) > 1 and outside_count else math.nan
+    return Blocks(
+        epochs=grid,
+        starts=tuple(starts),
+        transitions=tuple(grid[s] for s in starts[1:]),
+        ranges=tuple((grid[first], grid[stop - 1]) for first, stop in bounds),
+        within=tuple(within),
+        between=between,
+        penalty=penalty,
+    )
+
+
+def _json_float(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
