@@ -22,6 +22,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/cka.smk"
 include: "workflow/rules/drs.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -31,3 +32,4 @@ rule all:
         PLAN.run_targets(),
         PLAN.cka_targets(),
         PLAN.drs_targets(),
+        "reports/index.html",

@@ -40,7 +40,7 @@ def test_shared_jobs_count_once_for_the_config_and_for_each_experiment():
     p = build(shared_raw())
     tiny, short = (jobs.experiment_jobs(p, e) for e in p.experiments)
     union = jobs.workflow_jobs(p)
-    assert union == tiny | short | {jobs.job("index"), jobs.job("all")}
+    assert union == tiny | short | {jobs.job("index"), jobs.job("report_index"), jobs.job("all")}
     # one run, one extraction: the short experiment trains and extracts nothing of its own
     assert {"prepare_data", "init", "train_segment", "extract_segment"} <= {j.rule for j in tiny & short}
     assert {j for j in short if j.rule == "train_segment"} == {j for j in tiny if j.rule == "train_segment"}

@@ -104,7 +104,7 @@ def test_extending_training_trains_only_new_epochs_and_tiles(finished):
     # epochs 0..6 in blocks of 2: [0,1] [2,3] [4,5] [6]; the three tiles within [0,3] are kept
     assert planned_jobs(work, cfg) == {"train_segment": 1, "extract_segment": 1, "cka_tile": 7, "cka_assemble": 1,
                                        "probe_segment": 1, "planes_eval": 1, "drs_tile": 2, "drs_assemble": 1,
-                                       "run_metrics": 1, "index": 1, "all": 1}
+                                       "run_metrics": 1, "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
 
 
 def test_changing_the_estimator_reruns_only_cka(finished):
@@ -112,7 +112,7 @@ def test_changing_the_estimator_reruns_only_cka(finished):
     raw = tiny_raw()
     raw["defaults"]["cka"]["estimator"] = "minibatch_biased"
     cfg = write_config(work, raw, "biased.yaml")
-    assert planned_jobs(work, cfg) == {"spec": 1, "cka_tile": 6, "cka_assemble": 1, "index": 1, "all": 1}
+    assert planned_jobs(work, cfg) == {"spec": 1, "cka_tile": 6, "cka_assemble": 1, "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
 
 
 def test_deleted_tile_is_recomputed_alone(finished):
@@ -121,7 +121,7 @@ def test_deleted_tile_is_recomputed_alone(finished):
     before = open_cka(assembled)
     tile = assembled.parent / "tiles" / "000000-000001_000002-000003"
     shutil.rmtree(tile)
-    assert planned_jobs(work, cfg) == {"cka_tile": 1, "cka_assemble": 1, "all": 1}
+    assert planned_jobs(work, cfg) == {"cka_tile": 1, "cka_assemble": 1, "report_experiment": 1, "report_index": 1, "all": 1}
     snakemake(work, cfg)
     after = open_cka(assembled)
     for layer in before.layers:
@@ -141,7 +141,7 @@ def test_denser_grid_retrains_from_the_first_segment_that_needs_checkpoints(fini
     # extraction parts follow their segments; a new grid is a new CKA artifact (its spec and all its tiles)
     assert planned_jobs(sparse_work, denser) == {"train_segment": 2, "extract_segment": 2, "spec": 1, "cka_tile": 3,
                                                  "cka_assemble": 1, "probe_segment": 1, "planes_eval": 1,
-                                                 "index": 1, "all": 1}
+                                                 "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
     snakemake(sparse_work, denser)
     assert planned_jobs(sparse_work, denser) == {}  # one invocation was enough
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]
 # A DRS rerun without touching training or CKA: new plane/preds/drs specs, every part and tile.
-PLANE_RERUN = {"spec": 3, "make_planes": 1, "planes_eval": 3, "drs_tile": 3, "drs_assemble": 1, "index": 1, "all": 1}
+PLANE_RERUN = {"spec": 3, "make_planes": 1, "planes_eval": 3, "drs_tile": 3, "drs_assemble": 1, "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
 
 
 def drs_raw(epochs: int = 4, **drs) -> dict:
@@ -101,13 +101,13 @@ def test_probe_epochs_rerun_probes_and_drs_but_not_training_or_cka(finished):
     raw = drs_raw()
     raw["defaults"]["probe"]["epochs"] = 3
     assert planned_jobs(work, write_config(work, raw, "probe.yaml")) == {
-        "spec": 3, "probe_segment": 3, "planes_eval": 3, "drs_tile": 3, "drs_assemble": 1, "index": 1, "all": 1}
+        "spec": 3, "probe_segment": 3, "planes_eval": 3, "drs_tile": 3, "drs_assemble": 1, "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
 
 
 def test_drs_block_reruns_only_tiles_and_assembly(finished):
     work, _ = finished
     assert planned_jobs(work, write_config(work, drs_raw(block=1), "block.yaml")) == {
-        "spec": 1, "drs_tile": 6, "drs_assemble": 1, "index": 1, "all": 1}
+        "spec": 1, "drs_tile": 6, "drs_assemble": 1, "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
 
 
 def test_denser_drs_grid_reruns_the_parts_that_gain_epochs_and_their_predictions(finished):
@@ -119,7 +119,7 @@ def test_denser_drs_grid_reruns_the_parts_that_gain_epochs_and_their_predictions
     raw = drs_raw()
     raw["defaults"]["grids"]["drs"] = {"every": 1}
     assert planned_jobs(work, write_config(work, raw, "denser.yaml")) == {
-        "spec": 1, "probe_segment": 2, "planes_eval": 2, "drs_tile": 6, "drs_assemble": 1, "index": 1, "all": 1}
+        "spec": 1, "probe_segment": 2, "planes_eval": 2, "drs_tile": 6, "drs_assemble": 1, "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
 
 
 def test_extending_training_adds_only_the_new_parts_and_tiles(finished):
@@ -128,7 +128,7 @@ def test_extending_training_adds_only_the_new_parts_and_tiles(finished):
     # CKA epochs 0..6 in blocks of 5: [0, 4] x [0, 4] is kept; [5, 6] is new
     assert planned_jobs(work, write_config(work, drs_raw(epochs=6), "longer.yaml")) == {
         "train_segment": 1, "extract_segment": 1, "cka_tile": 2, "cka_assemble": 1, "run_metrics": 1,
-        "probe_segment": 1, "planes_eval": 1, "drs_tile": 2, "drs_assemble": 1, "index": 1, "all": 1}
+        "probe_segment": 1, "planes_eval": 1, "drs_tile": 2, "drs_assemble": 1, "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
 
 
 def test_deleted_tile_is_recomputed_alone(finished):
@@ -136,7 +136,7 @@ def test_deleted_tile_is_recomputed_alone(finished):
     assembled = work / entry(work)["drs"]["assembled"]
     before = open_drs(assembled)
     shutil.rmtree(assembled.parent / "tiles" / "000000-000002_000004-000004")
-    assert planned_jobs(work, cfg) == {"drs_tile": 1, "drs_assemble": 1, "all": 1}
+    assert planned_jobs(work, cfg) == {"drs_tile": 1, "drs_assemble": 1, "report_experiment": 1, "report_index": 1, "all": 1}
     snakemake(work, cfg)
     after = open_drs(assembled)
     for layer in LAYERS:

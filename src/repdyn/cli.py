@@ -120,6 +120,10 @@ def parser() -> argparse.ArgumentParser:
     from repdyn import cli_plan
 
     cli_plan.register(sub)
+
+    from repdyn import cli_report
+
+    cli_report.register(sub)
     return ap
 
 

@@ -295,11 +295,53 @@ def _drs_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
     return _assembled(len(run_facts(plan, art.preds.run.id).model.layers), float(len(epochs) ** 2), 2)
 
 
+REPORT_FIGURES_PER_LAYER = 4  # blocks panel, init curves, copies; each as PNG and PDF
+BLOCK_DETECTION_S_PER_CELL = 1e-6  # dynamic programme over the E x E prefix sums, numpy-bound
+
+
+def _experiment_cells(plan: Plan, exp: Any) -> tuple[int, float]:
+    """(layers, matrix cells per layer) an experiment's report reads: CKA, cross-run CKA and DRS."""
+    layers = len(run_facts(plan, exp.run.id).model.layers)
+    cells = 0.0
+    if exp.cka is not None:
+        rows, cols = exp.cka.epochs(exp.epochs, exp.epochs)
+        cells += len(rows) * len(cols)
+    for other, art in exp.cka_cross:
+        rows, cols = art.epochs(exp.epochs, plan.experiment(other).epochs)
+        cells += len(rows) * len(cols)
+    if exp.drs is not None:
+        cells += len(exp.drs.epochs(exp.epochs)) ** 2
+    return layers, cells
+
+
+def _report_experiment(plan: Plan, wc: Mapping[str, str]) -> Work:
+    try:
+        exp = plan.experiment(wc["name"])
+    except KeyError:
+        raise KeyError(f"no experiment {wc['name']!r} in this plan") from None
+    layers, cells = _experiment_cells(plan, exp)
+    size = layers * cells * 8.0
+    return Work(io_bytes=size, host_bytes=2 * size,
+                fixed_seconds=layers * (REPORT_FIGURES_PER_LAYER * FIGURE_SECONDS_PER_LAYER
+                                        + cells * BLOCK_DETECTION_S_PER_CELL),
+                output_bytes=layers * REPORT_FIGURES_PER_LAYER * 2e6)
+
+
+def _report_index(plan: Plan, wc: Mapping[str, str]) -> Work:
+    """Comparison heatmaps read one layer of every experiment at a time."""
+    sizes = [_experiment_cells(plan, exp) for exp in plan.experiments]
+    total = sum(layers * cells * 8.0 for layers, cells in sizes)
+    one_layer = sum(cells * 8.0 for _, cells in sizes)
+    figures = sum(layers for layers, _ in sizes) * 2
+    return Work(io_bytes=total, host_bytes=2 * one_layer, fixed_seconds=figures * FIGURE_SECONDS_PER_LAYER,
+                output_bytes=figures * 2e6)
+
+
 WORK: dict[str, Callable[[Plan, Mapping[str, str]], Work]] = {
     "prepare_data": _prepare_data, "init": _init, "train_segment": _train_segment,
     "extract_segment": _extract_segment, "probe_segment": _probe_segment, "planes_eval": _planes_eval,
     "make_planes": _make_planes, "cka_tile": _cka_tile, "cka_assemble": _cka_assemble, "drs_tile": _drs_tile,
-    "drs_assemble": _drs_assemble,
+    "drs_assemble": _drs_assemble, "report_experiment": _report_experiment, "report_index": _report_index,
 }
 
 
@@ -331,6 +373,7 @@ STAGE_OF_RULE: dict[str, str] = {
     "prepare_data": "data", "init": "checkpoints", "train_segment": "checkpoints", "extract_segment": "grams",
     "cka_tile": "cka tiles", "cka_assemble": "cka matrices", "make_planes": "planes", "probe_segment": "probes",
     "planes_eval": "predictions", "drs_tile": "drs tiles", "drs_assemble": "drs matrices",
+    "report_experiment": "reports", "report_index": "reports",
 }
 
 

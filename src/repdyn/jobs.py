@@ -26,7 +26,8 @@ from repdyn.plan.core import ExperimentPlan, RunArtifact
 # Rule order of the Snakefile's stages, for printing.
 RULES: tuple[str, ...] = (
     "spec", "index", "prepare_data", "init", "train_segment", "run_metrics", "extract_segment", "cka_tile",
-    "cka_assemble", "make_planes", "probe_segment", "planes_eval", "drs_tile", "drs_assemble", "all",
+    "cka_assemble", "make_planes", "probe_segment", "planes_eval", "drs_tile", "drs_assemble", "report_experiment",
+    "report_index", "all",
 )
 # Rules that run inside the Snakemake process (localrule), never on the cluster.
 LOCAL_RULES: frozenset[str] = frozenset({"spec", "index", "run_metrics", "all"})
@@ -105,12 +106,13 @@ def experiment_jobs(plan: Plan, exp: ExperimentPlan) -> set[Job]:
     """Every job one experiment's targets need."""
     out = _run_jobs(plan, exp.run, exp.epochs)
     out.add(job("run_metrics", run=exp.run.id, end=_pos(exp.epochs)))
+    out.add(job("report_experiment", name=exp.name))
     return out | _cka_jobs(plan, exp) | _drs_jobs(exp)
 
 
 def workflow_jobs(plan: Plan) -> set[Job]:
     """What `snakemake` schedules for this plan on an empty results/ (each shared job once)."""
-    out = {job("index"), job("all")}
+    out = {job("index"), job("report_index"), job("all")}
     for exp in plan.experiments:
         out |= experiment_jobs(plan, exp)
     return out

@@ -37,7 +37,9 @@ from repdyn.plan import Plan
 GPU_RULES = cost.GPU_RULES
 CLUSTER_RULES: tuple[str, ...] = tuple(cost.WORK)
 # Rules whose shell runs with one thread (threads: 1 in the rules); the others use CONFIG.threads.
-ONE_THREAD_RULES: frozenset[str] = frozenset({"prepare_data", "make_planes", "cka_assemble", "drs_assemble"})
+ONE_THREAD_RULES: frozenset[str] = frozenset({
+    "prepare_data", "make_planes", "cka_assemble", "drs_assemble", "report_experiment", "report_index",
+})
 
 STARTUP_S = 180.0  # queue-side start: two Snakemake parses, torch import, CUDA context, dataset open
 RUNTIME_SAFETY = 2.0

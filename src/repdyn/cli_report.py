@@ -1,0 +1,59 @@
+"""`repdyn report-experiment` and `repdyn report-index`: the HTML reports (repdyn.report)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _cross(pairs: list[str]) -> dict[str, Path]:
+    out = {}
+    for pair in pairs:
+        other, sep, path = pair.partition("=")
+        if not sep or not other or not path:
+            raise ValueError(f"--cross {pair!r}: expected OTHER_EXPERIMENT=ASSEMBLED_DIR")
+        out[other] = Path(path)
+    return out
+
+
+def cmd_report_experiment(args: argparse.Namespace) -> int:
+    from repdyn.report import ExperimentInputs, ExperimentReport
+
+    inputs = ExperimentInputs(name=args.name, data_dir=Path(args.data), run_dir=Path(args.run),
+                              metrics=Path(args.metrics), phases=Path(args.phases),
+                              cka=Path(args.cka) if args.cka else None, drs=Path(args.drs) if args.drs else None,
+                              cross=_cross(args.cross))
+    doc = ExperimentReport(inputs, penalty=args.penalty).write(args.out)
+    print(json.dumps({"report": args.out, "layers": doc["layers"]}))
+    return 0
+
+
+def cmd_report_index(args: argparse.Namespace) -> int:
+    from repdyn.report import build_index
+
+    build_index(args.reports, html_path=args.html, summary_path=args.summary, compare_dir=args.compare)
+    print(json.dumps({"index": args.html, "experiments": len(args.reports)}))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report-experiment", help="one experiment's HTML report, figures and summary rows")
+    p.add_argument("name", help="the experiment's name (config.yaml)")
+    p.add_argument("--data", required=True, help="results/data/<id>")
+    p.add_argument("--run", required=True, help="results/train/<id>")
+    p.add_argument("--metrics", required=True, help="the run's metrics table through the experiment's length")
+    p.add_argument("--phases", required=True, help="its phases.json (perfect fit, test-error peak)")
+    p.add_argument("--cka", default=None, help="assembled CKA directory results/cka/<id>/e<E>")
+    p.add_argument("--drs", default=None, help="assembled DRS directory results/drs/<id>/e<E>")
+    p.add_argument("--cross", nargs="*", default=[], help="OTHER=results/cka_cross/<id>/e<E>x<E'> per cross-run result")
+    p.add_argument("--penalty", type=float, default=None, help="block-detection penalty (default: automatic)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_experiment)
+
+    p = sub.add_parser("report-index", help="index page, summary table and comparison figures over experiments")
+    p.add_argument("reports", nargs="+", help="experiment report directories")
+    p.add_argument("--html", required=True)
+    p.add_argument("--summary", required=True)
+    p.add_argument("--compare", required=True)
+    p.set_defaults(func=cmd_report_index)

@@ -1,0 +1,80 @@
+"""The measurements a report shows per layer: similarity blocks, similarity to initialisation, mean similarity.
+
+Why here and not in the assemble jobs: these are read-outs of finished matrices that a researcher
+may want to re-tune (the block penalty) without recomputing any tile; the report job is cheap to rerun.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from repdyn.analysis import Blocks, InitCurve, detect_blocks, init_curve
+
+from .inputs import SimilarityResult
+
+
+@dataclass(frozen=True)
+class LayerMeasures:
+    """What the report says about one layer's similarity matrix."""
+
+    layer: str
+    blocks: Blocks
+    init: InitCurve | None  # None when row 0 is undefined (e.g. ViT's zero-initialised head at epoch 0)
+    mean_offdiag: float  # NaN-aware mean over i != j
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "blocks": self.blocks.as_dict(),
+                "init": self.init.as_dict() if self.init else None,
+                "mean_offdiag": finite_or_none(self.mean_offdiag)}
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON has no NaN: undefined numbers become null."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def mean_offdiag(matrix: np.ndarray) -> float:
+    """Mean similarity between different epochs (NaN cells left out; NaN if there is none)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    off = m[~np.eye(m.shape[0], dtype=bool)]
+    off = off[np.isfinite(off)]
+    return float(off.mean()) if off.size else math.nan
+
+
+def measure(result: SimilarityResult, penalty: float | None = None) -> dict[str, LayerMeasures]:
+    """Blocks, init curve and mean off-diagonal similarity of every layer of a square (self) result."""
+    if not np.array_equal(result.row_epochs, result.col_epochs):
+        raise ValueError(f"{result.store}: rows and columns use different epoch grids; expected a self-similarity "
+                         "matrix (cross-run results go through cross_run_diagonal)")
+    epochs = [int(e) for e in result.row_epochs]
+    return {layer: LayerMeasures(layer, detect_blocks(m, epochs, penalty=penalty), _init_or_none(m, epochs),
+                                 mean_offdiag(m))
+            for layer, m in result.matrices.items()}
+
+
+def _init_or_none(matrix: np.ndarray, epochs: list[int]) -> InitCurve | None:
+    """Row 0's curve, or None when the first epoch's similarity is undefined everywhere (all NaN)."""
+    if not np.isfinite(np.asarray(matrix[0], dtype=np.float64)[1:]).any():
+        return None
+    return init_curve(matrix, epochs)
+
+
+def cross_run_diagonal(result: SimilarityResult) -> dict[str, tuple[list[int], list[float]]]:
+    """layer -> (epochs, CKA between the two runs at the same epoch): on the epochs both grids share."""
+    rows = [int(e) for e in result.row_epochs]
+    cols = [int(e) for e in result.col_epochs]
+    common = sorted(set(rows) & set(cols))
+    if not common:
+        raise ValueError(f"{result.store}: the two runs' grids share no epoch")
+    r = [rows.index(e) for e in common]
+    c = [cols.index(e) for e in common]
+    return {layer: (common, [float(v) for v in np.asarray(m)[r, c]]) for layer, m in result.matrices.items()}
+
+
+def transitions_text(epochs: Sequence[int]) -> str:
+    """'13, 41' or '—' (a table cell)."""
+    return ", ".join(str(e) for e in epochs) if epochs else "—"

@@ -1,0 +1,239 @@
+"""One experiment's report: a directory with index.html, its figures, report.json and summary.tsv.
+
+Layout of reports/experiments/<name>/:
+  index.html        the page (opens offline; links to the Zarr stores under results/)
+  figures/          PNG + PDF of every figure on the page
+  report.json       everything the page states, machine-readable (read by the index page)
+  summary.tsv       this experiment's rows of the summary table
+
+Figures: the error curves; per similarity (CKA, DRS) the paper-style layer panel (copied from the
+assembled result, so report and results never disagree), the same heatmaps with the detected block
+boundaries, and each layer's similarity to initialisation; the DRS probe error curves; per cross-run
+comparison, each layer's CKA between the two runs at equal epochs.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+from repdyn import atomic
+from repdyn.figures import plot_blocks_panel, plot_curves, plot_error_curves
+from repdyn.models.registry import layer_labels
+from repdyn.train import read_metrics
+
+from . import html as h
+from .analysis import LayerMeasures, cross_run_diagonal, finite_or_none, measure, transitions_text
+from .inputs import ExperimentInputs, SimilarityResult, read_cka, read_drs, read_phases
+from .summary import COLUMNS, cell, summary_rows, write_tsv
+
+FORMATS = ("png", "pdf")
+MARK_LABELS = {"perfect_fit_epoch": "perfect fit", "test_error_peak_epoch": "test-error peak"}
+
+
+def _marks(phases: Mapping[str, Any], epochs: list[int]) -> dict[str, int] | None:
+    """The training events inside the plotted epoch range."""
+    marks = {label: phases.get(key) for key, label in MARK_LABELS.items()}
+    return {k: int(v) for k, v in marks.items() if v is not None and epochs[0] <= v <= epochs[-1]} or None
+
+
+def _copy_figures(src_dir: Path, stem: str, dest: Path, name: str) -> None:
+    for fmt in FORMATS:
+        src = src_dir / f"{stem}.{fmt}"
+        if not src.is_file():
+            raise FileNotFoundError(f"{src}: missing figure of the assembled result (rerun its assemble job)")
+        shutil.copyfile(src, dest / f"{name}.{fmt}")
+
+
+class ExperimentReport:
+    """Reads one experiment's results, measures them and writes its report directory."""
+
+    def __init__(self, inputs: ExperimentInputs, *, penalty: float | None = None) -> None:
+        self.inputs = inputs
+        self.specs = inputs.specs()
+        self.ids = inputs.ids()
+        arch = self.specs["train"]["settings"]["model"]["arch"]
+        self.labels = layer_labels(arch)
+        self.rows = read_metrics([inputs.metrics])
+        self.phases = read_phases(inputs.phases)
+        self.epochs = int(max(r["epoch"] for r in self.rows))
+        self.cka = read_cka(inputs.cka) if inputs.cka else None
+        self.drs = read_drs(inputs.drs) if inputs.drs else None
+        self.cross = {other: read_cka(path) for other, path in inputs.cross.items()}
+        self.cka_measures = measure(self.cka, penalty) if self.cka else None
+        self.drs_measures = measure(self.drs, penalty) if self.drs else None
+        self.cross_curves = {other: cross_run_diagonal(r) for other, r in self.cross.items()}
+        layers = (self.cka or self.drs).layers if (self.cka or self.drs) else list(self.labels)
+        self.layers = list(layers)
+        final = [r for r in self.rows if int(r["epoch"]) == self.epochs]
+        final_err = final[0]["test_err"] if final else None
+        self.final_test_error = final_err if final_err is not None and math.isfinite(final_err) else None
+        self.summary = summary_rows(inputs.name, self.layers, self.labels, self.phases, self.final_test_error,
+                                    self.cka_measures, self.drs_measures)
+
+    def label(self, layer: str) -> str:
+        return self.labels.get(layer, layer)
+
+    # ------------------------------------------------------------------ figures
+    def _similarity_figures(self, fig_dir: Path, result: SimilarityResult, measures: Mapping[str, LayerMeasures],
+                            key: str) -> None:
+        epochs = [int(e) for e in result.row_epochs]
+        marks = _marks(self.phases, epochs)
+        _copy_figures(result.directory, "panel", fig_dir, f"{key}_panel")
+        if key == "drs":
+            _copy_figures(result.directory, "probe_errors", fig_dir, "drs_probe_errors")
+        matrices = {self.label(layer): result.matrices[layer] for layer in result.layers}
+        transitions = {self.label(layer): list(measures[layer].blocks.transitions) for layer in result.layers}
+        curves = {self.label(layer): (list(measures[layer].init.epochs), list(measures[layer].init.values))
+                  for layer in result.layers if measures[layer].init is not None}
+        first = epochs[0]
+        points = {self.label(layer): [(m.init.min_epoch, "min")] + ([(m.init.turn_up_epoch, "up")]
+                                                                     if m.init.turn_up_epoch is not None else [])
+                  for layer, m in measures.items() if m.init is not None}
+        for fmt in FORMATS:
+            plot_blocks_panel(matrices, epochs, transitions, fig_dir / f"{key}_blocks.{fmt}",
+                              title=f"{self.inputs.name}: {result.kind} with detected similarity blocks",
+                              label=result.kind, marks=marks)
+            plot_curves(curves, fig_dir / f"{key}_init.{fmt}",
+                        title=f"{self.inputs.name}: {result.kind} to epoch {first} (initialisation)" if first == 0
+                        else f"{self.inputs.name}: {result.kind} to epoch {first}",
+                        ylabel=f"{result.kind} to epoch {first}", marks=marks, points=points)
+
+    def write(self, out_dir: str | Path) -> dict[str, Any]:
+        """Write the report directory atomically; return report.json's content."""
+        out_dir = Path(out_dir)
+        with atomic.atomic_path(out_dir) as tmp:
+            fig_dir = tmp / "figures"
+            fig_dir.mkdir(parents=True)
+            metric_epochs = sorted(int(r["epoch"]) for r in self.rows)
+            for fmt in FORMATS:
+                plot_error_curves(self.rows, fig_dir / f"errors.{fmt}", title=f"{self.inputs.name}: error",
+                                  marks=_marks(self.phases, metric_epochs))
+            if self.cka:
+                self._similarity_figures(fig_dir, self.cka, self.cka_measures, "cka")
+            if self.drs:
+                self._similarity_figures(fig_dir, self.drs, self.drs_measures, "drs")
+            for other, curves in self.cross_curves.items():
+                _copy_figures(self.cross[other].directory, "panel", fig_dir, f"cross_{other}_panel")
+                for fmt in FORMATS:
+                    plot_curves({self.label(layer): c for layer, c in curves.items()},
+                                fig_dir / f"cross_{other}.{fmt}",
+                                title=f"CKA between {self.inputs.name} and {other} at equal epochs",
+                                ylabel="cross-run CKA")
+            doc = self.as_dict(out_dir)
+            atomic.write_json(tmp / "report.json", doc)
+            write_tsv(tmp / "summary.tsv", self.summary)
+            atomic.write_text(tmp / "index.html", self.page(out_dir))
+        return doc
+
+    # ------------------------------------------------------------------ report.json
+    def as_dict(self, out_dir: Path) -> dict[str, Any]:
+        stores = {}
+        if self.cka:
+            stores["cka"] = str(self.cka.store)
+        if self.drs:
+            stores["drs"] = str(self.drs.store)
+        for other, result in self.cross.items():
+            stores[f"cka vs {other}"] = str(result.store)
+        return {
+            "name": self.inputs.name, "epochs": self.epochs, "ids": self.ids,
+            "settings": {stage: spec["settings"] for stage, spec in self.specs.items()},
+            "layers": self.layers, "labels": {layer: self.label(layer) for layer in self.layers},
+            "phases": self.phases, "final_test_error": self.final_test_error, "stores": stores,
+            "cka": {layer: m.as_dict() for layer, m in self.cka_measures.items()} if self.cka_measures else None,
+            "drs": {layer: m.as_dict() for layer, m in self.drs_measures.items()} if self.drs_measures else None,
+            "cross": {other: {layer: {"epochs": e, "values": [finite_or_none(v) for v in vals]}
+                              for layer, (e, vals) in curves.items()}
+                      for other, curves in self.cross_curves.items()},
+            "summary": self.summary,
+        }
+
+    # ------------------------------------------------------------------ page
+    def page(self, out_dir: Path) -> str:
+        name = self.inputs.name
+        body = [self._overview(out_dir), h.heading("Training", anchor="training"), self._phases_table(),
+                h.figure("figures/errors.png", "Train error on the training labels and on the clean labels, test "
+                         "error; dashed lines: perfect fitting and the test-error peak.", alt="error curves",
+                         pdf="figures/errors.pdf")]
+        for key, result, measures in (("cka", self.cka, self.cka_measures), ("drs", self.drs, self.drs_measures)):
+            if result is not None:
+                body += self._similarity_section(key, result, measures, out_dir)
+        for other in self.cross_curves:
+            body += [h.heading(f"Cross-run CKA against {other}", anchor=f"cross-{other}"),
+                     h.paragraph(f"CKA between this run and {other} (an independently trained network) on the "
+                                 "probe set; the panel shows every epoch pair, the curves the equal-epoch diagonal."),
+                     h.figure(f"figures/cross_{other}.png", "Cross-run CKA at equal epochs, per layer.",
+                              alt=f"cross-run CKA curves vs {other}", pdf=f"figures/cross_{other}.pdf"),
+                     h.figure(f"figures/cross_{other}_panel.png", "Cross-run CKA heatmaps (rows: this run).",
+                              alt=f"cross-run CKA panel vs {other}", pdf=f"figures/cross_{other}_panel.pdf")]
+        body += [h.heading("Summary", anchor="summary"),
+                 h.table(COLUMNS[1:], ([cell(r[c]) for c in COLUMNS[1:]] for r in self.summary)),
+                 h.paragraph("Also as summary.tsv; column meanings in the index page.", css="note")]
+        return h.page(f"repdyn report: {name}", body,
+                      nav=[("all experiments", "../../index.html"), ("summary.tsv", "summary.tsv"),
+                           ("report.json", "report.json")])
+
+    def _overview(self, out_dir: Path) -> str:
+        rows = []
+        for stage, ident in self.ids.items():
+            where = {"data": self.inputs.data_dir, "train": self.inputs.run_dir}.get(stage)
+            if stage == "cka" and self.cka:
+                where = self.cka.store
+            elif stage == "drs" and self.drs:
+                where = self.drs.store
+            elif stage.startswith("cka vs "):
+                where = self.cross[stage[len("cka vs "):]].store
+            rows.append([h.esc(stage), f"<code>{h.esc(ident)}</code>",
+                         h.link(str(where), h.relative(where, out_dir)) if where else ""])
+        settings = [h.settings_block(f"{stage} settings (spec.json)", spec["settings"])
+                    for stage, spec in self.specs.items()]
+        return "\n".join([h.heading("Artifacts", anchor="artifacts"),
+                          h.paragraph(f"{self.epochs} epochs; ids are content hashes of the settings below "
+                                      "(results/<stage>/<id>/spec.json)."),
+                          h.table(["stage", "id", "path"], rows, raw=True), *settings])
+
+    def _phases_table(self) -> str:
+        p = self.phases
+        return h.table(["perfect-fitting epoch", "test-error peak epoch", "test-error peak (smoothed)",
+                        "final test error"],
+                       [[cell(p.get("perfect_fit_epoch")) or "never", cell(p.get("test_error_peak_epoch")) or "none",
+                         cell(p.get("test_error_peak")), cell(self.final_test_error)]])
+
+    def _similarity_section(self, key: str, result: SimilarityResult, measures: Mapping[str, LayerMeasures],
+                            out_dir: Path) -> list[str]:
+        kind = result.kind
+        blocks = [[self.label(layer), len(m.blocks.ranges), transitions_text(m.blocks.transitions),
+                   "; ".join(f"{a}–{b} ({cell(w) or 'n/a'})" for (a, b), w in zip(m.blocks.ranges, m.blocks.within)),
+                   cell(m.blocks.between), cell(m.mean_offdiag), cell(m.blocks.penalty)]
+                  for layer, m in measures.items()]
+        init = [[self.label(layer), m.init.min_epoch, cell(m.init.min_value),
+                 "none" if m.init.turn_up_epoch is None else m.init.turn_up_epoch, cell(m.init.end_value),
+                 cell(m.init.rebound)] if m.init else [self.label(layer), "undefined (row 0 is NaN)", "", "", "", ""]
+                for layer, m in measures.items()]
+        out = [h.heading(f"{kind}", anchor=key),
+               h.paragraph(f"Matrices: {h.relative(result.store, out_dir)} (Zarr; open with repdyn.cka.open_cka / "
+                           "repdyn.drs_jobs.open_drs or zarr.open)."),
+               h.figure(f"figures/{key}_panel.png", f"{kind} between every pair of grid epochs, per layer, beside "
+                        "the error curves; one colour scale for all layers.", alt=f"{kind} panel",
+                        pdf=f"figures/{key}_panel.pdf")]
+        if key == "drs":
+            out.append(h.figure("figures/drs_probe_errors.png", "Probe test error per layer (dotted) and the "
+                                "network's test error.", alt="probe errors", pdf="figures/drs_probe_errors.pdf"))
+        out += [h.heading(f"{kind} similarity blocks", level=3),
+                h.figure(f"figures/{key}_blocks.png", "White lines: boundaries of the detected similarity blocks.",
+                         alt=f"{kind} blocks", pdf=f"figures/{key}_blocks.pdf"),
+                h.paragraph("Exact kernel change-point detection on each layer's matrix (repdyn.analysis.blocks): "
+                            "blocks maximise the size-weighted mean similarity within them, at a price per block "
+                            "(penalty) set from the matrix's neighbour-to-neighbour noise. A transition is the first "
+                            "epoch of a new block; differences below about 0.02 are never read as blocks.",
+                            css="note"),
+                h.table(["layer", "blocks", "transitions (epochs)", "blocks: epochs (mean within)", "mean between",
+                         f"mean off-diagonal {kind}", "penalty"], blocks),
+                h.heading(f"{kind} to initialisation", level=3),
+                h.figure(f"figures/{key}_init.png", f"Row 0 of each matrix: {kind} of every epoch's representation "
+                         "to the first grid epoch's.", alt=f"{kind} to initialisation", pdf=f"figures/{key}_init.pdf"),
+                h.table(["layer", "minimum at epoch", "minimum", "turns back up at epoch", "at the end",
+                         "rebound (end − min)"], init)]
+        return out

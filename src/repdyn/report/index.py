@@ -1,0 +1,218 @@
+"""The report index: all experiments, the summary table, and figures that compare experiments.
+
+Layout (next to reports/experiments/<name>/):
+  reports/index.html    links to every experiment's page, the summary table, the comparison figures
+  reports/summary.tsv   the summary table of all experiments (repdyn.report.summary.COLUMNS)
+  reports/compare/      comparison figures (PNG + PDF):
+    cka_<layer>, drs_<layer>        the layer's heatmap in every experiment, one colour scale
+    cka_init_<layer>                the layer's CKA to initialisation in every experiment
+    width_study                     first-layer CKA to initialisation at the end against model width, one line
+                                    per group of experiments that differ only in width (the paper's width study)
+    cross_<layer>                   cross-run CKA at equal epochs for every compared pair of runs
+
+The index reads each experiment's report.json and, one layer at a time, the matrices from the Zarr
+stores it names, so memory stays at one layer of every experiment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import zarr
+
+from repdyn import atomic
+from repdyn.figures import plot_curves, plot_layer_comparison, plot_width_study
+
+from . import html as h
+from .experiment import FORMATS
+from .summary import COLUMNS, cell, write_tsv
+
+WIDTH_KEY = "train.model.width"
+COLUMN_NOTES = {
+    "perfect_fit_epoch": "first epoch with zero training error on the training (noisy) labels",
+    "test_error_peak_epoch": "epoch of the epoch-wise double-descent peak of the smoothed test error",
+    "cka_transitions": "epochs where a new CKA similarity block begins",
+    "mean_offdiag_cka": "mean CKA between different grid epochs",
+    "cka_to_init_end": "this layer's CKA between the first and the last grid epoch",
+    "first_layer_cka_to_init_end": "the same for the first analysed layer (the width study)",
+}
+
+
+def load_reports(report_dirs: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """report.json of every experiment, in the given order (FileNotFoundError names a missing one)."""
+    out = []
+    for d in report_dirs:
+        path = Path(d) / "report.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no report.json (did the experiment's report job finish?)")
+        doc = json.loads(path.read_text())
+        doc["dir"] = str(Path(d))
+        out.append(doc)
+    if not out:
+        raise ValueError("no experiment reports given")
+    return out
+
+
+def flat_settings(report: Mapping[str, Any]) -> dict[str, Any]:
+    """'<stage>.<section>.<key>' -> value for the data and training settings (what tells experiments apart)."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v)
+        else:
+            out[prefix] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+
+    for stage in ("data", "train"):
+        walk(stage, report["settings"].get(stage, {}))
+    return out
+
+
+def width_groups(reports: Sequence[Mapping[str, Any]]) -> list[tuple[str, float, float]]:
+    """(group label, width, first-layer CKA to init at the end) for groups with two or more widths."""
+    settings = [flat_settings(r) for r in reports]
+    varying = sorted({k for s in settings for k in s if k != WIDTH_KEY and len({str(x.get(k)) for x in settings}) > 1})
+    groups: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
+    for report, s in zip(reports, settings):
+        width = s.get(WIDTH_KEY)
+        value = report["summary"][0]["first_layer_cka_to_init_end"] if report["summary"] else None
+        if width is None or value is None:
+            continue
+        key = tuple((k, s.get(k)) for k in varying)
+        groups[key].append((float(width), float(value)))
+    points = []
+    for key, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        if len({w for w, _ in members}) < 2:
+            continue
+        label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in key) or "all experiments"
+        points += [(label, w, v) for w, v in members]
+    return points
+
+
+def read_layer(store: str, kind: str, layer: str) -> tuple[np.ndarray, list[int]]:
+    """One layer's matrix and epochs from an assembled CKA or DRS store."""
+    group = zarr.open_group(store, mode="r", use_consolidated=False)
+    name = f"{kind}/{layer}"
+    if name not in group:
+        raise KeyError(f"{store}: has no array {name}")
+    return group[name][...], [int(e) for e in group["row_epoch"][...]]
+
+
+def _layers_in_common(reports: Sequence[Mapping[str, Any]], kind: str) -> list[str]:
+    """Layers that two or more experiments analysed with `kind`, in the first experiment's order."""
+    count: dict[str, int] = defaultdict(int)
+    order: list[str] = []
+    for r in reports:
+        if r.get(kind):
+            for layer in r["layers"]:
+                count[layer] += 1
+                if layer not in order:
+                    order.append(layer)
+    return [layer for layer in order if count[layer] >= 2]
+
+
+def _marks(report: Mapping[str, Any]) -> dict[str, int | None]:
+    p = report["phases"]
+    return {"perfect fit": p.get("perfect_fit_epoch"), "test-error peak": p.get("test_error_peak_epoch")}
+
+
+def comparison_figures(reports: Sequence[Mapping[str, Any]], out_dir: Path) -> list[tuple[str, str, str]]:
+    """Write the comparison figures into out_dir; return (file stem, title, caption) of each, in page order."""
+    figures = []
+    labels = {layer: label for r in reports for layer, label in r["labels"].items()}
+    for kind, title in (("cka", "CKA"), ("drs", "DRS")):
+        for layer in _layers_in_common(reports, kind):
+            matrices, marks = {}, {}
+            for r in reports:
+                if r.get(kind) and layer in r["layers"]:
+                    matrices[r["name"]] = read_layer(r["stores"][kind], kind, layer)
+                    marks[r["name"]] = _visible(_marks(r), matrices[r["name"]][1])
+            stem = f"{kind}_{layer.replace('/', '_')}"
+            for fmt in FORMATS:
+                plot_layer_comparison(matrices, out_dir / f"{stem}.{fmt}", layer=labels.get(layer, layer),
+                                      label=title, marks=marks)
+            figures.append((stem, f"{title}: {labels.get(layer, layer)} across experiments",
+                            f"The {labels.get(layer, layer)} ({layer}) {title} matrix of every experiment, one colour "
+                            "scale; dashed lines: each experiment's perfect fitting and test-error peak."))
+    for layer in _layers_in_common(reports, "cka"):
+        curves = {r["name"]: (r["cka"][layer]["init"]["epochs"], r["cka"][layer]["init"]["values"])
+                  for r in reports if r.get("cka") and (r["cka"].get(layer) or {}).get("init")}
+        if not curves:
+            continue
+        stem = f"cka_init_{layer.replace('/', '_')}"
+        for fmt in FORMATS:
+            plot_curves(curves, out_dir / f"{stem}.{fmt}", title=f"{labels.get(layer, layer)}: CKA to initialisation",
+                        ylabel="CKA to the first grid epoch")
+        figures.append((stem, f"CKA to initialisation: {labels.get(layer, layer)}",
+                        "Row 0 of the layer's CKA matrix in every experiment."))
+    points = width_groups(reports)
+    if points:
+        for fmt in FORMATS:
+            plot_width_study(points, out_dir / f"width_study.{fmt}",
+                             title="first-layer CKA between initialisation and the end of training")
+        figures.append(("width_study", "Width study", "First-layer CKA between the first and the last grid epoch "
+                        "against the model width; one line per group of experiments that differ only in width."))
+    cross: dict[str, dict[str, tuple[list[int], list[float]]]] = defaultdict(dict)
+    for r in reports:
+        for other, layers in (r.get("cross") or {}).items():
+            for layer, c in layers.items():
+                cross[layer][f"{r['name']} vs {other}"] = (c["epochs"], [np.nan if v is None else v
+                                                                          for v in c["values"]])
+    for layer, curves in cross.items():
+        stem = f"cross_{layer.replace('/', '_')}"
+        for fmt in FORMATS:
+            plot_curves(curves, out_dir / f"{stem}.{fmt}", title=f"{labels.get(layer, layer)}: cross-run CKA",
+                        ylabel="CKA between the two runs at equal epochs")
+        figures.append((stem, f"Cross-run CKA: {labels.get(layer, layer)}", "CKA between independently initialised "
+                        "runs at equal epochs (cka.compare_with)."))
+    return figures
+
+
+def _visible(marks: Mapping[str, int | None], epochs: Sequence[int]) -> dict[str, int | None]:
+    return {k: v for k, v in marks.items() if v is not None and epochs[0] <= v <= epochs[-1]}
+
+
+def index_page(reports: Sequence[Mapping[str, Any]], figures: Sequence[tuple[str, str, str]], *, page_dir: Path,
+               compare_dir: Path, summary_name: str) -> str:
+    experiments = [[h.link(r["name"], h.relative(Path(r["dir"]) / "index.html", page_dir)), r["epochs"],
+                    h.esc(cell(r["phases"].get("perfect_fit_epoch")) or "never"),
+                    h.esc(cell(r["phases"].get("test_error_peak_epoch")) or "none"),
+                    h.esc(cell(r["phases"].get("test_error_peak"))), h.esc(cell(r.get("final_test_error"))),
+                    ", ".join(f"{h.esc(k)} <code>{h.esc(v)}</code>" for k, v in r["ids"].items())]
+                   for r in reports]
+    rows = [[cell(row[c]) for c in COLUMNS] for r in reports for row in r["summary"]]
+    compare_rel = h.relative(compare_dir, page_dir)
+    body = [h.heading("Experiments", anchor="experiments"),
+            h.table(["experiment", "epochs", "perfect fit", "test-error peak at", "peak", "final test error", "ids"],
+                    experiments, raw=True),
+            h.heading("Summary", anchor="summary"),
+            h.paragraph(f"One row per experiment and layer; also as {summary_name}."),
+            h.table(COLUMNS, rows),
+            "<ul>" + "".join(f"<li><code>{h.esc(k)}</code>: {h.esc(v)}</li>" for k, v in COLUMN_NOTES.items())
+            + "</ul>",
+            h.heading("Comparisons", anchor="comparisons")]
+    if not figures:
+        body.append(h.paragraph("Comparisons need two or more experiments that analyse the same layers."))
+    for stem, title, caption in figures:
+        body += [h.heading(title, level=3),
+                 h.figure(f"{compare_rel}/{stem}.png", caption, alt=title, pdf=f"{compare_rel}/{stem}.pdf")]
+    return h.page("repdyn reports", body, nav=[("summary.tsv", summary_name)])
+
+
+def build_index(report_dirs: Sequence[str | Path], *, html_path: str | Path, summary_path: str | Path,
+                compare_dir: str | Path) -> None:
+    """Write the summary TSV, the comparison figures and the index page (each atomically; the page last)."""
+    reports = load_reports(report_dirs)
+    html_path, compare_dir = Path(html_path), Path(compare_dir)
+    write_tsv(summary_path, [row for r in reports for row in r["summary"]])
+    with atomic.atomic_path(compare_dir) as tmp:
+        tmp.mkdir(parents=True)
+        figures = comparison_figures(reports, tmp)
+    page = index_page(reports, figures, page_dir=html_path.parent, compare_dir=compare_dir,
+                      summary_name=h.relative(summary_path, html_path.parent))
+    atomic.write_text(html_path, page)

@@ -1,0 +1,81 @@
+# Reports: one static HTML page per experiment (reports/experiments/<name>/) and an index over all of
+# them with the summary table and figures comparing experiments (reports/index.html). Reports are
+# named by experiment, not by content: they are views of the content-addressed results, rebuilt
+# whenever a result they show is rebuilt. The artifact specs are ancient() (they never change for an id).
+
+
+def _report_experiment(wildcards):
+    try:
+        return PLAN.experiment(wildcards.name)
+    except KeyError:
+        raise WorkflowError(f"no experiment {wildcards.name!r} in the current config") from None
+
+
+def report_inputs(wildcards):
+    exp = _report_experiment(wildcards)
+    out = {
+        "data_spec": ancient(f"{exp.data.dir}/spec.json"),
+        "run_spec": ancient(f"{exp.run.dir}/spec.json"),
+        "metrics": str(exp.metrics),
+        "phases": str(exp.phases),
+    }
+    if exp.cka is not None:
+        out["cka"] = str(exp.cka.assembled_dir(exp.epochs, exp.epochs))
+    if exp.drs is not None:
+        out["drs"] = str(exp.drs.assembled_dir(exp.epochs))
+    for other, art in exp.cka_cross:
+        out[f"cross_{other}"] = str(art.assembled_dir(exp.epochs, PLAN.experiment(other).epochs))
+    return out
+
+
+def report_args(wildcards):
+    """The paths the report shows, as command-line options (params: a changed id reruns the report)."""
+    exp = _report_experiment(wildcards)
+    inputs = report_inputs(wildcards)
+    args = [f"--data {exp.data.dir}", f"--run {exp.run.dir}", f"--metrics {exp.metrics}", f"--phases {exp.phases}"]
+    args += [f"--{key} {inputs[key]}" for key in ("cka", "drs") if key in inputs]
+    cross = [f"{other}={inputs[f'cross_{other}']}" for other, _ in exp.cka_cross]
+    if cross:
+        args.append("--cross " + " ".join(cross))
+    return " ".join(args)
+
+
+rule report_experiment:
+    """One experiment's page: settings and ids, error curves, CKA/DRS panels, blocks, summary rows."""
+    input:
+        unpack(report_inputs),
+    output:
+        directory("reports/experiments/{name}"),
+    wildcard_constraints:
+        name="[A-Za-z0-9][A-Za-z0-9_.+=-]*",
+    params:
+        args=report_args,
+    log:
+        "logs/report_experiment/{name}.log",
+    threads: 1
+    resources:
+        **repdyn.resources.for_rule("report_experiment", PLAN, CONFIG.device),
+    conda:
+        "../../envs/repdyn.yaml"
+    shell:
+        "python -m repdyn report-experiment {wildcards.name} {params.args} --out {output} > {log} 2>&1"
+
+
+rule report_index:
+    """reports/index.html over all experiments, reports/summary.tsv and the comparison figures."""
+    input:
+        [f"reports/experiments/{e.name}" for e in PLAN.experiments],
+    output:
+        html="reports/index.html",
+        summary="reports/summary.tsv",
+        compare=directory("reports/compare"),
+    log:
+        "logs/report_index.log",
+    threads: 1
+    resources:
+        **repdyn.resources.for_rule("report_index", PLAN, CONFIG.device),
+    conda:
+        "../../envs/repdyn.yaml"
+    shell:
+        "python -m repdyn report-index {input} --html {output.html} --summary {output.summary}"
+        " --compare {output.compare} > {log} 2>&1"
