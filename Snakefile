@@ -33,3 +33,5 @@ rule all:
         PLAN.cka_targets(),
         PLAN.drs_targets(),
         "reports/index.html",
+        # each page is a target too, so that a deleted one is rebuilt (like the tiles)
+        [f"reports/experiments/{e.name}" for e in PLAN.experiments],

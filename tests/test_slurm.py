@@ -4,11 +4,14 @@ tests/fakeslurm/ answers sbatch/sacct/squeue/scancel/sinfo/srun/scontrol and run
 (WORKFLOW.md §3, Appendix A). The shipped profile (workflow/profiles/slurm) is used as is, configured
 through its environment variables, so the YTE site settings are under test too.
 
-Covers: the real workflow on a tiny real-data config goes through sbatch end to end, every cluster rule
-submitted with partition, runtime and memory and no GPU (device: cpu), local rules never submitted, a
-job that fails is resubmitted and the workflow still finishes; with repdyn.resources in a rule, GPU rules
-on a cuda config ask for one GPU on the GPU partition, tile rules for none, and the retry of a failed
-job asks for more memory and time.
+Covers: the real workflow on a tiny real-data config goes through sbatch to all its results (the report
+pages aside: see workflow_scenario), every cluster rule submitted with partition, runtime and memory and no
+GPU (device: cpu), local rules never submitted, a job that fails is resubmitted and the workflow still
+finishes; with repdyn.resources in a rule, GPU rules on a cuda config ask for one GPU on the GPU partition,
+tile rules for none, and the retry of a failed job asks for more memory and time.
+
+Both fake-cluster scenarios run side by side in one module fixture: each mostly waits (every cluster job
+starts Snakemake twice, the plugin polls), so together they take little longer than the workflow alone.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO, require_fashion_mnist, tiny_raw
-from workflow_helpers import write_config
+from conftest import FASHION_MNIST, REPO, require_fashion_mnist, tiny_raw
+from workflow_helpers import pipeline_targets, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +87,10 @@ def slurm_env(state: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def fashion_mnist_installed() -> bool:
+    return (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file()
+
+
 def cancel_leftovers(state: Path) -> None:
     """Kill fake-cluster jobs still running (a timed-out Snakemake leaves its jobs behind, as on SLURM)."""
     for path in state.glob("job_*.json"):
@@ -94,39 +102,143 @@ def cancel_leftovers(state: Path) -> None:
                 pass
 
 
-def run_snakemake(workdir: Path, args: list[str], env: dict[str, str], timeout: float) -> None:
-    cmd = [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "--directory", str(workdir), *args]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=timeout, check=False)
-    finally:
-        cancel_leftovers(Path(env["FAKE_SLURM_DIR"]))
-    assert proc.returncode == 0, f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+@dataclass
+class Scenario:
+    """One `snakemake --profile slurm` invocation against its own fake cluster (state in workdir/fakeslurm)."""
+
+    workdir: Path
+    env: dict[str, str]
+    proc: subprocess.Popen | None = None
+    returncode: int | None = None
+
+    @property
+    def state(self) -> Path:
+        return Path(self.env["FAKE_SLURM_DIR"])
+
+    @property
+    def output_path(self) -> Path:
+        """Snakemake's stdout and stderr (a file, not a pipe: nobody reads a pipe while another run is awaited)."""
+        return self.workdir / "snakemake.out"
+
+    def start(self, args: list[str]) -> "Scenario":
+        cmd = [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "--directory", str(self.workdir), *args]
+        with open(self.output_path, "w") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir)
+        return self
+
+    def finish(self, deadline: float) -> "Scenario":
+        """Wait until `deadline` (time.monotonic); a run still going then is killed and counts as failed."""
+        try:
+            self.returncode = self.proc.wait(timeout=max(deadline - time.monotonic(), 1.0))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.returncode = None
+        finally:
+            cancel_leftovers(self.state)
+        return self
+
+    def check(self) -> "Scenario":
+        output = self.output_path.read_text()[-8000:]
+        assert self.returncode is not None, f"snakemake timed out and was killed:\n{output}"
+        assert self.returncode == 0, f"snakemake failed ({self.returncode}):\n{output}"
+        return self
+
+
+def run_side_by_side(scenarios: list[tuple[Scenario, list[str]]], timeout: float) -> None:
+    """Start every scenario, then wait for all. A fake-cluster run mostly waits (two Snakemake starts per job,
+    status polls), so runs side by side take little longer than the longest alone."""
+    deadline = time.monotonic() + timeout
+    for scenario, args in scenarios:
+        scenario.start(args)
+    for scenario, _ in scenarios:
+        scenario.finish(deadline)
 
 
 def small_raw() -> dict:
-    """tiny_raw cut to the fewest jobs that still exercise every cluster rule (one of each): two epochs in
-    one segment, grids [1, 2] (no part from the init checkpoint), one CKA and one DRS tile, 3 planes of
-    5 x 5 points, test metrics on 200 images."""
+    """tiny_raw cut to the fewest jobs that still exercise every cluster rule (one of each) in the fewest job
+    generations: two epochs in one segment; CKA grid [1, 2] (its part comes from the training segment), DRS
+    grid [0] (its probe and prediction parts come from the init checkpoint, so the DRS chain runs beside
+    training instead of after it); one CKA and one DRS tile, 3 planes of 5 x 5 points, test metrics on 200
+    images."""
     raw = tiny_raw(epochs=2, segment_epochs=2)
     defaults = raw["defaults"]
     defaults["data"]["test_subset"] = 200
-    defaults["grids"] = {"cka": [1, 2], "drs": [1, 2]}
+    defaults["grids"] = {"cka": [1, 2], "drs": [0]}
     defaults["cka"] = {"block": 250}
     defaults["probe"] = {"epochs": 2}
     defaults["drs"] = {"planes": 3, "resolution": 5, "block": 250}
     return raw
 
 
+RESOURCES_SNAKEFILE = """
+import sys
+sys.path.insert(0, {src!r})
+import repdyn.config, repdyn.plan, repdyn.resources
+from repdyn.plan.cka import tile_name
+
+CONFIG = repdyn.config.resolve(config)
+PLAN = repdyn.plan.build(CONFIG)
+RUN = next(iter(PLAN.runs.values()))
+CKA = next(iter(PLAN.ckas.values()))
+START, END = RUN.segments[0]
+
+rule all:
+    input:
+        f"out/train/{{RUN.id}}/{{START:06d}}-{{END:06d}}.done",
+        [f"out/{{CKA.stage}}/{{CKA.id}}/{{tile_name(t)}}.done" for t in CKA.tiles(RUN.epochs, RUN.epochs)][:1],
+
+rule train_segment:
+    output: "out/train/{{run}}/{{start}}-{{end}}.done"
+    resources:
+        **repdyn.resources.for_rule("train_segment", PLAN, CONFIG.device),
+    shell: "touch {{output}}"
+
+rule cka_tile:
+    output: "out/{{stage}}/{{id}}/{{tile}}.done"
+    wildcard_constraints: stage="cka"
+    threads: CONFIG.threads
+    resources:
+        **repdyn.resources.for_rule("cka_tile", PLAN, CONFIG.device),
+    shell: "touch {{output}}"
+"""
+
+
+def workflow_scenario(work: Path) -> tuple[Scenario, list[str]]:
+    """The small real-data experiment through the real Snakefile; make_planes fails once."""
+    cfg = write_config(work, small_raw())
+    env = slurm_env(work / "fakeslurm", FAKE_SLURM_FAIL_FIRST="make_planes")
+    # Every result but the report pages: on the fake cluster the two report jobs would add two job
+    # generations (~20 s) at the end of the run. Targets first: --configfile takes every value that follows it.
+    return Scenario(work, env), [*pipeline_targets(cfg), "-s", str(REPO / "Snakefile"), "--configfile", str(cfg)]
+
+
+def resources_scenario(work: Path) -> tuple[Scenario, list[str]]:
+    """repdyn.resources in a two-rule Snakefile on a cuda config (3 threads); train_segment fails once."""
+    raw = tiny_raw()
+    raw["device"], raw["threads"] = "cuda", 3
+    cfg = write_config(work, raw)
+    (work / "Snakefile").write_text(RESOURCES_SNAKEFILE.format(src=str(REPO / "src")))
+    env = slurm_env(work / "fakeslurm", FAKE_SLURM_FAIL_FIRST="train_segment", REPDYN_GPU_MODEL="h100")
+    return Scenario(work, env), ["-s", str(work / "Snakefile"), "--configfile", str(cfg)]
+
+
 @pytest.fixture(scope="module")
-def cluster_run(tmp_path_factory):
+def cluster_runs(tmp_path_factory) -> dict[str, Scenario]:
+    """Both fake-cluster scenarios, run side by side (the workflow one only with Fashion-MNIST installed)."""
+    scenarios = {"resources": resources_scenario(tmp_path_factory.mktemp("resources"))}
+    if fashion_mnist_installed():
+        scenarios["workflow"] = workflow_scenario(tmp_path_factory.mktemp("slurm"))
+    run_side_by_side(list(scenarios.values()), timeout=300)
+    return {name: scenario for name, (scenario, _) in scenarios.items()}
+
+
+@pytest.fixture(scope="module")
+def cluster_run(cluster_runs) -> tuple[Path, Path]:
     """The small real-data experiment through the fake cluster; make_planes fails once."""
     require_fashion_mnist()
-    work = tmp_path_factory.mktemp("slurm")
-    state = work / "fakeslurm"
-    cfg = write_config(work, small_raw())
-    env = slurm_env(state, FAKE_SLURM_FAIL_FIRST="make_planes")
-    run_snakemake(work, ["-s", str(REPO / "Snakefile"), "--configfile", str(cfg)], env, timeout=300)
-    return work, state
+    run = cluster_runs["workflow"].check()
+    return run.workdir, run.state
 
 
 def test_every_cluster_job_went_through_sbatch_and_finished(cluster_run):
@@ -178,57 +290,18 @@ def test_submissions_ask_for_what_repdyn_resources_estimates(cluster_run):
     subs = submissions(state)
     for pos, s in enumerate(subs):
         attempt = 1 + sum(1 for t in subs[:pos] if (t.rule, t.wildcards) == (s.rule, s.wildcards))
+        assert (s.rule, s.wildcards) in by_comment, f"{s}: not a planned job (a new rule? add it to WILDCARD_ORDER)"
         expected = resources.rule_resources(s.rule, p, by_comment[s.rule, s.wildcards].wc, attempt, "cpu")
         assert (s.minutes, s.mem) == (expected["runtime"], expected["mem_mb"]), s
     planes = [s for s in subs if s.rule == "make_planes"]
     assert planes[1].mem > planes[0].mem and planes[1].minutes > planes[0].minutes
 
 
-RESOURCES_SNAKEFILE = """
-import sys
-sys.path.insert(0, {src!r})
-import repdyn.config, repdyn.plan, repdyn.resources
-from repdyn.plan.cka import tile_name
-
-CONFIG = repdyn.config.resolve(config)
-PLAN = repdyn.plan.build(CONFIG)
-RUN = next(iter(PLAN.runs.values()))
-CKA = next(iter(PLAN.ckas.values()))
-START, END = RUN.segments[0]
-
-rule all:
-    input:
-        f"out/train/{{RUN.id}}/{{START:06d}}-{{END:06d}}.done",
-        [f"out/{{CKA.stage}}/{{CKA.id}}/{{tile_name(t)}}.done" for t in CKA.tiles(RUN.epochs, RUN.epochs)][:1],
-
-rule train_segment:
-    output: "out/train/{{run}}/{{start}}-{{end}}.done"
-    resources:
-        **repdyn.resources.for_rule("train_segment", PLAN, CONFIG.device),
-    shell: "touch {{output}}"
-
-rule cka_tile:
-    output: "out/{{stage}}/{{id}}/{{tile}}.done"
-    wildcard_constraints: stage="cka"
-    threads: CONFIG.threads
-    resources:
-        **repdyn.resources.for_rule("cka_tile", PLAN, CONFIG.device),
-    shell: "touch {{output}}"
-"""
-
-
-def test_resources_reach_sbatch_and_grow_on_retry(tmp_path):
+def test_resources_reach_sbatch_and_grow_on_retry(cluster_runs):
     """repdyn.resources in a rule: one GPU on the GPU partition for a cuda config, none for a tile; the retry
     of the failed training job asks for more memory and time."""
-    state = tmp_path / "fakeslurm"
-    raw = tiny_raw()
-    raw["device"], raw["threads"] = "cuda", 3
-    cfg = write_config(tmp_path, raw)
-    (tmp_path / "Snakefile").write_text(RESOURCES_SNAKEFILE.format(src=str(REPO / "src")))
-    env = slurm_env(state, FAKE_SLURM_FAIL_FIRST="train_segment", REPDYN_GPU_MODEL="h100")
-    run_snakemake(tmp_path, ["-s", str(tmp_path / "Snakefile"), "--configfile", str(cfg)], env, timeout=120)
-
-    subs = submissions(state)
+    run = cluster_runs["resources"].check()
+    subs = submissions(run.state)
     train = [s for s in subs if s.rule == "train_segment"]
     tiles = [s for s in subs if s.rule == "cka_tile"]
     assert len(train) == 2 and len(tiles) == 1
@@ -237,7 +310,7 @@ def test_resources_reach_sbatch_and_grow_on_retry(tmp_path):
     assert train[1].mem > train[0].mem and train[1].minutes > train[0].minutes
     tile = tiles[0]
     assert tile.value("--gpus") is None and tile.value("-p") == "testcpu" and tile.value("--cpus-per-task") == "3"
-    assert list((tmp_path / "out" / "train").rglob("*.done"))
+    assert list((run.workdir / "out" / "train").rglob("*.done"))
 
 
 def test_profile_dry_run_needs_no_slurm(tmp_path):

@@ -19,6 +19,16 @@ def write_config(workdir: Path, raw: dict, name: str = "config.yaml") -> Path:
     return path
 
 
+def pipeline_targets(config_path: Path) -> list[str]:
+    """`rule all`'s inputs without the report pages: every result of the pipeline (index, metrics, CKA and DRS
+    matrices with their tiles). For tests that need the results but not their HTML views: the report jobs
+    render figures and would rerun after every change upstream."""
+    from repdyn import config, plan
+
+    p = plan.build(config.load(config_path))
+    return ["results/index.json", *p.run_targets(), *p.cka_targets(), *p.drs_targets()]
+
+
 def snakemake_cmd(workdir: Path, config_path: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
             "--configfile", str(config_path), "--cores", "2", "--scheduler", "greedy", *args]

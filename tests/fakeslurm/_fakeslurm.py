@@ -32,7 +32,7 @@ WITH_VALUE = {"--job-name", "--output", "--comment", "-p", "-t", "--mem", "-D", 
 
 def log(tool: str, argv: list) -> None:
     with open(STATE / "calls.jsonl", "a") as f:
-        f.write(json.dumps({"tool": tool, "argv": argv, "time": time.time()}) + "\n")
+        f.write(json.dumps({"tool": tool, "argv": argv, "time": time.time(), "job": os.environ.get("SLURM_JOB_ID")}) + "\n")
 
 
 def locked_counter(name: str) -> int:
@@ -150,7 +150,7 @@ def _run(sub: str) -> None:
                    SLURM_ARRAY_TASK_MIN=str(rec["array_min"]))
     if "gpus" in rec["opts"]:
         env["SLURM_GPUS"] = str(rec["opts"]["gpus"])
-    rec["state"] = "RUNNING"
+    rec["state"], rec["started"] = "RUNNING", time.time()
     save(rec)
     Path(rec["output"]).parent.mkdir(parents=True, exist_ok=True)
     with open(rec["output"], "w") as f:
@@ -162,7 +162,7 @@ def _run(sub: str) -> None:
     rec = json.loads(jobfile(sub).read_text())
     if rec["state"] != "CANCELLED":
         rec["state"] = "COMPLETED" if rc == 0 else "FAILED"
-    rec["rc"] = rc
+    rec["rc"], rec["ended"] = rc, time.time()
     save(rec)
 
 
