@@ -46,7 +46,11 @@ def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True) 
 def planned_jobs(workdir: Path, config_path: Path, *args: str) -> dict[str, int]:
     """Rule -> job count that a dry run would execute ({} when there is nothing to do)."""
     proc = snakemake(workdir, config_path, "-n", "--quiet", "rules", *args)
-    text = proc.stdout + proc.stderr
+    return job_counts(proc.stdout + proc.stderr)
+
+
+def job_counts(text: str) -> dict[str, int]:
+    """Rule -> job count from the `job  count` table Snakemake prints before it runs (or dry-runs) jobs."""
     counts: dict[str, int] = {}
     in_table = False
     for line in text.splitlines():

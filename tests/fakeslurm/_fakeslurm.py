@@ -4,7 +4,9 @@
 One script answers as sbatch, sacct, squeue, scancel, sinfo, srun and scontrol (symlinks in this
 directory, named after the command). Put the directory first on PATH and FAKE_SLURM_DIR on a
 per-test state directory. Jobs run as detached background processes; every call is appended to
-$FAKE_SLURM_DIR/calls.jsonl (one JSON object per line: tool, argv) for the test to inspect.
+$FAKE_SLURM_DIR/calls.jsonl (one JSON object per line: tool, argv, time, and job: the caller's
+SLURM_JOB_ID, set for calls made inside a job, e.g. srun) for the test to inspect. Job records
+($FAKE_SLURM_DIR/job_<id>.json) carry started/ended times, so a slow test can be profiled job by job.
 WORKFLOW.md §3 and its Appendix A describe what the plugin calls and what the answers must be.
 
 Test controls (environment of the Snakemake process that submits):

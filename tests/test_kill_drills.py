@@ -1,0 +1,262 @@
+"""Kill-and-resume drills at the Snakemake level (issue 5): Snakemake and its running jobs are SIGKILLed while
+an extraction is writing its Gram store, while CKA tiles run, while DRS tiles run. The next invocation
+(`--unlock`, then `--rerun-incomplete`) must run exactly the jobs that had not finished, leave every finished
+output untouched, and end with the CKA/DRS matrices of an uninterrupted run, bit for bit (CPU).
+
+How a drill runs: one uninterrupted run of the tiny experiment is the reference. A drill copies it and removes
+the outputs of one stage's jobs and of everything computed from them, so that Snakemake has exactly those
+jobs to run (the state of a run that got that far; a fresh tiny run costs ~60 s, three would not fit the
+budget). It starts Snakemake in a process group of its own and polls the file system for its moment; then
+it freezes the group (SIGSTOP), confirms the moment while nothing moves, and kills the group (SIGKILL):
+Snakemake and its jobs die together, as on a node loss. A moment that passed before the freeze (the job
+finished in between) does not count: the group resumes and the wait goes on. Every invocation asks for the
+pipeline's results (workflow_helpers.pipeline_targets), not the report pages, which would rerun each time.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pytest
+
+from conftest import require_fashion_mnist, tiny_raw
+from repdyn import config, plan
+from repdyn.atomic import TMP_PREFIX
+from repdyn.cka import open_cka
+from repdyn.drs_jobs import open_drs
+from workflow_helpers import job_counts, pipeline_targets, snakemake, snakemake_cmd, write_config
+
+pytestmark = pytest.mark.slow
+
+POLL_S = 0.005  # an extraction writes its store for ~0.2 s at tiny settings
+MOMENT_TIMEOUT_S = 120.0
+
+
+def drill_raw() -> dict:
+    """The tiny experiment (4 epochs in 2 segments, CKA at every epoch, DRS at 0, 2, 4) with CKA tiles of 3
+    epochs a side: 3 tiles instead of 6, and blocks that span parts (0-2: the init part and the first
+    segment's)."""
+    raw = tiny_raw()
+    raw["defaults"]["cka"]["block"] = 3
+    return raw
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """One uninterrupted run of the drills' experiment to all its results."""
+    require_fashion_mnist()
+    work = tmp_path_factory.mktemp("reference")
+    cfg = write_config(work, drill_raw())
+    snakemake(work, cfg, *pipeline_targets(cfg))
+    return work
+
+
+def tiny_experiment(work: Path):
+    return plan.build(config.load(work / "config.yaml")).experiment("tiny")
+
+
+# --- preparing a drill --------------------------------------------------------------------------------------
+
+def rewind(reference: Path, work: Path, pending: dict[str, list[PurePosixPath]]) -> dict[str, list[Path]]:
+    """Copy the finished reference (results and Snakemake's metadata, not its logs: a drill watches for new
+    ones) and remove the `pending` outputs, rule -> outputs: exactly their jobs are left to run."""
+    shutil.copytree(reference, work, symlinks=True,
+                    ignore=lambda d, names: {"logs", "benchmarks"} & set(names) if Path(d) == reference else set())
+    removed = {rule: [work / p for p in outputs] for rule, outputs in pending.items()}
+    for outputs in removed.values():
+        for path in outputs:
+            shutil.rmtree(path)
+    return removed
+
+
+# --- killing at a moment ------------------------------------------------------------------------------------
+
+Moment = Callable[[], list[Path]]  # the outputs whose jobs are at the moment now (empty: not yet)
+
+
+def being_written(outputs: list[Path]) -> Moment:
+    """Outputs that a job is writing: their repdyn.atomic temporary sibling exists, they do not."""
+    return lambda: [p for p in outputs if not p.exists() and any(p.parent.glob(f"{TMP_PREFIX}{p.name}.*"))]
+
+
+def tile_log(tile_dir: Path) -> Path:
+    """logs/<stage>_tile/<id>/<tile>.log for results/<stage>/<id>/tiles/<tile> (cka.smk, drs.smk)."""
+    stage, artifact = tile_dir.parts[-4], tile_dir.parts[-3]
+    work = tile_dir.parents[4]
+    return work / "logs" / f"{stage}_tile" / artifact / f"{tile_dir.name}.log"
+
+
+def started(outputs: list[Path]) -> Moment:
+    """Tiles whose job has started (the rule's shell created its log) and not finished."""
+    return lambda: [p for p in outputs if tile_log(p).exists() and not p.exists()]
+
+
+def group_members_stopped(pgid: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state not in "TtZX":
+            return False
+    return True
+
+
+def freeze(pgid: int) -> None:
+    """SIGSTOP the group and wait until every member has stopped: then the file system holds still."""
+    os.killpg(pgid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while not group_members_stopped(pgid):
+        assert time.monotonic() < deadline, f"process group {pgid} did not stop within 10 s of SIGSTOP"
+        time.sleep(0.001)
+
+
+def start_snakemake(work: Path, targets: list[str]) -> subprocess.Popen:
+    with open(work / "killed-run.out", "w") as out:
+        return subprocess.Popen(snakemake_cmd(work, work / "config.yaml", *targets), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
+
+
+def kill_at(proc: subprocess.Popen, moment: Moment, what: str, work: Path) -> list[Path]:
+    """SIGKILL Snakemake's process group (Snakemake and its jobs) at `moment`; return the outputs it named."""
+    deadline = time.monotonic() + MOMENT_TIMEOUT_S
+    try:
+        while True:
+            if proc.poll() is not None:
+                output = (work / "killed-run.out").read_text()[-3000:]
+                pytest.fail(f"snakemake ended ({proc.returncode}) before {what}:\n{output}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"never saw {what} within {MOMENT_TIMEOUT_S:.0f} s")
+            if moment():
+                freeze(proc.pid)
+                victims = moment()
+                if victims:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    return victims
+                os.killpg(proc.pid, signal.SIGCONT)  # it finished before the freeze: wait for another
+            time.sleep(POLL_S)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# --- what Snakemake and the file system say afterwards ------------------------------------------------------
+
+def marked_incomplete(work: Path) -> set[Path]:
+    """Outputs of jobs Snakemake started and did not see finish: .snakemake/incomplete/<urlsafe b64 of the
+    path>, split into components of at most 255 characters, all but the last prefixed with "@" (9.27.1)."""
+    root = work / ".snakemake" / "incomplete"
+    out = set()
+    for marker in root.rglob("*") if root.is_dir() else ():
+        if marker.is_file() and marker.name != "migration_underway":
+            encoded = "".join(part.removeprefix("@") for part in marker.relative_to(root).parts)
+            out.add(work / base64.urlsafe_b64decode(encoded).decode())
+    return out
+
+
+def finished_files(work: Path, unfinished: list[Path]) -> dict[Path, int]:
+    """mtime_ns of every file under results/ except inside `unfinished` outputs and temporary siblings."""
+    skip = tuple(str(p) + os.sep for p in unfinished)
+    return {p: p.stat().st_mtime_ns for p in (work / "results").rglob("*")
+            if p.is_file() and not str(p).startswith(skip)
+            and not any(part.startswith(TMP_PREFIX) for part in p.relative_to(work).parts)}
+
+
+def mtimes_now(files: dict[Path, int]) -> dict[Path, int | None]:
+    return {p: p.stat().st_mtime_ns if p.exists() else None for p in files}
+
+
+def drill(reference: Path, work: Path, pending: dict[str, list[PurePosixPath]],
+          moment: Callable[[list[Path]], Moment], victim_rule: str, what: str) -> list[Path]:
+    """Kill a run of the `pending` jobs when `moment` names outputs of `victim_rule`, then resume it and check
+    the resumed run; returns the killed jobs' outputs."""
+    removed = rewind(reference, work, pending)
+    targets = pipeline_targets(work / "config.yaml")
+    victims = kill_at(start_snakemake(work, targets), moment(removed[victim_rule]), what, work)
+
+    # the killed jobs left no output that looks finished
+    for victim in victims:
+        assert not victim.exists(), f"{victim}: written by a killed job, yet it exists"
+    # to run again: whatever does not exist, and whatever exists but Snakemake did not see finish (a job that
+    # renamed its output just before the kill); everything else is finished and must stay as it is
+    marked = marked_incomplete(work)
+    rerun = {rule: [p for p in outputs if not p.exists() or p in marked] for rule, outputs in removed.items()}
+    unfinished = [p for outputs in rerun.values() for p in outputs]
+    finished = finished_files(work, unfinished)
+
+    snakemake(work, work / "config.yaml", "--unlock")
+    resumed = snakemake(work, work / "config.yaml", "--rerun-incomplete", *targets)
+    assert job_counts(resumed.stdout + resumed.stderr) == {rule: len(outputs) for rule, outputs in rerun.items()
+                                                           if outputs}
+
+    missing = [str(p) for p in unfinished if not p.is_dir()]
+    assert not missing, f"the resumed run did not produce {missing}"
+    assert mtimes_now(finished) == finished, "the resumed run rewrote outputs of jobs that had finished"
+    assert not marked_incomplete(work)
+    return victims
+
+
+def assert_same_cka(work: Path, reference: Path) -> None:
+    exp = tiny_experiment(reference)
+    assembled = exp.cka.assembled_dir(exp.epochs, exp.epochs)
+    resumed, uninterrupted = open_cka(work / assembled), open_cka(reference / assembled)
+    assert resumed.layers == uninterrupted.layers
+    assert list(resumed.row_epochs) == list(uninterrupted.row_epochs) == [0, 1, 2, 3, 4]
+    for layer in uninterrupted.layers:
+        assert np.array_equal(resumed[layer], uninterrupted[layer]), layer
+
+
+def assert_same_drs(work: Path, reference: Path) -> None:
+    exp = tiny_experiment(reference)
+    assembled = exp.drs.assembled_dir(exp.epochs)
+    resumed, uninterrupted = open_drs(work / assembled), open_drs(reference / assembled)
+    assert resumed.layers == uninterrupted.layers
+    assert list(resumed.epochs) == list(uninterrupted.epochs) == [0, 2, 4]
+    for layer in uninterrupted.layers:
+        assert np.array_equal(resumed.counts[layer], uninterrupted.counts[layer]), layer
+        assert np.array_equal(resumed[layer], uninterrupted[layer]), layer
+
+
+# --- the drills ---------------------------------------------------------------------------------------------
+
+def test_extraction_killed_while_writing_its_store_resumes_to_identical_cka(reference, tmp_path):
+    exp = tiny_experiment(reference)
+    cka, length = exp.cka, exp.epochs
+    pending = {"extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in cka.rows.parts],
+               "cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
+               "cka_assemble": [cka.assembled_dir(length, length)]}
+    victims = drill(reference, tmp_path / "extract", pending, being_written, "extract_segment",
+                    "an extract_segment job writing its Gram store")
+    assert victims
+    assert_same_cka(tmp_path / "extract", reference)
+
+
+def test_cka_tiles_killed_while_running_resume_to_identical_cka(reference, tmp_path):
+    exp = tiny_experiment(reference)
+    cka, length = exp.cka, exp.epochs
+    pending = {"cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
+               "cka_assemble": [cka.assembled_dir(length, length)]}
+    victims = drill(reference, tmp_path / "cka", pending, started, "cka_tile", "a running cka_tile job")
+    assert victims
+    assert_same_cka(tmp_path / "cka", reference)
+
+
+def test_drs_tiles_killed_while_running_resume_to_identical_drs(reference, tmp_path):
+    exp = tiny_experiment(reference)
+    drs, length = exp.drs, exp.epochs
+    pending = {"drs_tile": [drs.tile_dir(t) for t in drs.tiles(length)],
+               "drs_assemble": [drs.assembled_dir(length)]}
+    victims = drill(reference, tmp_path / "drs", pending, started, "drs_tile", "a running drs_tile job")
+    assert victims
+    assert_same_drs(tmp_path / "drs", reference)
