@@ -30,7 +30,7 @@ RULES: tuple[str, ...] = (
     "report_index", "all",
 )
 # Rules that run inside the Snakemake process (localrule), never on the cluster.
-LOCAL_RULES: frozenset[str] = frozenset({"spec", "index", "run_metrics", "all"})
+LOCAL_RULES: frozenset[str] = frozenset({"spec", "index", "run_metrics", "report_experiment", "report_index", "all"})
 
 
 @dataclass(frozen=True, order=True)

@@ -2,6 +2,9 @@
 # them with the summary table and figures comparing experiments (reports/index.html). Reports are
 # named by experiment, not by content: they are views of the content-addressed results, rebuilt
 # whenever a result they show is rebuilt. The artifact specs are ancient() (they never change for an id).
+# Both are local rules (WORKFLOW.md §8): on a cluster they run in the Snakemake process's node, not in
+# the queue. Their resources (from the cost model) still tell what they need: at paper scale a report
+# reads each layer's 4000 x 4000 matrices (128 MB) and draws downsampled heatmaps, about a minute.
 
 
 def _report_experiment(wildcards):
@@ -52,6 +55,7 @@ rule report_experiment:
         args=report_args,
     log:
         "logs/report_experiment/{name}.log",
+    localrule: True
     threads: 1
     resources:
         **repdyn.resources.for_rule("report_experiment", PLAN, CONFIG.device),
@@ -71,6 +75,7 @@ rule report_index:
         compare=directory("reports/compare"),
     log:
         "logs/report_index.log",
+    localrule: True
     threads: 1
     resources:
         **repdyn.resources.for_rule("report_index", PLAN, CONFIG.device),

@@ -96,6 +96,8 @@ class ExperimentReport:
             plot_blocks_panel(matrices, epochs, transitions, fig_dir / f"{key}_blocks.{fmt}",
                               title=f"{self.inputs.name}: {result.kind} with detected similarity blocks",
                               label=result.kind, marks=marks)
+            if not curves:  # one grid epoch, or row 0 undefined in every layer: no curve to draw
+                continue
             plot_curves(curves, fig_dir / f"{key}_init.{fmt}",
                         title=f"{self.inputs.name}: {result.kind} to epoch {first} (initialisation)" if first == 0
                         else f"{self.inputs.name}: {result.kind} to epoch {first}",
@@ -233,7 +235,9 @@ class ExperimentReport:
                          f"mean off-diagonal {kind}", "penalty"], blocks),
                 h.heading(f"{kind} to initialisation", level=3),
                 h.figure(f"figures/{key}_init.png", f"Row 0 of each matrix: {kind} of every epoch's representation "
-                         "to the first grid epoch's.", alt=f"{kind} to initialisation", pdf=f"figures/{key}_init.pdf"),
+                         "to the first grid epoch's.", alt=f"{kind} to initialisation", pdf=f"figures/{key}_init.pdf")
+                if any(m.init for m in measures.values()) else
+                h.paragraph("No curve: the grid has one epoch, or the first epoch's similarity is undefined."),
                 h.table(["layer", "minimum at epoch", "minimum", "turns back up at epoch", "at the end",
                          "rebound (end − min)"], init)]
         return out
