@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 TMP_PREFIX = ".tmp-"
+TMP_RANDOM = r"[a-z0-9_]{8}"  # tempfile.mkstemp's random part
 
 
 @contextlib.contextmanager
@@ -28,6 +30,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(dest, suffix)
     fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + dest.name + ".", suffix=suffix, dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -42,6 +45,18 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     except BaseException:
         _remove(tmp)
         raise
+
+
+def remove_stale(dest: Path, suffix: str = "") -> None:
+    """Delete the temporaries a killed writer of `dest` left behind (a half-written Zarr store can be large).
+
+    Safe because a destination has one writer at a time (Snakemake runs one job per output). Only names
+    of exactly the form atomic_path gives `dest` match, never those of a destination such as `dest.png`.
+    """
+    pattern = re.compile(re.escape(f"{TMP_PREFIX}{dest.name}.") + TMP_RANDOM + re.escape(suffix))
+    for stale in dest.parent.iterdir():
+        if pattern.fullmatch(stale.name):
+            _remove(stale)
 
 
 def _remove(path: Path) -> None:
