@@ -204,6 +204,9 @@ def drill(reference: Path, work: Path, pending: dict[str, list[PurePosixPath]],
     assert not missing, f"the resumed run did not produce {missing}"
     assert mtimes_now(finished) == finished, "the resumed run rewrote outputs of jobs that had finished"
     assert not marked_incomplete(work)
+    # a killed writer's half-written temporary is deleted when its job runs again (repdyn.atomic.remove_stale)
+    leftovers = [str(p) for victim in victims for p in victim.parent.glob(f"{TMP_PREFIX}{victim.name}.*")]
+    assert not leftovers, f"temporaries of killed jobs left behind: {leftovers}"
     return victims
 
 
