@@ -36,7 +36,7 @@ def resolve_with(raw: dict, path: str, value) -> config.Config:
         ("defaults.data.probe", {"batches": 40, "batch_size": 512}, "data.probe: 40 x 512 examples exceed the 10000"),
         ("defaults.data.probe", {"batch_size": 3}, "defaults.data.probe.batch_size: 3 is out of range (allowed: 4 <= value)"),
         ("defaults.train.optimizer.momentum", 0.9, "train.optimizer.momentum: only used by sgd"),
-        ("devcie", "cpu", "unknown key devcie (allowed here: defaults, device, experiments, threads)"),
+        ("devcie", "cpu", "unknown key devcie (allowed here: defaults, device, experiments, report, threads)"),
         ("device", "tpu", "device: 'tpu' is not allowed (allowed: 'auto', 'cpu', 'cuda')"),
     ],
 )

@@ -198,6 +198,11 @@ def test_index_compares_experiments_and_draws_the_width_study(reported):
 def test_a_report_follows_its_results_and_nothing_else(reported):
     work, cfg = reported
     assert planned_jobs(work, cfg) == {}
+    # report settings enter no id: they rebuild the reports and nothing else
+    tuned = report_raw()
+    tuned["report"] = {"block_penalty": 0.5, "init_tolerance": 0.05}
+    assert planned_jobs(work, write_config(work, tuned, "tuned.yaml")) == {
+        "report_experiment": 3, "report_index": 1, "all": 1}
     shutil.rmtree(work / "reports" / "experiments" / "w3")
     assert planned_jobs(work, cfg) == {"report_experiment": 1, "report_index": 1, "all": 1}
     snakemake(work, cfg)

@@ -24,7 +24,7 @@ def cmd_report_experiment(args: argparse.Namespace) -> int:
                               metrics=Path(args.metrics), phases=Path(args.phases),
                               cka=Path(args.cka) if args.cka else None, drs=Path(args.drs) if args.drs else None,
                               cross=_cross(args.cross))
-    doc = ExperimentReport(inputs, penalty=args.penalty).write(args.out)
+    doc = ExperimentReport(inputs, penalty=args.penalty, tolerance=args.init_tolerance).write(args.out)
     print(json.dumps({"report": args.out, "layers": doc["layers"]}))
     return 0
 
@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drs", default=None, help="assembled DRS directory results/drs/<id>/e<E>")
     p.add_argument("--cross", nargs="*", default=[], help="OTHER=results/cka_cross/<id>/e<E>x<E'> per cross-run result")
     p.add_argument("--penalty", type=float, default=None, help="block-detection penalty (default: automatic)")
+    p.add_argument("--init-tolerance", type=float, default=0.02,
+                   help="rise above its minimum at which the similarity-to-initialisation curve turns back up")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report_experiment)
 

@@ -63,6 +63,7 @@ class Config:
     threads: int
     experiments: tuple[Experiment, ...]
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)  # report settings (never in an id)
 
     def experiment(self, name: str) -> Experiment:
         for exp in self.experiments:
@@ -119,8 +120,9 @@ def resolve(raw: Mapping[str, Any]) -> Config:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"experiments: duplicate experiment name(s) {', '.join(dupes)}")
-    top = fill_defaults({k: v for k, v in raw.items() if k in ("device", "threads")}, schema())
-    return Config(device=top["device"], threads=top["threads"], experiments=tuple(experiments), raw=raw)
+    top = fill_defaults({k: v for k, v in raw.items() if k in ("device", "threads", "report")}, schema())
+    return Config(device=top["device"], threads=top["threads"], experiments=tuple(experiments), raw=raw,
+                  report=top["report"])
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,8 @@ def report_inputs(wildcards):
 
 
 def report_args(wildcards):
-    """The paths the report shows, as command-line options (params: a changed id reruns the report)."""
+    """The paths the report shows and the `report:` settings, as command-line options (params: a changed id or
+    report setting reruns the report, and nothing else)."""
     exp = _report_experiment(wildcards)
     inputs = report_inputs(wildcards)
     args = [f"--data {exp.data.dir}", f"--run {exp.run.dir}", f"--metrics {exp.metrics}", f"--phases {exp.phases}"]
@@ -40,6 +41,9 @@ def report_args(wildcards):
     cross = [f"{other}={inputs[f'cross_{other}']}" for other, _ in exp.cka_cross]
     if cross:
         args.append("--cross " + " ".join(cross))
+    if CONFIG.report["block_penalty"] is not None:
+        args.append(f"--penalty {CONFIG.report['block_penalty']!r}")
+    args.append(f"--init-tolerance {CONFIG.report['init_tolerance']!r}")
     return " ".join(args)
 
 

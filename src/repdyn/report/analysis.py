@@ -45,22 +45,25 @@ def mean_offdiag(matrix: np.ndarray) -> float:
     return float(off.mean()) if off.size else math.nan
 
 
-def measure(result: SimilarityResult, penalty: float | None = None) -> dict[str, LayerMeasures]:
-    """Blocks, init curve and mean off-diagonal similarity of every layer of a square (self) result."""
+def measure(result: SimilarityResult, penalty: float | None = None, tolerance: float = 0.02) -> dict[str, LayerMeasures]:
+    """Blocks, init curve and mean off-diagonal similarity of every layer of a square (self) result.
+
+    `penalty`: price per block (None: automatic); `tolerance`: rise that counts as the init curve turning up.
+    """
     if not np.array_equal(result.row_epochs, result.col_epochs):
         raise ValueError(f"{result.store}: rows and columns use different epoch grids; expected a self-similarity "
                          "matrix (cross-run results go through cross_run_diagonal)")
     epochs = [int(e) for e in result.row_epochs]
-    return {layer: LayerMeasures(layer, detect_blocks(m, epochs, penalty=penalty), _init_or_none(m, epochs),
-                                 mean_offdiag(m))
+    return {layer: LayerMeasures(layer, detect_blocks(m, epochs, penalty=penalty),
+                                 _init_or_none(m, epochs, tolerance), mean_offdiag(m))
             for layer, m in result.matrices.items()}
 
 
-def _init_or_none(matrix: np.ndarray, epochs: list[int]) -> InitCurve | None:
+def _init_or_none(matrix: np.ndarray, epochs: list[int], tolerance: float) -> InitCurve | None:
     """Row 0's curve, or None when the first epoch's similarity is undefined everywhere (all NaN)."""
     if not np.isfinite(np.asarray(matrix[0], dtype=np.float64)[1:]).any():
         return None
-    return init_curve(matrix, epochs)
+    return init_curve(matrix, epochs, tolerance=tolerance)
 
 
 def cross_run_diagonal(result: SimilarityResult) -> dict[str, tuple[list[int], list[float]]]:

@@ -50,7 +50,7 @@ def _copy_figures(src_dir: Path, stem: str, dest: Path, name: str) -> None:
 class ExperimentReport:
     """Reads one experiment's results, measures them and writes its report directory."""
 
-    def __init__(self, inputs: ExperimentInputs, *, penalty: float | None = None) -> None:
+    def __init__(self, inputs: ExperimentInputs, *, penalty: float | None = None, tolerance: float = 0.02) -> None:
         self.inputs = inputs
         self.specs = inputs.specs()
         self.ids = inputs.ids()
@@ -62,8 +62,9 @@ class ExperimentReport:
         self.cka = read_cka(inputs.cka) if inputs.cka else None
         self.drs = read_drs(inputs.drs) if inputs.drs else None
         self.cross = {other: read_cka(path) for other, path in inputs.cross.items()}
-        self.cka_measures = measure(self.cka, penalty) if self.cka else None
-        self.drs_measures = measure(self.drs, penalty) if self.drs else None
+        self.cka_measures = measure(self.cka, penalty, tolerance) if self.cka else None
+        self.drs_measures = measure(self.drs, penalty, tolerance) if self.drs else None
+        self.tolerance = tolerance
         self.cross_curves = {other: cross_run_diagonal(r) for other, r in self.cross.items()}
         layers = (self.cka or self.drs).layers if (self.cka or self.drs) else list(self.labels)
         self.layers = list(layers)
@@ -228,8 +229,9 @@ class ExperimentReport:
                          alt=f"{kind} blocks", pdf=f"figures/{key}_blocks.pdf"),
                 h.paragraph("Exact kernel change-point detection on each layer's matrix (repdyn.analysis.blocks): "
                             "blocks maximise the size-weighted mean similarity within them, at a price per block "
-                            "(penalty) set from the matrix's neighbour-to-neighbour noise. A transition is the first "
-                            "epoch of a new block; differences below about 0.02 are never read as blocks.",
+                            "(report.block_penalty; by default set from the matrix's neighbour-to-neighbour noise, "
+                            "so that differences below about 0.02 are never read as blocks). A transition is the "
+                            "first epoch of a new block.",
                             css="note"),
                 h.table(["layer", "blocks", "transitions (epochs)", "blocks: epochs (mean within)", "mean between",
                          f"mean off-diagonal {kind}", "penalty"], blocks),
@@ -238,6 +240,8 @@ class ExperimentReport:
                          "to the first grid epoch's.", alt=f"{kind} to initialisation", pdf=f"figures/{key}_init.pdf")
                 if any(m.init for m in measures.values()) else
                 h.paragraph("No curve: the grid has one epoch, or the first epoch's similarity is undefined."),
+                h.paragraph(f"Turns back up: the first epoch after the minimum more than {cell(self.tolerance)} above "
+                            "it (report.init_tolerance).", css="note"),
                 h.table(["layer", "minimum at epoch", "minimum", "turns back up at epoch", "at the end",
                          "rebound (end − min)"], init)]
         return out
