@@ -58,7 +58,7 @@ def cmd_cka_assemble(args: argparse.Namespace) -> int:
     from repdyn import atomic, grids
     from repdyn.cka.figures import cka_figures
     from repdyn.cka.tile_job import assemble, write_assembled
-    from repdyn.train import read_metrics, training_phases
+    from repdyn.train import phase_marks, read_metrics, training_phases
 
     cka_dir = Path(args.cka_dir)
     spec, stage = _cka_context(cka_dir)
@@ -75,8 +75,7 @@ def cmd_cka_assemble(args: argparse.Namespace) -> int:
         write_assembled(tmp, matrices, row_epochs, col_epochs, attrs)
         marks = None
         if rows is not None and stage == "cka":
-            phases = training_phases(rows)
-            marks = {"perfect fit": phases["perfect_fit_epoch"], "test-error peak": phases["test_error_peak_epoch"]}
+            marks = phase_marks(training_phases(rows))
         cka_figures(tmp, matrices, row_epochs, col_epochs, title=args.title, estimator=spec["settings"]["estimator"],
                     metrics_rows=rows if stage == "cka" else None, marks=marks)
         atomic.write_json(tmp / "summary.json", {

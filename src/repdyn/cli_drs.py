@@ -89,7 +89,7 @@ def cmd_drs_assemble(args: argparse.Namespace) -> int:
     from repdyn.drs_jobs.figures import drs_figures
     from repdyn.drs_jobs.store import ProbeParts
     from repdyn.drs_jobs.tile_job import assemble, write_assembled
-    from repdyn.train import read_metrics, training_phases
+    from repdyn.train import phase_marks, read_metrics, training_phases
 
     drs_dir = Path(args.drs_dir)
     spec = artifacts.read_spec(drs_dir, "drs")
@@ -101,8 +101,7 @@ def cmd_drs_assemble(args: argparse.Namespace) -> int:
     train_err, test_err = probes.errors(epochs)
     labels = dict(probes.parts[0].group.attrs["layer_labels"])
     rows = read_metrics([args.metrics])
-    phases = training_phases(rows)
-    marks = {"perfect fit": phases["perfect_fit_epoch"], "test-error peak": phases["test_error_peak_epoch"]}
+    marks = phase_marks(training_phases(rows))
     matrices = {layer: c / points for layer, c in counts.items()}
     attrs = {"stage": "drs", "id": drs_dir.name, "experiments": args.title, "layer_labels": labels,
              "num_classes": probes.parts[0].num_classes, "inputs": spec["inputs"], "settings": spec["settings"]}

@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from repdyn.figures import plot_heatmap, plot_layer_panel
+from repdyn.figures.axes import visible_marks
 
 LABELS = {
     "minibatch_unbiased": "CKA",
@@ -44,15 +45,9 @@ def cka_figures(out_dir: str | os.PathLike, matrices: Mapping[str, np.ndarray], 
         m, epochs = square(matrix, row_epochs, col_epochs)
         squares[layer] = m
         plot_heatmap(m, epochs, out / f"{safe_name(layer)}.png", title=f"{title}: {layer}", label=label,
-                     vmin=0.0, vmax=1.0, marks=_visible(marks, epochs))
+                     vmin=0.0, vmax=1.0, marks=visible_marks(marks, epochs))
     _, epochs = square(next(iter(matrices.values())), row_epochs, col_epochs)
     for suffix in ("png", "pdf"):
         plot_layer_panel(squares, epochs, Path(out_dir) / f"panel.{suffix}", title=f"{title}: {label}", label=label,
-                         metrics_rows=metrics_rows, marks=_visible(marks, epochs), vmin=0.0, vmax=1.0)
+                         metrics_rows=metrics_rows, marks=visible_marks(marks, epochs), vmin=0.0, vmax=1.0)
 
-
-def _visible(marks, epochs):
-    """Marks inside the plotted epoch range (an event past the grid, or one that never happened, is left out)."""
-    if not marks:
-        return None
-    return {k: v for k, v in marks.items() if v is not None and epochs[0] <= v <= epochs[-1]} or None

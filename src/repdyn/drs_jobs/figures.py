@@ -18,6 +18,7 @@ import numpy as np
 
 from repdyn.cka.figures import safe_name
 from repdyn.figures import plot_error_curves, plot_heatmap, plot_layer_panel
+from repdyn.figures.axes import visible_marks
 from repdyn.figures.curves import CURVES, PROBE_PREFIX
 from repdyn.figures.panels import panel_letter
 
@@ -46,14 +47,6 @@ def with_probe_errors(metrics_rows: Sequence[Mapping[str, float]], epochs: Seque
 def network_test_error_only(rows: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
     """Rows whose network curves other than test_err are NaN (undrawn): Fig. 6 compares test errors."""
     return [{**row, **{k: math.nan for k in CURVES if k != "test_err"}} for row in rows]
-
-
-def visible_marks(marks: Mapping[str, int | None] | None, epochs: Sequence[int]) -> dict[str, int] | None:
-    """Marks inside the plotted epoch range (an event past the grid, or one that never happened, is left out)."""
-    if not marks:
-        return None
-    lo, hi = min(epochs), max(epochs)
-    return {k: v for k, v in marks.items() if v is not None and lo <= v <= hi} or None
 
 
 def drs_figures(out_dir: str | os.PathLike, matrices: Mapping[str, np.ndarray], epochs: Sequence[int], *, title: str,

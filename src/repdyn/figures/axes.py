@@ -162,6 +162,15 @@ def check_marks(marks: Mapping[str, int | None] | None, axis: EpochAxis) -> dict
     return checked
 
 
+def visible_marks(marks: Mapping[str, int | None] | None, epochs: Sequence[int]) -> dict[str, int] | None:
+    """The marks inside the plotted epoch range; an event past the grid, or one that never happened (None),
+    is left out. None when none is left."""
+    if not marks:
+        return None
+    lo, hi = min(epochs), max(epochs)
+    return {k: v for k, v in marks.items() if v is not None and lo <= v <= hi} or None
+
+
 def draw_marks(ax: Axes, marks: Mapping[str, int], vertical: bool = True, horizontal: bool = False) -> list[Line2D]:
     """Dashed lines at the marked epochs; the vertical line carries the legend label.
 

@@ -22,7 +22,8 @@ from typing import Any, Mapping
 from repdyn import atomic
 from repdyn.figures import plot_blocks_panel, plot_curves, plot_error_curves
 from repdyn.models.registry import layer_labels
-from repdyn.train import read_metrics
+from repdyn.figures.axes import visible_marks
+from repdyn.train import phase_marks, read_metrics
 
 from . import html as h
 from .analysis import LayerMeasures, cross_run_diagonal, finite_or_none, measure, transitions_text
@@ -30,15 +31,6 @@ from .inputs import ExperimentInputs, SimilarityResult, read_cka, read_drs, read
 from .summary import COLUMNS, cell, summary_rows, write_tsv
 
 FORMATS = ("png", "pdf")
-MARK_LABELS = {"perfect_fit_epoch": "perfect fit", "test_error_peak_epoch": "test-error peak"}
-
-
-def _marks(phases: Mapping[str, Any], epochs: list[int]) -> dict[str, int] | None:
-    """The training events inside the plotted epoch range."""
-    marks = {label: phases.get(key) for key, label in MARK_LABELS.items()}
-    return {k: int(v) for k, v in marks.items() if v is not None and epochs[0] <= v <= epochs[-1]} or None
-
-
 def _copy_figures(src_dir: Path, stem: str, dest: Path, name: str) -> None:
     for fmt in FORMATS:
         src = src_dir / f"{stem}.{fmt}"
@@ -81,7 +73,7 @@ class ExperimentReport:
     def _similarity_figures(self, fig_dir: Path, result: SimilarityResult, measures: Mapping[str, LayerMeasures],
                             key: str) -> None:
         epochs = [int(e) for e in result.row_epochs]
-        marks = _marks(self.phases, epochs)
+        marks = visible_marks(phase_marks(self.phases), epochs)
         _copy_figures(result.directory, "panel", fig_dir, f"{key}_panel")
         if key == "drs":
             _copy_figures(result.directory, "probe_errors", fig_dir, "drs_probe_errors")
@@ -113,7 +105,7 @@ class ExperimentReport:
             metric_epochs = sorted(int(r["epoch"]) for r in self.rows)
             for fmt in FORMATS:
                 plot_error_curves(self.rows, fig_dir / f"errors.{fmt}", title=f"{self.inputs.name}: error",
-                                  marks=_marks(self.phases, metric_epochs))
+                                  marks=visible_marks(phase_marks(self.phases), metric_epochs))
             if self.cka:
                 self._similarity_figures(fig_dir, self.cka, self.cka_measures, "cka")
             if self.drs:

@@ -26,6 +26,8 @@ import zarr
 
 from repdyn import atomic
 from repdyn.figures import plot_curves, plot_layer_comparison, plot_width_study
+from repdyn.figures.axes import visible_marks
+from repdyn.train.metrics import phase_marks
 
 from . import html as h
 from .experiment import FORMATS
@@ -116,11 +118,6 @@ def _layers_in_common(reports: Sequence[Mapping[str, Any]], kind: str) -> list[s
     return [layer for layer in order if count[layer] >= 2]
 
 
-def _marks(report: Mapping[str, Any]) -> dict[str, int | None]:
-    p = report["phases"]
-    return {"perfect fit": p.get("perfect_fit_epoch"), "test-error peak": p.get("test_error_peak_epoch")}
-
-
 def comparison_figures(reports: Sequence[Mapping[str, Any]], out_dir: Path) -> list[tuple[str, str, str]]:
     """Write the comparison figures into out_dir; return (file stem, title, caption) of each, in page order."""
     figures = []
@@ -131,7 +128,7 @@ def comparison_figures(reports: Sequence[Mapping[str, Any]], out_dir: Path) -> l
             for r in reports:
                 if r.get(kind) and layer in r["layers"]:
                     matrices[r["name"]] = read_layer(r["stores"][kind], kind, layer)
-                    marks[r["name"]] = _visible(_marks(r), matrices[r["name"]][1])
+                    marks[r["name"]] = visible_marks(phase_marks(r["phases"]), matrices[r["name"]][1])
             stem = f"{kind}_{layer.replace('/', '_')}"
             for fmt in FORMATS:
                 plot_layer_comparison(matrices, out_dir / f"{stem}.{fmt}", layer=labels.get(layer, layer),
@@ -171,10 +168,6 @@ def comparison_figures(reports: Sequence[Mapping[str, Any]], out_dir: Path) -> l
         figures.append((stem, f"Cross-run CKA: {labels.get(layer, layer)}", "CKA between independently initialised "
                         "runs at equal epochs (cka.compare_with)."))
     return figures
-
-
-def _visible(marks: Mapping[str, int | None], epochs: Sequence[int]) -> dict[str, int | None]:
-    return {k: v for k, v in marks.items() if v is not None and epochs[0] <= v <= epochs[-1]}
 
 
 def index_page(reports: Sequence[Mapping[str, Any]], figures: Sequence[tuple[str, str, str]], *, page_dir: Path,

@@ -8,7 +8,7 @@
 
 from repdyn.train.checkpoints import load_checkpoint_model
 from repdyn.train.metrics import COLUMNS as METRIC_COLUMNS
-from repdyn.train.metrics import read_metrics, training_phases
+from repdyn.train.metrics import phase_marks, read_metrics, training_phases
 from repdyn.train.segment import init_run, train_segment
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "load_checkpoint_model",
     "read_metrics",
     "train_segment",
+    "phase_marks",
     "training_phases",
 ]

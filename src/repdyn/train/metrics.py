@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from repdyn.atomic import write_text
 
@@ -108,6 +108,14 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
         sum(values[max(0, i - half) : i + half + 1]) / len(values[max(0, i - half) : i + half + 1])
         for i in range(len(values))
     ]
+
+
+PHASE_MARKS = {"perfect_fit_epoch": "perfect fit", "test_error_peak_epoch": "test-error peak"}
+
+
+def phase_marks(phases: Mapping[str, Any]) -> dict[str, int | None]:
+    """The epochs every figure marks ({legend label: epoch or None}) from `training_phases`' result."""
+    return {label: phases.get(key) for key, label in PHASE_MARKS.items()}
 
 
 def training_phases(
