@@ -55,7 +55,10 @@ def cmd_cka_tile(args: argparse.Namespace) -> int:
 
 
 def cmd_cka_assemble(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from repdyn import atomic, grids
+    from repdyn.analysis import mean_offdiag
     from repdyn.cka.figures import cka_figures
     from repdyn.cka.tile_job import assemble, write_assembled
     from repdyn.train import phase_marks, read_metrics, training_phases
@@ -79,7 +82,8 @@ def cmd_cka_assemble(args: argparse.Namespace) -> int:
         cka_figures(tmp, matrices, row_epochs, col_epochs, title=args.title, estimator=spec["settings"]["estimator"],
                     metrics_rows=rows if stage == "cka" else None, marks=marks)
         atomic.write_json(tmp / "summary.json", {
-            layer: {"min": float(_nanmin(m)), "mean_offdiag": float(_mean_offdiag(m, stage == "cka"))}
+            layer: {"min": float(_nanmin(m)),
+                    "mean_offdiag": mean_offdiag(m) if stage == "cka" else float(np.nanmean(m))}
             for layer, m in matrices.items()})
     print(json.dumps({"assembled": args.out, "layers": list(matrices)}))
     return 0
@@ -90,14 +94,6 @@ def _nanmin(m):
 
     return np.nanmin(m) if np.isfinite(m).any() else float("nan")
 
-
-def _mean_offdiag(m, symmetric: bool):
-    import numpy as np
-
-    if not symmetric:
-        return np.nanmean(m)
-    mask = ~np.eye(m.shape[0], dtype=bool)
-    return np.nanmean(m[mask]) if mask.any() else float("nan")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

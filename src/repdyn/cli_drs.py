@@ -83,9 +83,10 @@ def cmd_drs_tile(args: argparse.Namespace) -> int:
 
 
 def cmd_drs_assemble(args: argparse.Namespace) -> int:
-    import numpy as np
+    import math
 
     from repdyn import atomic, grids
+    from repdyn.analysis import mean_offdiag
     from repdyn.drs_jobs.figures import drs_figures
     from repdyn.drs_jobs.store import ProbeParts
     from repdyn.drs_jobs.tile_job import assemble, write_assembled
@@ -110,9 +111,8 @@ def cmd_drs_assemble(args: argparse.Namespace) -> int:
         write_assembled(tmp, counts, points, epochs, train_err, test_err, attrs)
         drs_figures(tmp, matrices, epochs, title=args.title, metrics_rows=rows, probe_test_err=test_err,
                     layer_labels=labels, marks=marks)
-        off = ~np.eye(len(epochs), dtype=bool)
         atomic.write_json(tmp / "summary.json", {
-            layer: {"min": float(m.min()), "mean_offdiag": float(m[off].mean()) if off.any() else None,
+            layer: {"min": float(m.min()), "mean_offdiag": None if math.isnan(mean := mean_offdiag(m)) else mean,
                     "final_probe_test_err": float(test_err[-1, i])}
             for i, (layer, m) in enumerate(matrices.items())})
     print(json.dumps({"assembled": args.out, "layers": list(matrices), "points": points}))

@@ -7,5 +7,6 @@ minimum and rebound. Pure numpy: they run on stored matrices, no model needed.
 
 from repdyn.analysis.blocks import Blocks, default_penalty, detect_blocks
 from repdyn.analysis.init_curve import InitCurve, init_curve
+from repdyn.analysis.offdiag import mean_offdiag
 
-__all__ = ["Blocks", "InitCurve", "default_penalty", "detect_blocks", "init_curve"]
+__all__ = ["Blocks", "InitCurve", "default_penalty", "detect_blocks", "init_curve", "mean_offdiag"]

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from repdyn.analysis import Blocks, InitCurve, detect_blocks, init_curve
+from repdyn.analysis import Blocks, InitCurve, detect_blocks, init_curve, mean_offdiag
 
 from .inputs import SimilarityResult
 
@@ -35,14 +35,6 @@ class LayerMeasures:
 def finite_or_none(value: float | None) -> float | None:
     """JSON has no NaN: undefined numbers become null."""
     return None if value is None or not math.isfinite(value) else float(value)
-
-
-def mean_offdiag(matrix: np.ndarray) -> float:
-    """Mean similarity between different epochs (NaN cells left out; NaN if there is none)."""
-    m = np.asarray(matrix, dtype=np.float64)
-    off = m[~np.eye(m.shape[0], dtype=bool)]
-    off = off[np.isfinite(off)]
-    return float(off.mean()) if off.size else math.nan
 
 
 def measure(result: SimilarityResult, penalty: float | None = None, tolerance: float = 0.02) -> dict[str, LayerMeasures]:
