@@ -37,7 +37,8 @@ def finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def measure(result: SimilarityResult, penalty: float | None = None, tolerance: float = 0.02) -> dict[str, LayerMeasures]:
+def measure(result: SimilarityResult, penalty: float | None = None,
+            tolerance: float = 0.02) -> dict[str, LayerMeasures]:
     """Blocks, init curve and mean off-diagonal similarity of every layer of a square (self) result.
 
     `penalty`: price per block (None: automatic); `tolerance`: rise that counts as the init curve turning up.

@@ -58,6 +58,9 @@ class ExperimentReport:
         self.drs_measures = measure(self.drs, penalty, tolerance) if self.drs else None
         self.tolerance = tolerance
         self.cross_curves = {other: cross_run_diagonal(r) for other, r in self.cross.items()}
+        # stage (as in self.ids) -> Zarr store of every similarity result shown
+        self.stores = {key: r.store for key, r in (("cka", self.cka), ("drs", self.drs)) if r is not None}
+        self.stores.update({f"cka vs {other}": r.store for other, r in self.cross.items()})
         layers = (self.cka or self.drs).layers if (self.cka or self.drs) else list(self.labels)
         self.layers = list(layers)
         final = [r for r in self.rows if int(r["epoch"]) == self.epochs]
@@ -117,26 +120,20 @@ class ExperimentReport:
                                 fig_dir / f"cross_{other}.{fmt}",
                                 title=f"CKA between {self.inputs.name} and {other} at equal epochs",
                                 ylabel="cross-run CKA")
-            doc = self.as_dict(out_dir)
+            doc = self.as_dict()
             atomic.write_json(tmp / "report.json", doc)
             write_tsv(tmp / "summary.tsv", self.summary)
             atomic.write_text(tmp / "index.html", self.page(out_dir))
         return doc
 
     # ------------------------------------------------------------------ report.json
-    def as_dict(self, out_dir: Path) -> dict[str, Any]:
-        stores = {}
-        if self.cka:
-            stores["cka"] = str(self.cka.store)
-        if self.drs:
-            stores["drs"] = str(self.drs.store)
-        for other, result in self.cross.items():
-            stores[f"cka vs {other}"] = str(result.store)
+    def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.inputs.name, "epochs": self.epochs, "ids": self.ids,
             "settings": {stage: spec["settings"] for stage, spec in self.specs.items()},
             "layers": self.layers, "labels": {layer: self.label(layer) for layer in self.layers},
-            "phases": self.phases, "final_test_error": self.final_test_error, "stores": stores,
+            "phases": self.phases, "final_test_error": self.final_test_error,
+            "stores": {stage: str(store) for stage, store in self.stores.items()},
             "cka": {layer: m.as_dict() for layer, m in self.cka_measures.items()} if self.cka_measures else None,
             "drs": {layer: m.as_dict() for layer, m in self.drs_measures.items()} if self.drs_measures else None,
             "cross": {other: {layer: {"epochs": e, "values": [finite_or_none(v) for v in vals]}
@@ -171,17 +168,9 @@ class ExperimentReport:
                            ("report.json", "report.json")])
 
     def _overview(self, out_dir: Path) -> str:
-        rows = []
-        for stage, ident in self.ids.items():
-            where = {"data": self.inputs.data_dir, "train": self.inputs.run_dir}.get(stage)
-            if stage == "cka" and self.cka:
-                where = self.cka.store
-            elif stage == "drs" and self.drs:
-                where = self.drs.store
-            elif stage.startswith("cka vs "):
-                where = self.cross[stage[len("cka vs "):]].store
-            rows.append([h.esc(stage), f"<code>{h.esc(ident)}</code>",
-                         h.link(str(where), h.relative(where, out_dir)) if where else ""])
+        paths = {"data": self.inputs.data_dir, "train": self.inputs.run_dir, **self.stores}
+        rows = [[h.esc(stage), f"<code>{h.esc(ident)}</code>",
+                 h.link(str(paths[stage]), h.relative(paths[stage], out_dir))] for stage, ident in self.ids.items()]
         settings = [h.settings_block(f"{stage} settings (spec.json)", spec["settings"])
                     for stage, spec in self.specs.items()]
         return "\n".join([h.heading("Artifacts", anchor="artifacts"),
