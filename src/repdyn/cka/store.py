@@ -85,24 +85,34 @@ class GramPart:
         return self.group[f"grams/{layer}"][index]
 
 
-class GramParts:
-    """Epoch -> part lookup over several extraction parts (the inputs of a tile)."""
+class EpochParts:
+    """Epoch -> part lookup over several parts of one artifact (the inputs of a tile or an assembly)."""
 
-    def __init__(self, part_dirs: Sequence[str | os.PathLike]):
-        self.parts = [GramPart(d) for d in part_dirs]
-        self._where = {e: p for p in self.parts for e in p.epochs}
-        layer_sets = {tuple(p.layers) for p in self.parts}
+    def __init__(self, parts: list[Any], what: str):
+        if not parts:
+            raise ValueError(f"no {what} parts given")
+        self.parts = parts
+        self.what = what
+        self._where = {e: p for p in parts for e in p.epochs}
+        layer_sets = {tuple(p.layers) for p in parts}
         if len(layer_sets) > 1:
-            raise ValueError(f"extraction parts disagree about the layers: {sorted(layer_sets)}")
+            raise ValueError(f"{what} parts disagree about the layers: {sorted(layer_sets)}")
 
     @property
     def layers(self) -> list[str]:
         return self.parts[0].layers
 
-    def part_of(self, epoch: int) -> GramPart:
+    def part_of(self, epoch: int) -> Any:
         if epoch not in self._where:
-            raise KeyError(f"epoch {epoch} is in none of the extraction parts {[str(p.path) for p in self.parts]}")
+            raise KeyError(f"epoch {epoch} is in none of the {self.what} parts {[str(p.path) for p in self.parts]}")
         return self._where[epoch]
+
+
+class GramParts(EpochParts):
+    """Epoch -> part lookup over several extraction parts (the inputs of a tile)."""
+
+    def __init__(self, part_dirs: Sequence[str | os.PathLike]):
+        super().__init__([GramPart(d) for d in part_dirs], "extraction")
 
 
 def write_matrix_store(path: str | os.PathLike, matrices: Mapping[str, np.ndarray], row_epochs: Sequence[int],

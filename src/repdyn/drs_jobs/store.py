@@ -48,7 +48,7 @@ import numpy as np
 import torch
 import zarr
 
-from repdyn.cka.store import add_array, create_group
+from repdyn.cka.store import EpochParts, add_array, create_group
 from repdyn.planes import PlaneSet
 
 PROBES_STORE = "probes.zarr"
@@ -127,29 +127,6 @@ def create_probe_store(path: str | os.PathLike, epochs: Sequence[int], dims: Map
     return group
 
 
-class _EpochParts:
-    """Epoch -> part lookup over several parts of one artifact (the inputs of a tile or an assembly)."""
-
-    def __init__(self, parts: list[Any], what: str):
-        if not parts:
-            raise ValueError(f"no {what} parts given")
-        self.parts = parts
-        self.what = what
-        self._where = {e: p for p in parts for e in p.epochs}
-        layer_sets = {tuple(p.layers) for p in parts}
-        if len(layer_sets) > 1:
-            raise ValueError(f"{what} parts disagree about the layers: {sorted(layer_sets)}")
-
-    @property
-    def layers(self) -> list[str]:
-        return self.parts[0].layers
-
-    def part_of(self, epoch: int) -> Any:
-        if epoch not in self._where:
-            raise KeyError(f"epoch {epoch} is in none of the {self.what} parts {[str(p.path) for p in self.parts]}")
-        return self._where[epoch]
-
-
 class ProbePart:
     """Read access to one probe part."""
 
@@ -173,7 +150,7 @@ class ProbePart:
         return self.group["train_err"][i], self.group["test_err"][i]
 
 
-class ProbeParts(_EpochParts):
+class ProbeParts(EpochParts):
     def __init__(self, part_dirs: Sequence[str | os.PathLike]):
         super().__init__([ProbePart(d) for d in part_dirs], "probe")
 
@@ -217,7 +194,7 @@ class PredsPart:
         return self.group["preds"][self.epochs.index(epoch), self.layers.index(layer)]
 
 
-class PredsParts(_EpochParts):
+class PredsParts(EpochParts):
     def __init__(self, part_dirs: Sequence[str | os.PathLike]):
         super().__init__([PredsPart(d) for d in part_dirs], "predictions")
         shapes = {(p.num_classes, p.points) for p in self.parts}
