@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmar
 from repdyn import atomic
 from repdyn.cka import cka_matrix, open_cka
 from repdyn.cka.api import epoch_vector
-from repdyn.cka.extract import extract_part
+from repdyn.cka.extract_job import extract_part
 from repdyn.cka.tile_job import assemble, run_tile, write_assembled
 from repdyn.cka.tiles import diagonal_tile_cka
 from repdyn.cka.transforms import vector_length

@@ -8,9 +8,9 @@ Costs do not depend on the weights: every stage runs a fixed amount of arithmeti
 
 Timed (median of --repeats, torch threads = --threads, CPU):
 - probe training of all 6 layers for one grid epoch, exactly as probe_segment runs it
-  (repdyn.drs_jobs.probe_job.epoch_probes: training-set forward into the feature cache, `probe.epochs`
+  (repdyn.drs.probe_job.epoch_probes: training-set forward into the feature cache, `probe.epochs`
   Adam epochs, train and test error), with the cache forward also timed on its own;
-- plane evaluation (repdyn.drs.predict_planes, one forward per batch of `drs.eval_batch_size` points serving
+- plane evaluation (repdyn.drs.agreement.predict_planes, one forward per batch of `drs.eval_batch_size` points serving
   all layers) for P·R² from 10·20² to the paper's 500·50²; sizes above --max-points are not run but
   extrapolated from the largest measured size's points/s (marked "extrap.");
 - peak memory: growth of the resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs)
@@ -43,16 +43,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmar
 from repdyn import config as repdyn_config  # noqa: E402
 from repdyn import grids  # noqa: E402
 from repdyn.data import DatasetArtifact, prepare_dataset  # noqa: E402
-from repdyn.drs import agreement_counts, predict_planes  # noqa: E402
-from repdyn.drs_jobs.probe_job import (  # noqa: E402
+from repdyn.drs.agreement import agreement_counts, predict_planes  # noqa: E402
+from repdyn.drs.probe_job import (  # noqa: E402
     FORWARD_BATCH,
     epoch_probes,
     probe_label_source,
     probe_seed,
 )
 from repdyn.models import build  # noqa: E402
-from repdyn.planes import select_planes  # noqa: E402
-from repdyn.probes import FeatureCache, init_generator, init_probe, train_probes  # noqa: E402
+from repdyn.drs.planes import select_planes  # noqa: E402
+from repdyn.drs.probes import FeatureCache, init_generator, init_probe, train_probes  # noqa: E402
 
 PLANE_SIZES = [(10, 20), (50, 20), (20, 50), (100, 50), (500, 50)]  # (P, R)
 PAPER = {"width": 64, "channels": 3, "train": 50_000, "test": 10_000, "epochs": 1120, "points": 500 * 50**2,

@@ -1,4 +1,4 @@
-"""repdyn.drs: probe predictions on plane points and exact agreement counts (§2.5).
+"""repdyn.drs.agreement: probe predictions on plane points and exact agreement counts (§2.5).
 
 Agreement counts are checked against direct numpy comparison (==) of random
 predictions, including 200 classes and block tiles; plane predictions against
@@ -15,10 +15,10 @@ import pytest
 import torch
 from torch import nn
 
-from repdyn.drs import EXACT_POINTS_LIMIT, agreement_counts, drs_block, drs_matrix, predict_planes
+from repdyn.drs.agreement import EXACT_POINTS_LIMIT, agreement_counts, drs_block, drs_matrix, predict_planes
 from repdyn.models import LayerTap, build
-from repdyn.planes import PlaneSet, select_planes
-from repdyn.probes import FeatureCache, predict, train_probes
+from repdyn.drs.planes import PlaneSet, select_planes
+from repdyn.drs.probes import FeatureCache, predict, train_probes
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 

@@ -2,7 +2,7 @@
 
 A width-2 pre-activation ResNet-18 trained 3 epochs on 200 noisy Fashion-MNIST images gives four
 epochs, split into two parts as two training segments would; every stored result is compared with a
-direct evaluation through the maths modules (repdyn.planes, repdyn.probes, repdyn.drs).
+direct evaluation through the maths modules (repdyn.drs.planes, repdyn.drs.probes, repdyn.drs.agreement).
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ import zarr
 from conftest import tiny_raw
 
 from repdyn import config, plan
-from repdyn.drs import drs_matrix, predict_planes
-from repdyn.drs_jobs import open_drs
-from repdyn.drs_jobs.figures import drs_figures, with_probe_errors
-from repdyn.drs_jobs.planes_job import make_planes
-from repdyn.drs_jobs.preds_job import preds_part
-from repdyn.drs_jobs.probe_job import probe_part, probe_seed
-from repdyn.drs_jobs.store import PredsParts, ProbePart, ProbeParts, read_planes
-from repdyn.drs_jobs.tile_job import assemble, run_tile, write_assembled
-from repdyn.planes import select_planes
-from repdyn.probes import FeatureCache, probe_errors
+from repdyn.drs.agreement import drs_matrix, predict_planes
+from repdyn.drs import open_drs
+from repdyn.drs.figures import drs_figures, with_probe_errors
+from repdyn.drs.planes_job import make_planes
+from repdyn.drs.preds_job import preds_part
+from repdyn.drs.probe_job import probe_part, probe_seed
+from repdyn.drs.store import PredsParts, ProbePart, ProbeParts, read_planes
+from repdyn.drs.tile_job import assemble, run_tile, write_assembled
+from repdyn.drs.planes import select_planes
+from repdyn.drs.probes import FeatureCache, probe_errors
 from repdyn.train import init_run, load_checkpoint_model, read_metrics, train_segment
 
 RUN = {
@@ -229,7 +229,7 @@ def test_figures_of_an_assembled_result(trained, preds_dirs, probe_dirs, tmp_pat
 
 
 def test_killed_jobs_leave_no_part(checkpoints, fmnist_path, probe_dirs, planes_store, tmp_path, monkeypatch):
-    from repdyn.drs_jobs import preds_job, probe_job
+    from repdyn.drs import preds_job, probe_job
 
     def dies_on_second_call(real):
         calls = {"n": 0}

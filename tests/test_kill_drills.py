@@ -31,7 +31,7 @@ from conftest import require_fashion_mnist, tiny_raw
 from repdyn import config, plan
 from repdyn.atomic import TMP_PREFIX
 from repdyn.cka import open_cka
-from repdyn.drs_jobs import open_drs
+from repdyn.drs import open_drs
 from workflow_helpers import job_counts, pipeline_targets, snakemake, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.slow

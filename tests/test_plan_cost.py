@@ -10,7 +10,8 @@ import pytest
 from conftest import REPO, tiny_raw
 from workflow_helpers import planned_jobs, write_config
 
-from repdyn import cli_plan, config, cost, jobs, plan
+from repdyn.cli import planning as cli_plan
+from repdyn import config, cost, jobs, plan
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 

@@ -1,4 +1,4 @@
-"""repdyn.planes: plane geometry (§2.2–2.3), triplet selection (§2.4), PlaneSet storage and point batches.
+"""repdyn.drs.planes: plane geometry (§2.2–2.3), triplet selection (§2.4), PlaneSet storage and point batches.
 
 Geometry is checked on real Fashion-MNIST triplets by projecting the anchors
 onto the basis, and on synthetic triplets with a known answer (a plane built
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from repdyn.planes import DEGENERACY_RTOL, Plane, PlaneSet, select_planes, select_triplets
+from repdyn.drs.planes import DEGENERACY_RTOL, Plane, PlaneSet, select_planes, select_triplets
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 needs_fmnist = pytest.mark.skipif(not FMNIST.is_file(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed")

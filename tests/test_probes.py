@@ -1,4 +1,4 @@
-"""repdyn.probes: the feature cache (RAM vs scratch files, memory budget) and linear probes.
+"""repdyn.drs.probes: the feature cache (RAM vs scratch files, memory budget) and linear probes.
 
 Real Fashion-MNIST through a width-2 pre-activation ResNet-18; synthetic
 features only for the known answers (linearly separable classes, ties).
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from repdyn.models import LayerTap, build
-from repdyn.probes import (
+from repdyn.drs.probes import (
     FeatureCache,
     init_probe,
     pool_output,
@@ -185,7 +185,7 @@ _PEAK_SCRIPT = textwrap.dedent(
     import json, sys
     import numpy as np, torch
     from torch import nn
-    from repdyn.probes import FeatureCache, train_probes
+    from repdyn.drs.probes import FeatureCache, train_probes
 
     torch.set_num_threads(1)
     scratch, budgets = sys.argv[1], [int(b) for b in sys.argv[2:]]

@@ -9,7 +9,7 @@ from snakemake.iocontainers import Wildcards
 
 from repdyn import config, plan, resources
 from repdyn.jobs import workflow_jobs
-from repdyn.model_cost import model_cost
+from repdyn.architectures import model_cost
 
 PAPER = {
     "device": "cuda",

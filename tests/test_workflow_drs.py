@@ -18,7 +18,7 @@ import pytest
 from conftest import require_fashion_mnist, tiny_raw
 from workflow_helpers import planned_jobs, snakemake, write_config
 
-from repdyn.drs_jobs import open_drs
+from repdyn.drs import open_drs
 
 pytestmark = pytest.mark.slow
 

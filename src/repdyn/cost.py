@@ -4,7 +4,7 @@ Why: cluster jobs need runtime and memory requests before anything has run, and 
 GPU-hours before submitting a 4000-epoch experiment. Everything here is arithmetic on the plan: no
 torch, no files, so it runs at Snakemake parse time and in `repdyn plan`.
 
-Model facts (FLOPs, parameters, layer sizes) are in repdyn.model_cost.
+Model facts (FLOPs, parameters, layer sizes) are in repdyn.architectures.
 
 Work of a job (`Work`), from the artifact its wildcards name:
 - train_segment: F (3 N_train + N_train [eval_train] + N_test) FLOPs per epoch at training throughput,
@@ -34,7 +34,7 @@ from typing import Any
 
 from repdyn.config import DATASET_FACTS
 from repdyn.jobs import Job, count_by_rule, experiment_jobs, workflow_jobs
-from repdyn.model_cost import TRAIN_SIZES, ModelCost, model_cost
+from repdyn.architectures import TRAIN_SIZES, ModelCost, model_cost
 from repdyn.plan import Plan
 from repdyn.plan.cka import parse_tile
 
@@ -50,8 +50,8 @@ DOWNLOAD_SECONDS = 600.0
 DECODE_SECONDS_PER_IMAGE = 2e-4
 FIGURE_SECONDS_PER_LAYER = 5.0
 ACTIVATION_FACTOR = 10  # floats kept for backward per analysed-layer float (several tensors per block)
-PROBE_FORWARD_BATCH = 256  # repdyn.drs_jobs.probe_job.FORWARD_BATCH
-ONE_HOT_CHUNK_BYTES = 256 * 2**20  # repdyn.drs.DEFAULT_CHUNK_BYTES
+PROBE_FORWARD_BATCH = 256  # repdyn.drs.probe_job.FORWARD_BATCH
+ONE_HOT_CHUNK_BYTES = 256 * 2**20  # repdyn.drs.agreement.DEFAULT_CHUNK_BYTES
 TILE_COLUMN_CHUNK = 8192  # columns per GEMM chunk in repdyn.cka.tiles
 
 GPU_RULES: frozenset[str] = frozenset({"init", "train_segment", "extract_segment", "probe_segment", "planes_eval"})

@@ -198,7 +198,7 @@ class ExperimentReport:
                 for layer, m in measures.items()]
         out = [h.heading(f"{kind}", anchor=key),
                h.paragraph(f"Matrices: {h.relative(result.store, out_dir)} (Zarr; open with repdyn.cka.open_cka / "
-                           "repdyn.drs_jobs.open_drs or zarr.open)."),
+                           "repdyn.drs.open_drs or zarr.open)."),
                h.figure(f"figures/{key}_panel.png", f"{kind} between every pair of grid epochs, per layer, beside "
                         "the error curves; one colour scale for all layers.", alt=f"{kind} panel",
                         pdf=f"figures/{key}_panel.pdf")]

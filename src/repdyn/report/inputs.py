@@ -90,7 +90,7 @@ def read_cka(directory: str | os.PathLike) -> SimilarityResult:
 
 
 def read_drs(directory: str | os.PathLike) -> SimilarityResult:
-    from repdyn.drs_jobs.store import DRS_STORE, open_drs
+    from repdyn.drs.store import DRS_STORE, open_drs
 
     result = open_drs(directory)
     epochs = np.asarray(result.epochs)

@@ -109,19 +109,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--phases", required=True)
     p.set_defaults(func=cmd_metrics)
 
-    from repdyn import cli_cka
+    from repdyn.cli import cka as cli_cka
 
     cli_cka.register(sub)
 
-    from repdyn import cli_drs
+    from repdyn.cli import drs as cli_drs
 
     cli_drs.register(sub)
 
-    from repdyn import cli_plan
+    from repdyn.cli import planning as cli_plan
 
     cli_plan.register(sub)
 
-    from repdyn import cli_report
+    from repdyn.cli import report as cli_report
 
     cli_report.register(sub)
     return ap

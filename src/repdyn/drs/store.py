@@ -7,7 +7,7 @@ Plane set (`results/planes/<id>/planes.zarr`, consolidated: it never changes), o
     direction1, direction2  float64 (P, C, H, W)      orthonormal plane directions
     anchor_coords           float64 (P, 3, 2)         plane coordinates of x0, x1, x2
     coefs                   float64 (P, R², 2)        grid coordinates, flat point index = i·R + j
-    resolution, range_l, range_r, seed, format_version   0-d scalars (repdyn.planes.PlaneSet.to_arrays)
+    resolution, range_l, range_r, seed, format_version   0-d scalars (repdyn.drs.planes.PlaneSet.to_arrays)
     attrs: data, planes (ids), settings, num_classes
 Probe part (`results/probe/<id>/<start>-<end>/probes.zarr`), one per training segment:
     epoch                   int64 (E_p,)              grid epochs in this part
@@ -49,7 +49,7 @@ import torch
 import zarr
 
 from repdyn.cka.store import EpochParts, add_array, create_group
-from repdyn.planes import PlaneSet
+from repdyn.drs.planes import PlaneSet
 
 PROBES_STORE = "probes.zarr"
 PREDS_STORE = "preds.zarr"

@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from repdyn.models.taps import LayerTap
-from repdyn.planes import PlaneSet
-from repdyn.probes.features import check_pooling, model_device, pool_output
-from repdyn.probes.linear import MAX_CLASSES, Probe, predict
+from repdyn.drs.planes import PlaneSet
+from repdyn.drs.probes.features import check_pooling, model_device, pool_output
+from repdyn.drs.probes.linear import MAX_CLASSES, Probe, predict
 
 __all__ = ["EXACT_POINTS_LIMIT", "agreement_counts", "drs_block", "drs_matrix", "predict_planes"]
 

@@ -10,7 +10,7 @@ from repdyn import artifacts, plan, runtime
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from repdyn.cka.extract import extract_part
+    from repdyn.cka.extract_job import extract_part
 
     runtime.set_threads(args.threads)
     extract_dir = Path(args.extract_dir)

@@ -1,4 +1,4 @@
-"""The jobs of the DRS stages, as the workflow runs them (the maths is in repdyn.planes/probes/drs).
+"""The jobs of the DRS stages, as the workflow runs them (the maths is in repdyn.drs.planes/probes/drs).
 
     planes_job.make_planes      make_planes:    the plane set of a dataset artifact
     probe_job.probe_part        probe_segment:  probes of every layer at a segment's DRS-grid epochs
@@ -8,6 +8,6 @@
     store                       the Zarr layout of all of them; `open_drs` reads an assembled result
 """
 
-from repdyn.drs_jobs.store import DrsMatrices, open_drs
+from repdyn.drs.store import DrsMatrices, open_drs
 
 __all__ = ["DrsMatrices", "open_drs"]

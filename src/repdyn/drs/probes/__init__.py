@@ -6,8 +6,8 @@ linear classifier per layer on it; `predict` is the probe's decision rule
 that decision-region similarity compares between epochs.
 """
 
-from repdyn.probes.features import POOLINGS, FeatureCache, check_pooling, pool_output
-from repdyn.probes.linear import (
+from repdyn.drs.probes.features import POOLINGS, FeatureCache, check_pooling, pool_output
+from repdyn.drs.probes.linear import (
     init_generator,
     init_probe,
     predict,

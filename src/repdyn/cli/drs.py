@@ -26,7 +26,7 @@ def _checkpoints(source: str, epochs_text: str) -> dict[int, Path]:
 
 
 def cmd_make_planes(args: argparse.Namespace) -> int:
-    from repdyn.drs_jobs.planes_job import make_planes
+    from repdyn.drs.planes_job import make_planes
 
     planes_dir = Path(args.planes_dir)
     spec = artifacts.read_spec(planes_dir, "planes")
@@ -37,7 +37,7 @@ def cmd_make_planes(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from repdyn.drs_jobs.probe_job import probe_part
+    from repdyn.drs.probe_job import probe_part
 
     runtime.set_threads(args.threads)
     probe_dir = Path(args.probe_dir)
@@ -50,7 +50,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_planes_eval(args: argparse.Namespace) -> int:
-    from repdyn.drs_jobs.preds_job import preds_part
+    from repdyn.drs.preds_job import preds_part
 
     runtime.set_threads(args.threads)
     preds_dir = Path(args.preds_dir)
@@ -70,7 +70,7 @@ def _device() -> str:
 
 
 def cmd_drs_tile(args: argparse.Namespace) -> int:
-    from repdyn.drs_jobs.tile_job import run_tile
+    from repdyn.drs.tile_job import run_tile
     from repdyn.plan.cka import block_epochs, parse_tile
 
     runtime.set_threads(args.threads)
@@ -87,9 +87,9 @@ def cmd_drs_assemble(args: argparse.Namespace) -> int:
 
     from repdyn import atomic, grids
     from repdyn.analysis import mean_offdiag
-    from repdyn.drs_jobs.figures import drs_figures
-    from repdyn.drs_jobs.store import ProbeParts
-    from repdyn.drs_jobs.tile_job import assemble, write_assembled
+    from repdyn.drs.figures import drs_figures
+    from repdyn.drs.store import ProbeParts
+    from repdyn.drs.tile_job import assemble, write_assembled
     from repdyn.train import phase_marks, read_metrics, training_phases
 
     drs_dir = Path(args.drs_dir)

@@ -14,8 +14,8 @@ from typing import Any, Mapping
 import torch
 
 from repdyn import atomic
-from repdyn.drs_jobs.store import write_planes
-from repdyn.planes import select_planes
+from repdyn.drs.store import write_planes
+from repdyn.drs.planes import select_planes
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def make_planes(dataset_path: str | os.PathLike, out_store: str | os.PathLike, s
         write_planes(tmp, plane_set, triplet_labels, {
             **dict(ids), "settings": dict(settings), "num_classes": dataset.num_classes,
             "image_shape": list(plane_set.image_shape),
-            "triplet_rule": "repdyn.planes.select_planes: numpy default_rng(seed), degenerate triplets redrawn",
+            "triplet_rule": "repdyn.drs.planes.select_planes: numpy default_rng(seed), degenerate triplets redrawn",
         })
     log.info("%d planes x %d points, image shape %s", plane_set.num_planes, plane_set.points_per_plane,
              plane_set.image_shape)

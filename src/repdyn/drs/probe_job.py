@@ -8,7 +8,7 @@ the larger of the two caches, never their sum.
 
 Seeds: the probes of grid epoch e are trained with
     probe_seed(probe.seed, train.seed, e) = SeedSequence([probe.seed, train.seed, e]).generate_state(1)[0]
-(a uint32), which repdyn.probes.train_probes turns into its shuffling and initialisation streams.
+(a uint32), which repdyn.drs.probes.train_probes turns into its shuffling and initialisation streams.
 Probes of different epochs and runs are thus independent draws, and any one is reproducible alone.
 """
 
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from repdyn import atomic
-from repdyn.drs_jobs.store import PROBES_STORE, create_probe_store
-from repdyn.probes import FeatureCache, probe_errors, train_probes
+from repdyn.drs.store import PROBES_STORE, create_probe_store
+from repdyn.drs.probes import FeatureCache, probe_errors, train_probes
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """planes_eval: every plane point through the network once per grid epoch, every layer's probe applied.
 
 The dominant cost of DRS (ALGORITHMS.md §6.3: 1.25 M forwards per epoch at the paper's P = 500,
-R = 50), so one forward per batch of points serves all layers (repdyn.drs.predict_planes) and points
+R = 50), so one forward per batch of points serves all layers (repdyn.drs.agreement.predict_planes) and points
 are generated on the fly from the stored plane bases. Predicted classes are stored as uint8.
 
 The batch size is not part of any id: different batch compositions may flip a prediction only where
@@ -18,8 +18,8 @@ from typing import Any, Mapping
 import torch
 
 from repdyn import atomic
-from repdyn.drs import predict_planes
-from repdyn.drs_jobs.store import (
+from repdyn.drs.agreement import predict_planes
+from repdyn.drs.store import (
     PREDS_STORE,
     ProbePart,
     create_preds_store,

@@ -1,9 +1,9 @@
 """drs_tile and drs_assemble: exact agreement counts between blocks of grid epochs, then the whole matrix.
 
-A tile holds the counts of row block x column block for all layers at once, as integers (repdyn.drs.
+A tile holds the counts of row block x column block for all layers at once, as integers (repdyn.drs.agreement.
 agreement_counts: one-hot products, exact). Peak memory of a tile job, one layer at a time: the uint8
 predictions of both blocks, (rows + cols) x P·R² bytes (2 x 250 x 1.25 M = 625 MB at the paper's
-scale), plus the one-hot chunks (repdyn.drs.DEFAULT_CHUNK_BYTES). Assembly divides by the number of
+scale), plus the one-hot chunks (repdyn.drs.agreement.DEFAULT_CHUNK_BYTES). Assembly divides by the number of
 points, mirrors the upper tiles and checks that every cell is covered.
 """
 
@@ -18,8 +18,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from repdyn import atomic
-from repdyn.drs import agreement_counts
-from repdyn.drs_jobs.store import (
+from repdyn.drs.agreement import agreement_counts
+from repdyn.drs.store import (
     DRS_STORE,
     TILE_STORE,
     PredsParts,
