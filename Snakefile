@@ -28,10 +28,9 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        "results/index.json",
+        str(repdyn.plan.core.INDEX),
         PLAN.run_targets(),
         PLAN.cka_targets(),
         PLAN.drs_targets(),
-        "reports/index.html",
-        # each page is a target too, so that a deleted one is rebuilt (like the tiles)
-        [f"reports/experiments/{e.name}" for e in PLAN.experiments],
+        str(repdyn.plan.core.REPORT_INDEX),
+        PLAN.report_targets(),

@@ -6,7 +6,7 @@ import pytest
 
 from repdyn import config, plan
 from repdyn.config import ConfigError
-from repdyn.plan.cka import block_epochs, parse_tile, tile_name
+from repdyn.tiling.names import block_epochs, parse_tile, tile_name
 
 
 def build(raw: dict) -> plan.Plan:

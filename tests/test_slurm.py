@@ -175,7 +175,7 @@ RESOURCES_SNAKEFILE = """
 import sys
 sys.path.insert(0, {src!r})
 import repdyn.config, repdyn.plan, repdyn.resources
-from repdyn.plan.cka import tile_name
+from repdyn.tiling.names import tile_name
 
 CONFIG = repdyn.config.resolve(config)
 PLAN = repdyn.plan.build(CONFIG)

@@ -1,42 +1,21 @@
-"""Cost model of a planned workflow: work per job, storage per stage, device hours (ALGORITHMS.md §6).
+"""Cost model of a planned workflow: device time of a job, and jobs, disk and hours per experiment.
 
-Why: cluster jobs need runtime and memory requests before anything has run, and a user needs disk and
-GPU-hours before submitting a 4000-epoch experiment. Everything here is arithmetic on the plan: no
-torch, no files, so it runs at Snakemake parse time and in `repdyn plan`.
-
-Model facts (FLOPs, parameters, layer sizes) are in repdyn.architectures.
-
-Work of a job (`Work`), from the artifact its wildcards name:
-- train_segment: F (3 N_train + N_train [eval_train] + N_test) FLOPs per epoch at training throughput,
-  plus a per-image overhead; checkpoints written (4 bytes per parameter) and the resume state
-  (parameters x (1 + optimizer slots)).
-- extract_segment: per grid epoch one forward of the probe set (N_probe F) and the Grams
-  (2 n^2 p per batch and layer); stores B n(n+1)/2 float32 per layer and epoch.
-- probe_segment: per grid epoch one forward of train + test set, probe training 6 p C FLOPs per example
-  and probe epoch; features beyond probe.memory_budget_mb are streamed from scratch once per probe epoch.
-- planes_eval: per grid epoch P R^2 points through the network (F) and every probe (2 p C).
-- cka_tile: 2 B_r B_c D FLOPs per layer (D = B n(n+1)/2, or N(N+1)/2 for full_biased) at CPU GEMM
-  throughput; reads (B_r + B_c) D float32 per layer, holds one layer's two blocks: (B_r + B_c) D 4 bytes.
-- drs_tile: one-hot agreement GEMMs, 2 B_r B_c C P R^2 FLOPs per layer; holds (B_r + B_c) P R^2 bytes.
-- assembly: the E_r x E_c float64 matrices of all layers, read, held and written, plus figures.
-Throughputs (assumed sustained, deliberately modest): GPU 20 TFLOP/s training, 40 TFLOP/s inference;
-CPU 10 GFLOP/s per thread for network passes, 15 (float64) / 30 (float32) GFLOP/s per thread for tile
-GEMMs; shared file system 200 MB/s; local scratch 1 GB/s. Storage figures are uncompressed upper bounds
-(Zarr compresses Grams and predictions somewhat).
+A job's work (repdyn.work) becomes wall time at assumed sustained throughputs, deliberately modest:
+GPU 20 TFLOP/s training, 40 TFLOP/s inference; CPU 10 GFLOP/s per thread for network passes, 15 (float64)
+/ 30 (float32) GFLOP/s per thread for tile GEMMs; shared file system 200 MB/s; local scratch 1 GB/s.
+Which rule runs where comes from the rule table (repdyn.rules); docs/cost-model.md explains the model.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from repdyn.config import DATASET_FACTS
+from repdyn import rules
 from repdyn.jobs import Job, count_by_rule, experiment_jobs, workflow_jobs
-from repdyn.architectures import TRAIN_SIZES, ModelCost, model_cost
 from repdyn.plan import Plan
-from repdyn.plan.cka import parse_tile
+from repdyn.work import Work
 
 GPU_TRAIN_FLOPS = 20e12
 GPU_INFER_FLOPS = 40e12
@@ -46,32 +25,6 @@ CPU_GEMM_F64_PER_THREAD = 15e9
 CPU_GEMM_F32_PER_THREAD = 30e9
 SHARED_FS_BYTES_PER_S = 200e6
 SCRATCH_BYTES_PER_S = 1e9
-DOWNLOAD_SECONDS = 600.0
-DECODE_SECONDS_PER_IMAGE = 2e-4
-FIGURE_SECONDS_PER_LAYER = 5.0
-ACTIVATION_FACTOR = 10  # floats kept for backward per analysed-layer float (several tensors per block)
-PROBE_FORWARD_BATCH = 256  # repdyn.drs.probe_job.FORWARD_BATCH
-ONE_HOT_CHUNK_BYTES = 256 * 2**20  # repdyn.drs.agreement.DEFAULT_CHUNK_BYTES
-TILE_COLUMN_CHUNK = 8192  # columns per GEMM chunk in repdyn.cka.tiles
-
-GPU_RULES: frozenset[str] = frozenset({"init", "train_segment", "extract_segment", "probe_segment", "planes_eval"})
-
-
-@dataclass(frozen=True)
-class Work:
-    """What one job does; `seconds` turns it into time on a device."""
-
-    device_flops: float = 0.0  # network passes: on the GPU when the job has one
-    training: bool = False  # device_flops at training (not inference) throughput
-    images: float = 0.0  # training images (per-image overhead on a GPU)
-    gemm_flops: float = 0.0  # CPU tile GEMMs
-    gemm_float64: bool = True
-    io_bytes: float = 0.0  # shared file system, read + written
-    scratch_bytes: float = 0.0  # local scratch, read + written
-    fixed_seconds: float = 0.0
-    host_bytes: float = 0.0  # peak host memory of the job's data (besides the process itself)
-    activation_bytes: float = 0.0  # extra host memory when the network runs on the CPU
-    output_bytes: float = 0.0  # what the job leaves on disk
 
 
 def seconds(work: Work, on_gpu: bool, threads: int) -> float:
@@ -86,276 +39,16 @@ def seconds(work: Work, on_gpu: bool, threads: int) -> float:
             + work.scratch_bytes / SCRATCH_BYTES_PER_S + work.fixed_seconds)
 
 
-# --------------------------------------------------------------------------- work per rule
-
-
-@dataclass(frozen=True)
-class _RunFacts:
-    model: ModelCost
-    classes: int
-    image_bytes: int  # C H W of one stored uint8 image
-    n_train: int
-    n_test: int  # test examples evaluated every epoch
-    n_test_all: int
-    probe_batches: int
-    probe_batch: int
-    state_bytes: float  # model + optimizer state
-    train: Mapping[str, Any] = field(repr=False)
-
-    @property
-    def ckpt_bytes(self) -> float:
-        return 4.0 * self.model.params
-
-    @property
-    def data_bytes(self) -> float:
-        return float((self.n_train + self.n_test_all) * self.image_bytes)
-
-
-def run_facts(plan: Plan, run_id: str) -> _RunFacts:
-    run = _lookup(plan.runs, run_id, "run")
-    data = plan.data[run.data_id].spec["settings"]
-    facts = DATASET_FACTS[data["dataset"]]
-    settings = run.spec["settings"]
-    opt = settings["train"]["optimizer"]
-    slots = 2 if opt["name"] in ("adam", "adamw") else (1 if opt["momentum"] else 0)
-    model = model_cost(settings["model"], data)
-    return _RunFacts(
-        model=model, classes=facts["classes"], image_bytes=facts["channels"] * data["image_size"] ** 2,
-        n_train=data["train_subset"] or TRAIN_SIZES[data["dataset"]],
-        n_test=data["test_subset"] or facts["test_size"], n_test_all=facts["test_size"],
-        probe_batches=data["probe"]["batches"], probe_batch=data["probe"]["batch_size"],
-        state_bytes=4.0 * model.params * (1 + slots), train=settings["train"],
-    )
-
-
-def _lookup(table: Mapping[str, Any], key: str, what: str) -> Any:
-    try:
-        return table[key]
-    except KeyError:
-        raise KeyError(f"no {what} artifact {key!r} in this plan") from None
-
-
-def _epochs(wildcards: Mapping[str, str]) -> tuple[int, int]:
-    return int(wildcards["start"]), int(wildcards["end"])
-
-
-def _prepare_data(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.data, wc["id"], "data")
-    data = art.spec["settings"]
-    facts = DATASET_FACTS[data["dataset"]]
-    n = TRAIN_SIZES[data["dataset"]] + facts["test_size"]
-    native = n * facts["channels"] * facts["native_size"] ** 2
-    stored = n * facts["channels"] * data["image_size"] ** 2
-    return Work(io_bytes=native + stored, fixed_seconds=n * DECODE_SECONDS_PER_IMAGE
-                + (DOWNLOAD_SECONDS if art.machine.get("download") else 0.0),
-                host_bytes=3.0 * (native + stored), output_bytes=stored + 16.0 * n)
-
-
-def _init(plan: Plan, wc: Mapping[str, str]) -> Work:
-    f = run_facts(plan, wc["run"])
-    return Work(io_bytes=f.ckpt_bytes + f.state_bytes, host_bytes=2 * f.state_bytes + f.data_bytes,
-                output_bytes=f.ckpt_bytes + f.state_bytes)
-
-
-def _train_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
-    f = run_facts(plan, wc["run"])
-    start, end = _epochs(wc)
-    epochs = end - start
-    per_epoch = 3 * f.n_train + (f.n_train if f.train["eval_train"] else 0) + f.n_test
-    saved = len(plan.runs[wc["run"]].segment_checkpoints(start, end)) * f.ckpt_bytes + f.state_bytes
-    batch = f.train["batch_size"]
-    return Work(device_flops=epochs * per_epoch * f.model.flops, training=True, images=epochs * per_epoch,
-                io_bytes=f.state_bytes + saved, host_bytes=2 * f.data_bytes + 3 * f.state_bytes,
-                activation_bytes=ACTIVATION_FACTOR * batch * sum(f.model.features().values()) * 4.0,
-                output_bytes=saved)
-
-
-def _gram_floats(f: _RunFacts, full: bool) -> float:
-    """Stored Gram floats per layer and epoch: packed upper triangles (with diagonal)."""
-    n, b = f.probe_batch, f.probe_batches
-    big = n * b
-    return b * n * (n + 1) / 2 + (big * (big + 1) / 2 if full else 0)
-
-
-def _extract_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.extracts, wc["id"], "extract")
-    f = run_facts(plan, art.run.id)
-    epochs = len(art.part_epochs(*_epochs(wc)))
-    settings = art.spec["settings"]
-    feats = f.model.features()
-    n_probe = f.probe_batch * f.probe_batches
-    gram_flops = sum(2.0 * f.probe_batch**2 * p * f.probe_batches for p in feats.values())
-    if settings["full_gram"]:
-        gram_flops += sum(2.0 * n_probe**2 * p for p in feats.values())
-    grams = 4.0 * len(feats) * _gram_floats(f, settings["full_gram"])
-    raw = sum(4.0 * n_probe * p for p in feats.values() if p <= settings["raw_max_features"])
-    held = (n_probe if settings["full_gram"] else 2 * f.probe_batch) * sum(feats.values()) * 4.0
-    return Work(device_flops=epochs * (n_probe * f.model.flops + gram_flops),
-                io_bytes=epochs * (f.ckpt_bytes + grams + raw),
-                host_bytes=n_probe * f.image_bytes * 4.0 + held + grams + raw + 2 * f.ckpt_bytes,
-                activation_bytes=ACTIVATION_FACTOR * f.probe_batch * sum(feats.values()) * 4.0 / 4,
-                output_bytes=epochs * (grams + raw))
-
-
-def _probe_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.probes, wc["id"], "probe")
-    f = run_facts(plan, art.run.id)
-    epochs = len(art.part_epochs(*_epochs(wc)))
-    probe = art.spec["settings"]
-    pooled = sum(f.model.features(probe["pooling"]).values())
-    flat = sum(f.model.features().values())
-    cache = 4.0 * f.n_train * pooled
-    budget = art.memory_budget_mb * 1e6
-    spill = max(0.0, cache - budget)
-    weights = 4.0 * (pooled * f.classes + f.classes * len(f.model.layers))
-    flops = ((f.n_train + f.n_test) * f.model.flops + probe["epochs"] * f.n_train * 6.0 * pooled * f.classes
-             + f.n_test * 2.0 * pooled * f.classes)
-    return Work(device_flops=epochs * flops, io_bytes=epochs * (f.ckpt_bytes + weights),
-                scratch_bytes=epochs * spill * (probe["epochs"] + 1),
-                host_bytes=min(cache, budget) + f.data_bytes + 4 * weights + PROBE_FORWARD_BATCH * flat * 4.0,
-                activation_bytes=ACTIVATION_FACTOR * PROBE_FORWARD_BATCH * flat * 4.0 / 4,
-                output_bytes=epochs * weights)
-
-
-def _planes_settings(planes_art: Any) -> tuple[int, int]:
-    s = planes_art.spec["settings"]
-    return s["planes"], s["planes"] * s["resolution"] ** 2
-
-
-def _planes_eval(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.preds, wc["id"], "preds")
-    f = run_facts(plan, art.run.id)
-    epochs = len(art.part_epochs(*_epochs(wc)))
-    _, points = _planes_settings(art.planes)
-    feats = sum(f.model.features(art.probe.spec["settings"]["pooling"]).values())
-    flat = sum(f.model.features().values())
-    layers = len(f.model.layers)
-    weights = 4.0 * feats * f.classes
-    batch = art.eval_batch_size
-    return Work(device_flops=epochs * points * (f.model.flops + 2.0 * feats * f.classes),
-                io_bytes=epochs * (f.ckpt_bytes + weights + layers * points),
-                host_bytes=2 * batch * flat * 4.0 + batch * f.image_bytes * 4.0 + weights + layers * points,
-                activation_bytes=ACTIVATION_FACTOR * batch * flat * 4.0 / 4,
-                output_bytes=epochs * layers * points)
-
-
-def _make_planes(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.planes, wc["id"], "planes")
-    data = art.data.spec["settings"]
-    facts = DATASET_FACTS[data["dataset"]]
-    image = facts["channels"] * data["image_size"] ** 2
-    planes, _ = _planes_settings(art)
-    n = (data["train_subset"] or TRAIN_SIZES[data["dataset"]]) + facts["test_size"]
-    return Work(io_bytes=n * image + planes * 3 * image * 4.0, host_bytes=2.0 * n * image,
-                output_bytes=planes * 3 * image * 4.0)
-
-
-def _cka_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.ckas, wc["id"], "cka")
-    rows, cols = art.tile_epochs(parse_tile(wc["tile"]))
-    f = run_facts(plan, art.rows.run.id)
-    layers = len(f.model.layers)
-    d = _gram_floats(f, full=False) if art.spec["settings"]["estimator"] != "full_biased" else (
-        (f.probe_batch * f.probe_batches) * (f.probe_batch * f.probe_batches + 1) / 2)
-    br, bc = len(rows), len(cols)
-    return Work(gemm_flops=layers * 2.0 * br * bc * d,
-                gemm_float64=art.spec["settings"]["accumulate"] == "float64",
-                io_bytes=layers * ((br + bc) * d * 4.0 + br * bc * 8.0),
-                host_bytes=(br + bc) * d * 4.0 + 2 * br * bc * 8.0 + (br + bc) * TILE_COLUMN_CHUNK * 8.0,
-                output_bytes=layers * br * bc * 8.0)
-
-
-def _assembled(layers: int, cells: float, matrices_per_layer: int) -> Work:
-    size = layers * cells * 8.0 * matrices_per_layer
-    return Work(io_bytes=2 * size, fixed_seconds=layers * (FIGURE_SECONDS_PER_LAYER + cells * 2e-7),
-                host_bytes=2 * size + 32.0 * cells, output_bytes=size)
-
-
-def _cka_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.ckas, wc["id"], "cka")
-    rows, cols = art.epochs(*art.lengths_of(wc["shape"]))
-    return _assembled(len(run_facts(plan, art.rows.run.id).model.layers), float(len(rows) * len(cols)), 1)
-
-
-def _drs_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.drs, wc["id"], "drs")
-    rows, cols = art.tile_epochs(parse_tile(wc["tile"]))
-    f = run_facts(plan, art.preds.run.id)
-    _, points = _planes_settings(art.preds.planes)
-    layers, br, bc = len(f.model.layers), len(rows), len(cols)
-    return Work(gemm_flops=layers * 2.0 * br * bc * f.classes * points, gemm_float64=False,
-                io_bytes=layers * ((br + bc) * points + br * bc * 8.0),
-                host_bytes=(br + bc) * points + ONE_HOT_CHUNK_BYTES + 2 * br * bc * 8.0,
-                output_bytes=layers * br * bc * 8.0)
-
-
-def _drs_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.drs, wc["id"], "drs")
-    epochs = art.epochs(art.length_of(wc["shape"]))
-    return _assembled(len(run_facts(plan, art.preds.run.id).model.layers), float(len(epochs) ** 2), 2)
-
-
-REPORT_FIGURES_PER_LAYER = 4  # blocks panel, init curves, copies; each as PNG and PDF
-BLOCK_DETECTION_S_PER_CELL = 1e-6  # dynamic programme over the E x E prefix sums, numpy-bound
-
-
-def _experiment_cells(plan: Plan, exp: Any) -> tuple[int, float]:
-    """(layers, matrix cells per layer) an experiment's report reads: CKA, cross-run CKA and DRS."""
-    layers = len(run_facts(plan, exp.run.id).model.layers)
-    cells = 0.0
-    if exp.cka is not None:
-        rows, cols = exp.cka.epochs(exp.epochs, exp.epochs)
-        cells += len(rows) * len(cols)
-    for other, art in exp.cka_cross:
-        rows, cols = art.epochs(exp.epochs, plan.experiment(other).epochs)
-        cells += len(rows) * len(cols)
-    if exp.drs is not None:
-        cells += len(exp.drs.epochs(exp.epochs)) ** 2
-    return layers, cells
-
-
-def _report_experiment(plan: Plan, wc: Mapping[str, str]) -> Work:
-    try:
-        exp = plan.experiment(wc["name"])
-    except KeyError:
-        raise KeyError(f"no experiment {wc['name']!r} in this plan") from None
-    layers, cells = _experiment_cells(plan, exp)
-    size = layers * cells * 8.0
-    return Work(io_bytes=size, host_bytes=2 * size,
-                fixed_seconds=layers * (REPORT_FIGURES_PER_LAYER * FIGURE_SECONDS_PER_LAYER
-                                        + cells * BLOCK_DETECTION_S_PER_CELL),
-                output_bytes=layers * REPORT_FIGURES_PER_LAYER * 2e6)
-
-
-def _report_index(plan: Plan, wc: Mapping[str, str]) -> Work:
-    """Comparison heatmaps read one layer of every experiment at a time."""
-    sizes = [_experiment_cells(plan, exp) for exp in plan.experiments]
-    total = sum(layers * cells * 8.0 for layers, cells in sizes)
-    one_layer = sum(cells * 8.0 for _, cells in sizes)
-    figures = sum(layers for layers, _ in sizes) * 2
-    return Work(io_bytes=total, host_bytes=2 * one_layer, fixed_seconds=figures * FIGURE_SECONDS_PER_LAYER,
-                output_bytes=figures * 2e6)
-
-
-WORK: dict[str, Callable[[Plan, Mapping[str, str]], Work]] = {
-    "prepare_data": _prepare_data, "init": _init, "train_segment": _train_segment,
-    "extract_segment": _extract_segment, "probe_segment": _probe_segment, "planes_eval": _planes_eval,
-    "make_planes": _make_planes, "cka_tile": _cka_tile, "cka_assemble": _cka_assemble, "drs_tile": _drs_tile,
-    "drs_assemble": _drs_assemble, "report_experiment": _report_experiment, "report_index": _report_index,
-}
-
-
 def job_work(rule: str, plan: Plan, wildcards: Mapping[str, str]) -> Work:
     """The work of one cluster job, named by its rule and its output's wildcards."""
-    try:
-        estimate = WORK[rule]
-    except KeyError:
-        raise ValueError(f"rule {rule!r} has no cost model (cluster rules: {', '.join(sorted(WORK))})") from None
+    estimate = rules.RULES[rule].work if rule in rules.RULES else None
+    if estimate is None:
+        raise ValueError(f"rule {rule!r} has no cost model (cluster rules: {', '.join(sorted(rules.MODELLED))})")
     return estimate(plan, wildcards)
 
 
 def human_bytes(n: float) -> str:
-    """1.5 GB style (decimal units, like the sizes quoted in DESIGN.md)."""
+    """1.5 GB style (decimal units)."""
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -368,13 +61,6 @@ def ceil_to(x: float, step: int) -> int:
 
 
 # --------------------------------------------------------------------------- per-experiment summary
-
-STAGE_OF_RULE: dict[str, str] = {
-    "prepare_data": "data", "init": "checkpoints", "train_segment": "checkpoints", "extract_segment": "grams",
-    "cka_tile": "cka tiles", "cka_assemble": "cka matrices", "make_planes": "planes", "probe_segment": "probes",
-    "planes_eval": "predictions", "drs_tile": "drs tiles", "drs_assemble": "drs matrices",
-    "report_experiment": "reports", "report_index": "reports",
-}
 
 
 @dataclass(frozen=True)
@@ -394,14 +80,14 @@ class Summary:
 
 def summarize(name: str, plan: Plan, jobs: Iterable[Job], threads: int) -> Summary:
     """Sum the cost model over a set of repdyn.jobs.Job."""
-    storage = {stage: 0.0 for stage in dict.fromkeys(STAGE_OF_RULE.values())}
+    storage = {stage: 0.0 for stage in dict.fromkeys(rules.RULES[r].stage for r in rules.MODELLED)}
     gpu = cpu = 0.0
     for j in jobs:
-        if j.rule not in WORK:
+        if j.rule not in rules.MODELLED:
             continue
         work = job_work(j.rule, plan, j.wc)
-        storage[STAGE_OF_RULE[j.rule]] += work.output_bytes
-        if j.rule in GPU_RULES:
+        storage[rules.RULES[j.rule].stage] += work.output_bytes
+        if j.rule in rules.GPU_RULES:
             gpu += seconds(work, True, threads)
         else:
             cpu += seconds(work, False, threads)

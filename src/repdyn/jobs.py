@@ -19,18 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from repdyn import rules
 from repdyn.plan import Plan
-from repdyn.plan.cka import tile_name
 from repdyn.plan.core import ExperimentPlan, RunArtifact
+from repdyn.tiling.names import tile_name
 
-# Rule order of the Snakefile's stages, for printing.
-RULES: tuple[str, ...] = (
-    "spec", "index", "prepare_data", "init", "train_segment", "run_metrics", "extract_segment", "cka_tile",
-    "cka_assemble", "make_planes", "probe_segment", "planes_eval", "drs_tile", "drs_assemble", "report_experiment",
-    "report_index", "all",
-)
-# Rules that run inside the Snakemake process (localrule), never on the cluster.
-LOCAL_RULES: frozenset[str] = frozenset({"spec", "index", "run_metrics", "report_experiment", "report_index", "all"})
+# Rule order of the Snakefile's stages (for printing), and the rules run inside the Snakemake process.
+RULES: tuple[str, ...] = rules.NAMES
+LOCAL_RULES: frozenset[str] = rules.LOCAL_RULES
 
 
 @dataclass(frozen=True, order=True)

@@ -10,7 +10,7 @@ too large and it waits in the queue. The estimate comes from repdyn.cost (FLOPs,
     growth        = RETRY_GROWTH ** (attempt - 1)
 
 where `seconds` is repdyn.cost.seconds of the job's work on one GPU (GPU rules with device: cuda) or on
-`threads` CPU cores. GPU rules (GPU_RULES) ask for `gpu=1` and `cpus_per_gpu=threads` only when the
+`threads` CPU cores (threads and GPU rules: repdyn.rules). GPU rules ask for `gpu=1` and `cpus_per_gpu=threads` only when the
 config says device: cuda; with auto or cpu they are CPU jobs (auto would find no GPU in an allocation
 without one). On SLURM they then also go to $REPDYN_GPU_PARTITION (default "gpu") and, when
 $REPDYN_GPU_MODEL is set, ask for that model (--gpus=<model>:1): both are set here, not in the profile,
@@ -31,15 +31,11 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from repdyn import cost
+from repdyn import cost, rules
 from repdyn.plan import Plan
 
-GPU_RULES = cost.GPU_RULES
-CLUSTER_RULES: tuple[str, ...] = tuple(cost.WORK)
-# Rules whose shell runs with one thread (threads: 1 in the rules); the others use CONFIG.threads.
-ONE_THREAD_RULES: frozenset[str] = frozenset({
-    "prepare_data", "make_planes", "cka_assemble", "drs_assemble", "report_experiment", "report_index",
-})
+GPU_RULES = rules.GPU_RULES
+CLUSTER_RULES: tuple[str, ...] = rules.MODELLED  # every rule with a work estimate has resources
 
 STARTUP_S = 180.0  # queue-side start: two Snakemake parses, torch import, CUDA context, dataset open
 RUNTIME_SAFETY = 2.0
@@ -69,12 +65,12 @@ def _wildcards(wildcards: Any) -> dict[str, str]:
 
 def rule_resources(rule: str, plan: Plan, wildcards: Any, attempt: int, device: str) -> dict[str, Any]:
     """Resources of one job: runtime (minutes), mem_mb, and gpu/cpus_per_gpu/slurm_partition on a GPU."""
-    if rule not in cost.WORK:
+    if rule not in rules.MODELLED:
         raise ValueError(f"rule {rule!r} has no resource estimate (rules: {', '.join(CLUSTER_RULES)})")
     if not isinstance(attempt, int) or attempt < 1:
         raise ValueError(f"attempt must be an integer >= 1, got {attempt!r}")
     gpu = uses_gpu(rule, device)
-    threads = 1 if rule in ONE_THREAD_RULES else plan.config.threads
+    threads = rules.threads(rule, plan.config.threads)
     work = cost.job_work(rule, plan, _wildcards(wildcards))
     growth = RETRY_GROWTH ** (attempt - 1)
     minutes = max(RUNTIME_FLOOR_MIN, (STARTUP_S + RUNTIME_SAFETY * cost.seconds(work, gpu, threads)) / 60)
@@ -101,7 +97,7 @@ def resource_keys(rule: str, device: str) -> tuple[str, ...]:
 
 def for_rule(rule: str, plan: Plan, device: str) -> dict[str, Callable[..., Any]]:
     """`resources:` of a rule: one callable of (wildcards, attempt) per key, sharing one estimate per job."""
-    if rule not in cost.WORK:
+    if rule not in rules.MODELLED:
         raise ValueError(f"rule {rule!r} has no resource estimate (rules: {', '.join(CLUSTER_RULES)})")
     cache: dict[tuple, dict[str, Any]] = {}
 
@@ -119,6 +115,6 @@ def for_rule(rule: str, plan: Plan, device: str) -> dict[str, Callable[..., Any]
 
 def rule_lines(rule: str) -> str:
     """What to write in a rule's `resources:` (extra keys of the rule go after it)."""
-    if rule not in cost.WORK:
+    if rule not in rules.MODELLED:
         raise ValueError(f"rule {rule!r} has no resource estimate (rules: {', '.join(CLUSTER_RULES)})")
     return f'    resources:\n        **repdyn.resources.for_rule("{rule}", PLAN, CONFIG.device),\n'

@@ -4,69 +4,14 @@
 # added epochs leaves the epochs a finished tile used unchanged.
 
 
-def _extract(wildcards):
-    return PLAN.extracts[wildcards.id]
-
-
-def extract_inputs(wildcards):
-    x = _extract(wildcards)
-    start, end = int(wildcards.start), int(wildcards.end)
-    return {
-        "spec": ancient(f"results/extract/{x.id}/spec.json"),
-        "run_spec": ancient(f"results/train/{x.run.id}/spec.json"),
-        "data": ancient(str(PLAN.data[x.run.data_id].h5)),
-        "source": str(x.part_source(start, end)),
-    }
-
-
-def extract_epochs(wildcards):
-    """Params on purpose: a grid change that adds epochs to this part reruns exactly this part."""
-    return ",".join(map(str, _extract(wildcards).part_epochs(int(wildcards.start), int(wildcards.end))))
-
-
-def _cka(wildcards):
-    art = PLAN.ckas.get(wildcards.id)
-    if art is None or art.stage != wildcards.stage:
-        raise WorkflowError(f"no {wildcards.stage} artifact {wildcards.id} in the current config")
-    return art
-
-
-def tile_inputs(wildcards):
-    art = _cka(wildcards)
-    rows, cols = art.tile_parts(repdyn.plan.cka.parse_tile(wildcards.tile))
-    return {
-        "spec": ancient(f"results/{art.stage}/{art.id}/spec.json"),
-        "rows": [ancient(d) for d in rows],
-        "cols": [ancient(d) for d in cols],
-    }
-
-
-def assemble_inputs(wildcards):
-    art = _cka(wildcards)
-    rows_length, cols_length = art.lengths_of(wildcards.shape)
-    return {
-        "spec": ancient(f"results/{art.stage}/{art.id}/spec.json"),
-        "tiles": [str(art.tile_dir(t)) for t in art.tiles(rows_length, cols_length)],
-        "metrics": ancient(str(art.rows.run.metrics_path(rows_length))),
-    }
-
-
-def assemble_title(wildcards):
-    """Experiments whose results these are (several when they share the artifact)."""
-    art = _cka(wildcards)
-    names = [e.name for e in PLAN.experiments if e.cka is art and str(art.assembled_dir(e.epochs, e.epochs)).endswith(wildcards.shape)]
-    names += [f"{e.name} vs {other}" for e in PLAN.experiments for other, a in e.cka_cross if a is art]
-    return ", ".join(names)
-
-
 rule extract_segment:
     """Probe-set Grams of every analysed layer at the CKA-grid epochs of one training segment."""
     input:
-        unpack(extract_inputs),
+        unpack(from_plan("extract_inputs")),
     output:
         directory("results/extract/{id}/{start}-{end}"),
     params:
-        epochs=extract_epochs,
+        epochs=from_plan("extract_epochs"),
     log:
         "logs/extract_segment/{id}/{start}-{end}.log",
     benchmark:
@@ -84,7 +29,7 @@ rule extract_segment:
 rule cka_tile:
     """One block x block tile of the CKA matrices of all layers."""
     input:
-        unpack(tile_inputs),
+        unpack(from_plan("cka_tile_inputs")),
     output:
         directory("results/{stage}/{id}/tiles/{tile}"),
     wildcard_constraints:
@@ -107,14 +52,14 @@ rule cka_tile:
 rule cka_assemble:
     """The whole matrix per layer (Zarr), heatmaps per layer and a panel with the error curves."""
     input:
-        unpack(assemble_inputs),
+        unpack(from_plan("cka_assemble_inputs")),
     output:
         directory("results/{stage}/{id}/{shape}"),
     wildcard_constraints:
         stage="cka|cka_cross",
         shape="e[0-9]{6}(x[0-9]{6})?",
     params:
-        title=assemble_title,
+        title=from_plan("cka_title"),
     log:
         "logs/{stage}_assemble/{id}/{shape}.log",
     threads: 1

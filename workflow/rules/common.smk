@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 import repdyn.config
 import repdyn.ids
 import repdyn.plan
-import repdyn.plan.cka
+import repdyn.plan.inputs
 import repdyn.resources
 import repdyn.runtime
 
@@ -39,6 +39,31 @@ wildcard_constraints:
     run="[0-9a-f]{12}",
     start="[0-9]{6}",
     end="[0-9]{6}",
+
+
+def _for_snakemake(value):
+    """repdyn.plan.inputs values as Snakemake wants them: a Fixed path (never changes for its id) is ancient()."""
+    if isinstance(value, repdyn.plan.inputs.Fixed):
+        return ancient(str(value))
+    if isinstance(value, dict):
+        return {k: _for_snakemake(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_for_snakemake(v) for v in value]
+    return value
+
+
+def from_plan(name):
+    """The input/params/resource function `name` of repdyn.plan.inputs, bound to this workflow's plan."""
+    function = getattr(repdyn.plan.inputs, name)
+
+    def of_wildcards(wildcards):
+        try:
+            return _for_snakemake(function(PLAN, dict(wildcards.items())))
+        except KeyError as exc:
+            raise WorkflowError(exc.args[0] if exc.args else repr(exc)) from None
+
+    of_wildcards.__name__ = name
+    return of_wildcards
 
 
 def artifact_spec(stage, artifact_id):

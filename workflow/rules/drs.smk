@@ -9,98 +9,10 @@
 # never trigger a rerun.
 
 
-def _planes(wildcards):
-    return PLAN.planes[wildcards.id]
-
-
-def _probe(wildcards):
-    return PLAN.probes[wildcards.id]
-
-
-def _preds(wildcards):
-    return PLAN.preds[wildcards.id]
-
-
-def _drs(wildcards):
-    art = PLAN.drs.get(wildcards.id)
-    if art is None:
-        raise WorkflowError(f"no drs artifact {wildcards.id} in the current config")
-    return art
-
-
-def _part_epochs(art, wildcards):
-    return ",".join(map(str, art.part_epochs(int(wildcards.start), int(wildcards.end))))
-
-
-def planes_inputs(wildcards):
-    art = _planes(wildcards)
-    return {"spec": ancient(f"results/planes/{art.id}/spec.json"), "data": ancient(str(art.data.h5))}
-
-
-def probe_inputs(wildcards):
-    art = _probe(wildcards)
-    return {
-        "spec": ancient(f"results/probe/{art.id}/spec.json"),
-        "run_spec": ancient(f"results/train/{art.run.id}/spec.json"),
-        "data": ancient(str(PLAN.data[art.run.data_id].h5)),
-        "source": str(art.part_source(int(wildcards.start), int(wildcards.end))),
-    }
-
-
-def probe_epochs(wildcards):
-    """Params on purpose: a grid change that adds epochs to this part reruns exactly this part."""
-    return _part_epochs(_probe(wildcards), wildcards)
-
-
-def preds_inputs(wildcards):
-    art = _preds(wildcards)
-    start, end = int(wildcards.start), int(wildcards.end)
-    return {
-        "spec": ancient(f"results/preds/{art.id}/spec.json"),
-        "run_spec": ancient(f"results/train/{art.run.id}/spec.json"),
-        "data": ancient(str(PLAN.data[art.run.data_id].h5)),
-        "source": str(art.part_source(start, end)),
-        "probes": str(art.probe_part(start, end)),
-        "planes": ancient(str(art.planes.store)),
-    }
-
-
-def preds_epochs(wildcards):
-    """Params on purpose: a grid change that adds epochs to this part reruns exactly this part."""
-    return _part_epochs(_preds(wildcards), wildcards)
-
-
-def drs_tile_inputs(wildcards):
-    art = _drs(wildcards)
-    rows, cols = art.tile_parts(repdyn.plan.cka.parse_tile(wildcards.tile))
-    return {
-        "spec": ancient(f"results/drs/{art.id}/spec.json"),
-        "rows": [ancient(d) for d in rows],
-        "cols": [ancient(d) for d in cols],
-    }
-
-
-def drs_assemble_inputs(wildcards):
-    art = _drs(wildcards)
-    length = art.length_of(wildcards.shape)
-    return {
-        "spec": ancient(f"results/drs/{art.id}/spec.json"),
-        "tiles": [str(art.tile_dir(t)) for t in art.tiles(length)],
-        "probes": [ancient(d) for d in art.probe_parts(length)],
-        "metrics": ancient(str(art.preds.run.metrics_path(length))),
-    }
-
-
-def drs_title(wildcards):
-    """Experiments whose results these are (several when they share the artifact)."""
-    art = _drs(wildcards)
-    return ", ".join(e.name for e in PLAN.experiments if e.drs is art and e.epochs == art.length_of(wildcards.shape))
-
-
 rule make_planes:
     """P planes through three training images each (bases and grid coefficients, never points)."""
     input:
-        unpack(planes_inputs),
+        unpack(from_plan("planes_inputs")),
     output:
         directory("results/planes/{id}/planes.zarr"),
     log:
@@ -117,11 +29,11 @@ rule make_planes:
 rule probe_segment:
     """Linear probes of every analysed layer at the DRS-grid epochs of one training segment."""
     input:
-        unpack(probe_inputs),
+        unpack(from_plan("probe_inputs")),
     output:
         directory("results/probe/{id}/{start}-{end}"),
     params:
-        epochs=probe_epochs,
+        epochs=from_plan("probe_epochs"),
     log:
         "logs/probe_segment/{id}/{start}-{end}.log",
     benchmark:
@@ -129,7 +41,7 @@ rule probe_segment:
     threads: CONFIG.threads
     resources:
         **repdyn.resources.for_rule("probe_segment", PLAN, CONFIG.device),
-        feature_budget=lambda wildcards: _probe(wildcards).memory_budget_mb,
+        feature_budget=from_plan("probe_memory_budget"),
     conda:
         "../../envs/repdyn.yaml"
     shell:
@@ -140,11 +52,11 @@ rule probe_segment:
 rule planes_eval:
     """Every plane point through the network at the DRS-grid epochs of one segment; every layer's probe applied."""
     input:
-        unpack(preds_inputs),
+        unpack(from_plan("preds_inputs")),
     output:
         directory("results/preds/{id}/{start}-{end}"),
     params:
-        epochs=preds_epochs,
+        epochs=from_plan("preds_epochs"),
     log:
         "logs/planes_eval/{id}/{start}-{end}.log",
     benchmark:
@@ -152,7 +64,7 @@ rule planes_eval:
     threads: CONFIG.threads
     resources:
         **repdyn.resources.for_rule("planes_eval", PLAN, CONFIG.device),
-        eval_batch=lambda wildcards: _preds(wildcards).eval_batch_size,
+        eval_batch=from_plan("eval_batch"),
     conda:
         "../../envs/repdyn.yaml"
     shell:
@@ -164,7 +76,7 @@ rule planes_eval:
 rule drs_tile:
     """Exact agreement counts of one block x block tile of the DRS matrices of all layers."""
     input:
-        unpack(drs_tile_inputs),
+        unpack(from_plan("drs_tile_inputs")),
     output:
         directory("results/drs/{id}/tiles/{tile}"),
     wildcard_constraints:
@@ -186,13 +98,13 @@ rule drs_tile:
 rule drs_assemble:
     """The whole matrix per layer (Zarr), heatmaps, a panel with the error curves, the probe error curves."""
     input:
-        unpack(drs_assemble_inputs),
+        unpack(from_plan("drs_assemble_inputs")),
     output:
         directory("results/drs/{id}/{shape}"),
     wildcard_constraints:
         shape="e[0-9]{6}",
     params:
-        title=drs_title,
+        title=from_plan("drs_title"),
     log:
         "logs/drs_assemble/{id}/{shape}.log",
     threads: 1

@@ -7,56 +7,16 @@
 # reads each layer's 4000 x 4000 matrices (128 MB) and draws downsampled heatmaps, about a minute.
 
 
-def _report_experiment(wildcards):
-    try:
-        return PLAN.experiment(wildcards.name)
-    except KeyError:
-        raise WorkflowError(f"no experiment {wildcards.name!r} in the current config") from None
-
-
-def report_inputs(wildcards):
-    exp = _report_experiment(wildcards)
-    out = {
-        "data_spec": ancient(f"{exp.data.dir}/spec.json"),
-        "run_spec": ancient(f"{exp.run.dir}/spec.json"),
-        "metrics": str(exp.metrics),
-        "phases": str(exp.phases),
-    }
-    if exp.cka is not None:
-        out["cka"] = str(exp.cka.assembled_dir(exp.epochs, exp.epochs))
-    if exp.drs is not None:
-        out["drs"] = str(exp.drs.assembled_dir(exp.epochs))
-    for other, art in exp.cka_cross:
-        out[f"cross_{other}"] = str(art.assembled_dir(exp.epochs, PLAN.experiment(other).epochs))
-    return out
-
-
-def report_args(wildcards):
-    """The paths the report shows and the `report:` settings, as command-line options (params: a changed id or
-    report setting reruns the report, and nothing else)."""
-    exp = _report_experiment(wildcards)
-    inputs = report_inputs(wildcards)
-    args = [f"--data {exp.data.dir}", f"--run {exp.run.dir}", f"--metrics {exp.metrics}", f"--phases {exp.phases}"]
-    args += [f"--{key} {inputs[key]}" for key in ("cka", "drs") if key in inputs]
-    cross = [f"{other}={inputs[f'cross_{other}']}" for other, _ in exp.cka_cross]
-    if cross:
-        args.append("--cross " + " ".join(cross))
-    if CONFIG.report["block_penalty"] is not None:
-        args.append(f"--penalty {CONFIG.report['block_penalty']!r}")
-    args.append(f"--init-tolerance {CONFIG.report['init_tolerance']!r}")
-    return " ".join(args)
-
-
 rule report_experiment:
     """One experiment's page: settings and ids, error curves, CKA/DRS panels, blocks, summary rows."""
     input:
-        unpack(report_inputs),
+        unpack(from_plan("report_inputs")),
     output:
         directory("reports/experiments/{name}"),
     wildcard_constraints:
         name="[A-Za-z0-9][A-Za-z0-9_.+=-]*",
     params:
-        args=report_args,
+        args=from_plan("report_args"),
     log:
         "logs/report_experiment/{name}.log",
     localrule: True
@@ -72,7 +32,7 @@ rule report_experiment:
 rule report_index:
     """reports/index.html over all experiments, reports/summary.tsv and the comparison figures."""
     input:
-        [f"reports/experiments/{e.name}" for e in PLAN.experiments],
+        PLAN.report_targets(),
     output:
         html="reports/index.html",
         summary="reports/summary.tsv",

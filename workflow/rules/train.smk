@@ -9,38 +9,10 @@
 # The price: new checkpoints in segment k retrain k and every later segment (bit-identical).
 
 
-def _run(wildcards):
-    return PLAN.runs[wildcards.run]
-
-
-def train_inputs(wildcards):
-    run = _run(wildcards)
-    return {
-        "spec": ancient(f"results/train/{run.id}/spec.json"),
-        "data": ancient(str(PLAN.data[run.data_id].h5)),
-    }
-
-
-def segment_inputs(wildcards):
-    run = _run(wildcards)
-    return {**train_inputs(wildcards), "state": str(run.state_source(int(wildcards.start)))}
-
-
-def segment_checkpoints(wildcards):
-    """Params on purpose: a grid that needs new checkpoints in this segment reruns it (and only it)."""
-    return ",".join(map(str, _run(wildcards).segment_checkpoints(int(wildcards.start), int(wildcards.end))))
-
-
-def metrics_inputs(wildcards):
-    run = _run(wildcards)
-    end = int(wildcards.end)
-    return [ancient(str(run.init_dir))] + [ancient(str(run.segment_dir(s, e))) for s, e in run.segments_through(end)]
-
-
 rule init:
     """Epoch 0: the network from the run's seed, its checkpoint and resume state."""
     input:
-        unpack(train_inputs),
+        unpack(from_plan("train_inputs")),
     output:
         directory("results/train/{run}/init"),
     log:
@@ -57,11 +29,11 @@ rule init:
 rule train_segment:
     """Epochs (start, end]: checkpoints of the grid epochs inside, resume state at end, metrics."""
     input:
-        unpack(segment_inputs),
+        unpack(from_plan("segment_inputs")),
     output:
         directory("results/train/{run}/segments/{start}-{end}"),
     params:
-        checkpoints=segment_checkpoints,
+        checkpoints=from_plan("segment_checkpoints"),
     log:
         "logs/train_segment/{run}/{start}-{end}.log",
     benchmark:
@@ -79,7 +51,7 @@ rule train_segment:
 rule run_metrics:
     """Per-epoch metrics through an experiment's length, perfect-fitting epoch and test-error peak."""
     input:
-        metrics_inputs,
+        from_plan("metrics_inputs"),
     output:
         tsv="results/train/{run}/metrics/e{end}.tsv",
         phases="results/train/{run}/metrics/e{end}.phases.json",

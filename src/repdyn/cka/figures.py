@@ -10,6 +10,7 @@ import numpy as np
 
 from repdyn.figures import plot_heatmap, plot_layer_panel
 from repdyn.figures.axes import visible_marks
+from repdyn.tiling.names import safe_name
 
 LABELS = {
     "minibatch_unbiased": "CKA",
@@ -29,10 +30,6 @@ def square(matrix: np.ndarray, row_epochs: Sequence[int], col_epochs: Sequence[i
     r = [list(row_epochs).index(e) for e in common]
     c = [list(col_epochs).index(e) for e in common]
     return matrix[np.ix_(r, c)], common
-
-
-def safe_name(layer: str) -> str:
-    return layer.replace("/", "_")
 
 
 def cka_figures(out_dir: str | os.PathLike, matrices: Mapping[str, np.ndarray], row_epochs: Sequence[int],

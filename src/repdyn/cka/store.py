@@ -25,41 +25,19 @@ directory is the job's declared output), so a killed job never leaves a store th
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
+
+from repdyn.tiling import zarr_store
+from repdyn.tiling.parts import EpochParts
+from repdyn.tiling.zarr_store import add_array, create_group
 
 GRAMS_STORE = "grams.zarr"
 TILE_STORE = "tile.zarr"
 CKA_STORE = "cka.zarr"
-
-_COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
-
-
-def create_group(path: str | os.PathLike, attrs: Mapping[str, Any]) -> zarr.Group:
-    group = zarr.open_group(str(path), mode="w-", zarr_format=3)
-    group.attrs.update(dict(attrs))
-    return group
-
-
-def add_array(group: zarr.Group, name: str, data: np.ndarray | None = None, *, shape=None, dtype=None,
-              chunks=None, dims: Sequence[str], attrs: Mapping[str, Any] | None = None) -> zarr.Array:
-    """Create an array (optionally filled), with dimension names so xarray/zarr users see the axes."""
-    if data is not None:
-        shape, dtype = data.shape, data.dtype
-    array = group.create_array(
-        name, shape=shape, dtype=dtype, chunks=chunks or shape, compressors=_COMPRESSOR,
-        fill_value=np.nan if np.dtype(dtype).kind == "f" else 0, dimension_names=tuple(dims),
-        attributes=dict(attrs or {}),
-    )
-    if data is not None:
-        array[...] = data
-    return array
-
 
 class GramPart:
     """Read access to one extraction part."""
@@ -85,29 +63,6 @@ class GramPart:
         return self.group[f"grams/{layer}"][index]
 
 
-class EpochParts:
-    """Epoch -> part lookup over several parts of one artifact (the inputs of a tile or an assembly)."""
-
-    def __init__(self, parts: list[Any], what: str):
-        if not parts:
-            raise ValueError(f"no {what} parts given")
-        self.parts = parts
-        self.what = what
-        self._where = {e: p for p in parts for e in p.epochs}
-        layer_sets = {tuple(p.layers) for p in parts}
-        if len(layer_sets) > 1:
-            raise ValueError(f"{what} parts disagree about the layers: {sorted(layer_sets)}")
-
-    @property
-    def layers(self) -> list[str]:
-        return self.parts[0].layers
-
-    def part_of(self, epoch: int) -> Any:
-        if epoch not in self._where:
-            raise KeyError(f"epoch {epoch} is in none of the {self.what} parts {[str(p.path) for p in self.parts]}")
-        return self._where[epoch]
-
-
 class GramParts(EpochParts):
     """Epoch -> part lookup over several extraction parts (the inputs of a tile)."""
 
@@ -124,9 +79,7 @@ def write_matrix_store(path: str | os.PathLike, matrices: Mapping[str, np.ndarra
         add_array(group, f"cka/{layer}", np.asarray(matrix, dtype=np.float64), dims=("row_epoch", "col_epoch"),
                   attrs={"layer": layer})
     if consolidate:
-        with warnings.catch_warnings():  # zarr notes that consolidation is not (yet) in the v3 spec; we know
-            warnings.simplefilter("ignore", category=UserWarning)
-            zarr.consolidate_metadata(str(path))
+        zarr_store.consolidate(path)
 
 
 def read_matrix_store(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict]:

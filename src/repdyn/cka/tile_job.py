@@ -31,6 +31,7 @@ from repdyn.cka.tiles import (
     tile_products,
 )
 from repdyn.cka.transforms import batch_columns, transform
+from repdyn.tiling.assembly import place_tiles
 
 log = logging.getLogger(__name__)
 
@@ -94,26 +95,15 @@ def run_tile(out_dir: str | os.PathLike, row_parts: Sequence[str], col_parts: Se
 def assemble(tile_dirs: Sequence[str | os.PathLike], row_epochs: Sequence[int], col_epochs: Sequence[int],
              symmetric: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Place every tile into the full matrices (mirroring for symmetric CKA); every cell must be covered."""
-    row_pos = {e: i for i, e in enumerate(row_epochs)}
-    col_pos = {e: i for i, e in enumerate(col_epochs)}
-    matrices: dict[str, np.ndarray] = {}
-    covered = np.zeros((len(row_epochs), len(col_epochs)), dtype=bool)
     attrs: dict[str, Any] = {}
-    for tile_dir in tile_dirs:
-        blocks, t_rows, t_cols, attrs = read_matrix_store(Path(tile_dir) / TILE_STORE)
-        r = [row_pos[int(e)] for e in t_rows]
-        c = [col_pos[int(e)] for e in t_cols]
-        for layer, block in blocks.items():
-            m = matrices.setdefault(layer, np.full((len(row_epochs), len(col_epochs)), np.nan))
-            m[np.ix_(r, c)] = block
-            if symmetric:
-                m[np.ix_(c, r)] = block.T
-        covered[np.ix_(r, c)] = True
-        if symmetric:
-            covered[np.ix_(c, r)] = True
-    if not covered.all():
-        missing = np.argwhere(~covered)[0]
-        raise ValueError(f"tiles do not cover the matrix: cell ({row_epochs[missing[0]]}, {col_epochs[missing[1]]}) is missing")
+
+    def tiles():
+        nonlocal attrs
+        for tile_dir in tile_dirs:
+            blocks, t_rows, t_cols, attrs = read_matrix_store(Path(tile_dir) / TILE_STORE)
+            yield blocks, t_rows, t_cols
+
+    matrices = place_tiles(tiles(), row_epochs, col_epochs, symmetric, fill=np.nan, dtype=np.float64)
     return {layer: matrices[layer] for layer in attrs.get("layers", matrices)}, attrs
 
 

@@ -1,10 +1,12 @@
-"""`repdyn report-experiment` and `repdyn report-index`: the HTML reports (repdyn.report)."""
+"""Job commands `report-experiment` and `report-index`: the HTML reports (repdyn.report)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+
+from repdyn.cli.command import add_command
 
 
 def _cross(pairs: list[str]) -> dict[str, Path]:
@@ -38,7 +40,7 @@ def cmd_report_index(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report-experiment", help="one experiment's HTML report, figures and summary rows")
+    p = add_command(sub, "report-experiment", cmd_report_experiment, "one experiment's HTML report, figures and summary rows")
     p.add_argument("name", help="the experiment's name (config.yaml)")
     p.add_argument("--data", required=True, help="results/data/<id>")
     p.add_argument("--run", required=True, help="results/train/<id>")
@@ -50,12 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--penalty", type=float, default=None, help="block-detection penalty (default: automatic)")
     p.add_argument("--init-tolerance", type=float, default=0.02,
                    help="rise above its minimum at which the similarity-to-initialisation curve turns back up")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_report_experiment)
+    p.add_argument("--out", required=True, help="the report directory (created whole, or not at all)")
 
-    p = sub.add_parser("report-index", help="index page, summary table and comparison figures over experiments")
+    p = add_command(sub, "report-index", cmd_report_index,
+                    "index page, summary table and comparison figures over experiments")
     p.add_argument("reports", nargs="+", help="experiment report directories")
-    p.add_argument("--html", required=True)
-    p.add_argument("--summary", required=True)
-    p.add_argument("--compare", required=True)
-    p.set_defaults(func=cmd_report_index)
+    p.add_argument("--html", required=True, help="the index page to write")
+    p.add_argument("--summary", required=True, help="the summary table (TSV) to write")
+    p.add_argument("--compare", required=True, help="the directory of comparison figures to write")

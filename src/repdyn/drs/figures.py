@@ -16,11 +16,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from repdyn.cka.figures import safe_name
 from repdyn.figures import plot_error_curves, plot_heatmap, plot_layer_panel
 from repdyn.figures.axes import visible_marks
 from repdyn.figures.curves import CURVES, PROBE_PREFIX
 from repdyn.figures.panels import panel_letter
+from repdyn.tiling.names import safe_name
 
 LABEL = "DRS"
 PROBE_FIGURE = "probe_errors"

@@ -40,7 +40,6 @@ never leaves a store that looks finished.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -48,7 +47,8 @@ import numpy as np
 import torch
 import zarr
 
-from repdyn.cka.store import EpochParts, add_array, create_group
+from repdyn.tiling.parts import EpochParts
+from repdyn.tiling.zarr_store import add_array, consolidate, create_group
 from repdyn.drs.planes import PlaneSet
 
 PROBES_STORE = "probes.zarr"
@@ -63,14 +63,6 @@ def _open(path: Path, what: str, hint: str, consolidated: bool = False) -> zarr.
     if not (path / "zarr.json").is_file():
         raise FileNotFoundError(f"{path}: no {what} store ({hint})")
     return zarr.open_group(str(path), mode="r", use_consolidated=consolidated)
-
-
-def _consolidate(path: str | os.PathLike) -> None:
-    """Consolidate a final, immutable store: readers then never list its directory (where Snakemake may
-    have put a .snakemake_timestamp that zarr would warn about)."""
-    with warnings.catch_warnings():  # zarr notes that consolidation is not (yet) in the v3 spec; we know
-        warnings.simplefilter("ignore", category=UserWarning)
-        zarr.consolidate_metadata(str(path))
 
 
 def _add_names(group: zarr.Group, name: str, names: Sequence[str]) -> None:
@@ -98,7 +90,7 @@ def write_planes(path: str | os.PathLike, plane_set: PlaneSet, triplet_labels: n
     for key, value in plane_set.to_arrays().items():
         add_array(group, key, np.asarray(value), dims=dims.get(key, ()))
     add_array(group, "triplet_labels", np.asarray(triplet_labels, dtype=np.int64), dims=("plane", "anchor"))
-    _consolidate(path)
+    consolidate(path)
 
 
 def read_planes(path: str | os.PathLike) -> PlaneSet:
@@ -243,7 +235,7 @@ def write_drs_store(path: str | os.PathLike, counts: Mapping[str, np.ndarray], p
                   attrs={"layer": layer})
     add_array(group, "probe_train_err", np.asarray(probe_train_err, dtype=np.float64), dims=("epoch", "layer"))
     add_array(group, "probe_test_err", np.asarray(probe_test_err, dtype=np.float64), dims=("epoch", "layer"))
-    _consolidate(path)
+    consolidate(path)
 
 
 class DrsMatrices:

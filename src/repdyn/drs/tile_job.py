@@ -27,6 +27,7 @@ from repdyn.drs.store import (
     write_drs_store,
     write_tile,
 )
+from repdyn.tiling.assembly import place_tiles
 
 log = logging.getLogger(__name__)
 
@@ -62,27 +63,18 @@ def run_tile(out_dir: str | os.PathLike, row_parts: Sequence[str], col_parts: Se
 
 def assemble(tile_dirs: Sequence[str | os.PathLike], epochs: Sequence[int]) -> tuple[dict[str, np.ndarray], int]:
     """({layer: int64 (E, E) symmetric counts}, points per epoch) from the upper tiles; every cell must be covered."""
-    pos = {e: i for i, e in enumerate(epochs)}
-    size = len(epochs)
-    counts: dict[str, np.ndarray] = {}
-    covered = np.zeros((size, size), dtype=bool)
     points, layers = None, None
-    for tile_dir in tile_dirs:
-        blocks, t_rows, t_cols, attrs = read_tile(Path(tile_dir) / TILE_STORE)
-        if points is not None and (attrs["points"] != points or attrs["layers"] != layers):
-            raise ValueError(f"{tile_dir}: its points or layers differ from the other tiles'")
-        points, layers = attrs["points"], attrs["layers"]
-        r = [pos[int(e)] for e in t_rows]
-        c = [pos[int(e)] for e in t_cols]
-        for layer, block in blocks.items():
-            m = counts.setdefault(layer, np.zeros((size, size), dtype=np.int64))
-            m[np.ix_(r, c)] = block
-            m[np.ix_(c, r)] = block.T
-        covered[np.ix_(r, c)] = True
-        covered[np.ix_(c, r)] = True
-    if not covered.all():
-        missing = np.argwhere(~covered)[0]
-        raise ValueError(f"tiles do not cover the matrix: cell ({epochs[missing[0]]}, {epochs[missing[1]]}) is missing")
+
+    def tiles():
+        nonlocal points, layers
+        for tile_dir in tile_dirs:
+            blocks, t_rows, t_cols, attrs = read_tile(Path(tile_dir) / TILE_STORE)
+            if points is not None and (attrs["points"] != points or attrs["layers"] != layers):
+                raise ValueError(f"{tile_dir}: its points or layers differ from the other tiles'")
+            points, layers = attrs["points"], attrs["layers"]
+            yield blocks, t_rows, t_cols
+
+    counts = place_tiles(tiles(), epochs, epochs, symmetric=True, fill=0, dtype=np.int64)
     return {layer: counts[layer] for layer in layers}, int(points)
 
 

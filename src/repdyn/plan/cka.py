@@ -3,12 +3,8 @@
 Extraction is per training run (shared by every experiment and estimator that
 uses that run), so changing a CKA setting never re-extracts. A CKA artifact's
 id holds the estimator, accumulation, block size and the grid *definition*.
-Tiles cover blocks of `block` consecutive grid positions and are named by the
-first and last epoch of each block: with the grid definition (in the id) that
-determines the block's epochs exactly, even for a grid whose last point is the
-run's final epoch (`include_last`), which moves when training is extended. So a
-longer run adds tiles, recomputes only a block whose content changed, and keeps
-every finished tile.
+Tiles cover blocks of `block` consecutive grid positions (named as in
+repdyn.tiling.names, which says why a longer run keeps every finished tile).
 """
 
 from __future__ import annotations
@@ -23,29 +19,7 @@ from repdyn import grids, ids
 from repdyn.config import ConfigError
 from repdyn.plan.core import RESULTS, Plan, RunArtifact
 from repdyn.plan.parts import SegmentParts
-
-Tile = tuple[int, int, int, int]  # first and last epoch of the row block, then of the column block
-
-
-def tile_name(tile: Tile) -> str:
-    a, b, c, d = tile
-    return f"{a:06d}-{b:06d}_{c:06d}-{d:06d}"
-
-
-def parse_tile(name: str) -> Tile:
-    rows, cols = name.split("_")
-    a, b = rows.split("-")
-    c, d = cols.split("-")
-    return int(a), int(b), int(c), int(d)
-
-
-def block_epochs(grid: Any, first: int, last: int) -> list[int]:
-    """The grid's epochs of the block [first, last] (see the module docstring for why this is exact)."""
-    epochs = [e for e in grids.epochs(grid, last) if first <= e <= last]
-    if not epochs or epochs[0] != first or epochs[-1] != last:
-        raise ValueError(f"{first}-{last} is not a block of the grid {grid}")
-    return epochs
-
+from repdyn.tiling.names import Tile, block_epochs, tile_name
 
 @dataclass(frozen=True)
 class ExtractArtifact(SegmentParts):

@@ -15,6 +15,9 @@ from repdyn import grids, ids
 from repdyn.config import Config, ConfigError, Experiment
 
 RESULTS = PurePosixPath("results")
+REPORTS = PurePosixPath("reports")  # views of the results, named by experiment (not content-addressed)
+INDEX = RESULTS / "index.json"
+REPORT_INDEX = REPORTS / "index.html"
 
 # Data settings that say where the files are on this machine, not what the data is.
 DATA_MACHINE_KEYS = ("root", "download")
@@ -115,6 +118,10 @@ class ExperimentPlan:
     def phases(self) -> PurePosixPath:
         return self.run.phases_path(self.epochs)
 
+    @property
+    def report_dir(self) -> PurePosixPath:
+        return REPORTS / "experiments" / self.name
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -160,6 +167,10 @@ class Plan:
                 out.append(str(exp.drs.assembled_dir(exp.epochs)))
                 out += [str(exp.drs.tile_dir(t)) for t in exp.drs.tiles(exp.epochs)]
         return sorted(set(out))
+
+    def report_targets(self) -> list[str]:
+        """Every experiment's page (each a target, so that a deleted one is rebuilt, like the tiles)."""
+        return [str(exp.report_dir) for exp in self.experiments]
 
     def experiment(self, name: str) -> ExperimentPlan:
         for exp in self.experiments:

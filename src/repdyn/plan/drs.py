@@ -23,9 +23,9 @@ from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
 from repdyn import grids, ids
-from repdyn.plan.cka import Tile, block_epochs, tile_name
 from repdyn.plan.core import RESULTS, DataArtifact, Plan, RunArtifact
 from repdyn.plan.parts import SegmentParts
+from repdyn.tiling.names import Tile, block_epochs, tile_name
 
 PLANES_ID_KEYS = ("planes", "resolution", "range_l", "range_r", "triplet_labels", "seed")
 PROBE_ID_KEYS = ("epochs", "lr", "batch_size", "labels", "pooling", "seed")

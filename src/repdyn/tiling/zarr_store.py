@@ -1,0 +1,47 @@
+"""Zarr helpers shared by every store of the pipelines: groups, named arrays, consolidation.
+
+Every array gets dimension names (xarray and zarr users see the axes) and the same compressor; a float
+array's fill value is NaN, so a cell never written reads as missing rather than as a number.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+_COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
+
+
+def create_group(path: str | os.PathLike, attrs: Mapping[str, Any]) -> zarr.Group:
+    """A new Zarr v3 group (never overwrites an existing one)."""
+    group = zarr.open_group(str(path), mode="w-", zarr_format=3)
+    group.attrs.update(dict(attrs))
+    return group
+
+
+def add_array(group: zarr.Group, name: str, data: np.ndarray | None = None, *, shape=None, dtype=None,
+              chunks=None, dims: Sequence[str], attrs: Mapping[str, Any] | None = None) -> zarr.Array:
+    """Create an array (optionally filled), with dimension names so xarray/zarr users see the axes."""
+    if data is not None:
+        shape, dtype = data.shape, data.dtype
+    array = group.create_array(
+        name, shape=shape, dtype=dtype, chunks=chunks or shape, compressors=_COMPRESSOR,
+        fill_value=np.nan if np.dtype(dtype).kind == "f" else 0, dimension_names=tuple(dims),
+        attributes=dict(attrs or {}),
+    )
+    if data is not None:
+        array[...] = data
+    return array
+
+
+def consolidate(path: str | os.PathLike) -> None:
+    """Consolidate a final, immutable store: readers then never list its directory (where Snakemake may
+    have put a .snakemake_timestamp that zarr would warn about)."""
+    with warnings.catch_warnings():  # zarr notes that consolidation is not (yet) in the v3 spec; we know
+        warnings.simplefilter("ignore", category=UserWarning)
+        zarr.consolidate_metadata(str(path))
