@@ -19,24 +19,14 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from repdyn import grids
+from repdyn.architectures import ARCHITECTURES
+from repdyn.datasets import DATASET_FACTS
 
 SECTIONS = ("data", "model", "train", "grids", "cka", "probe", "drs")
 
 # Model settings each architecture uses; others are dropped after checking that none
 # was set explicitly, so that e.g. a ResNet-50 run id never depends on a default `width`.
-MODEL_KEYS = {
-    "preact_resnet18": ("arch", "width"),
-    "resnet50": ("arch",),
-    "vit_b_16": ("arch", "vit_image_size", "vit_interpolation"),
-}
-
-# Facts about the source datasets needed to check a config without loading data.
-DATASET_FACTS = {
-    "fashion_mnist": {"classes": 10, "channels": 1, "test_size": 10000, "native_size": 28},
-    "cifar10": {"classes": 10, "channels": 3, "test_size": 10000, "native_size": 32},
-    "svhn": {"classes": 10, "channels": 3, "test_size": 26032, "native_size": 32},
-    "tiny_imagenet": {"classes": 200, "channels": 3, "test_size": 10000, "native_size": 64},
-}
+MODEL_KEYS = {name: ("arch", *arch.settings) for name, arch in ARCHITECTURES.items()}
 
 
 class ConfigError(ValueError):

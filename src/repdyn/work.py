@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from repdyn.architectures import TRAIN_SIZES, ModelCost, model_cost
-from repdyn.config import DATASET_FACTS
+from repdyn.architectures import ModelCost, model_cost
+from repdyn.datasets import DATASET_FACTS, TRAIN_SIZES
 from repdyn.plan import Plan
 from repdyn.tiling.names import parse_tile
 

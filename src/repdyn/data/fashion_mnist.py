@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceData
+from .source_data import SourceData
 
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 NATIVE_SIZE = 28

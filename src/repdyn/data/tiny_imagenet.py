@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceData
+from .source_data import SourceData
 
 FOLDER = "tiny-imagenet-200"
 NATIVE_SIZE = 64

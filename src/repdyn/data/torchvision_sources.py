@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .sources import SourceData
+from .source_data import SourceData
 
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta")

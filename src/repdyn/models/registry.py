@@ -1,4 +1,4 @@
-"""Architecture names, their analysed layers and build-setting checks, without torch.
+"""Architecture names, their analysed layers and build-setting checks, without torch (facts: repdyn.architectures).
 
 The Snakefile needs the layer lists at parse time (to name one output per
 layer) and config validation needs the setting rules; importing torch there
@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from repdyn.architectures import ARCHITECTURES as RECORDS
+from repdyn.architectures import VIT_BLOCKS, VIT_PATCH, architecture
+from repdyn.checks import require_int
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
-ARCHITECTURES: tuple[str, ...] = ("preact_resnet18", "resnet50", "vit_b_16")
+ARCHITECTURES: tuple[str, ...] = tuple(RECORDS)
 
-VIT_PATCH_SIZE = 16
-VIT_NUM_LAYERS = 12
+VIT_PATCH_SIZE = VIT_PATCH
+VIT_NUM_LAYERS = VIT_BLOCKS
 VIT_INTERPOLATIONS: tuple[str, ...] = ("bilinear", "bicubic", "nearest", "nearest-exact", "area")
 
 # Defaults of `build`; a non-default value for an architecture it does not
@@ -26,41 +30,15 @@ DEFAULT_WIDTH = 64
 DEFAULT_VIT_IMAGE_SIZE = 224
 DEFAULT_VIT_INTERPOLATION = "bilinear"
 
-_RESNET_LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]
-_RESNET_LABELS = ["first layer", "block 1", "block 2", "block 3", "block 4", "last FC"]
-
-
-def _check_architecture(name: str) -> None:
-    if name not in ARCHITECTURES:
-        raise ValueError(f"model name {name!r} is unknown; allowed values: {', '.join(ARCHITECTURES)}")
-
 
 def analysed_layers(name: str) -> list[str]:
-    """Module names (as in `model.named_modules()`) of the paper's panels, in panel order (spec §4.4)."""
-    _check_architecture(name)
-    if name == "vit_b_16":
-        blocks = [f"encoder.layers.encoder_layer_{i}" for i in range(VIT_NUM_LAYERS)]
-        return ["conv_proj", *blocks, "heads.head"]
-    return list(_RESNET_LAYERS)
+    """Module names (as in `model.named_modules()`) of the paper's panels, in panel order."""
+    return list(architecture(name).layers)
 
 
 def layer_labels(name: str) -> dict[str, str]:
-    """Human-readable panel titles keyed by analysed layer name.
-
-    ViT blocks keep the module's own (0-based) index, "encoder block i" for
-    `encoder.layers.encoder_layer_i`, so a label never disagrees with a file name.
-    """
-    layers = analysed_layers(name)
-    if name == "vit_b_16":
-        labels = ["first layer", *(f"encoder block {i}" for i in range(VIT_NUM_LAYERS)), "last FC"]
-    else:
-        labels = _RESNET_LABELS
-    return dict(zip(layers, labels, strict=True))
-
-
-def _require_int(key: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    """Human-readable panel titles keyed by analysed layer name."""
+    return architecture(name).layer_labels
 
 
 def validate_build_settings(
@@ -74,18 +52,18 @@ def validate_build_settings(
     vit_interpolation: str = DEFAULT_VIT_INTERPOLATION,
 ) -> None:
     """Raise ValueError naming the offending key when `build` would get a bad or inapplicable setting."""
-    _check_architecture(name)
-    _require_int("width", width, 1)
-    _require_int("in_channels", in_channels, 1)
-    _require_int("num_classes", num_classes, 2)
-    _require_int("image_size", image_size, 1)
+    architecture(name)
+    require_int("width", width, 1)
+    require_int("in_channels", in_channels, 1)
+    require_int("num_classes", num_classes, 2)
+    require_int("image_size", image_size, 1)
     if name != "preact_resnet18" and width != DEFAULT_WIDTH:
         raise ValueError(
             f"width={width} applies only to preact_resnet18, not to {name!r} "
             f"(leave it at {DEFAULT_WIDTH}); allowed models for width: preact_resnet18"
         )
     if name == "vit_b_16":
-        _require_int("vit_image_size", vit_image_size, VIT_PATCH_SIZE)
+        require_int("vit_image_size", vit_image_size, VIT_PATCH_SIZE)
         if vit_image_size % VIT_PATCH_SIZE:
             raise ValueError(
                 f"vit_image_size must be a multiple of the patch size {VIT_PATCH_SIZE} (e.g. 32 or 224), "
@@ -146,17 +124,3 @@ def build(
         )
     model.input_shape = (in_channels, image_size, image_size)
     return model
-
-
-class AnalysedLayersMixin:
-    """Gives a model class `analysed_layers` / `layer_labels` from its `ARCHITECTURE` name."""
-
-    ARCHITECTURE: str
-
-    @property
-    def analysed_layers(self) -> list[str]:
-        return analysed_layers(self.ARCHITECTURE)
-
-    @property
-    def layer_labels(self) -> dict[str, str]:
-        return layer_labels(self.ARCHITECTURE)

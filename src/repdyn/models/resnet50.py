@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repdyn.models.registry import AnalysedLayersMixin
+from repdyn.architectures import AnalysedLayersMixin
 
 
 class Bottleneck(nn.Module):

@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.vision_transformer import VisionTransformer
 
-from repdyn.models.registry import VIT_NUM_LAYERS, VIT_PATCH_SIZE, AnalysedLayersMixin
+from repdyn.architectures import VIT_BLOCKS, VIT_DIM, VIT_PATCH, AnalysedLayersMixin
 
-_HIDDEN_DIM = 768
 
 
 class ViTB16(AnalysedLayersMixin, VisionTransformer):
@@ -42,17 +41,17 @@ class ViTB16(AnalysedLayersMixin, VisionTransformer):
     ) -> None:
         super().__init__(
             image_size=image_size,
-            patch_size=VIT_PATCH_SIZE,
-            num_layers=VIT_NUM_LAYERS,
+            patch_size=VIT_PATCH,
+            num_layers=VIT_BLOCKS,
             num_heads=12,
-            hidden_dim=_HIDDEN_DIM,
+            hidden_dim=VIT_DIM,
             mlp_dim=3072,
             num_classes=num_classes,
         )
         self.interpolation = interpolation
         if in_channels != 3:
-            self.conv_proj = nn.Conv2d(in_channels, _HIDDEN_DIM, kernel_size=VIT_PATCH_SIZE, stride=VIT_PATCH_SIZE)
-            fan_in = in_channels * VIT_PATCH_SIZE * VIT_PATCH_SIZE
+            self.conv_proj = nn.Conv2d(in_channels, VIT_DIM, kernel_size=VIT_PATCH, stride=VIT_PATCH)
+            fan_in = in_channels * VIT_PATCH * VIT_PATCH
             nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / fan_in))
             nn.init.zeros_(self.conv_proj.bias)
 
