@@ -27,6 +27,7 @@ include: "workflow/rules/report.smk"
 
 rule all:
     default_target: True
+    localrule: True
     input:
         str(repdyn.plan.core.INDEX),
         PLAN.run_targets(),

@@ -51,7 +51,7 @@ from repdyn.drs.probe_job import (  # noqa: E402
     probe_seed,
 )
 from repdyn.models import build  # noqa: E402
-from repdyn.drs.planes import select_planes  # noqa: E402
+from repdyn.drs.selection import select_planes  # noqa: E402
 from repdyn.drs.probes import FeatureCache, init_generator, init_probe, train_probes  # noqa: E402
 
 PLANE_SIZES = [(10, 20), (50, 20), (20, 50), (100, 50), (500, 50)]  # (P, R)

@@ -17,7 +17,8 @@ from torch import nn
 
 from repdyn.drs.agreement import EXACT_POINTS_LIMIT, agreement_counts, drs_block, drs_matrix, predict_planes
 from repdyn.models import LayerTap, build
-from repdyn.drs.planes import PlaneSet, select_planes
+from repdyn.drs.planes import PlaneSet
+from repdyn.drs.selection import select_planes
 from repdyn.drs.probes import FeatureCache, predict, train_probes
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")

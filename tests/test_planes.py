@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from repdyn.drs.planes import DEGENERACY_RTOL, Plane, PlaneSet, select_planes, select_triplets
+from repdyn.drs.planes import DEGENERACY_RTOL, Plane, PlaneSet
+from repdyn.drs.selection import select_planes, select_triplets
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 needs_fmnist = pytest.mark.skipif(not FMNIST.is_file(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed")

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from repdyn import cost, rules
+from repdyn.checks import require_int
 from repdyn.plan import Plan
 
 GPU_RULES = rules.GPU_RULES
@@ -67,8 +68,7 @@ def rule_resources(rule: str, plan: Plan, wildcards: Any, attempt: int, device: 
     """Resources of one job: runtime (minutes), mem_mb, and gpu/cpus_per_gpu/slurm_partition on a GPU."""
     if rule not in rules.MODELLED:
         raise ValueError(f"rule {rule!r} has no resource estimate (rules: {', '.join(CLUSTER_RULES)})")
-    if not isinstance(attempt, int) or attempt < 1:
-        raise ValueError(f"attempt must be an integer >= 1, got {attempt!r}")
+    require_int("attempt", attempt)
     gpu = uses_gpu(rule, device)
     threads = rules.threads(rule, plan.config.threads)
     work = cost.job_work(rule, plan, _wildcards(wildcards))

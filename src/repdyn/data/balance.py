@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from repdyn.checks import is_int, require_int
+
 MIN_PROBE_BATCH = 4  # the unbiased HSIC estimator divides by (n - 3)
 
 
@@ -46,9 +48,8 @@ def probe_batches(labels: np.ndarray, num_classes: int, batches: int, batch_size
     Inside a batch the indices are sorted by class, then by index.
     """
     labels = _check_labels(labels, num_classes)
-    if not _is_int(batches) or batches < 1:
-        raise ValueError(f"data.probe.batches must be a positive integer; got {batches!r}")
-    if not _is_int(batch_size) or batch_size < MIN_PROBE_BATCH:
+    require_int("data.probe.batches", batches)
+    if not is_int(batch_size) or batch_size < MIN_PROBE_BATCH:
         raise ValueError(
             f"data.probe.batch_size must be an integer >= {MIN_PROBE_BATCH} (unbiased CKA needs n >= 4); got {batch_size!r}"
         )
@@ -78,12 +79,7 @@ def _check_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be a 1-D integer array; got {labels.dtype} {labels.shape}")
-    if not _is_int(num_classes) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer; got {num_classes!r}")
+    require_int("num_classes", num_classes)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in 0..{num_classes - 1}")
     return labels
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from repdyn.checks import require_int
 from repdyn.data.source_data import ImageGeometry, SourceData
 
 DATASETS = ("fashion_mnist", "cifar10", "svhn", "tiny_imagenet")
@@ -39,8 +40,7 @@ def load_source(settings: dict[str, Any]) -> SourceData:
     if loader is None:
         raise ValueError(f"data.dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
     image_size = settings.get("image_size")
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
-        raise ValueError(f"data.image_size must be a positive integer; got {image_size!r}")
+    require_int("data.image_size", image_size)
     return loader(resolve_root(settings), image_size, bool(settings.get("download", False)))
 
 

@@ -1,4 +1,4 @@
-"""dbViz input planes spanned by three training images (ALGORITHMS.md §2.2–2.4).
+"""dbViz input planes spanned by three training images (docs/algorithms.md, "Planes").
 
 A plane is stored as its basis (anchor x0, orthonormal directions d1, d2) and
 its grid coefficients, never as points: P = 500 planes of R² = 2500 points of
@@ -18,6 +18,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from repdyn.checks import require_int
+
 DEFAULT_RESOLUTION = 50
 DEFAULT_RANGE = 0.1
 # |b_perp| below this fraction of |b| means x2 is (numerically) on the line
@@ -29,10 +31,9 @@ _PLANESET_KEYS = (
     "indices", "anchors", "direction1", "direction2", "anchor_coords", "coefs",
     "resolution", "range_l", "range_r", "seed", "format_version",
 )
-_MAX_REDRAW_FACTOR = 100  # select_planes gives up after count * this many degenerate triplets
 
 
-def _as_float64_numpy(x: Any, name: str) -> np.ndarray:
+def as_float64_numpy(x: Any, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     arr = np.asarray(x, dtype=np.float64)
@@ -43,7 +44,7 @@ def _as_float64_numpy(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _check_grid_settings(resolution: int, range_l: float, range_r: float) -> None:
+def check_grid_settings(resolution: int, range_l: float, range_r: float) -> None:
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 2:
         raise ValueError(f"resolution must be an integer >= 2 (points per axis), got {resolution!r}")
     for key, value in (("range_l", range_l), ("range_r", range_r)):
@@ -134,11 +135,11 @@ class Plane:
         range_r: float = DEFAULT_RANGE,
     ) -> "Plane":
         """The plane through three normalised images of the same (any) shape, numpy or torch."""
-        _check_grid_settings(resolution, range_l, range_r)
+        check_grid_settings(resolution, range_l, range_r)
         kinds = {isinstance(x, torch.Tensor) for x in (x0, x1, x2)}
         if len(kinds) != 1:
             raise ValueError("x0, x1, x2 must all be torch tensors or all numpy arrays, not a mix")
-        arrays = [_as_float64_numpy(x, name) for x, name in ((x0, "x0"), (x1, "x1"), (x2, "x2"))]
+        arrays = [as_float64_numpy(x, name) for x, name in ((x0, "x0"), (x1, "x1"), (x2, "x2"))]
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1:
             raise ValueError(f"x0, x1, x2 must have the same shape, got {[a.shape for a in arrays]}")
@@ -192,46 +193,6 @@ def _check_indices(indices: Any, size: int) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= size):
         raise ValueError(f"point indices must lie in [0, {size}); got range [{idx.min()}, {idx.max()}]")
     return idx
-
-
-# ------------------------------------------------------------------ triplets
-
-
-def _labels_array(labels: Any) -> np.ndarray:
-    arr = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"labels must be a 1-D integer array, got dtype {arr.dtype} shape {arr.shape}")
-    if np.unique(arr).size < 3:
-        found = np.unique(arr).tolist()
-        raise ValueError(f"labels must contain at least 3 distinct classes to form triplets; found {found}")
-    return arr
-
-
-def _draw_triplet(rng: np.random.Generator, labels: np.ndarray) -> list[int]:
-    """Draw uniform indices, keeping each one whose label differs from those kept, until three are kept."""
-    chosen: list[int] = []
-    while len(chosen) < 3:
-        i = int(rng.integers(labels.size))
-        if all(labels[i] != labels[j] for j in chosen):
-            chosen.append(i)
-    return chosen
-
-
-def select_triplets(labels: Any, count: int, seed: int) -> np.ndarray:
-    """(count, 3) int64 training indices whose three labels are pairwise different.
-
-    Algorithm (the record of how triplets were drawn): one
-    `numpy.random.default_rng(seed)` stream; for each triplet in turn, draw
-    `rng.integers(N)` repeatedly and keep an index if its label differs from
-    the labels already kept for this triplet, until three are kept (dbViz's
-    rejection rule, with numpy's generator instead of Python's `random`).
-    Triplets may repeat across planes, as in dbViz.
-    """
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}")
-    arr = _labels_array(labels)
-    rng = np.random.default_rng(seed)
-    return np.array([_draw_triplet(rng, arr) for _ in range(count)], dtype=np.int64).reshape(count, 3)
 
 
 # ------------------------------------------------------------------ plane sets
@@ -296,7 +257,7 @@ class PlaneSet:
         Points are computed in float64 and rounded once to float32, on the CPU;
         move them to any device. Plane-major order; a batch never spans planes.
         """
-        _check_batch_size(batch_size)
+        require_int("batch_size", batch_size)
         per = self.points_per_plane
         for p in range(self.num_planes):
             for start in range(0, per, batch_size):
@@ -310,7 +271,7 @@ class PlaneSet:
         Large inference batches (GPU) need not be capped at R² points; flat
         index = plane·R² + point.
         """
-        _check_batch_size(batch_size)
+        require_int("batch_size", batch_size)
         per, total = self.points_per_plane, self.num_points
         for start in range(0, total, batch_size):
             stop = min(start + batch_size, total)
@@ -378,61 +339,3 @@ class PlaneSet:
         for key, shape in expected.items():
             if getattr(self, key).shape != shape:
                 raise ValueError(f"plane set array {key!r} has shape {getattr(self, key).shape}, expected {shape}")
-
-
-def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-
-def select_planes(
-    images_normalised: Any,
-    labels: Any,
-    count: int,
-    seed: int,
-    resolution: int = DEFAULT_RESOLUTION,
-    range_l: float = DEFAULT_RANGE,
-    range_r: float = DEFAULT_RANGE,
-) -> PlaneSet:
-    """Draw `count` non-degenerate planes from the training set (§2.4).
-
-    Triplets come from the same stream as `select_triplets(labels, count,
-    seed)`; a degenerate triplet (e.g. duplicate images) is dropped and the
-    next triplet of the stream is drawn instead, so without degenerate
-    triplets the indices equal `select_triplets`'s. `images_normalised` is
-    (N, *image_shape) (numpy or torch, any float dtype), indexed by `labels`' positions.
-    """
-    _check_grid_settings(resolution, range_l, range_r)
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}")
-    arr_labels = _labels_array(labels)
-    if len(images_normalised) != arr_labels.size:
-        raise ValueError(f"images_normalised has {len(images_normalised)} images but labels has {arr_labels.size}")
-    rng = np.random.default_rng(seed)
-    planes: list[tuple[list[int], Plane]] = []
-    rejected = 0
-    while len(planes) < count:
-        triplet = _draw_triplet(rng, arr_labels)
-        imgs = [_as_float64_numpy(images_normalised[i], f"image {i}") for i in triplet]
-        try:
-            plane = Plane.from_triplet(*imgs, resolution=resolution, range_l=range_l, range_r=range_r)
-        except ValueError:
-            rejected += 1
-            if rejected > _MAX_REDRAW_FACTOR * count:
-                raise ValueError(
-                    f"more than {rejected - 1} degenerate triplets drawn; are the images mostly identical?"
-                ) from None
-            continue
-        planes.append((triplet, plane))
-    return PlaneSet(
-        indices=np.array([t for t, _ in planes], dtype=np.int64),
-        anchors=np.stack([p.x0 for _, p in planes]),
-        direction1=np.stack([p.d1 for _, p in planes]),
-        direction2=np.stack([p.d2 for _, p in planes]),
-        anchor_coords=np.stack([p.anchor_coords for _, p in planes]),
-        coefs=np.stack([p.coefs for _, p in planes]),
-        resolution=int(resolution),
-        range_l=float(range_l),
-        range_r=float(range_r),
-        seed=int(seed),
-    )

@@ -15,7 +15,7 @@ import torch
 
 from repdyn import atomic
 from repdyn.drs.store import write_planes
-from repdyn.drs.planes import select_planes
+from repdyn.drs.selection import select_planes
 
 log = logging.getLogger(__name__)
 

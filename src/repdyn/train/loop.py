@@ -15,6 +15,7 @@ from typing import Any, Callable, ContextManager, Mapping
 import torch
 import torch.nn.functional as F
 
+from repdyn.checks import require_int
 from repdyn.train.augment import augment_batch, draw_epoch, epoch_seeds
 from repdyn.train.optim import validate_optimizer_settings
 
@@ -34,10 +35,7 @@ def _section(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any
 
 
 def _int(section: Mapping[str, Any], key: str, path: str, minimum: int) -> int:
-    value = section.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{path} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return require_int(path, section.get(key), minimum)
 
 
 def _bool(section: Mapping[str, Any], key: str, path: str) -> bool:

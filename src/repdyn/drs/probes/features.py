@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from repdyn.checks import require_int
 from repdyn.models.taps import LayerTap
 
 __all__ = ["POOLINGS", "FeatureCache", "check_pooling", "model_device", "pool_output"]
@@ -205,9 +206,9 @@ class FeatureCache:
         `device`; its train/eval mode is restored afterwards.
         """
         check_pooling(pooling)
-        _check_positive("batch_size", batch_size)
+        require_int("batch_size", batch_size)
         if memory_budget_bytes is not None:
-            _check_positive("memory_budget_bytes", memory_budget_bytes)
+            require_int("memory_budget_bytes", memory_budget_bytes)
         device = model_device(model, device)
         images = torch.as_tensor(images_uint8)
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[0] == 0:
@@ -277,7 +278,7 @@ class FeatureCache:
 
         The last batch may be smaller; pass `np.arange(N)` for the stored order.
         """
-        _check_positive("batch_size", batch_size)
+        require_int("batch_size", batch_size)
         order = np.asarray(order, dtype=np.int64)
         for start in range(0, order.size, batch_size):
             idx = order[start : start + batch_size]
@@ -294,9 +295,6 @@ class FeatureCache:
         self.close()
 
 
-def _check_positive(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
 
 
 def _check_captured(feats: dict[str, np.ndarray], layers: list[str]) -> None:

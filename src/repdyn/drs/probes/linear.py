@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from repdyn.checks import is_int, require_int
 from repdyn.drs.probes.features import FeatureCache
 
 __all__ = ["init_generator", "init_probe", "predict", "probe_error", "probe_errors", "shuffle_order", "train_probes"]
@@ -56,12 +57,8 @@ def init_probe(in_features: int, num_classes: int, generator: torch.Generator) -
     return weight, bias
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_labels(labels: Any, num_examples: int, num_classes: int) -> torch.Tensor:
-    if not _is_int(num_classes) or not 2 <= num_classes <= MAX_CLASSES:
+    if not is_int(num_classes) or not 2 <= num_classes <= MAX_CLASSES:
         raise ValueError(f"num_classes must be an integer in [2, {MAX_CLASSES}], got {num_classes!r}")
     y = torch.as_tensor(np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels))
     if y.dim() != 1 or y.shape[0] != num_examples or y.dtype.is_floating_point or y.dtype == torch.bool:
@@ -88,9 +85,8 @@ def train_probes(
     mini-batches in `shuffle_order(seed, t, N)` order (the last one may be
     smaller). Deterministic on the CPU: the same seed gives identical weights.
     """
-    for key, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not _is_int(value) or value < 1:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    require_int("epochs", epochs)
+    require_int("batch_size", batch_size)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     device = torch.device(device)
