@@ -65,11 +65,11 @@ from repdyn.data import DatasetArtifact, prepare_dataset
 from repdyn.models import LayerTap
 from repdyn.train import init_run, load_checkpoint_model, train_segment
 
-ESTIMATOR = "minibatch_unbiased"  # torch-cka's estimator (ALGORITHMS.md §1.4)
+ESTIMATOR = "minibatch_unbiased"  # torch-cka's estimator (docs/algorithms.md §1.4)
 TILE_SETTINGS = {"estimator": ESTIMATOR, "accumulate": "float64"}  # the workflow's defaults
 EXTRACT_SETTINGS = {"raw_max_features": 1024, "full_gram": False, "tf32": False}  # the workflow's defaults
 # A layer counts as well-conditioned for torch-cka's uncentred float32 Grams when its features' common offset
-# is small next to their spread: offset ratio n|mean|^2 / |X - mean|^2 at most this (ALGORITHMS.md §1.6).
+# is small next to their spread: offset ratio n|mean|^2 / |X - mean|^2 at most this (docs/algorithms.md §1.6).
 WELL_CONDITIONED_OFFSET = 10.0
 
 
@@ -514,7 +514,7 @@ def print_details(rows: Sequence[Row], exact: Mapping[int, Exact]) -> None:
                   f"{max(r.diff_tc_exact[layer] for r in of_n):>9.1e} {max(r.diff_exact[layer] for r in of_n):>9.1e} "
                   f"{exact[n].offset_ratio[layer]:>8.2g}")
     print("  offset = max over epochs and batches of n|mean|^2 / |X - mean|^2: large values make torch-cka's "
-          "uncentred float32 Grams cancel (ALGORITHMS.md §1.6).")
+          "uncentred float32 Grams cancel (docs/algorithms.md §1.6).")
 
 
 def print_validation(rows: Sequence[Row], rng: random.Random, subsample: int) -> None:

@@ -1,4 +1,4 @@
-"""Linear-CKA maths (repdyn.cka) against independent float64 oracles (ALGORITHMS.md §1, §7) and torch-cka 0.21."""
+"""Linear-CKA maths (repdyn.cka) against independent float64 oracles (docs/algorithms.md §1, docs/algorithms.md §6) and torch-cka 0.21."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from repdyn.cka import ESTIMATORS, cka, cka_matrix
 from repdyn.cka import api, grams, tiles, transforms
 
-# ---------------------------------------------------------------- independent float64 oracles (formulas of §1.1-1.3)
+# ---------------------------------------------------------------- independent float64 oracles (formulas of docs/algorithms.md §1.1-1.3)
 
 
 def hsic1_three_term(k: np.ndarray, l: np.ndarray) -> float:
@@ -262,7 +262,7 @@ def test_transform_layout_and_errors():
         transforms.transform(packed, [7, 5], "full_biased")
 
 
-# ---------------------------------------------------------------- numerics (§1.6)
+# ---------------------------------------------------------------- numerics (docs/algorithms.md §1.6)
 
 
 def naive_float32_three_term_cka(x: np.ndarray, y: np.ndarray) -> float:
@@ -412,7 +412,7 @@ def test_agrees_with_torch_cka_on_well_conditioned_models(monkeypatch):
         warnings.simplefilter("ignore")
         reference.compare(loader, loader)
     theirs = reference.export()["CKA"].numpy()
-    # Rows/columns follow the order in which hooks fired (§1.4), i.e. the keys of the last captured batch.
+    # Rows/columns follow the order in which hooks fired (docs/algorithms.md §1.4), i.e. the keys of the last captured batch.
     row_names, col_names = list(reference.model1_features), list(reference.model2_features)
     assert sorted(row_names) == mlp_layers and sorted(col_names) == conv_layers
     for i, a in enumerate(row_names):

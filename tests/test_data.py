@@ -244,7 +244,7 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
 def test_normalisation_choices():
     cifar = np.zeros((1, 3, 32, 32), dtype=np.uint8)
     assert resolve_normalization("auto", "cifar10", cifar)[:2] == KNOWN_CONSTANTS["cifar10"]
-    svhn = ((0.4376821, 0.4437697, 0.47280442), (0.19803012, 0.20101562, 0.19703614))  # ALGORITHMS.md §2.1
+    svhn = ((0.4376821, 0.4437697, 0.47280442), (0.19803012, 0.20101562, 0.19703614))  # docs/algorithms.md §2.1
     assert resolve_normalization("auto", "svhn", cifar)[:2] == svhn
     explicit = resolve_normalization({"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}, "cifar10", cifar)
     assert explicit == ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "explicit")

@@ -1,4 +1,4 @@
-"""repdyn.drs.agreement: probe predictions on plane points and exact agreement counts (§2.5).
+"""repdyn.drs.agreement: probe predictions on plane points and exact agreement counts (docs/algorithms.md §2.5).
 
 Agreement counts are checked against direct numpy comparison (==) of random
 predictions, including 200 classes and block tiles; plane predictions against

@@ -182,7 +182,7 @@ def test_each_cell_spans_its_epoch_interval():
 def test_nan_cells_are_masked_grey_and_announced():
     epochs = irregular_grid(200)
     m = quadrant_matrix(epochs, split=60)
-    m[0, :] = m[:, 0] = np.nan  # degenerate layer at epoch 0 (ALGORITHMS.md §1.6)
+    m[0, :] = m[:, 0] = np.nan  # degenerate layer at epoch 0 (docs/algorithms.md §1.6)
     fig = heatmap_figure(m, epochs, title="degenerate", vmin=0, vmax=1)
     (ax,) = rendered_heatmap_axes(fig)
     grey = np.array(to_rgba(NAN_COLOUR)) * 255

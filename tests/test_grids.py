@@ -1,4 +1,4 @@
-"""Epoch grids, segments and blocks (ALGORITHMS.md §5)."""
+"""Epoch grids, segments and blocks (docs/algorithms.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Architectures (spec §4) and LayerTap: parameter counts, layer shapes, peer naming, hook hygiene."""
+"""Architectures (docs/algorithms.md §4) and LayerTap: parameter counts, layer shapes, peer naming, hook hygiene."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""repdyn.drs.planes: plane geometry (§2.2–2.3), triplet selection (§2.4), PlaneSet storage and point batches.
+"""repdyn.drs.planes: plane geometry (docs/algorithms.md §2.2–2.3), triplet selection (docs/algorithms.md §2.4), PlaneSet storage and point batches.
 
 Geometry is checked on real Fashion-MNIST triplets by projecting the anchors
 onto the basis, and on synthetic triplets with a known answer (a plane built

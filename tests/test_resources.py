@@ -43,7 +43,7 @@ def estimate(p: plan.Plan, rule: str, attempt: int = 1) -> dict:
     return resources.rule_resources(rule, p, first_job(p, rule), attempt, p.config.device)
 
 
-# --------------------------------------------------------------------------- model facts (ALGORITHMS.md §4)
+# --------------------------------------------------------------------------- model facts (docs/algorithms.md §4)
 
 
 def test_model_facts_match_the_spec():

@@ -1,7 +1,7 @@
 """The SLURM path without a cluster: the real slurm executor plugin against stand-in SLURM commands.
 
 tests/fakeslurm/ answers sbatch/sacct/squeue/scancel/sinfo/srun/scontrol and runs each job locally
-(WORKFLOW.md §3, Appendix A). The shipped profile (workflow/profiles/slurm) is used as is, configured
+(docs/snakemake.md, "Testing the SLURM path without a cluster"). The shipped profile (workflow/profiles/slurm) is used as is, configured
 through its environment variables, so the YTE site settings are under test too.
 
 Covers: the real workflow on a tiny real-data config goes through sbatch to all its results (the report

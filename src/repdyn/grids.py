@@ -1,4 +1,4 @@
-"""Epoch grids: which epochs an analysis looks at (ALGORITHMS.md §5).
+"""Epoch grids: which epochs an analysis looks at (docs/algorithms.md §5).
 
 Epoch e is the network after e completed epochs (0 = initialisation). A grid is
 defined independently of the training length and truncated to it, so extending

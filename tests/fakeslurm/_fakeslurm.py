@@ -7,7 +7,7 @@ per-test state directory. Jobs run as detached background processes; every call 
 $FAKE_SLURM_DIR/calls.jsonl (one JSON object per line: tool, argv, time, and job: the caller's
 SLURM_JOB_ID, set for calls made inside a job, e.g. srun) for the test to inspect. Job records
 ($FAKE_SLURM_DIR/job_<id>.json) carry started/ended times, so a slow test can be profiled job by job.
-WORKFLOW.md §3 and its Appendix A describe what the plugin calls and what the answers must be.
+docs/snakemake.md, "Testing the SLURM path without a cluster", describes what the plugin calls and what the answers must be.
 
 Test controls (environment of the Snakemake process that submits):
   FAKE_SLURM_POLL_WAIT   seconds sacct/squeue wait for a job of the run to end before answering

@@ -2,7 +2,7 @@
 # them with the summary table and figures comparing experiments (reports/index.html). Reports are
 # named by experiment, not by content: they are views of the content-addressed results, rebuilt
 # whenever a result they show is rebuilt. The artifact specs are ancient() (they never change for an id).
-# Both are local rules (WORKFLOW.md §8): on a cluster they run in the Snakemake process's node, not in
+# Both are local rules (docs/snakemake.md, "Conventions"): on a cluster they run in the Snakemake process's node, not in
 # the queue. Their resources (from the cost model) still tell what they need: at paper scale a report
 # reads each layer's 4000 x 4000 matrices (128 MB) and draws downsampled heatmaps, about a minute.
 

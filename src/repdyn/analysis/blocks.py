@@ -53,7 +53,7 @@ Default penalty (`default_penalty`): σ²·(5 + 2·ln E). Why:
   grows. Compare `within` with `between`, or pass a multiple of
   `default_penalty(S)` as `penalty` for coarser or finer phases.
 
-NaN cells (an epoch whose representation is constant, ALGORITHMS.md §1.6)
+NaN cells (an epoch whose representation is constant, docs/algorithms.md §1.6)
 count as similarity 0 in the cost — that epoch's feature vector is the zero
 vector, which keeps S a valid kernel — and are excluded from the reported
 within/between means. An asymmetric S enters the cost through its symmetric

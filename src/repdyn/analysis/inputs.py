@@ -3,7 +3,7 @@
 Shared by blocks.py and init_curve.py so both reject bad input with the same
 messages: a non-square matrix, a grid whose length differs from the matrix, a
 grid that is not strictly increasing integers, or infinite cells (NaN cells are
-legal: a layer whose representation is constant at an epoch, ALGORITHMS.md §1.6).
+legal: a layer whose representation is constant at an epoch, docs/algorithms.md §1.6).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Exact, fast linear CKA (ALGORITHMS.md §1): estimators, Gram transforms, tiles and a public API.
+"""Exact, fast linear CKA (docs/algorithms.md §1): estimators, Gram transforms, tiles and a public API.
 
     from repdyn.cka import cka, cka_matrix, ESTIMATORS, open_cka
 

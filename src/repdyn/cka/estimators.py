@@ -2,7 +2,7 @@
 
 Kept torch-free so that config validation and the Snakefile can check an
 estimator name or a probe-set split at parse time without importing torch.
-The maths of each estimator lives in `transforms` (ALGORITHMS.md §1.1-1.5).
+The maths of each estimator lives in `transforms` (docs/algorithms.md §1.1–1.3).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ ESTIMATORS: tuple[str, ...] = (
     "full_biased",
 )
 
-# Estimators whose per-epoch vector is U-centred (HSIC_1, §1.2) rather than double-centred (HSIC_0, §1.1).
+# Estimators whose per-epoch vector is U-centred (HSIC_1, docs/algorithms.md §1.2) rather than double-centred (HSIC_0, docs/algorithms.md §1.1).
 UNBIASED: frozenset[str] = frozenset({"minibatch_unbiased", "minibatch_unbiased_cka_mean"})
 
 # HSIC_1 divides by n(n-3), so it needs n >= 4. The biased forms would accept n >= 2, but one rule for all

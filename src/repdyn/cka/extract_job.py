@@ -2,7 +2,7 @@
 
 One forward pass of the fixed probe set per epoch (eval mode, no augmentation) serves every layer; per
 (epoch, layer, batch) only the Gram of the batch-centred features is kept, which every estimator derives
-from (ALGORITHMS.md §1.5). Raw activations are kept only for small layers.
+from (docs/algorithms.md §1.5). Raw activations are kept only for small layers.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Gram matrices of batch-centred features, and their packed (upper-triangle) storage form.
 
 What the extraction job stores per (epoch, layer, batch) is `pack_upper(centred_gram(x))`
-(ALGORITHMS.md §1.5): every estimator derives from it without the features.
+(docs/algorithms.md §1.5): every estimator derives from it without the features.
 
 Dtype path: float64 input stays float64 (the exact reference path); any other float input is centred
 and multiplied in float32 and the Gram is returned in float32, the storage dtype. Centring takes two

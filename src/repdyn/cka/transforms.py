@@ -1,6 +1,6 @@
 """Gram transforms: from stored batch Grams to one epoch's vector g, whose inner products are HSIC sums.
 
-ALGORITHMS.md §1.5: with g_e built as below, ⟨g_e1, g_e2⟩ = Σ_b HSIC(K_b, L_b) for the chosen estimator,
+docs/algorithms.md §1.5: with g_e built as below, ⟨g_e1, g_e2⟩ = Σ_b HSIC(K_b, L_b) for the chosen estimator,
 so an epoch x epoch CKA matrix is one matrix product. Symmetric matrices are half-vectorised
 (⟨A, B⟩ = Σ_i A_ii B_ii + 2 Σ_{i<j} A_ij B_ij), which halves storage and FLOPs.
 
@@ -12,7 +12,7 @@ Layout of g per estimator (batches concatenated in order):
 - minibatch_biased: per batch [diag(HK_bH), √2·strictupper(HK_bH)] / (n_b-1).
 - full_biased: the biased form of the single N x N Gram of all examples (exactly one "batch").
 
-All centring runs in float64 (U-centring explicitly, never the three-term form, §1.6); the output dtype
+All centring runs in float64 (U-centring explicitly, never the three-term form, docs/algorithms.md §1.6); the output dtype
 defaults to the dtype of the stored Grams (float32 storage -> float32 g).
 """
 
@@ -51,13 +51,13 @@ def double_centre(gram: torch.Tensor) -> torch.Tensor:
 
 
 def hsic_unbiased(gram_k: torch.Tensor, gram_l: torch.Tensor) -> torch.Tensor:
-    """HSIC_1(K, L) = ⟨U(K), U(L)⟩ / (n(n-3)) as a float64 scalar tensor (§1.2)."""
+    """HSIC_1(K, L) = ⟨U(K), U(L)⟩ / (n(n-3)) as a float64 scalar tensor (docs/algorithms.md §1.2)."""
     n = gram_k.shape[0]
     return (u_centre(gram_k) * u_centre(gram_l)).sum() / (n * (n - 3))
 
 
 def hsic_biased(gram_k: torch.Tensor, gram_l: torch.Tensor) -> torch.Tensor:
-    """HSIC_0(K, L) = ⟨HKH, HLH⟩ / (n-1)² as a float64 scalar tensor (§1.1)."""
+    """HSIC_0(K, L) = ⟨HKH, HLH⟩ / (n-1)² as a float64 scalar tensor (docs/algorithms.md §1.1)."""
     n = gram_k.shape[0]
     return (double_centre(gram_k) * double_centre(gram_l)).sum() / (n - 1) ** 2
 

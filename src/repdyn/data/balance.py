@@ -39,7 +39,7 @@ def balanced_subset(labels: np.ndarray, num_classes: int, size: int | None, seed
 
 
 def probe_batches(labels: np.ndarray, num_classes: int, batches: int, batch_size: int, seed: int) -> np.ndarray:
-    """Indices (batches, batch_size) of disjoint class-balanced batches (ALGORITHMS.md §1.7).
+    """Indices (batches, batch_size) of disjoint class-balanced batches (docs/algorithms.md §1.7).
 
     Every batch holds floor(n / C) examples of every class plus one more of each
     of (n mod C) distinct classes; with Generator(seed) we first draw those extra

@@ -1,4 +1,4 @@
-"""Symmetric label noise as in the deep-double-descent code (ALGORITHMS.md §4.5).
+"""Symmetric label noise as in the deep-double-descent code (docs/algorithms.md §4.5).
 
 For rate q, exactly floor(q * N / C) examples of every class are chosen without
 replacement and each gets a label drawn uniformly from the C - 1 other classes,

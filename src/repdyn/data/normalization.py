@@ -1,4 +1,4 @@
-"""Per-channel input normalisation constants (ALGORITHMS.md §2.1).
+"""Per-channel input normalisation constants (docs/algorithms.md §2.1).
 
 CIFAR-10 and SVHN use the constants of the double-descent / dbViz code so that
 results compare with theirs; Fashion-MNIST and Tiny ImageNet have no such

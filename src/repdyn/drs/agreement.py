@@ -1,11 +1,11 @@
-"""Decision-region similarity (ALGORITHMS.md §2.5): probe predictions on plane points and their agreement.
+"""Decision-region similarity (docs/algorithms.md §2.5): probe predictions on plane points and their agreement.
 
 Two concerns, both sized for the paper's scale (1.25 M points per epoch and
 layer, ~1000 epochs):
 
 - `predict_planes`: one forward per batch of plane points serves every
   analysed layer (evaluating the planes once per layer would multiply the
-  dominant cost by the number of layers, §6.3).
+  dominant cost by the number of layers, docs/cost-model.md, "DRS at paper scale").
 - `agreement_counts`: the epoch × epoch agreement counts as a product of
   one-hot matrices. Each partial count is an integer no larger than the
   number of points in a chunk, so float32 GEMM is exact as long as a chunk

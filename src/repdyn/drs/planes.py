@@ -1,4 +1,4 @@
-"""dbViz input planes spanned by three training images (docs/algorithms.md, "Planes").
+"""dbViz input planes spanned by three training images (docs/algorithms.md §2.2–2.4).
 
 A plane is stored as its basis (anchor x0, orthonormal directions d1, d2) and
 its grid coefficients, never as points: P = 500 planes of R² = 2500 points of
@@ -84,7 +84,7 @@ def plane_basis(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndar
 def grid_axes(
     anchor_coords: np.ndarray, resolution: int, range_l: float, range_r: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The two axes of §2.3: R values each from the anchors' min − ρ_l·L to max + ρ_r·L, both ends included."""
+    """The two axes of docs/algorithms.md §2.3: R values each from the anchors' min − ρ_l·L to max + ρ_r·L, both ends included."""
     axes = []
     for dim in range(2):
         lo, hi = float(anchor_coords[:, dim].min()), float(anchor_coords[:, dim].max())

@@ -1,4 +1,4 @@
-"""make_planes: the P fixed dbViz planes of one dataset artifact (ALGORITHMS.md §2.2–2.4).
+"""make_planes: the P fixed dbViz planes of one dataset artifact (docs/algorithms.md §2.2–2.4).
 
 Drawn once per dataset (and noise realisation) and shared by every run and epoch on it: DRS compares
 two epochs' predictions at the same points. Only bases and grid coefficients are stored; the points

@@ -1,6 +1,6 @@
 """planes_eval: every plane point through the network once per grid epoch, every layer's probe applied.
 
-The dominant cost of DRS (ALGORITHMS.md §6.3: 1.25 M forwards per epoch at the paper's P = 500,
+The dominant cost of DRS (docs/cost-model.md, "DRS at paper scale": 1.25 M forwards per epoch at the paper's P = 500,
 R = 50), so one forward per batch of points serves all layers (repdyn.drs.agreement.predict_planes) and points
 are generated on the fly from the stored plane bases. Predicted classes are stored as uint8.
 

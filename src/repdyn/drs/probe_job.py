@@ -1,4 +1,4 @@
-"""probe_segment: one linear probe per analysed layer at every DRS-grid epoch of a segment (ALGORITHMS.md §3).
+"""probe_segment: one linear probe per analysed layer at every DRS-grid epoch of a segment (docs/algorithms.md §3).
 
 Per epoch, one eval-mode forward of the training set (no augmentation) fills a feature cache that
 serves every layer and every probe epoch; the cache lives in RAM up to the memory budget and in

@@ -1,7 +1,7 @@
 """Which training images span the planes: triplets with pairwise different labels, non-degenerate planes.
 
 The draw is the record of the experiment: one numpy generator per plane set, dbViz's rejection rule
-(docs/algorithms.md, "Planes"), so the same seed and labels give the same triplets on every machine.
+(docs/algorithms.md §2.2–2.4), so the same seed and labels give the same triplets on every machine.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def select_planes(
     range_l: float = DEFAULT_RANGE,
     range_r: float = DEFAULT_RANGE,
 ) -> PlaneSet:
-    """Draw `count` non-degenerate planes from the training set (§2.4).
+    """Draw `count` non-degenerate planes from the training set (docs/algorithms.md §2.4).
 
     Triplets come from the same stream as `select_triplets(labels, count,
     seed)`; a degenerate triplet (e.g. duplicate images) is dropped and the

@@ -12,7 +12,7 @@
   more (k = 1 ... 64) are drawn on a log2 axis so the small widths do not crowd.
 
 Similarity values must lie in [-1, 1] up to UNIT_SLACK (float32 CKA can exceed 1 by
-rounding; the unbiased CKA estimator may dip slightly below 0, ALGORITHMS.md §1.2);
+rounding; the unbiased CKA estimator may dip slightly below 0, docs/algorithms.md §1.1–1.3);
 NaN values (undefined similarity) are left out of the lines. The y axis shows
 [0, 1] and reaches below 0 only as far as the data do.
 """

@@ -4,7 +4,7 @@ matrix[i, j] is drawn at x = epochs[j], y = epochs[i] with the origin lower left
 (epoch 0 at the bottom), both axes on the symmetric-log epoch scale of
 `repdyn.figures.axes`. Cells are quads on their epoch intervals (pcolormesh on the
 cell edges), so irregular grids show each epoch's true extent. NaN entries
-(degenerate layers, ALGORITHMS.md §1.6) are masked in light grey and announced.
+(degenerate layers, docs/algorithms.md §1.6) are masked in light grey and announced.
 
 Large grids (E > MAX_DRAWN_CELLS, e.g. 4000 epochs) are first averaged onto
 MAX_DRAWN_CELLS bins spaced evenly on the log scale: 16 M quads would take minutes

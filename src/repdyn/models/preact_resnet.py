@@ -1,4 +1,4 @@
-"""Pre-activation ResNet-18 of width k, the deep-double-descent "ResNet18k" (spec §4.1).
+"""Pre-activation ResNet-18 of width k, the deep-double-descent "ResNet18k" (docs/algorithms.md §4.1).
 
 Module and attribute names follow kuangliu's `PreActResNet18` so that at k = 64
 the module tree and the state_dict keys are the same as the peer code's: the

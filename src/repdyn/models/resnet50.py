@@ -1,4 +1,4 @@
-"""kuangliu's CIFAR ResNet-50: post-activation bottlenecks, 3x3 stem, no max-pool (spec §4.2).
+"""kuangliu's CIFAR ResNet-50: post-activation bottlenecks, 3x3 stem, no max-pool (docs/algorithms.md §4.2).
 
 Attribute names follow kuangliu/pytorch-cifar `resnet.py` so that module names
 and state_dict keys are the peer's; the analysed "first layer" is `conv1`,

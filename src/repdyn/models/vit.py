@@ -1,4 +1,4 @@
-"""torchvision's ViT-B/16 that accepts any input size by resizing on the fly (spec §4.3).
+"""torchvision's ViT-B/16 that accepts any input size by resizing on the fly (docs/algorithms.md §4.3).
 
 Subclassing torchvision's VisionTransformer (rather than wrapping it) keeps
 the module names `conv_proj`, `encoder.layers.encoder_layer_i`, `heads.head`

@@ -2,7 +2,7 @@
 
 The paper trains with a constant learning rate, so no scheduler exists here:
 a run's first 1000 epochs are then the same whatever its total length, which
-is what lets a run's id omit its length (DESIGN.md, content addressing).
+is what lets a run's id omit its length (docs/design.md, "Ids").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Linear probes (ALGORITHMS.md §3): cached training-set features and probes trained on them.
+"""Linear probes (docs/algorithms.md §3): cached training-set features and probes trained on them.
 
 `FeatureCache` runs the training set through the network once and keeps every
 analysed layer's features within a memory budget; `train_probes` fits one

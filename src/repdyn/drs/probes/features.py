@@ -2,7 +2,7 @@
 
 A probe epoch needs every training example's representation at every layer;
 recomputing them per probe epoch would cost 10 forwards of the training set
-(ALGORITHMS.md §6.3), so one forward fills a cache that serves all layers and
+(docs/cost-model.md, "DRS at paper scale"), so one forward fills a cache that serves all layers and
 all probe epochs. At paper scale the cache is 37.7 GB of float32, so when it
 does not fit the budget it lives in scratch files instead of RAM.
 
@@ -41,7 +41,7 @@ def check_pooling(pooling: str) -> None:
 
 
 def pool_output(output: torch.Tensor, pooling: str) -> torch.Tensor:
-    """A module output (n, ...) as the probe's (n, p) representation (§3, `probe.pooling`).
+    """A module output (n, ...) as the probe's (n, p) representation (docs/algorithms.md §3, `probe.pooling`).
 
     - "none": flattened row-major, p = C·H·W for conv maps (n, C, H, W), T·D for tokens (n, T, D).
     - "avg": global average over spatial positions (n, C, H, W) -> (n, C) or over tokens (n, T, D) -> (n, D).

@@ -1,4 +1,4 @@
-"""Linear probes on frozen layer features (ALGORITHMS.md §3): Adam, cross-entropy, all layers in one loop.
+"""Linear probes on frozen layer features (docs/algorithms.md §3): Adam, cross-entropy, all layers in one loop.
 
 One pass over the cached features per probe epoch trains every layer's probe
 (the features of a batch are read once for all layers). Everything random is
