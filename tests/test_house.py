@@ -136,7 +136,7 @@ def test_no_reference_points_outside_the_repository():
 
 def test_the_reference_check_catches_a_dead_reference(tmp_path):
     bad = tmp_path / "x.py"
-    bad.write_text("see " + OUTSIDE_NOTES[0] + ".md §3 and docs/nowhere.md and " + OUTSIDE_DIRS[0] + "/spec\n")
+    bad.write_text("see " + OUTSIDE_NOTES[0] + ".md §3 and docs/" + "nowhere.md and " + OUTSIDE_DIRS[0] + "/spec\n")
     good = tmp_path / "y.py"
     good.write_text("see docs/algorithms.md\n")
     assert len(dead_references([bad])) == 3

@@ -2,9 +2,15 @@
 
     from repdyn.cka import cka, cka_matrix, ESTIMATORS, open_cka
 
-Layers: `grams` (batch-centred Grams, packed storage form), `transforms` (Grams -> an epoch's vector g
-whose inner products are HSIC sums), `tiles` (blocks of G Gᵀ and their normalisation), `api` (in-memory
-convenience on top). No I/O here: storage and workflow rules build on these functions.
+Same shape as repdyn.drs:
+    maths     estimators (names, batch rules), grams (batch-centred Grams, packed storage form),
+              transforms (Grams -> an epoch's vector g whose inner products are HSIC sums), tiles (blocks
+              of G Gᵀ and their normalisation), api (in-memory convenience on top; no I/O)
+    store     the Zarr layout of the CKA stages; `open_cka` reads an assembled result
+    jobs      extract_job (extract_segment), tile_job (cka_tile, assembly), commands (each job as
+              `python -m repdyn` runs it, reading spec.json)
+    figures   heatmaps and the layer panel
+What CKA and DRS share (tile names, epoch parts, Zarr helpers, assembly) is repdyn.tiling.
 
 `ESTIMATORS` is importable without torch (config validation needs it at Snakefile parse time); the
 torch-based names are loaded on first use.

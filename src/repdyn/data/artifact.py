@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from repdyn.atomic import atomic_path
-from repdyn.data.sources import ImageGeometry
+from repdyn.data.source_data import ImageGeometry
 
 FORMAT_VERSION = 1
 IMAGE_CHUNK = 1024  # images per HDF5 chunk: large enough for fast lzf reads, small for partial reads

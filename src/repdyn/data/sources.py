@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from repdyn.checks import require_int
-from repdyn.data.source_data import ImageGeometry, SourceData
+from repdyn.data.source_data import SourceData
 
 DATASETS = ("fashion_mnist", "cifar10", "svhn", "tiny_imagenet")
 FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
