@@ -79,7 +79,8 @@ class Summary:
 
 
 def summarize(name: str, plan: Plan, jobs: Iterable[Job], threads: int) -> Summary:
-    """Sum the cost model over a set of repdyn.jobs.Job."""
+    """Sum the cost model over a set of repdyn.jobs.Job (in sorted order: the same sums in every process)."""
+    jobs = sorted(jobs)
     storage = {stage: 0.0 for stage in dict.fromkeys(rules.RULES[r].stage for r in rules.MODELLED)}
     gpu = cpu = 0.0
     for j in jobs:
