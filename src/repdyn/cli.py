@@ -74,6 +74,13 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    from repdyn.analysis.events import events_json
+
+    print(events_json(args.metrics))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="repdyn", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -108,6 +115,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--phases", required=True)
     p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("events", help="training events of a metrics table (perfect fit, instabilities, "
+                       "memorisation, double descent) as JSON")
+    p.add_argument("metrics", help="a metrics table, e.g. results/train/<id>/metrics/e000060.tsv")
+    p.set_defaults(func=cmd_events)
 
     from repdyn import cli_cka
 
