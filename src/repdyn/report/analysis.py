@@ -71,6 +71,15 @@ def cross_run_diagonal(result: SimilarityResult) -> dict[str, tuple[list[int], l
     return {layer: (common, [float(v) for v in np.asarray(m)[r, c]]) for layer, m in result.matrices.items()}
 
 
-def transitions_text(epochs: Sequence[int]) -> str:
-    """'13, 41' or '—' (a table cell)."""
-    return ", ".join(str(e) for e in epochs) if epochs else "—"
+def transitions_text(epochs: Sequence[int], instabilities: Sequence[Sequence[int]] | None = None) -> str:
+    """'13, 42 (in instability 37–43)' or '—' (a table cell): a transition inside an instability says so."""
+    def one(epoch: int) -> str:
+        span = next((s for s in instabilities or () if s[0] <= epoch <= s[1]), None)
+        return f"{epoch} (in instability {span[0]}–{span[1]})" if span else str(epoch)
+
+    return ", ".join(one(e) for e in epochs) if epochs else "—"
+
+
+def spans_text(spans: Sequence[Sequence[int]] | None) -> str:
+    """'37–43, 50–52' or 'none' (a table cell)."""
+    return ", ".join(f"{a}–{b}" for a, b in spans) if spans else "none"
