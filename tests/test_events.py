@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +136,20 @@ def test_bad_rows_name_the_column():
         training_events([{"epoch": 0, "train_err": 0.1, "test_err": 0.2}])
     with pytest.raises(ValueError, match="no metrics rows"):
         training_events([])
+
+
+def test_events_command_prints_the_json(tmp_path, capsys):
+    from repdyn.cli import main
+    from repdyn.train.metrics import COLUMNS, write_metrics
+
+    test_err, train_err = double_descent(), fitting(30, 60)
+    train_err[45] = 0.05
+    rows = [{c: 0.5 for c in COLUMNS} | row for row in rows_of(test_err, train_err)]
+    write_metrics(tmp_path / "m.tsv", rows)
+    assert main(["events", str(tmp_path / "m.tsv")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"perfect_fit_epoch", "instabilities", "memorisation", "double_descent"}
+    assert printed["perfect_fit_epoch"] == 30 and printed["instabilities"] == [[45, 45]]
+    assert set(printed["double_descent"]) == {"minimum_epoch", "minimum_value", "peak_epoch", "peak_value"}
+    assert main(["events", str(tmp_path / "missing.tsv")]) == 2
+    assert "missing.tsv" in capsys.readouterr().err

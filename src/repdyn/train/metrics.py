@@ -22,7 +22,6 @@ values instead; they are NaN at epoch 0.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
