@@ -200,7 +200,7 @@ class ExperimentReport:
                         "bands in every figure); memorisation runs from the first minimum of the smoothed test "
                         "error to perfect fitting; the double-descent peak is the highest smoothed test error in "
                         "it, reported only when it rises above the minimum by more than the significance margin "
-                        "(3 times the epoch-to-epoch noise of the test error, at least 0.01). Values: smoothed "
+                        "(2.5 times the epoch-to-epoch noise of the test error, at least 0.01). Values: smoothed "
                         "test error as a fraction.", css="note")])
 
     def _similarity_section(self, key: str, result: SimilarityResult, measures: Mapping[str, LayerMeasures],
