@@ -165,3 +165,44 @@ def test_events_command_prints_the_json(tmp_path, capsys):
     assert set(printed["double_descent"]) == {"minimum_epoch", "minimum_value", "peak_epoch", "peak_value"}
     assert main(["events", str(tmp_path / "missing.tsv")]) == 2
     assert "missing.tsv" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- real metrics tables
+
+def real_rows(name: str) -> list[dict]:
+    from repdyn.train.metrics import read_metrics
+
+    return read_metrics(FIXTURES / name)
+
+
+def test_default_seed0_fits_at_32_without_instability_and_shows_double_descent():
+    """config.yaml, train.seed 0, commit 18f3db0 (results/train/60b6a8f333e5), 60 epochs on a 2-core CPU."""
+    rows = real_rows("default_seed0_baseline.tsv")
+    events = training_events(rows)
+    first_zero = next(r["epoch"] for r in rows if r["train_err"] == 0)
+    assert events.perfect_fit_epoch == first_zero == 32
+    assert max(r["train_err"] for r in rows if r["epoch"] >= 32) == 0 and events.instabilities == ()
+    dd = events.double_descent
+    assert events.memorisation == (dd.minimum_epoch, 32)
+    assert dd.minimum_epoch == 3 and dd.minimum_value == pytest.approx(0.334)  # median of epochs 1-5
+    assert 3 < dd.peak_epoch < 32 and dd.peak_value - dd.minimum_value > events.margin
+    assert (dd.peak_epoch, dd.peak_value) == (11, pytest.approx(0.447))
+    assert rows[-1]["test_err"] < dd.peak_value - events.margin  # and the error comes down again
+
+
+def test_an_instability_injected_into_the_real_run_is_found_and_never_the_peak():
+    """The seed-0 table with the shape the issue reports for an earlier run (training error 0 -> 22 % -> 0
+    at 37-43, loss 0.0006 -> 0.94, test error spiking with it): synthetic, on real noise."""
+    rows = real_rows("default_seed0_baseline.tsv")
+    spike = {38: 0.06, 39: 0.15, 40: 0.22, 41: 0.12, 42: 0.04}
+    for row in rows:
+        if row["epoch"] in spike:
+            row["train_err"] = spike[row["epoch"]]
+            row["train_loss"] = 0.94 * spike[row["epoch"]] / 0.22
+            row["test_err"] = 0.33 + 1.2 * spike[row["epoch"]]
+        elif row["epoch"] in (37, 43):
+            row["train_loss"] = 0.0006 if row["epoch"] == 37 else 0.05
+    events = training_events(rows)
+    assert events.instabilities == ((38, 43),)  # 43: error back to 0 but the loss still 400-fold its low
+    assert events.double_descent.peak_epoch == 11
+    assert training_events(real_rows("default_seed0_baseline.tsv")).double_descent == events.double_descent
