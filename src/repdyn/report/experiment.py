@@ -209,7 +209,8 @@ class ExperimentReport:
         spans = self.phases.get("instabilities")
         blocks = [[self.label(layer), len(m.blocks.ranges), transitions_text(m.blocks.transitions, spans),
                    "; ".join(f"{a}–{b} ({cell(w) or 'n/a'})" for (a, b), w in zip(m.blocks.ranges, m.blocks.within)),
-                   cell(m.blocks.between), cell(m.mean_offdiag), cell(m.blocks.penalty)]
+                   cell(m.blocks.between), transitions_text(m.plain.transitions, spans), cell(m.mean_offdiag),
+                   cell(m.blocks.penalty)]
                   for layer, m in measures.items()]
         init = [[self.label(layer), m.init.min_epoch, cell(m.init.min_value),
                  "none" if m.init.turn_up_epoch is None else m.init.turn_up_epoch, cell(m.init.end_value),
@@ -233,10 +234,12 @@ class ExperimentReport:
                             "per block (report.block_penalty; by default set from the matrix's neighbour-to-neighbour "
                             "noise, so that differences below about 0.02 are never read as blocks). A transition is "
                             "the first epoch of a new block; one that falls inside an instability is marked so: it "
-                            "follows the optimisation spike, not a training phase.",
+                            "follows the optimisation spike, not a training phase. The plain segmentation (no "
+                            "drift null) is shown beside it: where they differ, the difference is a change of pace "
+                            "or steady drift (docs/readouts.md).",
                             css="note"),
                 h.table(["layer", "blocks", "transitions (epochs)", "blocks: epochs (mean within)", "mean between",
-                         f"mean off-diagonal {kind}", "penalty"], blocks),
+                         "transitions without the drift null", f"mean off-diagonal {kind}", "penalty"], blocks),
                 h.heading(f"{kind} to initialisation", level=3),
                 h.figure(f"figures/{key}_init.png", f"Row 0 of each matrix: {kind} of every epoch's representation "
                          "to the first grid epoch's.", alt=f"{kind} to initialisation", pdf=f"figures/{key}_init.pdf")
