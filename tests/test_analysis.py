@@ -110,14 +110,70 @@ def test_round_off_steps_are_not_phases():
     assert detect_blocks(matrix, range(40)).transitions == ()
 
 
-def test_larger_penalty_never_gives_more_blocks():
-    # blocks of contrasting sizes on top of a slow drift: many change-points at a small price
+@pytest.mark.parametrize("drift, most", [(False, 6), (True, 5)])
+def test_larger_penalty_never_gives_more_blocks(drift, most):
+    # blocks of contrasting sizes on top of a slow drift: at a small price the plain segmentation also
+    # cuts the drift (> 5 blocks); measured against the drift null it keeps the 5 blocks
     matrix = block_matrix([8, 30, 15, 60, 27], within=0.85, between=0.5, noise=0.08, seed=3)
     positions = np.arange(len(matrix))
     matrix = matrix - 0.15 * np.abs(positions[:, None] - positions[None, :]) / len(matrix)
-    counts = [len(detect_blocks(matrix, positions, penalty=p).starts) for p in np.geomspace(0.01, 200.0, 40)]
+    counts = [len(detect_blocks(matrix, positions, penalty=p, drift=drift).starts)
+              for p in np.geomspace(0.01, 200.0, 40)]
     assert all(a >= b for a, b in itertools.pairwise(counts))
-    assert counts[0] >= 6 and counts[-1] == 1
+    assert counts[0] >= most and counts[-1] == 1
+
+
+def trajectory_kernel(positions, length=8.0, noise=0.0, seed=0) -> np.ndarray:
+    """Similarity of points moving along a line: exp(-|x_i - x_j| / length) (a PSD kernel), plus symmetric noise."""
+    x = np.asarray(positions, dtype=float)
+    matrix = np.exp(-np.abs(x[:, None] - x[None, :]) / length)
+    jitter = np.random.default_rng(seed).normal(0.0, noise, matrix.shape)
+    matrix = matrix + (jitter + jitter.T) / 2
+    np.fill_diagonal(matrix, 1.0)
+    return matrix
+
+
+@pytest.mark.parametrize("size, speed, noise", [(61, 1.0, 0.0), (61, 3.0, 0.0), (61, 1.0, 0.02), (200, 0.5, 0.02)])
+def test_steady_drift_is_one_block(size, speed, noise):
+    """A representation that drifts at a steady pace has no phases; the plain segmentation cuts it anyway."""
+    matrix = trajectory_kernel(speed * np.arange(size), noise=noise, seed=size)
+    assert detect_blocks(matrix, range(size)).transitions == ()
+    assert len(detect_blocks(matrix, range(size), drift=False).transitions) >= 2
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.02])
+def test_real_phases_on_top_of_drift_are_found(noise):
+    """Plateaus with slow drift, separated by fast stretches (10 -> 12, 40 -> 41): both transitions found."""
+    steps = np.full(60, 0.3)
+    steps[10:12] = 8.0  # two fast epochs
+    steps[40] = 12.0  # one jump
+    positions = np.concatenate([[0.0], np.cumsum(steps)])
+    found = detect_blocks(trajectory_kernel(positions, noise=noise), range(61))
+    assert len(found.transitions) == 2
+    assert 10 <= found.transitions[0] <= 12 and found.transitions[1] == 41
+
+
+def test_blocks_agree_across_noise_draws_where_the_plain_segmentation_does_not():
+    """Two 'seeds' (noise draws) of one phase structure with drift inside the phases give the same blocks."""
+    positions = np.concatenate([0.4 * np.arange(30), 30 + 0.4 * np.arange(31)])
+    found = [detect_blocks(trajectory_kernel(positions, noise=0.03, seed=seed), range(61)) for seed in (1, 2, 3)]
+    assert all(f.transitions == (30,) for f in found)
+    plain = [detect_blocks(trajectory_kernel(positions, noise=0.03, seed=seed), range(61), drift=False).transitions
+             for seed in (1, 2, 3)]
+    assert all(len(p) > 1 for p in plain)
+
+
+def test_drift_null_is_the_mean_of_each_diagonal():
+    from repdyn.analysis.blocks import lag_profile
+
+    matrix = np.array([[1.0, 0.8, 0.1], [0.8, 1.0, 0.6], [0.1, 0.6, 1.0]])
+    np.testing.assert_allclose(lag_profile(matrix), [[1.0, 0.7, 0.1], [0.7, 1.0, 0.7], [0.1, 0.7, 1.0]])
+    residual = matrix - lag_profile(matrix)
+    for penalty in (0.01, 0.1, 1.0):
+        assert (detect_blocks(matrix, range(3), penalty=penalty, min_block=1)
+                == detect_blocks(residual + lag_profile(matrix), range(3), penalty=penalty, min_block=1))
+        assert (detect_blocks(matrix, range(3), penalty=penalty, min_block=1).starts
+                == detect_blocks(residual, range(3), penalty=penalty, min_block=1, drift=False).starts)
 
 
 @pytest.mark.parametrize("size", range(1, 10))
@@ -128,7 +184,7 @@ def test_dynamic_programme_matches_brute_force(size):
         matrix = features @ features.T if trial % 2 else rng.uniform(0.0, 1.0, (size, size))
         for min_block in (1, 2, 3):
             penalty = float(rng.uniform(0.0, 2.0))
-            found = detect_blocks(matrix, range(size), penalty=penalty, min_block=min_block)
+            found = detect_blocks(matrix, range(size), penalty=penalty, min_block=min_block, drift=False)
             candidates = []
             for cuts in itertools.product((False, True), repeat=size - 1):
                 starts = [0] + [p + 1 for p, cut in enumerate(cuts) if cut]
@@ -182,7 +238,7 @@ def test_ties_and_asymmetry_are_handled_deterministically():
 def test_short_grid_is_one_block():
     matrix = block_matrix([1, 2], within=0.9, between=0.0, noise=0.0)
     assert detect_blocks(matrix, [0, 5, 10], min_block=2).starts == (0,)
-    assert detect_blocks(matrix, [0, 5, 10], min_block=1, penalty=0.5).transitions == (5,)
+    assert detect_blocks(matrix, [0, 5, 10], min_block=1, penalty=0.5, drift=False).transitions == (5,)
     assert detect_blocks(np.ones((1, 1)), [3]).ranges == ((3, 3),)
 
 

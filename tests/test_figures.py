@@ -228,6 +228,38 @@ def test_marks_are_dashed_lines_on_both_axes():
     assert not skipped.axes[0].lines  # an event that never happened draws nothing
 
 
+def test_instability_spans_are_shaded_on_both_axes_and_named_once():
+    epochs = irregular_grid(200)
+    marks = {"perfect fit": 30, "instability": (37, 43), "_instability 2": (60, 61)}
+    fig = heatmap_figure(quadrant_matrix(epochs, 60), epochs, title="spans", marks=marks)
+    (ax,) = heatmap_axes(fig)
+    vertical = [b for b in ax.patches if "instability" in b.get_label() and "horizontal" not in b.get_label()]
+    horizontal = [b for b in ax.patches if b.get_label().endswith("(horizontal)")]
+    # each band covers its epochs' whole cells, in data coordinates along its own axis
+    assert sorted((b.get_x(), b.get_x() + b.get_width()) for b in vertical) == [(36.5, 43.5), (59.5, 61.5)]
+    assert sorted((b.get_y(), b.get_y() + b.get_height()) for b in horizontal) == [(36.5, 43.5), (59.5, 61.5)]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["instability", "perfect fit"]
+    # the line marks keep their styles whether or not spans come first
+    line = next(ln for ln in ax.lines if np.all(np.asarray(ln.get_xdata()) == 30))
+    assert line.get_color() == "#d62728"
+
+
+def test_visible_marks_clip_spans_and_drop_those_outside():
+    from repdyn.figures.axes import visible_marks
+
+    marks = {"fit": 30, "instability": (37, 43), "_instability 2": (70, 80)}
+    assert visible_marks(marks, range(0, 41)) == {"fit": 30, "instability": (37, 40)}
+    assert visible_marks({"instability": (70, 80)}, range(0, 41)) is None
+
+
+@pytest.mark.parametrize("marks, fragment", [({"bad": (5, 2)}, "after its end"), ({"bad": (1, 2, 3)}, "two integer"),
+                                             ({"bad": (0, 5000)}, "outside")])
+def test_bad_spans_name_the_mark(marks, fragment):
+    epochs = irregular_grid(200)
+    with pytest.raises(ValueError, match=fragment):
+        heatmap_figure(quadrant_matrix(epochs, 60), epochs, title="t", marks=marks)
+
+
 @pytest.mark.parametrize("marks, fragment", [({"late": 5000}, "'late'"), ({"odd": 2.5}, "'odd'"), ({"neg": -3}, "'neg'")])
 def test_bad_marks_name_the_mark(marks, fragment):
     epochs = irregular_grid(200)

@@ -207,3 +207,15 @@ def test_a_report_follows_its_results_and_nothing_else(reported):
     assert planned_jobs(work, cfg) == {"report_experiment": 1, "report_index": 1, "all": 1}
     snakemake(work, cfg)
     assert (work / "reports" / "experiments" / "w3" / "index.html").is_file()
+
+
+@pytest.mark.slow
+def test_index_reports_the_seed_replicate_group(reported):
+    from repdyn.report.replicates import COLUMNS as REPLICATE_COLUMNS
+
+    work, _ = reported
+    lines = (work / "reports" / "compare" / "replicates.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == list(REPLICATE_COLUMNS)
+    assert lines[1:] and all(line.startswith("w2 / w2-seed1\t") for line in lines[1:])  # w3 differs in width
+    assert any("\tcka_blocks\tlayer4\t" in line for line in lines)
+    assert "Seed replicates" in (work / "reports" / "index.html").read_text()

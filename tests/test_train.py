@@ -22,7 +22,7 @@ from repdyn.train import init_run, load_checkpoint_model, read_metrics, train_se
 from repdyn.train import loop
 from repdyn.train.augment import draw_epoch, epoch_seeds, horizontal_flip, random_crop
 from repdyn.train.checkpoints import load_checkpoint, load_state
-from repdyn.train.metrics import COLUMNS, moving_average, write_metrics
+from repdyn.train.metrics import COLUMNS, phase_marks, write_metrics
 from repdyn.train.optim import OPTIMIZERS, build_optimizer
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -352,30 +352,30 @@ def synthetic_rows(test_err: list[float], train_err: list[float]) -> list[dict]:
     ]
 
 
-def test_training_phases_on_a_known_double_descent_curve(tmp_path):
-    # test error falls to its first minimum at epoch 5, peaks at epoch 12, falls again
+def test_training_phases_are_the_events_read_back_from_split_tables(tmp_path):
+    # raw test error falls to 0.4 at epoch 5 (its 5-epoch median is 0.5 at 4, 5 and 6: the earliest counts),
+    # peaks at epoch 12 while the labels are fitted (medians tie at 11 and 12: the earliest counts;
+    # first zero train error at 14), then an instability at 17-18; the rules themselves: tests/test_events.py
     test_err = [0.9 - 0.1 * e for e in range(6)] + [0.4 + 0.05 * k for k in range(1, 8)] + [0.7 - 0.04 * k for k in range(1, 8)]
-    train_err = [max(0.0, 0.8 - 0.1 * e) for e in range(len(test_err))]  # first 0 at epoch 8
+    train_err = [max(0.0, 0.7 - 0.05 * e) for e in range(len(test_err))]
+    train_err[17] = train_err[18] = 0.2
     rows = synthetic_rows(test_err, train_err)
     write_metrics(tmp_path / "b.tsv", rows[10:])
     write_metrics(tmp_path / "a.tsv", rows[:10])
     read_back = read_metrics([tmp_path / "b.tsv", tmp_path / "a.tsv"])
     assert [row["epoch"] for row in read_back] == list(range(len(rows)))
     phases = training_phases(read_back)
-    assert phases["perfect_fit_epoch"] == 8
-    assert phases["test_error_peak_epoch"] == 12
-    assert phases["test_error_peak"] == pytest.approx(moving_average(test_err, 5)[12])
-    raw = training_phases(read_back, window=1)
-    assert raw["test_error_peak_epoch"] == 12 and raw["test_error_peak"] == pytest.approx(0.75)
+    assert phases["perfect_fit_epoch"] == 14
+    assert phases["instabilities"] == [[17, 18]]
+    assert phases["memorisation"] == [4, 14]
+    assert phases["test_error_peak_epoch"] == phases["double_descent"]["peak_epoch"] == 11
+    assert phases["test_error_peak"] == phases["double_descent"]["peak_value"]
+    marks = phase_marks(phases)
+    assert marks == {"perfect fit": 14, "test-error peak": 11, "instability": (17, 18)}
 
 
-def test_training_phases_none_cases_and_smoothing():
+def test_training_phases_none_cases():
     monotone = synthetic_rows([0.9 - 0.05 * e for e in range(10)], [0.5] * 10)
-    assert training_phases(monotone) == {"perfect_fit_epoch": None, "test_error_peak_epoch": None, "test_error_peak": None}
-    # a one-epoch blip during the descent is a local minimum of the raw curve but not of the smoothed one
-    jittery = [0.9, 0.8, 0.7, 0.72, 0.6, 0.5, 0.4, 0.35, 0.3, 0.28]
-    assert training_phases(synthetic_rows(jittery, [0.1] * 10), window=1)["test_error_peak_epoch"] == 3
-    assert training_phases(synthetic_rows(jittery, [0.1] * 10), window=5)["test_error_peak_epoch"] is None
-    assert moving_average([1.0, 2.0, 3.0, 10.0], 3) == [1.5, 2.0, 5.0, 6.5]
-    with pytest.raises(ValueError, match="window"):
-        moving_average([1.0], 2)
+    phases = training_phases(monotone)
+    assert phases["perfect_fit_epoch"] is None and phases["test_error_peak_epoch"] is None
+    assert phases["test_error_peak"] is None and phases["instabilities"] == [] and phases["memorisation"] is None

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from repdyn.cli.command import add_command
+from repdyn.cli.command import USER, add_command
 
 
 def _cross(pairs: list[str]) -> dict[str, Path]:
@@ -39,7 +39,19 @@ def cmd_report_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    from repdyn.analysis.events import training_events
+    from repdyn.train.metrics import read_metrics
+
+    print(json.dumps(training_events(read_metrics(args.metrics)).as_dict(), indent=2))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "events", cmd_events, "training events of a metrics table (perfect fit, instabilities, "
+                    "memorisation, double descent) as JSON", kind=USER)
+    p.add_argument("metrics", help="a metrics table, e.g. results/train/<id>/metrics/e000060.tsv")
+
     p = add_command(sub, "report-experiment", cmd_report_experiment, "one experiment's HTML report, figures and summary rows")
     p.add_argument("name", help="the experiment's name (config.yaml)")
     p.add_argument("--data", required=True, help="results/data/<id>")

@@ -22,7 +22,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.artist import Artist
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.scale import SymmetricalLogTransform
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
@@ -39,6 +41,9 @@ MARK_STYLES = (
     {"color": "#000000", "linestyle": (0, (2, 2))},
 )
 MARK_WIDTH = 1.3
+# Epoch spans (instabilities): a translucent grey band, drawn under the marks; labels starting with "_"
+# are drawn but left out of the legend (only the first instability is named).
+SPAN_STYLE = {"color": "#7f7f7f", "alpha": 0.25, "linewidth": 0}
 
 
 def check_epochs(epochs: Sequence[int] | np.ndarray, name: str = "epochs") -> np.ndarray:
@@ -140,10 +145,14 @@ class EpochAxis:
         axis.set_minor_formatter(NullFormatter())
 
 
-def check_marks(marks: Mapping[str, int | None] | None, axis: EpochAxis) -> dict[str, int]:
-    """Marks to draw, as {label: epoch}; None values (event never happened) are left out.
+Mark = int | tuple[int, int]
 
-    ValueError names a mark whose epoch is not an integer or lies outside the axis range.
+
+def check_marks(marks: Mapping[str, Mark | None] | None, axis: EpochAxis) -> dict[str, Mark]:
+    """Marks to draw, as {label: epoch or (start, end) span}; None values (event never happened) are left out.
+
+    ValueError names a mark whose epoch is not an integer, a span that is not two increasing epochs,
+    or a mark outside the axis range.
     """
     if marks is None:
         return {}
@@ -154,6 +163,9 @@ def check_marks(marks: Mapping[str, int | None] | None, axis: EpochAxis) -> dict
     for label, epoch in marks.items():
         if epoch is None:
             continue
+        if isinstance(epoch, (tuple, list)):
+            checked[str(label)] = _checked_span(label, epoch, lo, hi)
+            continue
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer, float, np.floating)) or epoch != round(epoch):
             raise ValueError(f"marks[{label!r}]: epoch must be an integer; got {epoch!r}")
         if not lo <= epoch <= hi:
@@ -162,22 +174,58 @@ def check_marks(marks: Mapping[str, int | None] | None, axis: EpochAxis) -> dict
     return checked
 
 
-def visible_marks(marks: Mapping[str, int | None] | None, epochs: Sequence[int]) -> dict[str, int] | None:
-    """The marks inside the plotted epoch range; an event past the grid, or one that never happened (None),
-    is left out. None when none is left."""
+def _checked_span(label: object, span: Sequence, lo: float, hi: float) -> tuple[int, int]:
+    if len(span) != 2 or any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) for e in span):
+        raise ValueError(f"marks[{label!r}]: a span must be two integer epochs (start, end); got {span!r}")
+    start, end = int(span[0]), int(span[1])
+    if start > end:
+        raise ValueError(f"marks[{label!r}]: span start {start} is after its end {end}")
+    if start < lo or end > hi:
+        raise ValueError(f"marks[{label!r}]: span {start}-{end} is outside the plotted epochs [{lo}, {hi}]")
+    return start, end
+
+
+def visible_marks(marks: Mapping[str, Mark | None] | None, epochs: Sequence[int]) -> dict[str, Mark] | None:
+    """The marks inside the plotted epoch range, spans clipped to it; an event past the grid, or one that
+    never happened (None), is left out. None when none is left."""
     if not marks:
         return None
     lo, hi = min(epochs), max(epochs)
-    return {k: v for k, v in marks.items() if v is not None and lo <= v <= hi} or None
+    shown: dict[str, Mark] = {}
+    for label, mark in marks.items():
+        if isinstance(mark, (tuple, list)):
+            start, end = max(int(mark[0]), lo), min(int(mark[1]), hi)
+            if start <= end:
+                shown[label] = (start, end)
+        elif mark is not None and lo <= mark <= hi:
+            shown[label] = mark
+    return shown or None
 
 
-def draw_marks(ax: Axes, marks: Mapping[str, int], vertical: bool = True, horizontal: bool = False) -> list[Line2D]:
-    """Dashed lines at the marked epochs; the vertical line carries the legend label.
+def draw_span(ax: Axes, label: str, span: tuple[int, int], vertical: bool = True, horizontal: bool = False) -> Patch:
+    """Shade the epochs start..end (their whole cells, +-0.5) and return the legend handle."""
+    low, high = span[0] - 0.5, span[1] + 0.5
+    if vertical:
+        ax.axvspan(low, high, label=label, zorder=0.5, **SPAN_STYLE)
+    if horizontal:
+        ax.axhspan(low, high, label=f"_{label} (horizontal)", zorder=0.5, **SPAN_STYLE)
+    return Patch(label=label, **SPAN_STYLE)
 
-    Returns the legend handles (one per mark).
+
+def draw_marks(ax: Axes, marks: Mapping[str, Mark], vertical: bool = True, horizontal: bool = False) -> list[Artist]:
+    """Dashed lines at the marked epochs, shaded bands over the marked spans; the vertical one carries the
+    legend label.
+
+    Returns the legend handles (one per mark whose label does not start with "_").
     """
-    handles = []
-    for pos, (label, epoch) in enumerate(marks.items()):
+    handles: list[Artist] = []
+    lines = [(label, epoch) for label, epoch in marks.items() if not isinstance(epoch, (tuple, list))]
+    for label, span in marks.items():
+        if isinstance(span, (tuple, list)):
+            handle = draw_span(ax, label, (int(span[0]), int(span[1])), vertical, horizontal)
+            if not label.startswith("_"):
+                handles.append(handle)
+    for pos, (label, epoch) in enumerate(lines):
         style = {**MARK_STYLES[pos % len(MARK_STYLES)], "linewidth": MARK_WIDTH}
         handle = Line2D([], [], label=label, **style)
         if vertical:

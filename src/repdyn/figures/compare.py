@@ -28,9 +28,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
 
-from .axes import MARK_STYLES, MARK_WIDTH, EpochAxis, check_epochs, check_marks, draw_marks
+from .axes import MARK_STYLES, MARK_WIDTH, EpochAxis, check_epochs, check_marks, draw_marks, draw_span
 from .canvas import FONT_SIZE, TITLE_SIZE, figure_format, new_figure, save_figure
 from .heatmap import check_matrix
 from .panels import heatmap_panels, panel_legend
@@ -163,12 +164,20 @@ def layer_comparison_figure(
         vmin=vmin,
         vmax=vmax,
     )
-    styles = mark_styles(list(dict.fromkeys(mark for marked in own_marks.values() for mark in marked)))
+    lines = dict.fromkeys(mark for marked in own_marks.values() for mark, e in marked.items() if not isinstance(e, tuple))
+    styles = mark_styles(list(lines))
+    spans: dict[str, Patch] = {}
     for ax, name in zip(axes, checked):
         for mark, epoch in own_marks.get(name, {}).items():
+            if isinstance(epoch, tuple):
+                handle = draw_span(ax, mark, epoch, vertical=True, horizontal=True)
+                if not mark.startswith("_"):
+                    spans.setdefault(mark, handle)
+                continue
             ax.axvline(epoch, label=mark, **styles[mark])
             ax.axhline(epoch, label=f"_{mark} (horizontal)", **styles[mark])
-    panel_legend(fig, grid, len(axes), [Line2D([], [], label=mark, **style) for mark, style in styles.items()])
+    panel_legend(fig, grid, len(axes),
+                 [Line2D([], [], label=mark, **style) for mark, style in styles.items()] + list(spans.values()))
     return fig
 
 

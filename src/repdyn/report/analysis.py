@@ -23,11 +23,12 @@ class LayerMeasures:
 
     layer: str
     blocks: Blocks
+    plain: Blocks  # the segmentation without the steady-drift null (drift=False), shown beside it
     init: InitCurve | None  # None when row 0 is undefined (e.g. ViT's zero-initialised head at epoch 0)
     mean_offdiag: float  # NaN-aware mean over i != j
 
     def as_dict(self) -> dict[str, Any]:
-        return {"layer": self.layer, "blocks": self.blocks.as_dict(),
+        return {"layer": self.layer, "blocks": self.blocks.as_dict(), "plain_blocks": self.plain.as_dict(),
                 "init": self.init.as_dict() if self.init else None,
                 "mean_offdiag": finite_or_none(self.mean_offdiag)}
 
@@ -48,6 +49,7 @@ def measure(result: SimilarityResult, penalty: float | None = None,
                          "matrix (cross-run results go through cross_run_diagonal)")
     epochs = [int(e) for e in result.row_epochs]
     return {layer: LayerMeasures(layer, detect_blocks(m, epochs, penalty=penalty),
+                                 detect_blocks(m, epochs, penalty=penalty, drift=False),
                                  _init_or_none(m, epochs, tolerance), mean_offdiag(m))
             for layer, m in result.matrices.items()}
 
@@ -71,6 +73,15 @@ def cross_run_diagonal(result: SimilarityResult) -> dict[str, tuple[list[int], l
     return {layer: (common, [float(v) for v in np.asarray(m)[r, c]]) for layer, m in result.matrices.items()}
 
 
-def transitions_text(epochs: Sequence[int]) -> str:
-    """'13, 41' or '—' (a table cell)."""
-    return ", ".join(str(e) for e in epochs) if epochs else "—"
+def transitions_text(epochs: Sequence[int], instabilities: Sequence[Sequence[int]] | None = None) -> str:
+    """'13, 42 (in instability 37–43)' or '—' (a table cell): a transition inside an instability says so."""
+    def one(epoch: int) -> str:
+        span = next((s for s in instabilities or () if s[0] <= epoch <= s[1]), None)
+        return f"{epoch} (in instability {span[0]}–{span[1]})" if span else str(epoch)
+
+    return ", ".join(one(e) for e in epochs) if epochs else "—"
+
+
+def spans_text(spans: Sequence[Sequence[int]] | None) -> str:
+    """'37–43, 50–52' or 'none' (a table cell)."""
+    return ", ".join(f"{a}–{b}" for a, b in spans) if spans else "none"

@@ -23,11 +23,12 @@ from repdyn import atomic
 from repdyn.figures import plot_blocks_panel, plot_curves, plot_error_curves
 from repdyn.models.registry import layer_labels
 from repdyn.figures.axes import visible_marks
-from repdyn.train import phase_marks, read_metrics
+from repdyn.train import phase_marks, read_metrics, training_phases
 
 from . import html as h
-from .analysis import LayerMeasures, cross_run_diagonal, finite_or_none, measure, transitions_text
+from .analysis import LayerMeasures, cross_run_diagonal, finite_or_none, measure, spans_text, transitions_text
 from .inputs import ExperimentInputs, SimilarityResult, read_cka, read_drs, read_phases
+from .findings import findings
 from .summary import COLUMNS, cell, summary_rows, write_tsv
 
 FORMATS = ("png", "pdf")
@@ -49,7 +50,8 @@ class ExperimentReport:
         arch = self.specs["train"]["settings"]["model"]["arch"]
         self.labels = layer_labels(arch)
         self.rows = read_metrics([inputs.metrics])
-        self.phases = read_phases(inputs.phases)
+        read_phases(inputs.phases)  # checked; the events are read again from the metrics with the current rules
+        self.phases = training_phases(self.rows)
         self.epochs = int(max(r["epoch"] for r in self.rows))
         self.cka = read_cka(inputs.cka) if inputs.cka else None
         self.drs = read_drs(inputs.drs) if inputs.drs else None
@@ -147,7 +149,8 @@ class ExperimentReport:
         name = self.inputs.name
         body = [self._overview(out_dir), h.heading("Training", anchor="training"), self._phases_table(),
                 h.figure("figures/errors.png", "Train error on the training labels and on the clean labels, test "
-                         "error; dashed lines: perfect fitting and the test-error peak.", alt="error curves",
+                         "error; dashed lines: perfect fitting and the double-descent peak; grey bands: "
+                         "instabilities.", alt="error curves",
                          pdf="figures/errors.pdf")]
         for key, result, measures in (("cka", self.cka, self.cka_measures), ("drs", self.drs, self.drs_measures)):
             if result is not None:
@@ -160,6 +163,7 @@ class ExperimentReport:
                               alt=f"cross-run CKA curves vs {other}", pdf=f"figures/cross_{other}.pdf"),
                      h.figure(f"figures/cross_{other}_panel.png", "Cross-run CKA heatmaps (rows: this run).",
                               alt=f"cross-run CKA panel vs {other}", pdf=f"figures/cross_{other}_panel.pdf")]
+        body += findings_section(self.as_dict())
         body += [h.heading("Summary", anchor="summary"),
                  h.table(COLUMNS[1:], ([cell(r[c]) for c in COLUMNS[1:]] for r in self.summary)),
                  h.paragraph("Also as summary.tsv; column meanings in the index page.", css="note")]
@@ -180,17 +184,33 @@ class ExperimentReport:
 
     def _phases_table(self) -> str:
         p = self.phases
-        return h.table(["perfect-fitting epoch", "test-error peak epoch", "test-error peak (smoothed)",
-                        "final test error"],
-                       [[cell(p.get("perfect_fit_epoch")) or "never", cell(p.get("test_error_peak_epoch")) or "none",
-                         cell(p.get("test_error_peak")), cell(self.final_test_error)]])
+        dd = p.get("double_descent") or {}
+        memorisation = p.get("memorisation")
+        return "\n".join([
+            h.table(["perfect-fitting epoch", "instabilities (epochs)", "memorisation (epochs)",
+                     "first test-error minimum", "double-descent peak", "final test error"],
+                    [[cell(p.get("perfect_fit_epoch")) or "never", spans_text(p.get("instabilities")),
+                      f"{memorisation[0]}–{memorisation[1]}" if memorisation else "none",
+                      f"{cell(dd.get('minimum_value'))} at {dd['minimum_epoch']}" if dd else "—",
+                      f"{cell(dd.get('peak_value'))} at {dd['peak_epoch']}" if dd else "none",
+                      cell(self.final_test_error)]]),
+            h.paragraph("Rules (repdyn.analysis.events, docs/readouts.md): perfect fitting is the first epoch with "
+                        "zero training error on the training labels; an instability is a span after it where that "
+                        "error exceeds 1 % or the training loss 100 times its lowest value since the fit (grey "
+                        "bands in every figure); memorisation runs from the first minimum of the smoothed test "
+                        "error to perfect fitting; the double-descent peak is the highest smoothed test error in "
+                        "it, reported only when it rises above the minimum by more than the significance margin "
+                        "(2.5 times the epoch-to-epoch noise of the test error, at least 0.01). Values: smoothed "
+                        "test error as a fraction.", css="note")])
 
     def _similarity_section(self, key: str, result: SimilarityResult, measures: Mapping[str, LayerMeasures],
                             out_dir: Path) -> list[str]:
         kind = result.kind
-        blocks = [[self.label(layer), len(m.blocks.ranges), transitions_text(m.blocks.transitions),
+        spans = self.phases.get("instabilities")
+        blocks = [[self.label(layer), len(m.blocks.ranges), transitions_text(m.blocks.transitions, spans),
                    "; ".join(f"{a}–{b} ({cell(w) or 'n/a'})" for (a, b), w in zip(m.blocks.ranges, m.blocks.within)),
-                   cell(m.blocks.between), cell(m.mean_offdiag), cell(m.blocks.penalty)]
+                   cell(m.blocks.between), transitions_text(m.plain.transitions, spans), cell(m.mean_offdiag),
+                   cell(m.blocks.penalty)]
                   for layer, m in measures.items()]
         init = [[self.label(layer), m.init.min_epoch, cell(m.init.min_value),
                  "none" if m.init.turn_up_epoch is None else m.init.turn_up_epoch, cell(m.init.end_value),
@@ -208,14 +228,18 @@ class ExperimentReport:
         out += [h.heading(f"{kind} similarity blocks", level=3),
                 h.figure(f"figures/{key}_blocks.png", "White lines: boundaries of the detected similarity blocks.",
                          alt=f"{kind} blocks", pdf=f"figures/{key}_blocks.pdf"),
-                h.paragraph("Exact kernel change-point detection on each layer's matrix (repdyn.analysis.blocks): "
-                            "blocks maximise the size-weighted mean similarity within them, at a price per block "
-                            "(report.block_penalty; by default set from the matrix's neighbour-to-neighbour noise, "
-                            "so that differences below about 0.02 are never read as blocks). A transition is the "
-                            "first epoch of a new block.",
+                h.paragraph("Exact kernel change-point detection on each layer's matrix (repdyn.analysis.blocks), "
+                            "measured against steady drift: blocks maximise the within-block similarity beyond what "
+                            "the epoch distance alone explains (the mean similarity at that distance), at a price "
+                            "per block (report.block_penalty; by default set from the matrix's neighbour-to-neighbour "
+                            "noise, so that differences below about 0.02 are never read as blocks). A transition is "
+                            "the first epoch of a new block; one that falls inside an instability is marked so: it "
+                            "follows the optimisation spike, not a training phase. The plain segmentation (no "
+                            "drift null) is shown beside it: where they differ, the difference is a change of pace "
+                            "or steady drift (docs/readouts.md).",
                             css="note"),
                 h.table(["layer", "blocks", "transitions (epochs)", "blocks: epochs (mean within)", "mean between",
-                         f"mean off-diagonal {kind}", "penalty"], blocks),
+                         "transitions without the drift null", f"mean off-diagonal {kind}", "penalty"], blocks),
                 h.heading(f"{kind} to initialisation", level=3),
                 h.figure(f"figures/{key}_init.png", f"Row 0 of each matrix: {kind} of every epoch's representation "
                          "to the first grid epoch's.", alt=f"{kind} to initialisation", pdf=f"figures/{key}_init.pdf")
@@ -226,3 +250,16 @@ class ExperimentReport:
                 h.table(["layer", "minimum at epoch", "minimum", "turns back up at epoch", "at the end",
                          "rebound (end − min)"], init)]
         return out
+
+
+def findings_section(doc: Mapping[str, Any]) -> list[str]:
+    """The paper's findings this run can measure, each with its comparison and the controls a claim needs."""
+    rows = [[f["finding"], f["measurement"] + (f" ({f['detail']})" if f["detail"] else ""),
+             {True: "yes", False: "no", None: "not measurable"}[f["holds"]], "; ".join(f["controls"])]
+            for f in findings(doc)]
+    if not rows:
+        return []
+    return [h.heading("Findings (measurements of one run)", anchor="findings"),
+            h.paragraph("One run shows a measurement, not a finding: a claim needs the controls named in the last "
+                        "column (the index reports replicate groups across seeds).", css="note"),
+            h.table(["paper's finding", "measurement (this run)", "shown in this run", "a claim needs"], rows)]

@@ -31,12 +31,19 @@ from repdyn.train.metrics import phase_marks
 
 from . import html as h
 from .experiment import FORMATS
+from .findings import across_seeds
+from .replicates import format_tsv as replicates_tsv
+from .replicates import replicate_groups, replicate_rows
 from .summary import COLUMNS, cell, write_tsv
 
 WIDTH_KEY = "train.model.width"
 COLUMN_NOTES = {
     "perfect_fit_epoch": "first epoch with zero training error on the training (noisy) labels",
-    "test_error_peak_epoch": "epoch of the epoch-wise double-descent peak of the smoothed test error",
+    "instabilities": "spans after perfect fitting where the training error exceeded 1 % or the training loss "
+                     "jumped 100-fold (grey bands in the figures)",
+    "memorisation_start": "first minimum of the smoothed test error; memorisation_end: perfect fitting",
+    "test_error_peak_epoch": "epoch of the epoch-wise double-descent peak of the smoothed test error, inside "
+                             "memorisation and above the significance margin (empty: no peak)",
     "cka_transitions": "epochs where a new CKA similarity block begins",
     "mean_offdiag_cka": "mean CKA between different grid epochs",
     "cka_to_init_end": "this layer's CKA between the first and the last grid epoch",
@@ -188,6 +195,7 @@ def index_page(reports: Sequence[Mapping[str, Any]], figures: Sequence[tuple[str
             h.table(COLUMNS, rows),
             "<ul>" + "".join(f"<li><code>{h.esc(k)}</code>: {h.esc(v)}</li>" for k, v in COLUMN_NOTES.items())
             + "</ul>",
+            *replicates_section(reports, compare_rel),
             h.heading("Comparisons", anchor="comparisons")]
     if not figures:
         body.append(h.paragraph("Comparisons need two or more experiments that analyse the same layers."))
@@ -206,6 +214,34 @@ def build_index(report_dirs: Sequence[str | Path], *, html_path: str | Path, sum
     with atomic.atomic_path(compare_dir) as tmp:
         tmp.mkdir(parents=True)
         figures = comparison_figures(reports, tmp)
+        groups = replicate_groups(reports, flat_settings)
+        if groups:
+            atomic.write_text(tmp / "replicates.tsv", replicates_tsv([row for g in groups for row in replicate_rows(g)]))
     page = index_page(reports, figures, page_dir=html_path.parent, compare_dir=compare_dir,
                       summary_name=h.relative(summary_path, html_path.parent))
     atomic.write_text(html_path, page)
+
+
+def replicates_section(reports: Sequence[Mapping[str, Any]], compare_rel: str) -> list[str]:
+    """Seed replicates (repdyn.report.replicates): each readout as mean and spread, agreed transitions, findings."""
+    groups = replicate_groups(reports, flat_settings)
+    out = [h.heading("Seed replicates", anchor="replicates")]
+    if not groups:
+        return out + [h.paragraph("No experiments that differ only in train.seed: every readout on this page comes "
+                                  "from one run (configs/ holds a three-seed replicate of the default).")]
+    out.append(h.paragraph(f"Experiments that differ only in train.seed; also as {compare_rel}/replicates.tsv. "
+                           "A transition is agreed when every seed has one within max(2 epochs, 10 %) of it."))
+    for group in groups:
+        rows = replicate_rows(group)
+        out += [h.heading(" / ".join(r["name"] for r in group), level=3),
+                h.table(["readout", "layer", "per seed", "mean", "sd", "range", "agreed"],
+                        [[r["readout"], r["layer"], ", ".join(cell(v) or "—" for v in r["per_seed"]), cell(r["mean"]),
+                          cell(r["sd"]), f"{cell(r['min'])}–{cell(r['max'])}" if r["n"] else "",
+                          {True: "all seeds", False: "no", None: ""}[r["agreed"]]] for r in rows])]
+        claims = across_seeds(group)
+        if claims:
+            out.append(h.table(["paper's finding", "holds in", "a claim also needs"],
+                               [[c["finding"], f"{c['holds_in']} of {c['measured']} seeds",
+                                 "; ".join(x for x in c["controls"] if not x.startswith("other seeds")) or "—"]
+                                for c in claims]))
+    return out

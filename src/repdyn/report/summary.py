@@ -3,7 +3,12 @@
 Columns (empty cell = undefined: the event never happened, or the analysis is off for this experiment):
   experiment, layer, label           the experiment name, the layer's module name and its readable name
   perfect_fit_epoch                  first epoch with zero training error on the (noisy) training labels
-  test_error_peak_epoch, test_error_peak   the epoch-wise double-descent peak (smoothed test error)
+  instabilities                      spans after the first fit where training error or loss jumped ("37-43;50-52")
+  memorisation_start, memorisation_end   the memorisation phase: first test-error minimum to perfect fitting
+  test_error_min_epoch, test_error_min     the first minimum of the smoothed test error (when a peak follows)
+  test_error_peak_epoch, test_error_peak   the epoch-wise double-descent peak (smoothed test error), inside
+                                     memorisation and above the significance margin; empty otherwise
+  (event rules: repdyn.analysis.events)
   final_test_error                   test error at the experiment's last epoch
   cka_blocks, cka_transitions        number of similarity blocks on the CKA matrix, and the epochs where
                                      a new block begins (';'-separated)
@@ -24,7 +29,8 @@ from repdyn import atomic
 from .analysis import LayerMeasures
 
 COLUMNS: tuple[str, ...] = (
-    "experiment", "layer", "label", "perfect_fit_epoch", "test_error_peak_epoch", "test_error_peak",
+    "experiment", "layer", "label", "perfect_fit_epoch", "instabilities", "memorisation_start", "memorisation_end",
+    "test_error_min_epoch", "test_error_min", "test_error_peak_epoch", "test_error_peak",
     "final_test_error", "cka_blocks", "cka_transitions", "drs_blocks", "drs_transitions", "mean_offdiag_cka",
     "mean_offdiag_drs", "cka_to_init_end", "first_layer_cka_to_init_end",
 )
@@ -36,6 +42,8 @@ def summary_rows(name: str, layers: Sequence[str], labels: Mapping[str, str], ph
     """The rows of one experiment, in layer order."""
     first_init = cka[layers[0]].init if cka and layers and layers[0] in cka else None
     first = first_init.end_value if first_init else None
+    memorisation = phases.get("memorisation") or (None, None)
+    dd = phases.get("double_descent") or {}
     rows = []
     for layer in layers:
         c = cka.get(layer) if cka else None
@@ -43,6 +51,9 @@ def summary_rows(name: str, layers: Sequence[str], labels: Mapping[str, str], ph
         rows.append({
             "experiment": name, "layer": layer, "label": labels.get(layer, layer),
             "perfect_fit_epoch": phases.get("perfect_fit_epoch"),
+            "instabilities": [f"{a}-{b}" for a, b in phases.get("instabilities") or []],
+            "memorisation_start": memorisation[0], "memorisation_end": memorisation[1],
+            "test_error_min_epoch": dd.get("minimum_epoch"), "test_error_min": dd.get("minimum_value"),
             "test_error_peak_epoch": phases.get("test_error_peak_epoch"),
             "test_error_peak": phases.get("test_error_peak"),
             "final_test_error": final_test_error,

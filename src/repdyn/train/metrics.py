@@ -22,7 +22,6 @@ values instead; they are NaN at epoch 0.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -41,10 +40,6 @@ COLUMNS: tuple[str, ...] = (
     "run_err",
     "wall_s",
 )
-
-# Centred moving-average window for finding the test-error peak (epochs).
-PEAK_SMOOTHING_WINDOW = 5
-
 
 def format_metrics(rows: Iterable[Mapping[str, float]]) -> str:
     """The TSV text of `rows` (header line first)."""
@@ -99,52 +94,26 @@ def read_metrics(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list
     return sorted(rows, key=lambda row: row["epoch"])
 
 
-def moving_average(values: Sequence[float], window: int) -> list[float]:
-    """Centred moving average; near the ends it averages the neighbours that exist."""
-    if window < 1 or window % 2 == 0:
-        raise ValueError(f"smoothing window must be a positive odd integer, got {window!r}")
-    half = window // 2
-    return [
-        sum(values[max(0, i - half) : i + half + 1]) / len(values[max(0, i - half) : i + half + 1])
-        for i in range(len(values))
-    ]
-
-
 PHASE_MARKS = {"perfect_fit_epoch": "perfect fit", "test_error_peak_epoch": "test-error peak"}
+INSTABILITY_MARK = "instability"
 
 
-def phase_marks(phases: Mapping[str, Any]) -> dict[str, int | None]:
-    """The epochs every figure marks ({legend label: epoch or None}) from `training_phases`' result."""
-    return {label: phases.get(key) for key, label in PHASE_MARKS.items()}
+def phase_marks(phases: Mapping[str, Any]) -> dict[str, Any]:
+    """What every figure marks from `training_phases`' result: {legend label: epoch, (start, end) span, or None}.
 
-
-def training_phases(
-    rows: Iterable[Mapping[str, float]], window: int = PEAK_SMOOTHING_WINDOW
-) -> dict[str, int | float | None]:
-    """The perfect-fitting epoch and the epoch-wise double-descent test-error peak.
-
-    perfect_fit_epoch: the first epoch whose train_err is exactly 0 (None if never).
-
-    Test-error peak, on the rows sorted by epoch with a finite test_err:
-      1. s = centred moving average of test_err over `window` consecutive rows
-         (default 5; window=1 uses the raw curve). Smoothing keeps epoch-to-epoch
-         jitter during the initial descent from passing for a minimum.
-      2. The first local minimum is the first row i with s[i+1] > s[i], i.e.
-         the end of the initial non-increasing stretch.
-      3. The peak is the row after i with the largest s (the earliest one on
-         ties); test_error_peak_epoch is its epoch and test_error_peak its
-         smoothed value s. If s never rises (no such i), both are None.
+    Instability spans are shaded (see repdyn.figures.axes.draw_marks); the first carries the legend label.
     """
-    ordered = sorted(rows, key=lambda row: row["epoch"])
-    perfect = next((int(row["epoch"]) for row in ordered if row["train_err"] == 0), None)
-    curve = [row for row in ordered if math.isfinite(row["test_err"])]
-    smooth = moving_average([row["test_err"] for row in curve], window)
-    minimum = next((i for i in range(len(smooth) - 1) if smooth[i + 1] > smooth[i]), None)
-    if minimum is None:
-        return {"perfect_fit_epoch": perfect, "test_error_peak_epoch": None, "test_error_peak": None}
-    peak = max(range(minimum + 1, len(smooth)), key=lambda i: (smooth[i], -i))
-    return {
-        "perfect_fit_epoch": perfect,
-        "test_error_peak_epoch": int(curve[peak]["epoch"]),
-        "test_error_peak": smooth[peak],
-    }
+    marks: dict[str, Any] = {label: phases.get(key) for key, label in PHASE_MARKS.items()}
+    for number, span in enumerate(phases.get("instabilities") or []):
+        marks[INSTABILITY_MARK if number == 0 else f"_{INSTABILITY_MARK} {number + 1}"] = (int(span[0]), int(span[1]))
+    return marks
+
+
+def training_phases(rows: Iterable[Mapping[str, float]]) -> dict[str, Any]:
+    """The training events (repdyn.analysis.events: perfect fit, instabilities, memorisation, double descent)
+    with the double-descent peak also as test_error_peak_epoch / test_error_peak (None when there is none)."""
+    from repdyn.analysis.events import training_events
+
+    events = training_events(rows).as_dict()
+    dd = events["double_descent"] or {}
+    return {**events, "test_error_peak_epoch": dd.get("peak_epoch"), "test_error_peak": dd.get("peak_value")}
