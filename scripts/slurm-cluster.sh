@@ -67,7 +67,8 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$SOCKET
+# cred_expire is also how long a requeued job (e.g. of a failed node) waits before it starts again
+AuthInfo=socket=$SOCKET,cred_expire=15
 StateSaveLocation=$HOME_DIR/state
 SlurmdSpoolDir=$HOME_DIR/spool
 SlurmctldPidFile=$HOME_DIR/run/slurmctld.pid
