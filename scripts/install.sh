@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install what repdyn needs on a fresh machine: the Fashion-MNIST Debian package (the
 # offline default dataset) when its files are missing, and the Python package with its
-# pinned dependencies. `--test` adds the test dependencies (pytest, torch-cka, selenium) and the
-# headless browser the report test renders pages in (Debian packages chromium, chromium-driver).
+# pinned dependencies. `--test` adds the test dependencies (pytest, torch-cka, selenium), the
+# headless browser the report test renders pages in (Debian packages chromium, chromium-driver), and
+# SLURM with munge (slurmctld, slurmd, slurm-client, munge) for the one-node cluster that
+# tests/test_slurm_real.py starts with scripts/slurm-cluster.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,9 @@ if [ "${1:-}" = "--test" ]; then
     extras="[test]"
     command -v chromium >/dev/null || debs+=(chromium)
     command -v chromedriver >/dev/null || debs+=(chromium-driver)
+    for pkg in munge slurmctld slurmd slurm-client; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg")
+    done
 fi
 
 if [ "${#debs[@]}" -gt 0 ]; then

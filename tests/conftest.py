@@ -58,6 +58,28 @@ def tiny_raw(**train) -> dict:
     }
 
 
+def drill_raw() -> dict:
+    """The tiny experiment (4 epochs in 2 segments, CKA at every epoch, DRS at 0, 2, 4) with CKA tiles of 3
+    epochs a side: 3 tiles instead of 6, and blocks that span parts (0-2: the init part and the first
+    segment's). The experiment of the kill drills (local and on SLURM), compared against drill_reference."""
+    raw = tiny_raw()
+    raw["defaults"]["cka"]["block"] = 3
+    return raw
+
+
+@pytest.fixture(scope="session")
+def drill_reference(tmp_path_factory) -> Path:
+    """One uninterrupted local run of drill_raw to all its results (not the report pages), shared by the kill
+    drills of tests/test_kill_drills.py and tests/test_slurm_real.py."""
+    from workflow_helpers import pipeline_targets, snakemake, write_config
+
+    require_fashion_mnist()
+    work = tmp_path_factory.mktemp("reference")
+    cfg = write_config(work, drill_raw())
+    snakemake(work, cfg, *pipeline_targets(cfg))
+    return work
+
+
 @pytest.fixture
 def tiny() -> dict:
     return copy.deepcopy(tiny_raw())

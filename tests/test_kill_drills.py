@@ -27,12 +27,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pytest
 
-from conftest import require_fashion_mnist, tiny_raw
 from repdyn import config, plan
 from repdyn.atomic import TMP_PREFIX
 from repdyn.cka import open_cka
 from repdyn.drs import open_drs
-from workflow_helpers import job_counts, pipeline_targets, snakemake, snakemake_cmd, write_config
+from workflow_helpers import job_counts, pipeline_targets, snakemake, snakemake_cmd
 
 pytestmark = pytest.mark.slow
 
@@ -40,23 +39,10 @@ POLL_S = 0.005  # an extraction writes its store for ~0.2 s at tiny settings
 MOMENT_TIMEOUT_S = 120.0
 
 
-def drill_raw() -> dict:
-    """The tiny experiment (4 epochs in 2 segments, CKA at every epoch, DRS at 0, 2, 4) with CKA tiles of 3
-    epochs a side: 3 tiles instead of 6, and blocks that span parts (0-2: the init part and the first
-    segment's)."""
-    raw = tiny_raw()
-    raw["defaults"]["cka"]["block"] = 3
-    return raw
-
-
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """One uninterrupted run of the drills' experiment to all its results."""
-    require_fashion_mnist()
-    work = tmp_path_factory.mktemp("reference")
-    cfg = write_config(work, drill_raw())
-    snakemake(work, cfg, *pipeline_targets(cfg))
-    return work
+def reference(drill_reference) -> Path:
+    """One uninterrupted run of the drills' experiment (conftest.drill_raw) to all its results."""
+    return drill_reference
 
 
 def tiny_experiment(work: Path):

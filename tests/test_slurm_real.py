@@ -1,0 +1,375 @@
+"""`snakemake --profile slurm` on a real SLURM cluster: Debian's slurm-wlm 22.05, one node on this machine
+(scripts/slurm-cluster.sh, started once for the module). What reaches SLURM is read from SLURM's own records
+(`scontrol show job`: partition, time limit, memory, CPUs, GPUs, state, restarts), never from what was sent.
+
+Phase 1, side by side (each run mostly waits for the queue and the plugin's status polls):
+- the drill experiment (conftest.drill_raw) from scratch through the profile, report pages included, with two
+  drills on the way: its make_planes job overruns its time limit (the limit is cut to 1 minute with
+  `scontrol update` and the job is stopped: the rules' shortest request is 10 minutes) and SLURM kills it with
+  TIMEOUT; its first training job is `scancel`ed while it trains. Both are retried by Snakemake;
+- Snakemake itself SIGKILLed while the extractions of a rewound copy of the local reference run; then what
+  docs/cluster.md says: `scancel` the old run's jobs, `--unlock`, the same command again;
+- the GPU requests of repdyn.resources on a cuda config (two rules that only touch files: no GPU is used).
+Phase 2, alone (it takes the node away from every job): slurmd is stopped when the extractions of a rewound
+copy of the reference run start, until slurmctld declares the node DOWN, then started again.
+
+Every drill ends with the CKA and DRS matrices of the uninterrupted local run, bit for bit, and no output lost
+or half-written. The local reference run is conftest.drill_reference (shared with tests/test_kill_drills.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import drill_raw, require_fashion_mnist, tiny_raw
+from slurm_cluster import (PROFILE, REPO, Action, ProfileRun, cluster_script, mem_mb, minutes, missing_requirement,
+                           rule_of, running, signal_job)
+from test_kill_drills import (assert_same_cka, assert_same_drs, finished_files, marked_incomplete, mtimes_now,
+                              rewind, tiny_experiment)
+from repdyn.atomic import TMP_PREFIX
+from workflow_helpers import job_counts, pipeline_targets, write_config
+
+pytestmark = pytest.mark.slow
+
+CLUSTER_RULES = {"prepare_data", "init", "train_segment", "extract_segment", "cka_tile", "cka_assemble", "make_planes",
+                 "probe_segment", "planes_eval", "drs_tile", "drs_assemble"}
+# Wildcards in the order of each rule's output pattern: the plugin's comment joins their values with "_".
+WILDCARD_ORDER = {"prepare_data": ("id",), "init": ("run",), "train_segment": ("run", "start", "end"),
+                  "extract_segment": ("id", "start", "end"), "cka_tile": ("stage", "id", "tile"),
+                  "cka_assemble": ("stage", "id", "shape"), "make_planes": ("id",),
+                  "probe_segment": ("id", "start", "end"), "planes_eval": ("id", "start", "end"),
+                  "drs_tile": ("id", "tile"), "drs_assemble": ("id", "shape")}
+PHASE_TIMEOUT_S = 1800  # a safety net for loaded machines: on an idle one a phase takes minutes
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A fresh one-node cluster for this module, stopped afterwards."""
+    why = missing_requirement()
+    if why:
+        pytest.skip(why)
+    home = tmp_path_factory.mktemp("slurm-home")
+    cluster_script(home, "start", "--cpus", "8", "--mem-mb", "32000", "--gpus", "2")
+    yield home
+    cluster_script(home, "stop")
+
+
+# --- phase 1 ------------------------------------------------------------------------------------------------
+
+def timeout_drill(job: dict[str, str]) -> None:
+    """Cut the job's limit to 1 minute and stop its processes: it overruns, SLURM kills it (TIMEOUT)."""
+    subprocess.run(["scontrol", "update", f"JobId={job['JobId']}", "TimeLimit=1"], check=True)
+    signal_job(job["JobId"], 19)  # SIGSTOP
+
+
+def scancel(job: dict[str, str]) -> None:
+    subprocess.run(["scancel", job["JobId"]], check=True)
+
+
+def training(work: Path) -> Callable[[dict[str, str]], bool]:
+    """A train_segment job that has logged its first epoch: it is training the next one."""
+    def ready(job: dict[str, str]) -> bool:
+        run, start, end = job["Comment"].partition("_wildcards_")[2].split("_")
+        log = work / "logs" / "train_segment" / run / f"{start}-{end}.log"
+        return log.is_file() and " epoch 1/" in log.read_text()
+    return ready
+
+
+def kill_head(run: ProfileRun) -> Action:
+    return Action("kill snakemake", running("extract_segment"), lambda job: run.proc.kill())
+
+
+def extraction_pending(reference: Path) -> dict:
+    """Rule -> outputs of the CKA chain from the extractions on (the rest of the reference run stays)."""
+    exp = tiny_experiment(reference)
+    cka, length = exp.cka, exp.epochs
+    return {"extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in cka.rows.parts],
+            "cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
+            "cka_assemble": [cka.assembled_dir(length, length)]}
+
+
+def workflow_scenario(work: Path) -> ProfileRun:
+    write_config(work, drill_raw())
+    run = ProfileRun(work, targets=[])  # rule all: results and report pages
+    run.actions = [Action("timeout", running("make_planes", after_s=1), timeout_drill),
+                   Action("scancel", running("train_segment", ready=training(work)), scancel)]
+    return run
+
+
+def killed_head_scenario(reference: Path, work: Path) -> dict:
+    """Kill Snakemake while its extraction jobs run; scancel them, --unlock, rerun (docs/cluster.md)."""
+    removed = rewind(reference, work, extraction_pending(reference))
+    targets = pipeline_targets(work / "config.yaml")
+    run = ProfileRun(work, targets)
+    run.actions = [kill_head(run)]
+    killed_rc = run.start().wait(time.monotonic() + PHASE_TIMEOUT_S)
+    old_run = run.run_names()[-1]
+    subprocess.run(["scancel", "--name", old_run], check=True)
+    wait_until_ended(run)
+    marked = marked_incomplete(work)
+    rerun = {rule: [p for p in outputs if not p.exists() or p in marked] for rule, outputs in removed.items()}
+    unfinished = [p for outputs in rerun.values() for p in outputs]
+    finished = finished_files(work, unfinished)
+    unlock = subprocess.run(run.cmd("--unlock"), env=run.env(), capture_output=True, text=True)
+    assert unlock.returncode == 0, unlock.stderr[-3000:]
+    resumed = ProfileRun(work, targets).start("rerun.out")
+    rc = resumed.wait(time.monotonic() + PHASE_TIMEOUT_S)
+    report_times("killed snakemake", 0, [run, resumed])
+    return {"run": run, "resumed": resumed, "killed_rc": killed_rc, "rc": rc, "rerun": rerun,
+            "unfinished": unfinished, "finished": finished, "old_run": old_run,
+            "victim": run.actions[0].done}
+
+
+def wait_until_ended(run: ProfileRun) -> None:
+    deadline = time.monotonic() + 60
+    while any(r["JobState"] in ("PENDING", "RUNNING", "COMPLETING") for r in run.records()):
+        assert time.monotonic() < deadline, "cancelled jobs did not end within 60 s"
+        time.sleep(0.5)
+
+
+GPU_SNAKEFILE = """
+import sys
+sys.path.insert(0, {src!r})
+import repdyn.config, repdyn.plan, repdyn.resources
+from repdyn.tiling.names import tile_name
+
+CONFIG = repdyn.config.resolve(config)
+PLAN = repdyn.plan.build(CONFIG)
+RUN = next(iter(PLAN.runs.values()))
+CKA = next(iter(PLAN.ckas.values()))
+START, END = RUN.segments[0]
+
+rule all:
+    input:
+        f"out/train/{{RUN.id}}/{{START:06d}}-{{END:06d}}.done",
+        [f"out/{{CKA.stage}}/{{CKA.id}}/{{tile_name(t)}}.done" for t in CKA.tiles(RUN.epochs, RUN.epochs)][:1],
+
+rule train_segment:
+    output: "out/train/{{run}}/{{start}}-{{end}}.done"
+    threads: CONFIG.threads
+    resources: **repdyn.resources.for_rule("train_segment", PLAN, CONFIG.device),
+    shell: "touch {{output}}"
+
+rule cka_tile:
+    output: "out/{{stage}}/{{id}}/{{tile}}.done"
+    wildcard_constraints: stage="cka"
+    threads: CONFIG.threads
+    resources: **repdyn.resources.for_rule("cka_tile", PLAN, CONFIG.device),
+    shell: "touch {{output}}"
+"""
+
+
+def gpu_scenario(work: Path) -> ProfileRun:
+    """repdyn.resources on a cuda config with 3 threads: the GPU rule asks for a GPU of the model
+    $REPDYN_GPU_MODEL on the gpu partition (the cluster's GPUs are of type "virtual")."""
+    raw = tiny_raw()
+    raw["device"], raw["threads"] = "cuda", 3
+    write_config(work, raw)
+    (work / "Snakefile").write_text(GPU_SNAKEFILE.format(src=str(REPO / "src")))
+    return ProfileRun(work, targets=[], snakefile=work / "Snakefile", extra_env={"REPDYN_GPU_MODEL": "virtual"})
+
+
+def run_to_end(run: ProfileRun) -> int | None:
+    return run.start().wait(time.monotonic() + PHASE_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def phase1(cluster, drill_reference, tmp_path_factory) -> dict:
+    """The three phase-1 scenarios side by side; each test asks for the outcome of its own (a scenario that
+    raised raises again in its tests only)."""
+    require_fashion_mnist()
+    workflow = workflow_scenario(tmp_path_factory.mktemp("slurm-workflow"))
+    gpu = gpu_scenario(tmp_path_factory.mktemp("slurm-gpu"))
+    killed_work = tmp_path_factory.mktemp("slurm-killed") / "w"
+    started = time.monotonic()
+    with ThreadPoolExecutor(3) as pool:
+        futures = {"workflow": pool.submit(run_to_end, workflow), "gpu": pool.submit(run_to_end, gpu),
+                   "killed": pool.submit(killed_head_scenario, drill_reference, killed_work)}
+        for future in futures.values():
+            future.exception()  # wait for all
+    report_times("phase 1", time.monotonic() - started, [workflow, gpu])
+    return {"workflow": workflow, "gpu": gpu, "futures": futures}
+
+
+def report_times(phase: str, wall_s: float, runs: list[ProfileRun]) -> None:
+    """Wall times of a phase, its runs and its drills (shown with pytest -s)."""
+    print(f"\n{phase}: {wall_s:.0f} s")
+    for run in runs:
+        drills = ", ".join(f"{a.name} at {a.at_s:.0f} s" for a in run.actions if a.at_s is not None)
+        print(f"  {run.work.name}: {run.wall_s:.0f} s{'; ' + drills if drills else ''}")
+
+
+def outcome(phase1: dict, name: str):
+    """The scenario's result (its return code or dict), or its exception raised again."""
+    return phase1["futures"][name].result()
+
+
+def no_temporaries(work: Path) -> list[str]:
+    return [str(p) for p in (work / "results").rglob(f"{TMP_PREFIX}*")]
+
+
+def attempts(records: list[dict[str, str]]) -> list[int]:
+    """Attempt number of each record: 1 + earlier submissions of the same job in the same Snakemake run."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for r in records:
+        key = (r["JobName"], r["Comment"])
+        seen[key] = seen.get(key, 0) + 1
+        out.append(seen[key])
+    return out
+
+
+def test_every_job_reaches_slurm_with_the_resources_of_the_rule_table(phase1):
+    from repdyn import config, jobs, plan, resources
+
+    run = phase1["workflow"]
+    run.check(outcome(phase1, "workflow"))
+    p = plan.build(config.load(run.work / "config.yaml"))
+    by_comment = {"rule_" + j.rule + "_wildcards_" + "_".join(j.wc[k] for k in WILDCARD_ORDER[j.rule]): j
+                  for j in jobs.workflow_jobs(p) if j.rule in WILDCARD_ORDER}
+    records = run.records()
+    cut = {a.done["JobId"]: a.done for a in run.actions if a.name == "timeout"}
+    for record, attempt in zip(records, attempts(records)):
+        rule = rule_of(record)
+        assert record["Comment"] in by_comment, f"{record['Comment']}: not a planned job"
+        expected = resources.rule_resources(rule, p, by_comment[record["Comment"]].wc, attempt, "cpu")
+        limit = cut.get(record["JobId"], record)["TimeLimit"]  # as submitted, before the drill cut it
+        assert (minutes(limit), mem_mb(record)) == (expected["runtime"], expected["mem_mb"]), record
+        assert record["Partition"] == "cpu" and record["NumCPUs"] == "1", record  # threads: 1, device: cpu
+        assert "gpu" not in record.get("TresPerJob", ""), record
+        # the profile's job name prefix; REPDYN_SLURM_ACCOUNT unset: submitted without an account
+        assert record["JobName"].startswith("repdyn_") and record["Account"] == "(null)", record
+    assert {rule_of(r) for r in records} == CLUSTER_RULES
+
+
+def test_report_rules_stay_local_and_the_outputs_equal_a_local_run(phase1, drill_reference):
+    run = phase1["workflow"]
+    run.check(outcome(phase1, "workflow"))
+    assert not {rule_of(r) for r in run.records()} & {"report_experiment", "report_index", "spec", "index",
+                                                      "run_metrics", "all"}
+    assert (run.work / "reports" / "index.html").is_file()
+    assert (run.work / "reports" / "experiments" / "tiny" / "index.html").is_file()
+    assert_same_cka(run.work, drill_reference)
+    assert_same_drs(run.work, drill_reference)
+    assert not no_temporaries(run.work)
+
+
+def test_a_scancelled_training_job_is_rerun(phase1, drill_reference):
+    run = phase1["workflow"]
+    run.check(outcome(phase1, "workflow"))
+    victim = next(a.done for a in run.actions if a.name == "scancel")
+    assert victim is not None, "no training job was seen running"
+    same = [r for r in run.records() if r["Comment"] == victim["Comment"]]
+    assert [r["JobState"] for r in same] == ["CANCELLED", "COMPLETED"], same
+    assert_same_cka(run.work, drill_reference)
+    assert_same_drs(run.work, drill_reference)
+    assert not no_temporaries(run.work)
+
+
+def test_a_job_past_its_time_limit_is_retried_with_a_larger_request(phase1, drill_reference):
+    run = phase1["workflow"]
+    run.check(outcome(phase1, "workflow"))
+    victim = next(a.done for a in run.actions if a.name == "timeout")
+    assert victim is not None, "no make_planes job was seen running"
+    first, retry = [r for r in run.records() if r["Comment"] == victim["Comment"]]
+    assert first["JobState"] == "TIMEOUT" and minutes(first["TimeLimit"]) == 1, first
+    assert retry["JobState"] == "COMPLETED", retry
+    assert minutes(retry["TimeLimit"]) > minutes(victim["TimeLimit"]) and mem_mb(retry) > mem_mb(first)
+    assert_same_drs(run.work, drill_reference)
+    assert not no_temporaries(run.work)
+
+
+def test_snakemake_killed_then_unlock_and_rerun(phase1, drill_reference):
+    killed = outcome(phase1, "killed")
+    run, resumed = killed["run"], killed["resumed"]
+    assert killed["victim"] is not None and killed["killed_rc"] == -9, run.output()[-3000:]
+    old_jobs = [r for r in run.records() if r["JobName"] == killed["old_run"]]
+    assert {r["JobState"] for r in old_jobs} <= {"COMPLETED", "CANCELLED"}
+    assert "CANCELLED" in {r["JobState"] for r in old_jobs}  # the scancel found jobs still running
+    resumed.check(killed["rc"], "rerun.out")
+    assert job_counts(resumed.output("rerun.out")) == {rule: len(outs) for rule, outs in killed["rerun"].items()
+                                                      if outs}
+    assert all(p.is_dir() for p in killed["unfinished"])
+    assert mtimes_now(killed["finished"]) == killed["finished"], "the rerun rewrote finished outputs"
+    assert not marked_incomplete(run.work) and not no_temporaries(run.work)
+    assert_same_cka(run.work, drill_reference)
+    assert_same_drs(run.work, drill_reference)
+
+
+def test_gpu_rules_ask_slurm_for_a_gpu_on_the_gpu_partition(phase1):
+    run = phase1["gpu"]
+    run.check(outcome(phase1, "gpu"))
+    by_rule = {rule_of(r): r for r in run.records()}
+    train, tile = by_rule["train_segment"], by_rule["cka_tile"]
+    assert train["Partition"] == "gpu" and train["TresPerJob"] == "gres:gpu:virtual:1", train
+    assert train["CpusPerTres"] == "gres:gpu:3" and train["NumCPUs"] == "3", train  # --cpus-per-gpu=threads
+    assert tile["Partition"] == "cpu" and "TresPerJob" not in tile and tile["NumCPUs"] == "3", tile
+    assert train["JobState"] == tile["JobState"] == "COMPLETED"
+
+
+# --- phase 2 ------------------------------------------------------------------------------------------------
+
+def node_failure(home: Path):
+    def effect(job: dict[str, str]) -> None:
+        cluster_script(home, "slurmd-stop")
+        deadline = time.monotonic() + 60
+        while not node_down():
+            assert time.monotonic() < deadline, "slurmctld did not notice the node failure within 60 s"
+            time.sleep(0.5)
+        cluster_script(home, "slurmd-start")
+    return effect
+
+
+def node_down() -> bool:
+    """slurmctld has declared the node DOWN (not merely not responding: that alone changes nothing)."""
+    state = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True).stdout.strip()
+    return state.startswith("down")
+
+
+@pytest.fixture(scope="module")
+def phase2(cluster, phase1, drill_reference, tmp_path_factory) -> dict:
+    work = tmp_path_factory.mktemp("slurm-node") / "w"
+    removed = rewind(drill_reference, work, extraction_pending(drill_reference))
+    run = ProfileRun(work, pipeline_targets(work / "config.yaml"))
+    run.actions = [Action("node failure", running("extract_segment", after_s=1), node_failure(cluster))]
+    started = time.monotonic()
+    rc = run.start().wait(time.monotonic() + PHASE_TIMEOUT_S)
+    report_times("phase 2", time.monotonic() - started, [run])
+    return {"run": run, "rc": rc, "removed": removed}
+
+
+def test_node_failure_during_a_job(phase2, drill_reference):
+    run = phase2["run"]
+    run.check(phase2["rc"])
+    victim = run.actions[0].done
+    assert victim is not None
+    same = [r for r in run.records() if r["Comment"] == victim["Comment"]]
+    # it ran again: resubmitted by Snakemake (its task launch failed while slurmd was down: FAILED, the usual
+    # case here) or requeued by SLURM (a task already running when the node went DOWN; Requeue=1)
+    assert int(same[-1]["Restarts"]) + len(same) >= 2, same
+    assert same[-1]["JobState"] == "COMPLETED", same
+    assert all(p.is_dir() for outputs in phase2["removed"].values() for p in outputs)
+    assert not no_temporaries(run.work)
+    assert_same_cka(run.work, drill_reference)
+    assert_same_drs(run.work, drill_reference)
+
+
+# --- no cluster ---------------------------------------------------------------------------------------------
+
+def test_profile_dry_run_needs_no_slurm(tmp_path):
+    """`snakemake --profile slurm -n` from the repository root works without any cluster: a dry run never
+    calls SLURM (the plugin still loads)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPDYN_") and k != "SNAKEMAKE_PROFILE"}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--directory", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rule train_segment:" in proc.stdout + proc.stderr
+    assert (REPO / "slurm").resolve() == PROFILE.resolve()
