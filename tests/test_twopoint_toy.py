@@ -1,0 +1,77 @@
+"""The two-point toy experiment: the hand-written SGD step, a tiny run and its fits, the validation script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from repdyn.twopoint.toy import ToySetup, sgd_step, train_two_point, two_points
+from repdyn.twopoint.toy_model import TwoPointMLP
+from repdyn.twopoint.toy_validation import fit_layer, gain_row
+
+TINY = ToySetup(depth=4, width=32, epochs=400, lr=0.02)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Batch-2 steps are memory-bound: one thread (as the script runs them), restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "tanh"])
+def test_hand_written_step_equals_autograd_sgd(activation):
+    torch.manual_seed(0)
+    mine = TwoPointMLP(5, 40, 1.3, activation)
+    reference = TwoPointMLP(5, 40, 1.3, activation)
+    reference.load_state_dict(mine.state_dict())
+    optimiser = torch.optim.SGD(reference.parameters(), lr=0.01)
+    x, target = two_points(ToySetup())
+    for _ in range(30):
+        _, _, loss = sgd_step(mine, x, target, 0.01)
+        out, _ = reference(x)
+        ref_loss = 0.5 * torch.nn.functional.mse_loss(out, target)
+        optimiser.zero_grad()
+        ref_loss.backward()
+        optimiser.step()
+        assert float(loss) == pytest.approx(float(ref_loss.detach()), rel=1e-5, abs=1e-8)  # float32 rounding on a small loss
+    for p, q in zip(mine.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_tiny_run_is_deterministic_and_its_fitted_rates_are_positive():
+    record = train_two_point(TINY)
+    again = train_two_point(TINY)
+    assert np.array_equal(record.H, again.H) and np.array_equal(record.W, again.W)
+    assert record.H.shape == (401, 4) and record.Y.shape == record.W.shape == record.loss.shape == (401,)
+    assert record.loss[-1] < 0.1 * record.loss[0]
+    fit = fit_layer(record, 2)
+    assert np.isfinite([fit.eta_h, fit.eta_y, fit.error]).all() and fit.eta_h > 0 and fit.eta_y > 0
+    assert fit.error < 3.0  # better than predicting zero for all three series
+    row = gain_row(record, 2)
+    assert row.H0 == record.H[0, 2] and np.isfinite(row.laziness)
+    stopped = train_two_point(ToySetup(depth=4, width=32, epochs=400, lr=0.02, stop_loss=float(record.loss[200])))
+    assert stopped.epochs[-1] <= 201 and stopped.loss[-1] < record.loss[200] * (1 + 1e-6)
+
+
+def test_validation_script_runs_at_a_tiny_size(repo, tmp_path):
+    args = ["--depth", "3", "--width", "16", "--epochs", "300", "--layer", "1", "--inits", "2", "--gains", "0.5",
+            "1.0", "--grid-dx", "0.5", "1.5", "--grid-dy", "0.5", "--figures", str(tmp_path / "fig"), "--cache",
+            str(tmp_path / "cache"), "--json", str(tmp_path / "out.json")]
+    done = subprocess.run([sys.executable, str(repo / "scripts" / "twopoint_toy.py"), *args], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["synthetic"]["fitted"] == pytest.approx([0.004, 0.02], rel=1e-3)
+    assert len(out["depth_profile"]) == 3 and len(out["gains"]) == 2 and len(out["final_distance"]) == 2
+    assert all(f["eta_h"] > 0 and f["eta_y"] > 0 for f in out["inits"])
+    assert out["control"]["theory"] < out["control"]["theory, epochs shuffled"]
+    assert {p.name for p in (tmp_path / "fig").iterdir()} == {
+        "trajectories.png", "depth_profile.png", "rich_lazy.png", "final_distance.png"}
