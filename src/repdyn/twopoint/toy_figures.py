@@ -77,5 +77,7 @@ def plot_final_distance(points: Sequence[FinalDistance], path: str | os.PathLike
     ax.set_xlabel("predicted H∞", fontsize=FONT_SIZE)
     ax.set_ylabel("measured H at the end", fontsize=FONT_SIZE)
     ax.tick_params(labelsize=FONT_SIZE - 1)
-    fig.colorbar(sc, ax=ax, label="‖dy*‖ (size: ‖dx‖)").ax.tick_params(labelsize=FONT_SIZE - 1)
+    bar = fig.colorbar(sc, ax=ax)
+    bar.set_label("‖dy*‖ (marker size: ‖dx‖)", fontsize=FONT_SIZE)
+    bar.ax.tick_params(labelsize=FONT_SIZE - 1)
     save_figure(fig, path)
