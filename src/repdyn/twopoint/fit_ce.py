@@ -85,9 +85,11 @@ def driven_start(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray) -> 
 
 def driven_rates(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, float]:
     """(rates (a, η_y), error) of the driven fit; refined in log-rates from driven_start."""
-    log_res = lambda x: driven_residuals(t, H, Y, W, np.exp(x))  # noqa: E731
-    result = least_squares(log_res, np.log(driven_start(t, H, Y, W)), method="trf", diff_step=1e-6)
-    return np.exp(result.x), float(np.sum(log_res(result.x) ** 2))
+    def log_residuals(log_rates: np.ndarray) -> np.ndarray:
+        return driven_residuals(t, H, Y, W, np.exp(log_rates))
+
+    result = least_squares(log_residuals, np.log(driven_start(t, H, Y, W)), method="trf", diff_step=1e-6)
+    return np.exp(result.x), float(np.sum(log_residuals(result.x) ** 2))
 
 
 def fit_driven(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W_ce: np.ndarray, *, shuffles: int = 5,

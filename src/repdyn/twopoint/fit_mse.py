@@ -3,7 +3,8 @@
 Objective (normalised so layers of different scale compare): Σ_k Σ_t (x_k − x̂_k)² / Σ_t x_k², over the three
 series k = H, Y, W, where x̂ integrates the ODE from the measured state at the first time. Start: in the rich
 regime H∞² = (η_h/η_y)‖dx‖²‖dy*‖², so r = H(end)²/(‖dx‖²‖dy*‖²) estimates η_h/η_y; the scan tries
-(η_h, η_y) = (g r, g) for g on a log grid and keeps the best, then a least-squares refinement in log-rates
+(η_h, η_y) = (g m r, g) for g and m on log grids and keeps the best (the authors scan g alone, m = 1; the
+extra multipliers m rescue runs far from the rich regime), then a least-squares refinement in log-rates
 moves both rates freely.
 """
 
@@ -15,8 +16,9 @@ from scipy.optimize import least_squares
 from .ode import Rhs, check_times, simulate, theory_rhs
 from .shuffle import shuffled_median
 
-SCAN = np.logspace(-6, 2, 33)
-FAILED_RESIDUAL = 10.0  # per series, when the ODE cannot be integrated (a fit error of 3 · 10² / 1)
+SCAN = np.logspace(-6, 2, 17)  # overall scale g of the rates
+RATIO_SCAN = np.logspace(-2, 2, 5)  # multipliers of the rich-regime ratio r (it is off when the run is not rich)
+FAILED_RESIDUAL = 10.0  # per series when the ODE cannot be integrated: a fit error of 3 · 10², far above any real fit
 
 
 def measured_state(H: np.ndarray, Y: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -75,7 +77,7 @@ def fit_mse(
         return residuals(simulate(*data[0], eta_h=eta_h, eta_y=eta_y, dx2=dx2, dy2=dy2, t=t, rhs=rhs), data)
 
     ratio = data[-1, 0] ** 2 / (dx2 * max(dy2, 1e-12))
-    starts = [np.log([g * ratio, g]) for g in SCAN]
+    starts = [np.log([g * m * ratio, g]) for g in SCAN for m in RATIO_SCAN]
     best = min(starts, key=lambda x: float(np.sum(log_residuals(x) ** 2)))
     refined = least_squares(log_residuals, best, method="trf", x_scale=1.0, diff_step=1e-6, xtol=1e-12, ftol=1e-12)
     eta_h, eta_y = np.exp(refined.x)
