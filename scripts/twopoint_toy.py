@@ -1,6 +1,7 @@
 """Validate the two-point theory in its own setting (issue 13, item 3): a CPU run of minutes.
 
-    python scripts/twopoint_toy.py [--inits 3] [--gains 1.0 1.2 1.3 1.4 1.4@0.001] [--grid-dx 1 1.25 1.5] [--grid-dy 0 0.5 1]
+    python scripts/twopoint_toy.py [--inits 3] [--gains 1.0 1.2 1.3 1.4 1.4@0.001] [--grid-dx 1 1.25 1.5]
+                                   [--grid-dy 0 0.5 1] [--json out.json]
 
 The network: leaky-ReLU MLP, 20 hidden layers of 500, Xavier-normal weights times the gain (1.0), zero biases,
 full-batch SGD (lr 0.01) on 0.5·MSE of two scalar points with ‖dx‖² = 1, ‖dy*‖² = 0.5, 3000 epochs.
@@ -46,7 +47,8 @@ def cached_run(setup: ToySetup, cache: Path) -> ToyRecord:
     start = time.perf_counter()
     record = train_two_point(setup)
     print(f"# trained gain={setup.gain:g} seed={setup.seed} dx={setup.dx:g} dy={setup.dy:.3g}: "
-          f"{record.epochs[-1]:.0f} epochs, loss {record.loss[-1]:.2e}, {time.perf_counter() - start:.0f} s", flush=True)
+          f"{record.epochs[-1]:.0f} epochs, loss {record.loss[-1]:.2e}, {time.perf_counter() - start:.0f} s",
+          flush=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, epochs=record.epochs, H=record.H, Y=record.Y, W=record.W, loss=record.loss)
     tmp.replace(path)
@@ -77,7 +79,8 @@ def main() -> None:
                     help="gains of the sweep; GAIN@LR also changes the learning rate")
     ap.add_argument("--grid-dx", type=float, nargs="+", default=[1.0, 1.25, 1.5])
     ap.add_argument("--grid-dy", type=float, nargs="+", default=[0.0, 0.5, 1.0])
-    ap.add_argument("--grid-epochs", type=int, default=4000, help="longest grid run (runs ending above 1e-4 are dropped)")
+    ap.add_argument("--grid-epochs", type=int, default=4000,
+                    help="longest grid run (runs ending above loss 1e-4 are left out of the error summary)")
     ap.add_argument("--grid-stop-loss", type=float, default=1e-6, help="grid runs stop below this loss")
     ap.add_argument("--figures", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "twopoint")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "repdyn-twopoint-toy")

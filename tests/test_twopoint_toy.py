@@ -42,7 +42,8 @@ def test_hand_written_step_equals_autograd_sgd(activation):
         optimiser.zero_grad()
         ref_loss.backward()
         optimiser.step()
-        assert float(loss) == pytest.approx(float(ref_loss.detach()), rel=1e-5, abs=1e-8)  # float32 rounding on a small loss
+        # abs: float32 rounding on a small loss
+        assert float(loss) == pytest.approx(float(ref_loss.detach()), rel=1e-5, abs=1e-8)
     for p, q in zip(mine.parameters(), reference.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
 

@@ -75,7 +75,8 @@ def choose_pairs(clean_labels: np.ndarray, train_labels: np.ndarray, flipped: np
     clean = np.asarray(clean_labels, dtype=np.int64)
     train = np.asarray(train_labels, dtype=np.int64)
     if clean.shape != train.shape or clean.ndim != 1:
-        raise ValueError(f"clean_labels and train_labels must be equal-length 1-D arrays, got {clean.shape}, {train.shape}")
+        raise ValueError(f"clean_labels and train_labels must be equal-length 1-D arrays, "
+                         f"got {clean.shape}, {train.shape}")
     is_flipped = np.zeros(clean.size, dtype=bool)
     is_flipped[np.asarray(flipped, dtype=np.int64)] = True
     if np.any(clean[is_flipped] == train[is_flipped]) or np.any(clean[~is_flipped] != train[~is_flipped]):

@@ -67,7 +67,8 @@ def two_points(setup: ToySetup) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def pair_state(hiddens: list[torch.Tensor], out: torch.Tensor, target: torch.Tensor) -> tuple[list[float], float, float]:
+def pair_state(hiddens: list[torch.Tensor], out: torch.Tensor, target: torch.Tensor
+               ) -> tuple[list[float], float, float]:
     """(H per layer, Y, W) of the two rows of a forward pass, in float64."""
     dh = torch.stack([h[1] - h[0] for h in hiddens]).double()
     dy = (out[1] - out[0]).double()

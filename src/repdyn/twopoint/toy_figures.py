@@ -52,7 +52,8 @@ def plot_gains(records: Sequence[ToyRecord], fits: Sequence[LayerFit], path: str
     for k, (record, fit) in enumerate(zip(records, fits)):
         H = record.H[:, fit.layer]
         colour = f"C{k}"
-        ax_h.plot(record.epochs, H / H[0], color=colour, lw=1.4, label=f"gain {record.setup.gain:g}, lr {record.setup.lr:g}")
+        label = f"gain {record.setup.gain:g}, lr {record.setup.lr:g}"
+        ax_h.plot(record.epochs, H / H[0], color=colour, lw=1.4, label=label)
         ax_h.plot(record.epochs, theory_curves(record, fit)[:, 0] / H[0], color=colour, lw=1.0, ls="--")
         ax_loss.semilogy(record.epochs, record.loss, color=colour, lw=1.2)
     ax_h.set_yscale("log")
