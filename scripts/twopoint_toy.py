@@ -104,10 +104,12 @@ def main() -> None:
     table(["layer", "η_h", "η_y", "η_h·η_y", "error (normalised)", "error (raw)"],
           [[f.layer, f.eta_h, f.eta_y, f.eta_h * f.eta_y, f.error, f.raw_error] for f in profile])
 
-    controls = control_errors(records[0], args.layer)
+    controls = [control_errors(r, args.layer) for r in records]
     out["control"] = controls
-    print(f"## control at layer {args.layer}: normalised fit error of each ODE, refitted\n")
-    table(["ODE", "error", "× theory"], [[k, v, v / controls["theory"]] for k, v in controls.items()])
+    print(f"## control at layer {args.layer}: normalised fit error of each ODE, refitted, per initialisation\n")
+    table(["ODE", *(f"seed {k}" for k in range(len(records))), "× theory (median)"],
+          [[name, *(c[name] for c in controls), float(np.median([c[name] / c["theory"] for c in controls]))]
+           for name in controls[0]])
 
     fits = [fit_layer(r, args.layer) for r in records]
     eta_h, eta_y = float(np.mean([f.eta_h for f in fits])), float(np.mean([f.eta_y for f in fits]))
