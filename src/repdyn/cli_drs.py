@@ -59,7 +59,7 @@ def cmd_planes_eval(args: argparse.Namespace) -> int:
     run_spec, dataset = artifacts.run_and_dataset(probe_spec["inputs"]["run"])
     preds_part(run_spec["settings"], dataset, _checkpoints(args.source, args.epochs), args.probes, args.planes,
                args.out, {"preds": preds_dir.name, **spec["inputs"]}, batch_size=args.batch_size,
-               device=runtime.device())
+               device=runtime.device(), precision=spec["settings"].get("precision", "float32"))
     return 0
 
 

@@ -3,7 +3,7 @@
 A tile is block I (a epochs) x block J (b epochs) of one layer's matrix: M_IJ = G_I G_Jᵀ and the squared
 row norms of both blocks; CKA = M_IJ / √(diag_I diag_J) (ALGORITHMS.md §1.5). Tiles for I <= J fill the
 symmetric matrix; use `diagonal_tile_cka` for I = J so that the diagonal is exactly 1 and the block exactly
-symmetric.
+symmetric, from about half the arithmetic of a general tile (`symmetric_products`).
 
 Accumulation (§1.6): "float64" casts each column chunk to float64 and multiplies in float64 (~1e-14);
 "chunked_float32" multiplies float32 chunks of at most 8192 columns and sums the partial products in
@@ -31,6 +31,9 @@ from .grams import exact_matmul_dtype
 ACCUMULATIONS: tuple[str, ...] = ("float64", "chunked_float32")
 MAX_FLOAT32_CHUNK = 8192
 DEFAULT_CHUNK = 8192
+# Diagonal blocks of a symmetric product with at most this many rows are multiplied whole: smaller
+# products would run far below the GEMM's peak, so halving further would save flops but not time.
+SYMMETRIC_LEAF = 32
 
 
 class TileProducts(NamedTuple):
@@ -180,10 +183,51 @@ def cka_from_products(products: torch.Tensor, diag_i: torch.Tensor, diag_j: torc
     return cka
 
 
+def _leaves(start: int, stop: int) -> Iterator[tuple[int, int]]:
+    """The row ranges `_add_upper_products` multiplies whole (halving until at most SYMMETRIC_LEAF rows)."""
+    if stop - start <= SYMMETRIC_LEAF:
+        yield start, stop
+        return
+    middle = (start + stop) // 2
+    yield from _leaves(start, middle)
+    yield from _leaves(middle, stop)
+
+
+def _add_upper_products(out: torch.Tensor, rows: torch.Tensor, start: int, stop: int) -> None:
+    """out[I, J] += rows_I rows_Jᵀ for the blocks on and above the diagonal of [start, stop) (recursive halving)."""
+    if stop - start <= SYMMETRIC_LEAF:
+        out[start:stop, start:stop] += (rows[start:stop] @ rows[start:stop].T).to(torch.float64)
+        return
+    middle = (start + stop) // 2
+    out[start:middle, middle:stop] += (rows[start:middle] @ rows[middle:stop].T).to(torch.float64)
+    _add_upper_products(out, rows, start, middle)
+    _add_upper_products(out, rows, middle, stop)
+
+
+def symmetric_products(block: torch.Tensor, accumulate: str = "float64", chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
+    """G Gᵀ (a, a) float64, exactly symmetric, from about half the multiply-adds of a general product.
+
+    The syrk idea by recursive halving, G = [A; B]: A Bᵀ is one matrix product (its mirror is B Aᵀ) and
+    A Aᵀ, B Bᵀ recurse; blocks of at most SYMMETRIC_LEAF rows are multiplied whole and averaged with
+    their transpose. Same accumulation as `tile_products` (float64, or float32 chunks summed in float64).
+    """
+    check_accumulate(accumulate, chunk)
+    if block.dim() != 2:
+        raise ValueError(f"G must be 2-D (epochs, D), got shape {tuple(block.shape)}")
+    a = block.shape[0]
+    upper = torch.zeros((a, a), dtype=torch.float64, device=block.device)
+    work = torch.float64 if accumulate == "float64" else exact_matmul_dtype(torch.float32, block.device)
+    for part in iter_column_chunks(block, chunk):
+        _add_upper_products(upper, part.to(work), 0, a)
+    for start, stop in _leaves(0, a):
+        leaf = upper[start:stop, start:stop]
+        leaf.copy_((leaf + leaf.T) / 2)
+    return upper.triu() + upper.triu(1).T
+
+
 def diagonal_tile_cka(block: torch.Tensor, accumulate: str = "float64", chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
-    """CKA of a block with itself: exactly symmetric (M averaged with Mᵀ) with an exact unit diagonal."""
-    products = tile_products(block, block, accumulate, chunk)
-    products = (products + products.T) / 2
+    """CKA of a block with itself: exactly symmetric (`symmetric_products`) with an exact unit diagonal."""
+    products = symmetric_products(block, accumulate, chunk)
     return cka_from_products(products, products.diagonal().clone(), products.diagonal().clone())
 
 
@@ -226,7 +270,9 @@ def diagonal_tile_cka_mean(
     block: torch.Tensor, columns: Sequence[slice], accumulate: str = "float64", chunk: int = DEFAULT_CHUNK
 ) -> torch.Tensor:
     """cka_mean of a block with itself, exactly symmetric with an exact unit diagonal (NaN where degenerate)."""
-    products = segment_products(block, block, columns, accumulate, chunk).products
-    products = (products + products.transpose(1, 2)) / 2
+    _check_blocks(block, block)
+    if not columns:
+        raise ValueError("cka_mean needs at least one batch column range")
+    products = torch.stack([symmetric_products(block[:, cols], accumulate, chunk) for cols in columns])
     diag = products.diagonal(dim1=1, dim2=2).clone()
     return cka_mean_from_products(products, diag, diag)
