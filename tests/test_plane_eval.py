@@ -154,7 +154,7 @@ def test_prefetch_raises_the_producers_error_and_stops_when_left_early():
 # ---------------------------------------------------------------- symmetric tiles
 
 
-@pytest.mark.parametrize("rows", [1, 5, 32, 77, 256])
+@pytest.mark.parametrize("rows", [1, 5, 77, 256, 333])
 @pytest.mark.parametrize("accumulate", ["float64", "chunked_float32"])
 def test_symmetric_products_equal_the_general_product(rows, accumulate):
     g = torch.from_numpy(np.random.default_rng(rows).standard_normal((rows, 3000)).astype(np.float32))
@@ -168,12 +168,12 @@ def test_symmetric_products_equal_the_general_product(rows, accumulate):
 
 
 def test_diagonal_tile_does_about_half_the_arithmetic_of_a_general_tile():
-    g = torch.randn(256, 2048)
+    g = torch.randn(1024, 512)  # 8 row blocks of 128: (8 + 1) / (2 * 8) of the general product's flops
     with FlopCounterMode(display=False) as symmetric:
         diagonal = tiles.diagonal_tile_cka(g)
     with FlopCounterMode(display=False) as general:
         products = tiles.tile_products(g, g)
-    assert symmetric.get_total_flops() <= 0.6 * general.get_total_flops()
+    assert symmetric.get_total_flops() <= 0.57 * general.get_total_flops()
     full = tiles.cka_from_products(products, products.diagonal().clone(), products.diagonal().clone())
     assert torch.all(diagonal.diagonal() == 1.0) and torch.equal(diagonal, diagonal.T)
     assert float((diagonal - full).abs().max()) <= 1e-13
