@@ -6,7 +6,7 @@
 Runs the workflow's own job functions on real Fashion-MNIST (Debian package dataset-fashion-mnist) and checks
 the CUDA paths they rely on, each check a named boolean in the JSON ("checks"):
 - determinism: two trainings of the same epochs give bit-identical checkpoints (repdyn.devices.deterministic_kernels
-  is on inside training and restored after it);
+  is on inside training and restored after it; on the CPU, whose kernels are deterministic, it changes nothing);
 - Grams in IEEE float32: inside extraction's precision guard float32 matmuls are not TF32, a Gram on the device
   matches a float64 Gram to float32 accuracy (TF32 would miss by ~1e-3), and the settings are restored after;
 - autocast: under bf16 autocast the convolutions run in bfloat16, probe logits stay float32, and bf16 plane
@@ -110,8 +110,9 @@ def training(work: Path, dataset: Path, size: dict, device: str) -> tuple[dict, 
     with deterministic_kernels(dev):
         inside = _deterministic_flags()
     restored = _deterministic_flags() == before
-    inside_ok = inside["algorithms"] and (dev.type != "cuda" or (inside["cudnn_deterministic"]
-                                                                   and not inside["cudnn_benchmark"]))
+    # CPU kernels are deterministic already: there the switch must leave every setting as it was.
+    inside_ok = (inside == before if dev.type != "cuda" else
+                 inside["algorithms"] and inside["cudnn_deterministic"] and not inside["cudnn_benchmark"])
     train_images = int(DatasetArtifact.load(dataset).train_images.shape[0])
     rates = {"train_images_per_s": epochs * train_images / seconds}
     checks = {"training_bit_identical": identical, "deterministic_kernels_on_inside": bool(inside_ok),
