@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from conftest import tiny_raw
 from repdyn import config, plan
 from repdyn.cka import tiles
-from repdyn.drs import predict_planes
+from repdyn.drs import nhwc_features, nhwc_weight, predict_planes
 from repdyn.drs_jobs.preds_job import autocast_dtype_of
 from repdyn.models import build
 from repdyn.planes import select_planes
@@ -95,6 +95,19 @@ def test_channels_last_agrees_with_contiguous_and_restores_the_model(setup):
     assert _agreement(fast, plain) > 0.99  # only float32 rounding of the convolutions differs
     with pytest.raises(ValueError, match="memory_format 'nhwc'"):
         predict_planes(model, layers, probes, planes, 100, "cpu", memory_format="nhwc")
+
+
+def test_channels_last_features_use_a_reordered_weight_instead_of_a_copy():
+    conv = torch.nn.Conv2d(3, 5, 3, padding=1).to(memory_format=torch.channels_last)
+    x = torch.randn(4, 3, 6, 6).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        out = conv(x)
+    view = nhwc_features(out)
+    assert view is not None and view.data_ptr() == out.data_ptr()  # a view, no copy
+    weight = torch.randn(10, 5 * 6 * 6)
+    expected = out.reshape(4, -1) @ weight.T  # (C, H, W) order, as the probes were trained
+    assert torch.allclose(view @ nhwc_weight(weight, (5, 6, 6)).T, expected, rtol=1e-5, atol=1e-5)
+    assert nhwc_features(out.contiguous()) is None and nhwc_features(torch.randn(4, 7)) is None
 
 
 def test_batch_size_and_prefetch_do_not_change_predictions(setup):

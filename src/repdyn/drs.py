@@ -69,6 +69,7 @@ def predict_planes(
     on_device = {name: (probes[name][0].to(device), probes[name][1].to(device)) for name in layers}
     # Predictions stay on the device until the end: no per-batch synchronisation on CUDA.
     preds = torch.empty(len(layers), plane_set.num_points, dtype=torch.uint8, device=device)
+    reordered: dict[str, torch.Tensor] = {}  # probe weights over channels-last (H, W, C)-ordered features
     amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else contextlib.nullcontext()
     was_training = model.training
     model.eval()
@@ -80,12 +81,34 @@ def predict_planes(
                     model(batch.contiguous(memory_format=layout) if batch.dim() == 4 else batch)
                 for index, name in enumerate(layers):
                     w, b = on_device[name]
-                    preds[index, flat.start : flat.stop] = predict(w, b, pool_output(tap.outputs[name], pooling).float())
+                    output = tap.outputs[name]
+                    features = nhwc_features(output) if pooling == "none" else None
+                    if features is None or features.shape[1] != w.shape[1]:  # (a wrong probe: predict says so)
+                        features = pool_output(output, pooling)
+                    else:  # the weight reordered once per layer instead of the features copied every batch
+                        w = reordered.setdefault(name, nhwc_weight(w, tuple(output.shape[1:])))
+                    preds[index, flat.start : flat.stop] = predict(w, b, features.float())
     finally:
         model.train(was_training)
     shape = (plane_set.num_planes, plane_set.points_per_plane)
     host = preds.cpu().numpy()
     return {name: host[index].reshape(shape) for index, name in enumerate(layers)}
+
+
+def nhwc_features(output: torch.Tensor) -> torch.Tensor | None:
+    """(n, H·W·C) view of a channels-last conv map (no copy); None for any other output."""
+    if output.dim() == 4 and not output.is_contiguous() and output.is_contiguous(memory_format=torch.channels_last):
+        return output.permute(0, 2, 3, 1).reshape(output.shape[0], -1)
+    return None
+
+
+def nhwc_weight(weight: torch.Tensor, chw: tuple[int, ...]) -> torch.Tensor:
+    """A probe weight over (C, H, W)-ordered features, reordered for the same features in (H, W, C) order.
+
+    The logits are the same sums in another order, so they agree to float32 rounding.
+    """
+    c, h, w = chw
+    return weight.reshape(weight.shape[0], c, h, w).permute(0, 2, 3, 1).reshape(weight.shape[0], -1).contiguous()
 
 
 MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
