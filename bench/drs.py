@@ -43,14 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmar
 from repdyn import config as repdyn_config  # noqa: E402
 from repdyn import grids  # noqa: E402
 from repdyn.data import DatasetArtifact, prepare_dataset  # noqa: E402
-from repdyn.drs.agreement import agreement_counts, predict_planes  # noqa: E402
+from repdyn.drs.agreement import MEMORY_FORMATS, agreement_counts, parameters_in, predict_planes  # noqa: E402
 from repdyn.drs.probe_job import (  # noqa: E402
     FORWARD_BATCH,
     epoch_probes,
     probe_label_source,
     probe_seed,
 )
-from repdyn.models import build  # noqa: E402
+from repdyn.models import LayerTap, build  # noqa: E402
 from repdyn.drs.selection import select_planes  # noqa: E402
 from repdyn.drs.probes import FeatureCache, init_generator, init_probe, train_probes  # noqa: E402
 
@@ -181,6 +181,106 @@ def bench_planes(dataset, model, probes: dict, drs: dict, repeats: int, max_poin
     return rows
 
 
+# ------------------------------------------------------------------ plane evaluation vs the bare forward
+
+PRECISIONS = {"float32": None, "bf16": torch.bfloat16}
+FORMATS = ("contiguous", "channels_last")
+
+
+def bare_forward(model, images: torch.Tensor, batch_size: int, autocast_dtype, memory_format: str) -> Callable[[], None]:
+    """The network alone on the same points: inference_mode, eval mode, same batches, same layout, no taps."""
+    layout = MEMORY_FORMATS[memory_format]
+    batches = [b.contiguous(memory_format=layout) for b in images.split(batch_size)]
+    amp = (lambda: torch.autocast("cpu", dtype=autocast_dtype)) if autocast_dtype else contextlib.nullcontext
+
+    def run() -> None:
+        with torch.inference_mode(), parameters_in(model, layout), amp():
+            for batch in batches:
+                model(batch)
+    return run
+
+
+def bench_eval_vs_forward(dataset, model, probes: dict, drs: dict, repeats: int, points: tuple[int, int],
+                          precisions: list[str], batch_size: int) -> list[dict]:
+    """Plane-evaluation points/s beside the bare forward's images/s, per precision and memory format.
+
+    Every (precision, format) pair is timed in each round, bare forward and plane evaluation next to each
+    other, rounds repeated `repeats` times: both see the same load, so their ratio is meaningful.
+    """
+    layers = model.analysed_layers
+    images = dataset.normalize(dataset.train_images)
+    planes, resolution = points
+    plane_set = select_planes(images, dataset.train_labels, planes, drs["seed"], resolution=resolution,
+                              range_l=drs["range_l"], range_r=drs["range_r"])
+    warm_set = select_planes(images, dataset.train_labels, 1, drs["seed"], resolution=8)
+
+    def cases(plane_set):
+        flat = torch.cat([x for _, x in plane_set.iter_flat(batch_size)])
+        runs = {}
+        for precision in precisions:
+            for fmt in FORMATS:
+                dtype = PRECISIONS[precision]
+                runs[(precision, fmt, "forward")] = bare_forward(model, flat, batch_size, dtype, fmt)
+                runs[(precision, fmt, "planes")] = (lambda dtype=dtype, fmt=fmt: predict_planes(
+                    model, layers, probes, plane_set, batch_size, "cpu", autocast_dtype=dtype, memory_format=fmt))
+        return runs
+
+    for run in cases(warm_set).values():  # warm-up on 64 points: oneDNN kernels for each layout and dtype
+        run()
+    runs = cases(plane_set)
+    times: dict[tuple, list[float]] = {key: [] for key in runs}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[key].append(time.perf_counter() - started)
+    n = plane_set.num_points
+    rate = {key: n / statistics.median(t) for key, t in times.items()}
+    fastest = {key: n / min(t) for key, t in times.items()}  # load from other jobs only ever adds time
+    rows = []
+    for precision in precisions:
+        best_forward = max(rate[(precision, f, "forward")] for f in FORMATS)
+        best_forward_min = max(fastest[(precision, f, "forward")] for f in FORMATS)
+        for fmt in FORMATS:
+            rows.append({"precision": precision, "format": fmt, "forward": rate[(precision, fmt, "forward")],
+                         "planes": rate[(precision, fmt, "planes")], "best_forward": best_forward,
+                         "planes_min": fastest[(precision, fmt, "planes")], "best_forward_min": best_forward_min,
+                         "spread": max(max(t) / min(t) for k, t in times.items() if k[:2] == (precision, fmt))})
+    return rows
+
+
+def print_eval_table(rows: list[dict], points: int, batch_size: int, repeats: int) -> None:
+    print(f"\nplane evaluation vs bare forward, same model, same {points:,} points, batch {batch_size}, "
+          f"median of {repeats} interleaved rounds")
+    print(f"{'precision':<9} {'format':<14} {'forward img/s':>13} {'planes pt/s':>12} {'planes/forward':>15} "
+          f"{'planes/best fwd':>16} {'(best rounds)':>14} {'max/min':>8}")
+    for r in rows:
+        print(f"{r['precision']:<9} {r['format']:<14} {r['forward']:>13.0f} {r['planes']:>12.0f} "
+              f"{100 * r['planes'] / r['forward']:>14.1f}% {100 * r['planes'] / r['best_forward']:>15.1f}% "
+              f"{100 * r['planes_min'] / r['best_forward_min']:>13.1f}% {r['spread']:>8.2f}")
+    print("(best rounds): the same ratio from each run's fastest round; max/min: spread of a case's rounds (load).")
+    for precision in dict.fromkeys(r["precision"] for r in rows):
+        best = max((r for r in rows if r["precision"] == precision), key=lambda r: r["planes"])
+        share = best["planes"] / best["best_forward"]
+        print(f"target: fastest {precision} plane evaluation ({best['format']}) at {100 * share:.1f}% of the fastest "
+              f"bare {precision} forward (>= 90%): {'met' if share >= 0.9 else 'NOT met'}")
+
+
+def bench_batch_sizes(dataset, model, probes: dict, drs: dict, repeats: int, sizes: list[int]) -> list[tuple[int, float]]:
+    """Plane-evaluation points/s (float32, channels_last) per batch size, interleaved rounds."""
+    layers = model.analysed_layers
+    images = dataset.normalize(dataset.train_images)
+    plane_set = select_planes(images, dataset.train_labels, 2, drs["seed"], resolution=32)
+    times: dict[int, list[float]] = {b: [] for b in sizes}
+    for round_ in range(repeats + 1):
+        for b in sizes:
+            started = time.perf_counter()
+            predict_planes(model, layers, probes, plane_set, b, "cpu")
+            if round_:  # round 0 warms up
+                times[b].append(time.perf_counter() - started)
+    return [(b, plane_set.num_points / statistics.median(times[b])) for b in sizes]
+
+
 # ------------------------------------------------------------------ the paper's grid
 
 
@@ -240,17 +340,45 @@ def print_table(rows: list[dict]) -> None:
               f"{fmt_mb(r['peak_mb']):>8}  {r['note']}")
 
 
+def random_probes(model, dataset) -> dict:
+    """Probes of the right shapes for every analysed layer (plane evaluation costs the same for any weights)."""
+    x = dataset.normalize(dataset.train_images[:2])
+    with torch.inference_mode(), LayerTap(model, model.analysed_layers) as tap:
+        model(x)
+        dims = {name: out.shape[1] for name, out in tap.outputs.items()}
+    return {name: init_probe(p, dataset.num_classes, init_generator(0, i)) for i, (name, p) in enumerate(dims.items())}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "config.yaml"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max-points", type=int, default=40_000, help="larger plane sets are extrapolated")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval-points", type=int, nargs=2, default=[4, 32], metavar=("P", "R"),
+                    help="plane set of the plane-evaluation vs forward table")
+    ap.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=list(PRECISIONS))
+    ap.add_argument("--batch-sizes", type=int, nargs="*", default=[256, 512, 1024, 2048],
+                    help="batch sizes of the float32 channels_last sweep (none: skip it)")
+    ap.add_argument("--eval-batch", type=int, default=None, help="batch of the table (default: drs.eval_batch_size)")
+    ap.add_argument("--eval-only", action="store_true", help="only the plane-evaluation vs forward tables")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="repdyn-bench-drs-") as work:
         dataset, model, probe, drs, grid = default_setup(args.config, Path(work))
+        probes = random_probes(model, dataset)
+        batch = args.eval_batch or drs["eval_batch_size"]
+        eval_rows = bench_eval_vs_forward(dataset, model, probes, drs, args.repeats, tuple(args.eval_points),
+                                          args.precisions, batch)
+        print_eval_table(eval_rows, args.eval_points[0] * args.eval_points[1] ** 2, batch, args.repeats)
+        if args.batch_sizes:
+            sweep = bench_batch_sizes(dataset, model, probes, drs, args.repeats, args.batch_sizes)
+            print("\nfloat32 channels_last plane evaluation by batch size (2·32² points, interleaved): "
+                  + ", ".join(f"{b}: {r:.0f} pt/s" for b, r in sweep))
+        print(f"load {os.getloadavg()[0]:.1f}", flush=True)
+        if args.eval_only:
+            return 0
         probe_rows, probes = bench_probes(dataset, model, probe, args.repeats)
         plane_rows = bench_planes(dataset, model, probes, drs, args.repeats, args.max_points)
     print_table(probe_rows + plane_rows)

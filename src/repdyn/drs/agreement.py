@@ -16,7 +16,7 @@ layer, ~1000 epochs):
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from torch import nn
 
 from repdyn.models.taps import LayerTap
 from repdyn.drs.planes import PlaneSet
+from repdyn.drs.prefetch import prefetch
 from repdyn.drs.probes.features import check_pooling, model_device, pool_output
 from repdyn.drs.probes.linear import MAX_CLASSES, Probe, predict
 
@@ -43,16 +44,22 @@ def predict_planes(
     device: torch.device | str,
     pooling: str = "none",
     autocast_dtype: torch.dtype | None = None,
+    memory_format: str = "channels_last",
 ) -> dict[str, np.ndarray]:
     """{layer: uint8 (P, R²)} probe predictions on every plane point (flat order plane-major, as PlaneSet).
 
-    The model (already on `device`) runs in eval mode without gradients; its
-    mode is restored afterwards. `pooling` must be the one the probes were
-    trained with. `autocast_dtype` (e.g. torch.bfloat16) runs the network
-    under torch.autocast on `device`; probe logits are always float32.
+    The model (already on `device`) runs in eval mode under inference_mode; its
+    mode and parameter layout are restored afterwards. `pooling` must be the one
+    the probes were trained with. `autocast_dtype` (e.g. torch.bfloat16) runs the
+    network under torch.autocast on `device`; probe logits are always float32.
+    `memory_format` ("channels_last", the faster one for convolutions on CPU and
+    CUDA, or "contiguous") changes only the rounding of the convolutions, as a
+    batch size does. Points of the next batch are generated on a background
+    thread while the network runs on the current one.
     """
     check_pooling(pooling)
     device = model_device(model, device)
+    layout = _memory_format(memory_format)
     missing = [name for name in layers if name not in probes]
     if missing:
         raise ValueError(f"probes are missing layers {missing}")
@@ -60,23 +67,72 @@ def predict_planes(
     if expected is not None and tuple(expected) != plane_set.image_shape:
         raise ValueError(f"plane images have shape {plane_set.image_shape} but the model expects {tuple(expected)}")
     on_device = {name: (probes[name][0].to(device), probes[name][1].to(device)) for name in layers}
-    preds = {name: np.empty(plane_set.num_points, dtype=np.uint8) for name in layers}
+    # Predictions stay on the device until the end: no per-batch synchronisation on CUDA.
+    preds = torch.empty(len(layers), plane_set.num_points, dtype=torch.uint8, device=device)
+    reordered: dict[str, torch.Tensor] = {}  # probe weights over channels-last (H, W, C)-ordered features
     amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else contextlib.nullcontext()
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), LayerTap(model, list(layers), flatten=False) as tap:
-            for flat, images in plane_set.iter_flat(batch_size):
+        with torch.inference_mode(), parameters_in(model, layout), LayerTap(model, list(layers), flatten=False) as tap:
+            for flat, images in prefetch(plane_set.iter_flat(batch_size), pin=device.type == "cuda"):
+                batch = images.to(device, non_blocking=True)
                 with amp:
-                    model(images.to(device))
-                for name in layers:
+                    model(batch.contiguous(memory_format=layout) if batch.dim() == 4 else batch)
+                for index, name in enumerate(layers):
                     w, b = on_device[name]
-                    pred = predict(w, b, pool_output(tap.outputs[name], pooling).float())
-                    preds[name][flat.start : flat.stop] = pred.cpu().numpy()
+                    output = tap.outputs[name]
+                    features = nhwc_features(output) if pooling == "none" else None
+                    if features is None or features.shape[1] != w.shape[1]:  # (a wrong probe: predict says so)
+                        features = pool_output(output, pooling)
+                    else:  # the weight reordered once per layer instead of the features copied every batch
+                        w = reordered.setdefault(name, nhwc_weight(w, tuple(output.shape[1:])))
+                    preds[index, flat.start : flat.stop] = predict(w, b, features.float())
     finally:
         model.train(was_training)
     shape = (plane_set.num_planes, plane_set.points_per_plane)
-    return {name: p.reshape(shape) for name, p in preds.items()}
+    host = preds.cpu().numpy()
+    return {name: host[index].reshape(shape) for index, name in enumerate(layers)}
+
+
+def nhwc_features(output: torch.Tensor) -> torch.Tensor | None:
+    """(n, H·W·C) view of a channels-last conv map (no copy); None for any other output."""
+    if output.dim() == 4 and not output.is_contiguous() and output.is_contiguous(memory_format=torch.channels_last):
+        return output.permute(0, 2, 3, 1).reshape(output.shape[0], -1)
+    return None
+
+
+def nhwc_weight(weight: torch.Tensor, chw: tuple[int, ...]) -> torch.Tensor:
+    """A probe weight over (C, H, W)-ordered features, reordered for the same features in (H, W, C) order.
+
+    The logits are the same sums in another order, so they agree to float32 rounding.
+    """
+    c, h, w = chw
+    return weight.reshape(weight.shape[0], c, h, w).permute(0, 2, 3, 1).reshape(weight.shape[0], -1).contiguous()
+
+
+MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+
+
+def _memory_format(name: str) -> torch.memory_format:
+    if name not in MEMORY_FORMATS:
+        raise ValueError(f"memory_format {name!r} is unknown; allowed values: {', '.join(MEMORY_FORMATS)}")
+    return MEMORY_FORMATS[name]
+
+
+@contextlib.contextmanager
+def parameters_in(model: nn.Module, layout: torch.memory_format) -> Iterator[None]:
+    """The model's 4-D parameters (convolution kernels) in `layout` inside the block, as they were after it."""
+    kept = {name: p.data for name, p in model.named_parameters() if p.dim() == 4}
+    for name, p in model.named_parameters():
+        if name in kept:
+            p.data = p.data.contiguous(memory_format=layout)
+    try:
+        yield
+    finally:
+        for name, p in model.named_parameters():
+            if name in kept:
+                p.data = kept[name]
 
 
 def _is_int(value: Any) -> bool:

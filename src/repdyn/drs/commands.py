@@ -48,7 +48,8 @@ def planes_eval(preds_dir: Path, probes: str, planes: str, source: str, epochs_t
     probe_spec = artifacts.read_spec(plan.RESULTS / "probe" / spec["inputs"]["probe"], "probe")
     run_spec, dataset = artifacts.run_and_dataset(probe_spec["inputs"]["run"])
     preds_part(run_spec["settings"], dataset, checkpoint_paths(source, parse_epochs(epochs_text)), probes, planes,
-               out, {"preds": preds_dir.name, **spec["inputs"]}, batch_size=batch_size, device=device)
+               out, {"preds": preds_dir.name, **spec["inputs"]}, batch_size=batch_size, device=device,
+               precision=spec["settings"].get("precision", "float32"))
 
 
 def tile(drs_dir: Path, name: str, rows: Sequence[str], cols: Sequence[str], out: str, device: str) -> None:

@@ -29,12 +29,23 @@ from repdyn.drs.store import (
 log = logging.getLogger(__name__)
 
 
+PRECISIONS = {"float32": None, "bf16": torch.bfloat16}  # drs.precision -> autocast dtype (None: plain float32)
+
+
+def autocast_dtype_of(precision: str) -> torch.dtype | None:
+    """The torch.autocast dtype of a `drs.precision` value (None for float32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"drs.precision {precision!r} is unknown; allowed values: {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
+
+
 def preds_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoints: Mapping[int, str | os.PathLike],
                probe_dir: str | os.PathLike, planes_store: str | os.PathLike, out_dir: str | os.PathLike,
-               ids: Mapping[str, str], batch_size: int, device: str = "cpu") -> None:
+               ids: Mapping[str, str], batch_size: int, device: str = "cpu", precision: str = "float32") -> None:
     """Write `out_dir/preds.zarr` for the given {epoch: checkpoint path}, atomically (whole directory).
 
-    `probe_dir` is the probe part holding these epochs' probes, `planes_store` the plane set's store.
+    `probe_dir` is the probe part holding these epochs' probes, `planes_store` the plane set's store,
+    `precision` the network's arithmetic on plane points (`drs.precision`: float32 or bf16).
     """
     from repdyn.data import DatasetArtifact
     from repdyn.devices import resolve_device
@@ -42,6 +53,7 @@ def preds_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
 
     if not checkpoints:
         raise ValueError("preds_part needs at least one {epoch: checkpoint path}")
+    autocast_dtype = autocast_dtype_of(precision)
     dev = resolve_device(device)
     dataset = DatasetArtifact.load(dataset_path)
     probes = ProbePart(probe_dir)
@@ -54,13 +66,13 @@ def preds_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
         tmp.mkdir(parents=True)
         group = create_preds_store(tmp / PREDS_STORE, epochs, probes.layers, plane_set, {
             **dict(ids), "layer_labels": dict(probes.group.attrs["layer_labels"]), "num_classes": probes.num_classes,
-            "pooling": probes.pooling, "device": str(dev), "torch": torch.__version__,
+            "pooling": probes.pooling, "device": str(dev), "torch": torch.__version__, "precision": precision,
         })
         for position, epoch in enumerate(epochs):
             started = time.perf_counter()
             model = load_checkpoint_model(checkpoints[epoch], run, dataset, device=str(dev))
             preds = predict_planes(model, probes.layers, probes.probes(epoch), plane_set, batch_size, dev,
-                                   pooling=probes.pooling)
+                                   pooling=probes.pooling, autocast_dtype=autocast_dtype)
             for index, layer in enumerate(probes.layers):
                 group["preds"][position, index] = preds[layer]
             seconds = time.perf_counter() - started

@@ -7,7 +7,8 @@ setting reruns only the stages downstream of it and never training or CKA:
   shared by every run on that dataset (DRS compares predictions at the same points).
 - probe (run id + probe epochs, lr, batch size, labels, pooling, seed): one part per training segment
   holding that segment's DRS-grid epochs (epoch 0 from the init checkpoint), like extraction.
-- preds (probe id + planes id): the probes' predicted classes on every plane point, parts like probe.
+- preds (probe id + planes id, + precision when not float32): the probes' predicted classes on every
+  plane point, parts like probe.
 - drs (preds id + DRS grid definition + block): tiles named by the first and last epoch of each block
   (see repdyn.plan.cka for why that stays exact when training is extended), assembled per length.
 
@@ -138,8 +139,10 @@ def probe_spec(run: RunArtifact, probe: dict[str, Any]) -> dict[str, Any]:
     return ids.artifact_spec("probe", {k: probe[k] for k in PROBE_ID_KEYS}, {"run": run.id})
 
 
-def preds_spec(probe_id: str, planes_id: str) -> dict[str, Any]:
-    return ids.artifact_spec("preds", {}, {"probe": probe_id, "planes": planes_id})
+def preds_spec(probe_id: str, planes_id: str, precision: str = "float32") -> dict[str, Any]:
+    """float32 (the default) adds no setting, so its ids are those from before `drs.precision` existed."""
+    settings = {} if precision == "float32" else {"precision": precision}
+    return ids.artifact_spec("preds", settings, {"probe": probe_id, "planes": planes_id})
 
 
 def drs_spec(preds_id: str, grid: Any, block: int) -> dict[str, Any]:
@@ -168,7 +171,7 @@ def attach(plan: Plan) -> Plan:
         need["epochs"].update(exp.grids["drs"])
         need["budget"].append(probe["memory_budget_mb"])
 
-        spec = preds_spec(probe_id, planes_id)
+        spec = preds_spec(probe_id, planes_id, drs["precision"])
         preds_id = ids.spec_id(spec)
         need = preds_needs.setdefault(preds_id, {"spec": spec, "probe": probe_id, "planes": planes_id,
                                                  "epochs": set(), "batch": []})
