@@ -124,6 +124,10 @@ def parser() -> argparse.ArgumentParser:
     from repdyn import cli_report
 
     cli_report.register(sub)
+
+    from repdyn import verify
+
+    verify.register(sub)
     return ap
 
 
