@@ -1,16 +1,18 @@
 """How fast artifacts are checked (issue 14, item 5): the hash that manifests use, and `repdyn verify`.
 
-    python bench/checksums.py [--results results] [--size-mb 256] [--repeats 3] [--project configs/*.yaml]
+    python bench/checksums.py [--results results] [--size-mb 256] [--synthetic-mb 1024] [--repeats 3]
+                              [--project configs/*.yaml]
 
 1. Hash throughput in memory: CRC-32 (what repdyn.checksums records), Adler-32, BLAKE2b, SHA-256 and MD5 over
    the same random buffer in 1 MiB blocks, repeats interleaved; the median MB/s of each.
-2. With --results: `repdyn verify` over that directory (every artifact, full checksums), with 1 and 2
-   threads, and `--quick` (names and sizes only); median seconds and MB/s. The files are read once before
-   timing, so these are warm-page-cache numbers: the hashing cost, not the disk's (a cold read is bounded by
-   the disk, which this script does not measure). Also the time of the input check one job would do
-   (integrity.require) per stage, next to the bytes checked.
-3. With --project: the verify time a config's results would take at the measured rate (2 threads), from
-   the storage `repdyn plan` expects per stage.
+2. `repdyn verify` on a synthetic artifact of --synthetic-mb MB of random bytes in 512 KiB files (the size
+   of one compressed Gram chunk at paper scale, 4 x 512 probe examples), with 1 and 2 threads and --quick.
+3. With --results: the same over that directory (every artifact, full checksums), and the time of the
+   input check one job would do (integrity.require) on the largest artifact of each stage.
+   Every verify is run once before timing, so these are warm-page-cache numbers: the cost of hashing, not
+   of the disk (a cold read is bounded by the disk, which this script does not measure).
+4. With --project: the verify time of each config's results at the synthetic artifact's 2-thread rate,
+   from the storage `repdyn plan` expects.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import io
 import os
 import statistics
 import sys
+import tempfile
 import time
 import zlib
 from contextlib import redirect_stderr, redirect_stdout
@@ -85,13 +88,27 @@ def _quiet_verify(argv: list[str]) -> float:
     return elapsed
 
 
+def synthetic_artifact(where: Path, size_mb: int) -> Path:
+    """A directory output of `size_mb` MB of random bytes in 512 KiB files, committed through repdyn.atomic."""
+    from repdyn import atomic
+
+    path = where / "results" / "extract" / "0123456789ab" / "000000-000050"
+    chunk = 512 << 10
+    with atomic.atomic_path(path) as tmp:
+        for i in range(size_mb * (1 << 20) // chunk):
+            sub = tmp / "grams.zarr" / "grams" / "layer1" / "c" / str(i)
+            sub.mkdir(parents=True)
+            (sub / "0").write_bytes(os.urandom(chunk))
+    return path
+
+
 def verify_table(results: Path, repeats: int) -> float:
     found = verify.find([results])
     plans = [checksums.plan_check(artifact, under) for artifact, under in found.checks]
     total, files = sum(p.bytes for p in plans), sum(len(p.to_hash) for p in plans)
     _quiet_verify(["verify", str(results), "--jobs", "2"])  # warm the page cache
     print(f"\nrepdyn verify {results}: {len(found.checks)} artifacts, {files} files, {total / 1e9:.3f} GB "
-          f"(warm page cache, median of {repeats})")
+          f"({total / max(files, 1) / 1e3:.0f} kB per file; warm page cache, median of {repeats})")
     print(f"{'mode':22s} {'s':>7s} {'MB/s':>8s}")
     rate = 0.0
     for label, extra in (("full, 1 thread", ["--jobs", "1"]), ("full, 2 threads", ["--jobs", "2"]),
@@ -124,28 +141,32 @@ def require_table(results: Path) -> None:
 def projection(configs: list[str], rate: float) -> None:
     from repdyn import config, cost, plan
 
-    print(f"\nprojected `repdyn verify` time at {rate / 1e6:.0f} MB/s (the measured 2-thread rate)")
-    print(f"{'config / experiment':45s} {'storage':>10s} {'minutes':>8s}")
+    print(f"\nprojected `repdyn verify` time at {rate / 1e6:.0f} MB/s (the synthetic artifact's 2-thread rate)")
+    print(f"{'config':32s} {'experiments':>11s} {'storage':>10s} {'minutes':>8s}")
     for path in configs:
-        for summary in cost.plan_summaries(plan.build(config.load([path]))):
-            print(f"{Path(path).stem + ' / ' + summary.name:45s} {cost.human_bytes(summary.total_storage):>10s} "
-                  f"{summary.total_storage / rate / 60:8.1f}")
+        built = plan.build(config.load([path]))
+        total = cost.plan_summaries(built)[-1]  # the whole config, shared artifacts counted once
+        print(f"{Path(path).stem:32s} {len(built.experiments):11d} {cost.human_bytes(total.total_storage):>10s} "
+              f"{total.total_storage / rate / 60:8.1f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, help="a results directory written with manifests")
     ap.add_argument("--size-mb", type=int, default=256)
+    ap.add_argument("--synthetic-mb", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--project", nargs="*", default=[], help="configs whose verify time to project")
     args = ap.parse_args()
     print(f"# load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
     hash_table(args.size_mb, args.repeats)
+    with tempfile.TemporaryDirectory(prefix="repdyn-bench-checksums-") as where:
+        rate = verify_table(synthetic_artifact(Path(where), args.synthetic_mb), args.repeats)
     if args.results:
-        rate = verify_table(args.results, args.repeats)
+        verify_table(args.results, args.repeats)
         require_table(args.results)
-        if args.project:
-            projection(args.project, rate)
+    if args.project:
+        projection(args.project, rate)
     print(f"# load average {os.getloadavg()[0]:.2f}")
 
 
