@@ -40,7 +40,11 @@ ARTIFACT_PATTERNS = tuple(re.compile(rf"(?:^|/)(?:{pattern})$") for pattern in (
 
 
 class CorruptInput(ValueError):
-    """A job's input is missing, truncated or corrupt; the message is one line ending in the cure."""
+    """A job's input is truncated, damaged or incomplete; the message is one line ending in the cure."""
+
+
+class MissingInput(FileNotFoundError):
+    """A job's input, an output of the workflow, does not exist; the message is one line ending in the cure."""
 
 
 def is_artifact_path(path: str | os.PathLike) -> bool:
@@ -85,17 +89,22 @@ _checked: set[Path] = set()
 
 
 def require(path: str | os.PathLike) -> None:
-    """Raise CorruptInput unless `path` (an artifact, or a file or store inside one) matches its manifest."""
+    """Raise CorruptInput unless `path` (an artifact, or a file or store inside one) matches its manifest.
+
+    A missing path inside the workflow's layout raises MissingInput; one outside it is left to the reader,
+    whose own error names what should have written it.
+    """
     path = Path(path)
     key = path.absolute()
     if any(p in _checked for p in (key, *key.parents)):
         return
     artifact = checksums.find_artifact(path)
     if artifact is None:
-        if not path.exists():
-            target = artifact_root(path) or path
-            raise CorruptInput(f"input {shown(path)} is missing; build it: {rebuild_command(target)}")
-        _checked.add(key)  # written before manifests existed: nothing to compare with
+        target = artifact_root(path)
+        if not path.exists() and target is not None:
+            raise MissingInput(f"input {shown(path)} is missing; build it: {rebuild_command(target)}")
+        if path.exists():
+            _checked.add(key)  # written before manifests existed: nothing to compare with
         return
     problems = checksums.check_artifact(artifact, under=path)
     if problems:
