@@ -27,6 +27,7 @@ import pytest
 from conftest import require_fashion_mnist, tiny_raw
 from repdyn import checksums, integrity, verify
 from repdyn.cka import open_cka
+from repdyn.cli import main
 from workflow_helpers import REPO, job_counts, pipeline_targets, snakemake, write_config
 
 pytestmark = pytest.mark.slow
@@ -125,7 +126,8 @@ def test_record_finds_exactly_the_artifacts_the_run_wrote(run, tmp_path):
 
 @pytest.mark.parametrize("how", ["truncate", "flip"])
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_a_damaged_store_is_named_by_verify_and_stops_its_consumer_with_one_line(run, tmp_path, kind, how):
+def test_a_damaged_store_is_named_by_verify_and_stops_its_consumer_with_one_line(run, tmp_path, monkeypatch, capsys,
+                                                                               kind, how):
     pattern, inside, rule = KINDS[kind]
     artifact = one(run, pattern)
     target = chunk_of(artifact / inside if inside else artifact)
@@ -135,9 +137,9 @@ def test_a_damaged_store_is_named_by_verify_and_stops_its_consumer_with_one_line
     try:
         what = damage(target, how)
         rel, file = artifact.relative_to(run), target.relative_to(artifact.parent if artifact.is_file() else artifact)
-        verified = repdyn(run, "verify", "results")
-        assert verified.returncode == 1
-        assert f"{rel}: {file}: {what}" in verified.stdout.splitlines()
+        monkeypatch.chdir(run)
+        assert main(["verify", "results"]) == 1
+        assert f"{rel}: {file}: {what}" in capsys.readouterr().out.splitlines()
 
         job = subprocess.run(command, cwd=run, capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(REPO / "src")})
