@@ -148,3 +148,11 @@ def test_record_gives_old_artifacts_manifests_and_leaves_other_files_unrecorded(
         "results/notes.txt: in no manifest (written before checksums were recorded? `repdyn verify --record` adds them)"]
     (tmp_path / "results/notes.txt").unlink()
     assert main(["verify"]) == 0
+
+
+def test_a_killed_sidecar_write_leaves_a_temporary_that_the_next_write_removes(tmp_path):
+    (tmp_path / "results").mkdir()
+    leftover = tmp_path / "results" / f"{atomic.TMP_PREFIX}index.json.checksums.json.abcd1234"
+    leftover.write_text('{"format": "repdyn-chec')
+    atomic.write_text("results/index.json", "{}\n")
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["index.json", "index.json.checksums.json"]

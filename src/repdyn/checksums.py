@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,11 +65,16 @@ def _describe(directory: Path, names: Iterable[str]) -> dict[str, list]:
 
 
 def _write_manifest(path: Path, files: dict[str, list]) -> None:
-    """Write a manifest through a temporary name (never through repdyn.atomic: a manifest has none itself)."""
+    """Write a manifest under a temporary name, then rename it (not through atomic.atomic_path, which would
+    record the manifest's own checksums); a killed writer's temporary goes with the next write."""
+    from repdyn.atomic import TMP_PREFIX, remove_stale
+
     entries = ",\n".join(f" {json.dumps(name)}: {json.dumps(entry)}" for name, entry in sorted(files.items()))
     text = f'{{"format": "{FORMAT}", "algorithm": "{ALGORITHM}", "files": {{\n{entries}\n}}}}\n'
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    tmp.write_text(text)
+    remove_stale(path)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{secrets.token_hex(4)}")  # the name remove_stale knows
+    with open(tmp, "x") as f:  # permissions from the umask, like the data files
+        f.write(text)
     os.replace(tmp, path)
 
 
