@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from repdyn import atomic
+from repdyn import atomic, checksums
 
 
 def test_a_failing_writer_leaves_the_destination_as_it_was(tmp_path):
@@ -14,7 +14,8 @@ def test_a_failing_writer_leaves_the_destination_as_it_was(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert dest.read_text().strip().startswith("{") and '"a": 1' in dest.read_text()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.json.checksums.json"]
+    assert checksums.check_artifact(checksums.find_artifact(dest)) == []  # the sidecar still describes it
 
 
 def test_the_next_write_removes_what_a_killed_writer_left(tmp_path):

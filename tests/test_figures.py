@@ -303,7 +303,8 @@ def test_png_and_pdf_files_are_valid(tmp_path):
     fig = heatmap_figure(m, epochs, title="file")
     assert (width, height) == tuple(int(round(s * fig.dpi)) for s in fig.get_size_inches())
     assert 300 <= width <= 3000 and 300 <= height <= 3000
-    assert [p.name for p in sorted(tmp_path.iterdir())] == ["heat.pdf", "heat.png"]  # no temporary leftovers
+    assert [p.name for p in sorted(tmp_path.iterdir())] == [  # no temporary leftovers; each file's checksums
+        "heat.pdf", "heat.pdf.checksums.json", "heat.png", "heat.png.checksums.json"]
 
 
 def test_same_input_writes_identical_png(tmp_path):

@@ -297,4 +297,5 @@ def test_every_comparison_figure_writes_png_and_pdf(tmp_path):
         with pytest.raises(ValueError, match="suffix"):
             write(tmp_path / f"{name}.svg")
     assert imread(tmp_path / "comparison.png").shape[2] == 4
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}{s}" for n in writers for s in (".pdf", ".png"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{n}{s}{c}" for n in writers for s in (".pdf", ".png") for c in ("", ".checksums.json"))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from repdyn import atomic, ids
+from repdyn import atomic, ids, integrity
 from repdyn.plan.core import RESULTS
 
 SPEC_NAME = "spec.json"
@@ -28,6 +28,7 @@ def write_spec(artifact_dir: str | Path, spec: dict[str, Any]) -> None:
 def read_spec(artifact_dir: str | Path, stage: str | None = None) -> dict[str, Any]:
     """Load and check spec.json: its content must hash to the directory's id."""
     path = Path(artifact_dir) / SPEC_NAME
+    integrity.require(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no spec.json (is {artifact_dir} an artifact directory?)")
     doc = json.loads(path.read_text())

@@ -2,7 +2,9 @@
 
 Everything repdyn writes goes to a temporary name in the destination directory
 and is renamed into place only once it is complete (rename is atomic on POSIX
-file systems within one directory).
+file systems within one directory). The commit also records the checksums of
+what it renames into place (repdyn.checksums), so that every finished output
+can be verified later.
 """
 
 from __future__ import annotations
@@ -10,15 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
+
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-TMP_PREFIX = ".tmp-"
-TMP_RANDOM = r"[a-z0-9_]{8}"  # tempfile.mkstemp's random part
+from repdyn.temporaries import TMP_PREFIX, remove_path, remove_stale
 
+__all__ = ["TMP_PREFIX", "atomic_path", "remove_stale"]
 
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
@@ -27,6 +29,15 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     On any exception the temporary file (or directory) is removed and `dest`
     is left as it was. `suffix` keeps an extension that a writer library
     insists on (h5py, torch.save do not care; zarr stores are directories).
+
+    Before the rename, the checksums of the finished output are recorded: a
+    directory gets `checksums.json` inside it (renamed with it, so it appears
+    exactly when the directory does); a file gets the sidecar
+    `<dest>.checksums.json`, written just before the file's rename and removed
+    if that fails, so a file never appears without it (a kill between the two
+    leaves a sidecar whose file is missing: verify reports that artifact as
+    missing). Outputs written inside another one's temporary directory record
+    nothing: the enclosing output's manifest covers them when it is committed.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -35,47 +46,40 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # writers create it themselves (file or directory)
+    sidecar = None
     try:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"writer did not create {tmp} for {dest}")
+        sidecar = _record_checksums(tmp, dest)
         if dest.is_dir() and not dest.is_symlink():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
     except BaseException:
-        _remove(tmp)
+        remove_path(tmp)
+        if sidecar is not None:
+            remove_path(sidecar)
         raise
 
+def _record_checksums(tmp: Path, dest: Path) -> Path | None:
+    """Write the manifest of a finished temporary; return the sidecar written for a file, if any."""
+    from repdyn import checksums
 
-def remove_stale(dest: Path, suffix: str = "") -> None:
-    """Delete the temporaries a killed writer of `dest` left behind (a half-written Zarr store can be large).
-
-    Safe because a destination has one writer at a time (Snakemake runs one job per output). Only names
-    of exactly the form atomic_path gives `dest` match, never those of a destination such as `dest.png`.
-    """
-    pattern = re.compile(re.escape(f"{TMP_PREFIX}{dest.name}.") + TMP_RANDOM + re.escape(suffix))
-    for stale in dest.parent.iterdir():
-        if pattern.fullmatch(stale.name):
-            _remove(stale)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
+    if any(part.startswith(TMP_PREFIX) for part in dest.parent.parts):
+        return None  # inside an uncommitted output: its own commit records this too
+    if tmp.is_dir():
+        checksums.record_directory(tmp)
+        return None
+    return checksums.record_file(tmp, dest)
 
 def write_text(dest: str | os.PathLike, text: str) -> None:
     """Write a text file atomically."""
     with atomic_path(dest) as tmp:
         tmp.write_text(text)
 
-
 def write_json(dest: str | os.PathLike, obj: Any) -> None:
     """Write JSON (sorted keys, indented: meant to be read by people) atomically."""
     write_text(dest, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
 
 def torch_save(obj: Any, dest: str | os.PathLike) -> None:
     """torch.save to a temporary name, then rename into place."""

@@ -35,6 +35,8 @@ from repdyn.tiling import zarr_store
 from repdyn.tiling.parts import EpochParts
 from repdyn.tiling.zarr_store import add_array, create_group
 
+from repdyn.integrity import require
+
 GRAMS_STORE = "grams.zarr"
 TILE_STORE = "tile.zarr"
 CKA_STORE = "cka.zarr"
@@ -43,6 +45,7 @@ class GramPart:
     """Read access to one extraction part."""
 
     def __init__(self, part_dir: str | os.PathLike):
+        require(part_dir)
         path = Path(part_dir) / GRAMS_STORE
         if not path.is_dir():
             raise FileNotFoundError(f"{path}: no Gram store (did extract_segment finish?)")
@@ -83,6 +86,7 @@ def write_matrix_store(path: str | os.PathLike, matrices: Mapping[str, np.ndarra
 
 
 def read_matrix_store(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict]:
+    require(path)
     group = zarr.open_group(str(path), mode="r", use_consolidated=False)
     layers = list(group.attrs["layers"])
     matrices = {layer: group[f"cka/{layer}"][...] for layer in layers}

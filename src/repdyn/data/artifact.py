@@ -38,6 +38,7 @@ import torch
 
 from repdyn.atomic import atomic_path
 from repdyn.data.source_data import ImageGeometry
+from repdyn.integrity import require
 
 FORMAT_VERSION = 1
 IMAGE_CHUNK = 1024  # images per HDF5 chunk: large enough for fast lzf reads, small for partial reads
@@ -127,6 +128,7 @@ class DatasetArtifact(ImageGeometry):
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DatasetArtifact":
         """Read the whole file into memory."""
+        require(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"dataset artifact {os.fspath(path)!r} does not exist (run prepare_data first)")
         with h5py.File(path, "r") as f:

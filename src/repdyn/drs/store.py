@@ -47,6 +47,7 @@ import numpy as np
 import torch
 import zarr
 
+from repdyn.integrity import require
 from repdyn.tiling.parts import EpochParts
 from repdyn.tiling.zarr_store import add_array, consolidate, create_group
 from repdyn.drs.planes import PlaneSet
@@ -60,6 +61,7 @@ _IMAGE_DIMS = ("channel", "height", "width")
 
 
 def _open(path: Path, what: str, hint: str, consolidated: bool = False) -> zarr.Group:
+    require(path)
     if not (path / "zarr.json").is_file():
         raise FileNotFoundError(f"{path}: no {what} store ({hint})")
     return zarr.open_group(str(path), mode="r", use_consolidated=consolidated)
@@ -263,6 +265,7 @@ def open_drs(path: str | os.PathLike) -> DrsMatrices:
     path = Path(path)
     if (path / DRS_STORE).is_dir():
         path = path / DRS_STORE
+    require(path)
     if not (path / "zarr.json").is_file():
         raise FileNotFoundError(f"{path}: not an assembled DRS store (expected results/drs/<id>/e<E>/drs.zarr)")
     return DrsMatrices(zarr.open_group(str(path), mode="r"))

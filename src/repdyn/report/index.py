@@ -25,6 +25,7 @@ import numpy as np
 import zarr
 
 from repdyn import atomic
+from repdyn.integrity import require
 from repdyn.figures import plot_curves, plot_layer_comparison, plot_width_study
 from repdyn.figures.axes import visible_marks
 from repdyn.train.metrics import phase_marks
@@ -56,6 +57,7 @@ def load_reports(report_dirs: Sequence[str | Path]) -> list[dict[str, Any]]:
     out = []
     for d in report_dirs:
         path = Path(d) / "report.json"
+        require(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no report.json (did the experiment's report job finish?)")
         doc = json.loads(path.read_text())
@@ -105,6 +107,7 @@ def width_groups(reports: Sequence[Mapping[str, Any]]) -> list[tuple[str, float,
 
 def read_layer(store: str, kind: str, layer: str) -> tuple[np.ndarray, list[int]]:
     """One layer's matrix and epochs from an assembled CKA or DRS store."""
+    require(store)
     group = zarr.open_group(store, mode="r", use_consolidated=False)
     name = f"{kind}/{layer}"
     if name not in group:

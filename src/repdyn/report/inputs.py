@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from repdyn import artifacts
+from repdyn import artifacts, integrity
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class SimilarityResult:
 
 def read_phases(path: str | os.PathLike) -> dict[str, Any]:
     """The perfect-fit epoch and test-error peak written by `repdyn metrics`."""
+    integrity.require(path)
     doc = json.loads(Path(path).read_text())
     missing = {"perfect_fit_epoch", "test_error_peak_epoch", "test_error_peak"} - set(doc)
     if missing:

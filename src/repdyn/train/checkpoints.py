@@ -16,6 +16,7 @@ import torch
 
 from repdyn.atomic import torch_save
 from repdyn.devices import resolve_device
+from repdyn.integrity import require
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.pt"
@@ -69,6 +70,7 @@ def save_state(
 
 def _load(path: str | os.PathLike, keys: tuple[str, ...], what: str) -> dict[str, Any]:
     path = Path(path)
+    require(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
     content = torch.load(path, map_location="cpu", weights_only=True)

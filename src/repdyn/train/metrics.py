@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from repdyn.atomic import write_text
+from repdyn.integrity import require
 
 COLUMNS: tuple[str, ...] = (
     "epoch",
@@ -59,6 +60,7 @@ def write_metrics(path: str | os.PathLike, rows: Iterable[Mapping[str, float]]) 
 
 
 def _read_one(path: Path) -> list[dict[str, float]]:
+    require(path)
     if not path.is_file():
         raise FileNotFoundError(f"metrics table {path} does not exist")
     lines = path.read_text().splitlines()
