@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Iterator
 from repdyn.temporaries import TMP_PREFIX, remove_path, remove_stale
 
 __all__ = ["TMP_PREFIX", "atomic_path", "remove_stale"]
+
 
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
