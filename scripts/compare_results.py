@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Compare two results/ trees: the same ids, and every assembled CKA and DRS matrix exactly equal.
 
-Usage: python scripts/compare_results.py RESULTS_A RESULTS_B
+Usage: python scripts/compare_results.py RESULTS_A RESULTS_B [--parts]
 
 Ids: results/index.json (experiment -> artifact ids and paths) must be equal, and so must the set of
 artifact directories of every stage. Matrices: every array of every assembled store
 (results/cka*/<id>/e*/cka.zarr, results/drs/<id>/e*/drs.zarr) must be np.array_equal (NaN equal to
-NaN) with the same dtype, and so must the stores' array names. Prints one line per store and a
-summary; exits 1 on any difference.
+NaN) with the same dtype, and so must the stores' array names. With --parts, every other Zarr store
+of RESULTS_B (Gram, probe and prediction parts, plane sets, tiles) is compared with RESULTS_A's too.
+Prints one line per store and a summary; exits 1 on any difference.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ def assembled_stores(results: Path) -> list[Path]:
     found = [*results.glob("cka/*/e*/cka.zarr"), *results.glob("cka_cross/*/e*/cka.zarr"),
              *results.glob("drs/*/e*/drs.zarr")]
     return sorted(p.relative_to(results) for p in found)
+
+
+def part_stores(results: Path) -> list[Path]:
+    """Relative paths of every other store: parts, plane sets, tiles."""
+    assembled = set(assembled_stores(results))
+    return sorted(p.relative_to(results) for p in results.glob("*/*/**/*.zarr")
+                  if p.relative_to(results) not in assembled and (p / "zarr.json").is_file())
 
 
 def arrays(store: Path) -> dict[str, np.ndarray]:
@@ -64,6 +72,8 @@ def compare_store(a: Path, b: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    parts = "--parts" in argv
+    argv = [x for x in argv if x != "--parts"]
     if len(argv) != 2:
         print(__doc__.splitlines()[2], file=sys.stderr)
         return 2
@@ -91,6 +101,17 @@ def main(argv: list[str]) -> int:
         for p in problems:
             print(f"    {p}")
         ok &= not problems
+    if parts:
+        for rel in part_stores(b):
+            if not (a / rel).is_dir():
+                print(f"{rel}: only in {b}")
+                ok = False
+                continue
+            problems = compare_store(a / rel, b / rel)
+            print(f"{rel}: {'equal' if not problems else 'DIFFERENT'} ({len(arrays(b / rel))} arrays)")
+            for p in problems:
+                print(f"    {p}")
+            ok &= not problems
     print("RESULT:", "same ids and equal matrices" if ok and stores_a else "DIFFERENT")
     return 0 if ok and stores_a else 1
 
