@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
-from conftest import require_fashion_mnist, tiny_raw
+from conftest import report_raw
 from workflow_helpers import planned_jobs, snakemake, write_config
 
 from repdyn.report import COLUMNS, ExperimentInputs
@@ -86,24 +86,10 @@ def test_missing_input_is_named(tmp_path):
 # --------------------------------------------------------------------------- end to end
 
 
-def report_raw() -> dict:
-    raw = tiny_raw(epochs=2)  # one training segment: CKA at epochs 0, 1, 2; DRS at 0, 2
-    raw["defaults"]["cka"] = {"block": 5}  # one tile per matrix
-    raw["experiments"] = [
-        {"name": "w2", "cka": {"compare_with": ["w2-seed1"]}},
-        {"name": "w2-seed1", "train": {"seed": 1}},
-        {"name": "w3", "model": {"width": 3}},
-    ]
-    return raw
-
-
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory):
-    require_fashion_mnist()
-    work = tmp_path_factory.mktemp("report")
-    cfg = write_config(work, report_raw())
-    snakemake(work, cfg)
-    return work, cfg
+def reported(reported_run):
+    """The three tiny experiments run to their reports (a session fixture: other test modules read the same run)."""
+    return reported_run
 
 
 @pytest.fixture(scope="module")

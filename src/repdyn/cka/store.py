@@ -9,14 +9,21 @@ Extraction part (`results/extract/<id>/<start>-<end>/grams.zarr`), one per train
     raw/<layer>            float32 (E_p, N, p)         raw activations of small layers (logits, pooled features)
     probe_index            int64 (B, n)                test-set indices of the probe batches
     attrs: layers (paper order), layer_labels, batches, batch_size, run, extract, device, torch, tf32
+    coordinates: epoch, batch, example, probe_example (the test-set index of each raw row); raw/<layer> has
+    the dimensions (epoch, probe_example, <layer>_feature)
 
 Tile (`results/cka/<id>/tiles/<a>-<b>_<c>-<d>/tile.zarr`):
-    cka/<layer>            float64 (b-a, d-c)          CKA of row grid positions [a, b) x columns [c, d)
-    row_epoch, col_epoch   int64
-Assembled (`results/cka/<id>/e<E>/cka.zarr`, consolidated: it never changes):
-    cka/<layer>            float64 (E_rows, E_cols)    the whole matrix, symmetric for self-CKA
-    row_epoch, col_epoch   int64                       the epochs of each axis (grid coordinates)
+    cka                    float64 (L, b-a, d-c)       CKA of row grid positions [a, b) x columns [c, d)
+    layer, row_epoch, col_epoch                        coordinates
+Assembled (`results/cka/<id>/e<E>/cka.zarr`):
+    cka                    float64 (L, E_rows, E_cols) the whole matrix per layer, symmetric for self-CKA;
+                                                       chunks of one layer x 500 x 500 epochs
+    layer, row_epoch, col_epoch                        coordinates: the layers and the epochs of each axis
     attrs: layers, layer_labels, estimator, experiment(s), ids
+
+Every store is consolidated and labelled for xarray (repdyn.zarr_labels):
+`xarray.open_zarr(".../cka.zarr").cka.sel(layer="layer4", row_epoch=10)`. Stores written before the labelled
+layout (one array `cka/<layer>` per layer) are read as well.
 
 Every store is built in a temporary directory that is renamed into place when complete (its parent
 directory is the job's declared output), so a killed job never leaves a store that looks finished.
@@ -25,13 +32,14 @@ directory is the job's declared output), so a killed job never leaves a store th
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
+
+from repdyn import zarr_labels
 
 GRAMS_STORE = "grams.zarr"
 TILE_STORE = "tile.zarr"
@@ -115,24 +123,37 @@ class GramParts(EpochParts):
         super().__init__([GramPart(d) for d in part_dirs], "extraction")
 
 
+def add_epoch_axes(group: zarr.Group, row_epochs: Sequence[int], col_epochs: Sequence[int],
+                   layers: Sequence[str]) -> None:
+    """The coordinates of a matrix store: row and column epochs, layer names."""
+    for name, epochs in (("row_epoch", row_epochs), ("col_epoch", col_epochs)):
+        add_array(group, name, np.asarray(epochs, dtype=np.int64), dims=(name,), attrs=zarr_labels.attrs(name))
+    zarr_labels.add_names(group, "layer", layers)
+
+
+def add_matrices(group: zarr.Group, name: str, matrices: Mapping[str, np.ndarray], dtype: str,
+                 convert: Callable[[np.ndarray], np.ndarray] | None = None, **extra: Any) -> None:
+    """The matrices of all layers as one (layer, row_epoch, col_epoch) array, written layer by layer
+    (`convert`, e.g. counts -> fractions, is applied to one layer at a time)."""
+    shape = (len(matrices), *np.shape(next(iter(matrices.values()))))
+    array = add_array(group, name, shape=shape, dtype=dtype, chunks=zarr_labels.matrix_chunks(shape),
+                      dims=zarr_labels.MATRIX_DIMS, attrs=zarr_labels.attrs(name, **extra))
+    for i, matrix in enumerate(matrices.values()):
+        array[i] = np.asarray(convert(matrix) if convert else matrix, dtype=dtype)
+
+
 def write_matrix_store(path: str | os.PathLike, matrices: Mapping[str, np.ndarray], row_epochs: Sequence[int],
-                       col_epochs: Sequence[int], attrs: Mapping[str, Any], consolidate: bool = False) -> None:
+                       col_epochs: Sequence[int], attrs: Mapping[str, Any]) -> None:
     group = create_group(path, attrs)
-    add_array(group, "row_epoch", np.asarray(row_epochs, dtype=np.int64), dims=("row",))
-    add_array(group, "col_epoch", np.asarray(col_epochs, dtype=np.int64), dims=("col",))
-    for layer, matrix in matrices.items():
-        add_array(group, f"cka/{layer}", np.asarray(matrix, dtype=np.float64), dims=("row_epoch", "col_epoch"),
-                  attrs={"layer": layer})
-    if consolidate:
-        with warnings.catch_warnings():  # zarr notes that consolidation is not (yet) in the v3 spec; we know
-            warnings.simplefilter("ignore", category=UserWarning)
-            zarr.consolidate_metadata(str(path))
+    add_epoch_axes(group, row_epochs, col_epochs, list(matrices))
+    add_matrices(group, "cka", matrices, "float64", estimator=attrs.get("estimator"))
+    zarr_labels.consolidate(path)
 
 
 def read_matrix_store(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict]:
     group = zarr.open_group(str(path), mode="r", use_consolidated=False)
     layers = list(group.attrs["layers"])
-    matrices = {layer: group[f"cka/{layer}"][...] for layer in layers}
+    matrices = {layer: zarr_labels.layer_matrix(group, "cka", layer) for layer in layers}
     return matrices, group["row_epoch"][...], group["col_epoch"][...], dict(group.attrs)
 
 

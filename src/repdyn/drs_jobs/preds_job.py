@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import torch
 
-from repdyn import atomic
+from repdyn import atomic, zarr_labels
 from repdyn.drs import predict_planes
 from repdyn.drs_jobs.store import (
     PREDS_STORE,
@@ -66,3 +66,4 @@ def preds_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
             seconds = time.perf_counter() - started
             log.info("epoch %d: %d points in %.1f s (%.0f points/s)", epoch, plane_set.num_points, seconds,
                      plane_set.num_points / max(seconds, 1e-9))
+        zarr_labels.consolidate(tmp / PREDS_STORE)

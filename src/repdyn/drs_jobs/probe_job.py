@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from repdyn import atomic
+from repdyn import atomic, zarr_labels
 from repdyn.drs_jobs.store import PROBES_STORE, create_probe_store
 from repdyn.probes import FeatureCache, probe_errors, train_probes
 
@@ -105,3 +105,4 @@ def probe_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
                      result["cache_mode"], time.perf_counter() - started,
                      ", ".join(f"{layer} {result['test_err'][layer]:.3f}" for layer in layers))
         group.attrs["cache_modes"] = modes
+        zarr_labels.consolidate(tmp / PROBES_STORE)
