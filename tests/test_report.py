@@ -123,8 +123,9 @@ def test_every_page_renders_with_all_images_loaded(reported, browser):
             "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
         if page.parent.name == "reports":
             expected = len(list((work / "reports" / "compare").glob("*.png")))
-        else:  # errors, 3 CKA and 4 DRS figures, 2 per cross-run comparison
-            expected = 8 + 2 * len(json.loads((page.parent / "report.json").read_text())["cross"])
+        else:  # errors, 3 CKA and 4 DRS figures, one per decision-region plane, 2 per cross-run comparison
+            doc = json.loads((page.parent / "report.json").read_text())
+            expected = 8 + len(doc["regions"]) + 2 * len(doc["cross"])
         assert len(images) == expected, (page, images)
         broken = [src for src, complete, width in images if not (complete and width > 0)]
         assert not broken, f"{page}: images that did not load: {broken}"
@@ -142,13 +143,16 @@ def test_experiment_page_shows_ids_phases_transitions_and_stores(reported, brows
     text = browser.find_element("tag name", "body").text
     for ident in (index["data"]["id"], index["train"]["id"], index["cka"]["id"], index["drs"]["id"]):
         assert ident in text
-    for heading in ("CKA similarity blocks", "DRS similarity blocks", "CKA to initialisation",
+    for heading in ("CKA similarity blocks", "DRS similarity blocks", "CKA to initialisation", "Decision regions",
                     "Cross-run CKA against w2-seed1", "Summary"):
         assert heading in text, heading
     hrefs = browser.execute_script("return Array.from(document.links).map(a => a.href)")
     assert any(h.rstrip("/").endswith("cka.zarr") for h in hrefs) and any(h.rstrip("/").endswith("drs.zarr") for h in hrefs)
     report = json.loads((page.parent / "report.json").read_text())
     assert report["layers"] == LAYERS and set(report["cka"]) == set(LAYERS)
+    # decision regions of planes 0 and 1 at the DRS grid's first and last epochs (0, 2), phases merged into them
+    assert [r["plane"] for r in report["regions"]] == [0, 1]
+    assert sorted(report["regions"][0]["epochs"]) == ["0", "2"] and report["regions"][0]["epochs"]["2"].endswith("end")
     for layer in LAYERS:
         blocks = report["cka"][layer]["blocks"]
         assert blocks["starts"][0] == 0 and len(blocks["ranges"]) == len(blocks["transitions"]) + 1
