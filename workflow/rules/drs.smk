@@ -105,6 +105,8 @@ rule make_planes:
         directory("results/planes/{id}/planes.zarr"),
     log:
         "logs/make_planes/{id}.log",
+    benchmark:
+        "benchmarks/make_planes/{id}.tsv"
     threads: 1
     resources:
         **repdyn.resources.for_rule("make_planes", PLAN, CONFIG.device),
@@ -188,13 +190,22 @@ rule drs_assemble:
     input:
         unpack(drs_assemble_inputs),
     output:
-        directory("results/drs/{id}/{shape}"),
+        report(
+            directory("results/drs/{id}/{shape}"),
+            patterns=["{figure}.png"],
+            caption="../report/drs.rst",
+            category="DRS",
+            subcategory="drs {id} {shape}",
+            labels={"artifact": "drs/{id}/{shape}", "figure": "{figure}"},
+        ),
     wildcard_constraints:
         shape="e[0-9]{6}",
     params:
         title=drs_title,
     log:
         "logs/drs_assemble/{id}/{shape}.log",
+    benchmark:
+        "benchmarks/drs_assemble/{id}/{shape}.tsv"
     threads: 1
     resources:
         **repdyn.resources.for_rule("drs_assemble", PLAN, CONFIG.device),

@@ -26,6 +26,8 @@ def report_inputs(wildcards):
         out["cka"] = str(exp.cka.assembled_dir(exp.epochs, exp.epochs))
     if exp.drs is not None:
         out["drs"] = str(exp.drs.assembled_dir(exp.epochs))
+        out["planes"] = ancient(str(exp.drs.preds.planes.store))
+        out["preds"] = [ancient(d) for d in exp.drs.preds.dirs_for(exp.drs.epochs(exp.epochs))]
     for other, art in exp.cka_cross:
         out[f"cross_{other}"] = str(art.assembled_dir(exp.epochs, PLAN.experiment(other).epochs))
     return out
@@ -37,7 +39,9 @@ def report_args(wildcards):
     exp = _report_experiment(wildcards)
     inputs = report_inputs(wildcards)
     args = [f"--data {exp.data.dir}", f"--run {exp.run.dir}", f"--metrics {exp.metrics}", f"--phases {exp.phases}"]
-    args += [f"--{key} {inputs[key]}" for key in ("cka", "drs") if key in inputs]
+    args += [f"--{key} {inputs[key]}" for key in ("cka", "drs", "planes") if key in inputs]
+    if "preds" in inputs:
+        args.append("--preds " + " ".join(str(d) for d in inputs["preds"]))
     cross = [f"{other}={inputs[f'cross_{other}']}" for other, _ in exp.cka_cross]
     if cross:
         args.append("--cross " + " ".join(cross))
@@ -52,13 +56,22 @@ rule report_experiment:
     input:
         unpack(report_inputs),
     output:
-        directory("reports/experiments/{name}"),
+        report(
+            directory("reports/experiments/{name}"),
+            patterns=["figures/{figure}.png"],
+            caption="../report/experiment.rst",
+            category="Experiments",
+            subcategory="{name}",
+            labels={"experiment": "{name}", "figure": "{figure}"},
+        ),
     wildcard_constraints:
         name="[A-Za-z0-9][A-Za-z0-9_.+=-]*",
     params:
         args=report_args,
     log:
         "logs/report_experiment/{name}.log",
+    benchmark:
+        "benchmarks/report_experiment/{name}.tsv"
     localrule: True
     threads: 1
     resources:
@@ -75,10 +88,14 @@ rule report_index:
         [f"reports/experiments/{e.name}" for e in PLAN.experiments],
     output:
         html="reports/index.html",
-        summary="reports/summary.tsv",
-        compare=directory("reports/compare"),
+        summary=report("reports/summary.tsv", caption="../report/summary.rst", category="Summary",
+                       labels={"table": "summary.tsv"}),
+        compare=report(directory("reports/compare"), patterns=["{figure}.png"], caption="../report/compare.rst",
+                       category="Comparisons", labels={"figure": "{figure}"}),
     log:
         "logs/report_index.log",
+    benchmark:
+        "benchmarks/report_index.tsv"
     localrule: True
     threads: 1
     resources:
