@@ -14,10 +14,18 @@ import sys
 # workflow and its code can never come from two different checkouts.
 REPDYN_SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, REPDYN_SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (REPDYN_SRC, os.environ.get("PYTHONPATH")) if p)
+
+import repdyn.runtime
+
+repdyn.runtime.export_source(REPDYN_SRC)
+
+
+# `snakemake --report report.zip`: the figures and tables marked with report() in workflow/rules/*.smk
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/artifacts.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/cka.smk"

@@ -125,3 +125,29 @@ def fmnist(fmnist_path):
     from repdyn.data import DatasetArtifact
 
     return DatasetArtifact.load(fmnist_path)
+
+
+def report_raw() -> dict:
+    """Three tiny experiments (widths 2 and 3, a second seed of width 2 compared by cross-run CKA)."""
+    raw = tiny_raw(epochs=2)  # one training segment: CKA at epochs 0, 1, 2; DRS at 0, 2
+    raw["defaults"]["cka"] = {"block": 5}  # one tile per matrix
+    raw["experiments"] = [
+        {"name": "w2", "cka": {"compare_with": ["w2-seed1"]}},
+        {"name": "w2-seed1", "train": {"seed": 1}},
+        {"name": "w3", "model": {"width": 3}},
+    ]
+    return raw
+
+
+@pytest.fixture(scope="session")
+def reported_run(tmp_path_factory):
+    """`report_raw` run by the real Snakemake CLI through the reports, once per session: every store kind
+    (extraction, CKA and cross-run CKA tiles and matrices, planes, probes, predictions, DRS tiles and
+    matrices) and every report. (work directory, config path)."""
+    from workflow_helpers import snakemake, write_config
+
+    require_fashion_mnist()
+    work = tmp_path_factory.mktemp("report")
+    cfg = write_config(work, report_raw())
+    snakemake(work, cfg)
+    return work, cfg

@@ -38,6 +38,8 @@ def resolve_with(raw: dict, path: str, value) -> config.Config:
         ("defaults.train.optimizer.momentum", 0.9, "train.optimizer.momentum: only used by sgd"),
         ("devcie", "cpu", "unknown key devcie (allowed here: defaults, device, experiments, report, threads)"),
         ("device", "tpu", "device: 'tpu' is not allowed (allowed: 'auto', 'cpu', 'cuda')"),
+        ("defaults.sweep", {"model.width": [2, 4]}, "defaults.sweep: not allowed in defaults (give sweep: to an entry"),
+        ("defaults.name", "base", "defaults.name: 'base' is not allowed in defaults (each entry of experiments"),
     ],
 )
 def test_bad_values_name_the_key(tiny, path, value, expected):

@@ -117,7 +117,7 @@ def test_probe_store_layout_and_errors(probe_dirs, checkpoints, fmnist):
     assert part.epochs == [2, 3] and part.layers == LAYERS and part.num_classes == 10
     group = part.group
     assert group["weight/layer2"].shape == (2, 10, 1024)
-    assert group["weight/layer2"].metadata.dimension_names == ("epoch", "class", "feature")
+    assert group["weight/layer2"].metadata.dimension_names == ("epoch", "class", "layer2_feature")
     assert list(group["layer"][:]) == LAYERS
     assert list(group["seed"][:]) == [probe_seed(0, 0, 2), probe_seed(0, 0, 3)]
     assert probe_seed(0, 0, 2) != probe_seed(0, 0, 3) != probe_seed(0, 1, 3) != probe_seed(1, 0, 3)

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
-from conftest import require_fashion_mnist, tiny_raw
+from conftest import report_raw
 from workflow_helpers import planned_jobs, snakemake, write_config
 
 from repdyn.report import COLUMNS, ExperimentInputs
@@ -86,24 +86,10 @@ def test_missing_input_is_named(tmp_path):
 # --------------------------------------------------------------------------- end to end
 
 
-def report_raw() -> dict:
-    raw = tiny_raw(epochs=2)  # one training segment: CKA at epochs 0, 1, 2; DRS at 0, 2
-    raw["defaults"]["cka"] = {"block": 5}  # one tile per matrix
-    raw["experiments"] = [
-        {"name": "w2", "cka": {"compare_with": ["w2-seed1"]}},
-        {"name": "w2-seed1", "train": {"seed": 1}},
-        {"name": "w3", "model": {"width": 3}},
-    ]
-    return raw
-
-
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory):
-    require_fashion_mnist()
-    work = tmp_path_factory.mktemp("report")
-    cfg = write_config(work, report_raw())
-    snakemake(work, cfg)
-    return work, cfg
+def reported(reported_run):
+    """The three tiny experiments run to their reports (a session fixture: other test modules read the same run)."""
+    return reported_run
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +123,9 @@ def test_every_page_renders_with_all_images_loaded(reported, browser):
             "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
         if page.parent.name == "reports":
             expected = len(list((work / "reports" / "compare").glob("*.png")))
-        else:  # errors, 3 CKA and 4 DRS figures, 2 per cross-run comparison
-            expected = 8 + 2 * len(json.loads((page.parent / "report.json").read_text())["cross"])
+        else:  # errors, 3 CKA and 4 DRS figures, one per decision-region plane, 2 per cross-run comparison
+            doc = json.loads((page.parent / "report.json").read_text())
+            expected = 8 + len(doc["regions"]) + 2 * len(doc["cross"])
         assert len(images) == expected, (page, images)
         broken = [src for src, complete, width in images if not (complete and width > 0)]
         assert not broken, f"{page}: images that did not load: {broken}"
@@ -156,13 +143,16 @@ def test_experiment_page_shows_ids_phases_transitions_and_stores(reported, brows
     text = browser.find_element("tag name", "body").text
     for ident in (index["data"]["id"], index["train"]["id"], index["cka"]["id"], index["drs"]["id"]):
         assert ident in text
-    for heading in ("CKA similarity blocks", "DRS similarity blocks", "CKA to initialisation",
+    for heading in ("CKA similarity blocks", "DRS similarity blocks", "CKA to initialisation", "Decision regions",
                     "Cross-run CKA against w2-seed1", "Summary"):
         assert heading in text, heading
     hrefs = browser.execute_script("return Array.from(document.links).map(a => a.href)")
     assert any(h.rstrip("/").endswith("cka.zarr") for h in hrefs) and any(h.rstrip("/").endswith("drs.zarr") for h in hrefs)
     report = json.loads((page.parent / "report.json").read_text())
     assert report["layers"] == LAYERS and set(report["cka"]) == set(LAYERS)
+    # decision regions of planes 0 and 1 at the DRS grid's first and last epochs (0, 2), phases merged into them
+    assert [r["plane"] for r in report["regions"]] == [0, 1]
+    assert sorted(report["regions"][0]["epochs"]) == ["0", "2"] and report["regions"][0]["epochs"]["2"].endswith("end")
     for layer in LAYERS:
         blocks = report["cka"][layer]["blocks"]
         assert blocks["starts"][0] == 0 and len(blocks["ranges"]) == len(blocks["transitions"]) + 1

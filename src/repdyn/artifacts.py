@@ -12,8 +12,8 @@ from repdyn.plan.core import RESULTS
 SPEC_NAME = "spec.json"
 
 
-def write_spec(artifact_dir: str | Path, spec: dict[str, Any]) -> None:
-    """Write spec.json, refusing to overwrite a different spec under the same id."""
+def write_spec(artifact_dir: str | Path, spec: dict[str, Any], log: str | Path | None = None) -> None:
+    """Write spec.json, refusing to overwrite a different spec under the same id (and note it in `log`)."""
     path = Path(artifact_dir) / SPEC_NAME
     expected_id = Path(artifact_dir).name
     if ids.spec_id(spec) != expected_id:
@@ -23,6 +23,15 @@ def write_spec(artifact_dir: str | Path, spec: dict[str, Any]) -> None:
     ):
         raise ValueError(f"{path}: exists with different content (hash collision or a hand-edited spec)")
     atomic.write_json(path, {**spec, "id": expected_id})
+    if log is not None:
+        atomic.write_text(log, f"{path}: {ids.canonical_json(spec)}\n")
+
+
+def write_index(path: str | Path, index: dict[str, Any], log: str | Path | None = None) -> None:
+    """Write results/index.json (experiment -> artifact ids and paths), and note it in `log`."""
+    atomic.write_json(path, index)
+    if log is not None:
+        atomic.write_text(log, f"{path}: {len(index.get('experiments', {}))} experiment(s)\n")
 
 
 def read_spec(artifact_dir: str | Path, stage: str | None = None) -> dict[str, Any]:

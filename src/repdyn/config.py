@@ -95,6 +95,7 @@ def resolve(raw: Mapping[str, Any]) -> Config:
     raw = copy.deepcopy(dict(raw))
     _validate(raw, schema(), where="")
     defaults = raw.get("defaults", {}) or {}
+    _check_defaults(defaults)
     experiments: list[Experiment] = []
     for index, entry in enumerate(raw["experiments"]):
         base = deep_merge(defaults, {k: v for k, v in entry.items() if k in SECTIONS})
@@ -113,6 +114,16 @@ def resolve(raw: Mapping[str, Any]) -> Config:
     top = fill_defaults({k: v for k, v in raw.items() if k in ("device", "threads", "report")}, schema())
     return Config(device=top["device"], threads=top["threads"], experiments=tuple(experiments), raw=raw,
                   report=top["report"])
+
+
+def _check_defaults(defaults: Mapping[str, Any]) -> None:
+    """`name` and `sweep` belong to one experiment: the schema shares the settings' keys with `defaults`,
+    where these two would be silently ignored."""
+    if "name" in defaults:
+        raise ConfigError(f"defaults.name: {defaults['name']!r} is not allowed in defaults (each entry of "
+                          "experiments has its own name)")
+    if "sweep" in defaults:
+        raise ConfigError("defaults.sweep: not allowed in defaults (give sweep: to an entry of experiments)")
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

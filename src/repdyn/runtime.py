@@ -23,6 +23,12 @@ def export(device: str, data_sources: dict[str, dict[str, Any]]) -> None:
     os.environ[ENV_DATA_SOURCES] = json.dumps(data_sources, sort_keys=True)
 
 
+def export_source(src: str) -> None:
+    """Put the package directory `src` first on the PYTHONPATH of every job command (called by the Snakefile),
+    so that the jobs run the code next to the Snakefile even when another repdyn is installed."""
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+
+
 def device() -> str:
     return os.environ.get(ENV_DEVICE, "auto")
 

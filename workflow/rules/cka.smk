@@ -54,7 +54,14 @@ rule cka_assemble:
     input:
         unpack(from_plan("cka_assemble_inputs")),
     output:
-        directory("results/{stage}/{id}/{shape}"),
+        report(
+            directory("results/{stage}/{id}/{shape}"),
+            patterns=["{figure}.png"],
+            caption="../report/cka.rst",
+            category="CKA",
+            subcategory="{stage} {id} {shape}",
+            labels={"artifact": "{stage}/{id}/{shape}", "figure": "{figure}"},
+        ),
     wildcard_constraints:
         stage="cka|cka_cross",
         shape="e[0-9]{6}(x[0-9]{6})?",
@@ -62,6 +69,8 @@ rule cka_assemble:
         title=from_plan("cka_title"),
     log:
         "logs/{stage}_assemble/{id}/{shape}.log",
+    benchmark:
+        "benchmarks/{stage}_assemble/{id}/{shape}.tsv"
     threads: 1
     resources:
         **repdyn.resources.for_rule("cka_assemble", PLAN, CONFIG.device),

@@ -71,29 +71,3 @@ def artifact_spec(stage, artifact_id):
         return PLAN.spec(stage, artifact_id)
     except KeyError:
         raise WorkflowError(f"no {stage} artifact {artifact_id} in the current config") from None
-
-
-rule spec:
-    """spec.json: the settings and input ids an artifact's id is the hash of."""
-    output:
-        "results/{stage}/{id}/spec.json",
-    wildcard_constraints:
-        stage="data|train|extract|cka|cka_cross|planes|probe|preds|drs",
-    localrule: True
-    run:
-        import repdyn.artifacts
-
-        repdyn.artifacts.write_spec(os.path.dirname(output[0]), artifact_spec(wildcards.stage, wildcards.id))
-
-
-rule index:
-    """results/index.json: experiment names -> artifact ids and paths."""
-    output:
-        "results/index.json",
-    params:
-        digest=INDEX_DIGEST,
-    localrule: True
-    run:
-        import repdyn.atomic
-
-        repdyn.atomic.write_json(output[0], PLAN.index())

@@ -17,6 +17,8 @@ rule make_planes:
         directory("results/planes/{id}/planes.zarr"),
     log:
         "logs/make_planes/{id}.log",
+    benchmark:
+        "benchmarks/make_planes/{id}.tsv"
     threads: 1
     resources:
         **repdyn.resources.for_rule("make_planes", PLAN, CONFIG.device),
@@ -100,13 +102,22 @@ rule drs_assemble:
     input:
         unpack(from_plan("drs_assemble_inputs")),
     output:
-        directory("results/drs/{id}/{shape}"),
+        report(
+            directory("results/drs/{id}/{shape}"),
+            patterns=["{figure}.png"],
+            caption="../report/drs.rst",
+            category="DRS",
+            subcategory="drs {id} {shape}",
+            labels={"artifact": "drs/{id}/{shape}", "figure": "{figure}"},
+        ),
     wildcard_constraints:
         shape="e[0-9]{6}",
     params:
         title=from_plan("drs_title"),
     log:
         "logs/drs_assemble/{id}/{shape}.log",
+    benchmark:
+        "benchmarks/drs_assemble/{id}/{shape}.tsv"
     threads: 1
     resources:
         **repdyn.resources.for_rule("drs_assemble", PLAN, CONFIG.device),

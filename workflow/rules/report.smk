@@ -12,13 +12,22 @@ rule report_experiment:
     input:
         unpack(from_plan("report_inputs")),
     output:
-        directory("reports/experiments/{name}"),
+        report(
+            directory("reports/experiments/{name}"),
+            patterns=["figures/{figure}.png"],
+            caption="../report/experiment.rst",
+            category="Experiments",
+            subcategory="{name}",
+            labels={"experiment": "{name}", "figure": "{figure}"},
+        ),
     wildcard_constraints:
         name="[A-Za-z0-9][A-Za-z0-9_.+=-]*",
     params:
         args=from_plan("report_args"),
     log:
         "logs/report_experiment/{name}.log",
+    benchmark:
+        "benchmarks/report_experiment/{name}.tsv"
     localrule: True
     threads: 1
     resources:
@@ -35,10 +44,14 @@ rule report_index:
         PLAN.report_targets(),
     output:
         html="reports/index.html",
-        summary="reports/summary.tsv",
-        compare=directory("reports/compare"),
+        summary=report("reports/summary.tsv", caption="../report/summary.rst", category="Summary",
+                       labels={"table": "summary.tsv"}),
+        compare=report(directory("reports/compare"), patterns=["{figure}.png"], caption="../report/compare.rst",
+                       category="Comparisons", labels={"figure": "{figure}"}),
     log:
         "logs/report_index.log",
+    benchmark:
+        "benchmarks/report_index.tsv"
     localrule: True
     threads: 1
     resources:

@@ -17,6 +17,8 @@ rule init:
         directory("results/train/{run}/init"),
     log:
         "logs/init/{run}.log",
+    benchmark:
+        "benchmarks/init/{run}.tsv"
     threads: CONFIG.threads
     resources:
         **repdyn.resources.for_rule("init", PLAN, CONFIG.device),
@@ -53,10 +55,17 @@ rule run_metrics:
     input:
         from_plan("metrics_inputs"),
     output:
-        tsv="results/train/{run}/metrics/e{end}.tsv",
+        tsv=report(
+            "results/train/{run}/metrics/e{end}.tsv",
+            caption="../report/metrics.rst",
+            category="Training",
+            labels={"run": "{run}", "through epoch": "{end}", "table": "metrics"},
+        ),
         phases="results/train/{run}/metrics/e{end}.phases.json",
     log:
         "logs/run_metrics/{run}/e{end}.log",
+    benchmark:
+        "benchmarks/run_metrics/{run}/e{end}.tsv"
     localrule: True
     conda:
         "../../envs/repdyn.yaml"

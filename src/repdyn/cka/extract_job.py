@@ -17,9 +17,11 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from repdyn import atomic
+from repdyn import atomic, zarr_labels
 from repdyn.cka.grams import centred_gram, pack_upper
-from repdyn.cka.store import GRAMS_STORE, add_array, create_group
+from repdyn.cka.store import GRAMS_STORE
+from repdyn.tiling import zarr_store
+from repdyn.tiling.zarr_store import add_array, create_group
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,7 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
                 for kind, values in entry.items():
                     group[f"{kind}/{layer}"][position] = values
             log.info("epoch %d: %d layers in %.1f s", epoch, len(layers), time.perf_counter() - started)
+        zarr_store.consolidate(tmp / GRAMS_STORE)
 
 
 def _create(path: Path, epochs: list[int], layers: list[str], labels: Mapping[str, str], first: Mapping,
@@ -116,18 +119,22 @@ def _create(path: Path, epochs: list[int], layers: list[str], labels: Mapping[st
         "settings": dict(settings), "device": str(dev), "torch": torch.__version__,
     })
     e = len(epochs)
-    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",))
-    add_array(group, "probe_index", dataset.probe_index.numpy(), dims=("batch", "example"))
+    label = zarr_labels.attrs
+    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",), attrs=label("epoch"))
+    add_array(group, "probe_index", dataset.probe_index.numpy(), dims=("batch", "example"), attrs=label("probe_index"))
+    zarr_labels.add_index(group, "batch", range(batches))
+    zarr_labels.add_index(group, "example", range(batch_size))
+    zarr_labels.add_index(group, "probe_example", dataset.probe_index.numpy().reshape(-1))
     for layer, entry in first.items():
         length = entry["grams"].shape[1]
         add_array(group, f"grams/{layer}", shape=(e, batches, length), dtype="float32", chunks=(1, 1, length),
-                  dims=("epoch", "batch", "packed_gram"), attrs={"layer": layer, "n": batch_size})
+                  dims=("epoch", "batch", "packed_gram"), attrs=label("grams", layer=layer, n=batch_size))
         if "full" in entry:
             add_array(group, f"full/{layer}", shape=(e, entry["full"].shape[0]), dtype="float32",
-                      chunks=(1, entry["full"].shape[0]), dims=("epoch", "packed_gram"),
-                      attrs={"layer": layer, "n": batches * batch_size})
+                      chunks=(1, entry["full"].shape[0]), dims=("epoch", "packed_full_gram"),
+                      attrs=label("full", layer=layer, n=batches * batch_size))
         if "raw" in entry:
             n, p = entry["raw"].shape
             add_array(group, f"raw/{layer}", shape=(e, n, p), dtype="float32", chunks=(1, n, p),
-                      dims=("epoch", "example", "feature"), attrs={"layer": layer})
+                      dims=("epoch", "probe_example", zarr_labels.feature_dim(layer)), attrs=label("raw", layer=layer))
     return group

@@ -9,14 +9,21 @@ Extraction part (`results/extract/<id>/<start>-<end>/grams.zarr`), one per train
     raw/<layer>            float32 (E_p, N, p)         raw activations of small layers (logits, pooled features)
     probe_index            int64 (B, n)                test-set indices of the probe batches
     attrs: layers (paper order), layer_labels, batches, batch_size, run, extract, device, torch, tf32
+    coordinates: epoch, batch, example, probe_example (the test-set index of each raw row); raw/<layer> has
+    the dimensions (epoch, probe_example, <layer>_feature)
 
 Tile (`results/cka/<id>/tiles/<a>-<b>_<c>-<d>/tile.zarr`):
-    cka/<layer>            float64 (b-a, d-c)          CKA of row grid positions [a, b) x columns [c, d)
-    row_epoch, col_epoch   int64
-Assembled (`results/cka/<id>/e<E>/cka.zarr`, consolidated: it never changes):
-    cka/<layer>            float64 (E_rows, E_cols)    the whole matrix, symmetric for self-CKA
-    row_epoch, col_epoch   int64                       the epochs of each axis (grid coordinates)
+    cka                    float64 (L, b-a, d-c)       CKA of row grid positions [a, b) x columns [c, d)
+    layer, row_epoch, col_epoch                        coordinates
+Assembled (`results/cka/<id>/e<E>/cka.zarr`):
+    cka                    float64 (L, E_rows, E_cols) the whole matrix per layer, symmetric for self-CKA;
+                                                       chunks of one layer x 500 x 500 epochs
+    layer, row_epoch, col_epoch                        coordinates: the layers and the epochs of each axis
     attrs: layers, layer_labels, estimator, experiment(s), ids
+
+Every store is consolidated and labelled for xarray (repdyn.zarr_labels):
+`xarray.open_zarr(".../cka.zarr").cka.sel(layer="layer4", row_epoch=10)`. Stores written before the labelled
+layout (one array `cka/<layer>` per layer) are read as well.
 
 Every store is built in a temporary directory that is renamed into place when complete (its parent
 directory is the job's declared output), so a killed job never leaves a store that looks finished.
@@ -33,9 +40,11 @@ import zarr
 
 from repdyn.tiling import zarr_store
 from repdyn.tiling.parts import EpochParts
-from repdyn.tiling.zarr_store import add_array, create_group
+from repdyn.tiling.zarr_store import add_epoch_axes, add_matrices, create_group
 
 from repdyn.integrity import require
+
+from repdyn import zarr_labels
 
 GRAMS_STORE = "grams.zarr"
 TILE_STORE = "tile.zarr"
@@ -74,22 +83,18 @@ class GramParts(EpochParts):
 
 
 def write_matrix_store(path: str | os.PathLike, matrices: Mapping[str, np.ndarray], row_epochs: Sequence[int],
-                       col_epochs: Sequence[int], attrs: Mapping[str, Any], consolidate: bool = False) -> None:
+                       col_epochs: Sequence[int], attrs: Mapping[str, Any]) -> None:
     group = create_group(path, attrs)
-    add_array(group, "row_epoch", np.asarray(row_epochs, dtype=np.int64), dims=("row",))
-    add_array(group, "col_epoch", np.asarray(col_epochs, dtype=np.int64), dims=("col",))
-    for layer, matrix in matrices.items():
-        add_array(group, f"cka/{layer}", np.asarray(matrix, dtype=np.float64), dims=("row_epoch", "col_epoch"),
-                  attrs={"layer": layer})
-    if consolidate:
-        zarr_store.consolidate(path)
+    add_epoch_axes(group, row_epochs, col_epochs, list(matrices))
+    add_matrices(group, "cka", matrices, "float64", estimator=attrs.get("estimator"))
+    zarr_store.consolidate(path)
 
 
 def read_matrix_store(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict]:
     require(path)
     group = zarr.open_group(str(path), mode="r", use_consolidated=False)
     layers = list(group.attrs["layers"])
-    matrices = {layer: group[f"cka/{layer}"][...] for layer in layers}
+    matrices = {layer: zarr_labels.layer_matrix(group, "cka", layer) for layer in layers}
     return matrices, group["row_epoch"][...], group["col_epoch"][...], dict(group.attrs)
 
 

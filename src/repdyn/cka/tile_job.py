@@ -109,9 +109,9 @@ def assemble(tile_dirs: Sequence[str | os.PathLike], row_epochs: Sequence[int], 
 
 def write_assembled(out_dir: str | os.PathLike, matrices: Mapping[str, np.ndarray], row_epochs: Sequence[int],
                     col_epochs: Sequence[int], attrs: Mapping[str, Any]) -> Path:
-    """The assembled store (consolidated: final and immutable) inside a fresh output directory."""
+    """The assembled store inside a fresh output directory."""
     out_dir = Path(out_dir)
     store = out_dir / CKA_STORE
     with atomic.atomic_path(store) as tmp:
-        write_matrix_store(tmp, matrices, row_epochs, col_epochs, attrs, consolidate=True)
+        write_matrix_store(tmp, matrices, row_epochs, col_epochs, attrs)
     return store

@@ -25,6 +25,7 @@ from repdyn.drs.store import (
     create_preds_store,
     read_planes,
 )
+from repdyn.tiling import zarr_store
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +79,4 @@ def preds_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
             seconds = time.perf_counter() - started
             log.info("epoch %d: %d points in %.1f s (%.0f points/s)", epoch, plane_set.num_points, seconds,
                      plane_set.num_points / max(seconds, 1e-9))
+        zarr_store.consolidate(tmp / PREDS_STORE)

@@ -25,6 +25,7 @@ import torch
 from repdyn import atomic
 from repdyn.drs.store import PROBES_STORE, create_probe_store
 from repdyn.drs.probes import FeatureCache, probe_errors, train_probes
+from repdyn.tiling import zarr_store
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +106,4 @@ def probe_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
                      result["cache_mode"], time.perf_counter() - started,
                      ", ".join(f"{layer} {result['test_err'][layer]:.3f}" for layer in layers))
         group.attrs["cache_modes"] = modes
+        zarr_store.consolidate(tmp / PROBES_STORE)

@@ -12,7 +12,8 @@ Plane set (`results/planes/<id>/planes.zarr`, consolidated: it never changes), o
 Probe part (`results/probe/<id>/<start>-<end>/probes.zarr`), one per training segment:
     epoch                   int64 (E_p,)              grid epochs in this part
     layer                   str (L,)                  analysed layers, paper order
-    weight/<layer>          float32 (E_p, C, p)       probe weights, chunk = one epoch
+    weight/<layer>          float32 (E_p, C, p)       probe weights, chunk = one epoch; dims (epoch, class,
+                                                      <layer>_feature): layers differ in width
     bias/<layer>            float32 (E_p, C)
     train_err, test_err     float64 (E_p, L)          probe error on the training set (the probe's own
                                                       labels) and on the eval test subset
@@ -20,21 +21,23 @@ Probe part (`results/probe/<id>/<start>-<end>/probes.zarr`), one per training se
     attrs: layers, layer_labels, num_classes, feature_dims, pooling, labels, settings, cache_modes, ids
 Predictions part (`results/preds/<id>/<start>-<end>/preds.zarr`):
     preds                   uint8 (E_p, L, P, R²)     predicted classes, chunk = one (epoch, layer)
-    epoch, layer, plane, point                        coordinates (plane/point are 0..P-1 / 0..R²-1)
+    epoch, layer, plane, point, anchor                coordinates (plane/point are 0..P-1 / 0..R²-1)
     triplet                 int64 (P, 3)              the planes' anchor indices
 DRS tile (`results/drs/<id>/tiles/<a>-<b>_<c>-<d>/tile.zarr`):
-    agreement/<layer>       int64 (rows, cols)        points where the two epochs' probes agree
-    row_epoch, col_epoch    int64
-Assembled (`results/drs/<id>/e<E>/drs.zarr`, consolidated: it never changes):
-    drs/<layer>             float64 (E, E)            agreement / points (symmetric, unit diagonal)
-    agreement/<layer>       int64 (E, E)              the exact counts
+    agreement               int64 (L, rows, cols)     points where the two epochs' probes agree
+    layer, row_epoch, col_epoch                       coordinates
+Assembled (`results/drs/<id>/e<E>/drs.zarr`):
+    drs                     float64 (L, E, E)         agreement / points (symmetric, unit diagonal)
+    agreement               int64 (L, E, E)           the exact counts; both chunked one layer x 500 x 500
     row_epoch, col_epoch, epoch   int64 (E,)          grid coordinates
     layer                   str (L,)
     probe_train_err, probe_test_err   float64 (E, L)  probe errors at the grid epochs
     attrs: layers, layer_labels, points, num_classes, experiments, ids
 
 Every store is built under a temporary name and renamed into place when complete, so a killed job
-never leaves a store that looks finished.
+never leaves a store that looks finished. Every finished store is consolidated and labelled for xarray
+(repdyn.zarr_labels): `xarray.open_zarr(".../drs.zarr").drs.sel(layer="layer4", row_epoch=10)`. Stores
+written before the labelled layout (one array `drs/<layer>` per layer) are read as well.
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ import numpy as np
 import torch
 import zarr
 
+from repdyn import zarr_labels
 from repdyn.integrity import require
 from repdyn.tiling.parts import EpochParts
-from repdyn.tiling.zarr_store import add_array, consolidate, create_group
+from repdyn.tiling.zarr_store import add_array, add_epoch_axes, add_matrices, consolidate, create_group
 from repdyn.drs.planes import PlaneSet
 
 PROBES_STORE = "probes.zarr"
@@ -67,11 +71,8 @@ def _open(path: Path, what: str, hint: str, consolidated: bool = False) -> zarr.
     return zarr.open_group(str(path), mode="r", use_consolidated=consolidated)
 
 
-def _add_names(group: zarr.Group, name: str, names: Sequence[str]) -> None:
-    """A coordinate of names as variable-length UTF-8 (zarr v3's "string" type; fixed-width numpy
-    unicode has no stable v3 encoding)."""
-    array = group.create_array(name, shape=(len(names),), dtype=str, dimension_names=(name,))
-    array[:] = np.asarray(list(names), dtype=object)
+_add_names = zarr_labels.add_names
+_label = zarr_labels.attrs
 
 
 def _image_dims(ndim: int) -> tuple[str, ...]:
@@ -90,9 +91,19 @@ def write_planes(path: str | os.PathLike, plane_set: PlaneSet, triplet_labels: n
             "direction2": ("plane", *image), "anchor_coords": ("plane", "anchor", "axis"),
             "coefs": ("plane", "point", "axis")}
     for key, value in plane_set.to_arrays().items():
-        add_array(group, key, np.asarray(value), dims=dims.get(key, ()))
-    add_array(group, "triplet_labels", np.asarray(triplet_labels, dtype=np.int64), dims=("plane", "anchor"))
+        add_array(group, key, np.asarray(value), dims=dims.get(key, ()), attrs=_label(key))
+    add_array(group, "triplet_labels", np.asarray(triplet_labels, dtype=np.int64), dims=("plane", "anchor"),
+              attrs=_label("triplet_labels"))
+    _add_plane_axes(group, plane_set)
+    _add_names(group, "axis", zarr_labels.AXES)
     consolidate(path)
+
+
+def _add_plane_axes(group: zarr.Group, plane_set: PlaneSet) -> None:
+    """Coordinates of the plane, point and anchor dimensions."""
+    zarr_labels.add_index(group, "plane", range(plane_set.num_planes))
+    zarr_labels.add_index(group, "point", range(plane_set.points_per_plane))
+    _add_names(group, "anchor", zarr_labels.ANCHORS)
 
 
 def read_planes(path: str | os.PathLike) -> PlaneSet:
@@ -108,16 +119,17 @@ def create_probe_store(path: str | os.PathLike, epochs: Sequence[int], dims: Map
     layers = list(dims)
     group = create_group(path, {**attrs, "layers": layers, "feature_dims": dict(dims), "num_classes": num_classes})
     e = len(epochs)
-    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",))
+    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",), attrs=_label("epoch"))
     _add_names(group, "layer", layers)
+    zarr_labels.add_index(group, "class", range(num_classes))
     for layer, p in dims.items():
         add_array(group, f"weight/{layer}", shape=(e, num_classes, p), dtype="float32", chunks=(1, num_classes, p),
-                  dims=("epoch", "class", "feature"), attrs={"layer": layer})
+                  dims=("epoch", "class", zarr_labels.feature_dim(layer)), attrs=_label("weight", layer=layer))
         add_array(group, f"bias/{layer}", shape=(e, num_classes), dtype="float32", chunks=(1, num_classes),
-                  dims=("epoch", "class"), attrs={"layer": layer})
+                  dims=("epoch", "class"), attrs=_label("bias", layer=layer))
     for name in ("train_err", "test_err"):
-        add_array(group, name, shape=(e, len(layers)), dtype="float64", dims=("epoch", "layer"))
-    add_array(group, "seed", shape=(e,), dtype="int64", dims=("epoch",))
+        add_array(group, name, shape=(e, len(layers)), dtype="float64", dims=("epoch", "layer"), attrs=_label(name))
+    add_array(group, "seed", shape=(e,), dtype="int64", dims=("epoch",), attrs=_label("seed"))
     return group
 
 
@@ -162,12 +174,11 @@ def create_preds_store(path: str | os.PathLike, epochs: Sequence[int], layers: S
     group = create_group(path, {**attrs, "layers": list(layers), "resolution": plane_set.resolution})
     planes, points = plane_set.num_planes, plane_set.points_per_plane
     add_array(group, "preds", shape=(len(epochs), len(layers), planes, points), dtype="uint8",
-              chunks=(1, 1, planes, points), dims=("epoch", "layer", "plane", "point"))
-    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",))
+              chunks=(1, 1, planes, points), dims=("epoch", "layer", "plane", "point"), attrs=_label("preds"))
+    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",), attrs=_label("epoch"))
     _add_names(group, "layer", list(layers))
-    add_array(group, "plane", np.arange(planes, dtype=np.int64), dims=("plane",))
-    add_array(group, "point", np.arange(points, dtype=np.int64), dims=("point",))
-    add_array(group, "triplet", plane_set.indices, dims=("plane", "anchor"))
+    _add_plane_axes(group, plane_set)
+    add_array(group, "triplet", plane_set.indices, dims=("plane", "anchor"), attrs=_label("triplet"))
     return group
 
 
@@ -207,17 +218,15 @@ class PredsParts(EpochParts):
 def write_tile(path: str | os.PathLike, counts: Mapping[str, np.ndarray], row_epochs: Sequence[int],
                col_epochs: Sequence[int], attrs: Mapping[str, Any]) -> None:
     group = create_group(path, {**attrs, "layers": list(counts)})
-    add_array(group, "row_epoch", np.asarray(row_epochs, dtype=np.int64), dims=("row_epoch",))
-    add_array(group, "col_epoch", np.asarray(col_epochs, dtype=np.int64), dims=("col_epoch",))
-    for layer, block in counts.items():
-        add_array(group, f"agreement/{layer}", np.asarray(block, dtype=np.int64), dims=("row_epoch", "col_epoch"),
-                  attrs={"layer": layer})
+    add_epoch_axes(group, row_epochs, col_epochs, list(counts))
+    add_matrices(group, "agreement", counts, "int64")
+    consolidate(path)
 
 
 def read_tile(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict[str, Any]]:
     group = _open(Path(path), "DRS tile", "did drs_tile finish?")
     layers = list(group.attrs["layers"])
-    counts = {layer: group[f"agreement/{layer}"][...] for layer in layers}
+    counts = {layer: zarr_labels.layer_matrix(group, "agreement", layer) for layer in layers}
     return counts, group["row_epoch"][...], group["col_epoch"][...], dict(group.attrs)
 
 
@@ -227,17 +236,16 @@ def write_drs_store(path: str | os.PathLike, counts: Mapping[str, np.ndarray], p
     layers = list(counts)
     group = create_group(path, {**attrs, "layers": layers, "points": int(points)})
     epochs = np.asarray(epochs, dtype=np.int64)
-    for name in ("row_epoch", "col_epoch", "epoch"):
-        add_array(group, name, epochs, dims=(name,))
-    _add_names(group, "layer", layers)
-    for layer, c in counts.items():
-        add_array(group, f"agreement/{layer}", np.asarray(c, dtype=np.int64), dims=("row_epoch", "col_epoch"),
-                  attrs={"layer": layer})
-        add_array(group, f"drs/{layer}", np.asarray(c, dtype=np.float64) / points, dims=("row_epoch", "col_epoch"),
-                  attrs={"layer": layer})
-    add_array(group, "probe_train_err", np.asarray(probe_train_err, dtype=np.float64), dims=("epoch", "layer"))
-    add_array(group, "probe_test_err", np.asarray(probe_test_err, dtype=np.float64), dims=("epoch", "layer"))
+    add_epoch_axes(group, epochs, epochs, layers)
+    add_array(group, "epoch", epochs, dims=("epoch",), attrs=_label("epoch"))
+    add_matrices(group, "agreement", counts, "int64")
+    add_matrices(group, "drs", counts, "float64", convert=lambda c: np.asarray(c, dtype=np.float64) / points)
+    add_array(group, "probe_train_err", np.asarray(probe_train_err, dtype=np.float64), dims=("epoch", "layer"),
+              attrs=_label("probe_train_err"))
+    add_array(group, "probe_test_err", np.asarray(probe_test_err, dtype=np.float64), dims=("epoch", "layer"),
+              attrs=_label("probe_test_err"))
     consolidate(path)
+
 
 
 class DrsMatrices:
@@ -247,8 +255,8 @@ class DrsMatrices:
         self.attrs = dict(group.attrs)
         self.layers: list[str] = list(self.attrs["layers"])
         self.epochs = group["epoch"][...]
-        self.matrices = {layer: group[f"drs/{layer}"][...] for layer in self.layers}
-        self.counts = {layer: group[f"agreement/{layer}"][...] for layer in self.layers}
+        self.matrices = {layer: zarr_labels.layer_matrix(group, "drs", layer) for layer in self.layers}
+        self.counts = {layer: zarr_labels.layer_matrix(group, "agreement", layer) for layer in self.layers}
         self.points = int(self.attrs["points"])
         self.probe_train_err = group["probe_train_err"][...]
         self.probe_test_err = group["probe_test_err"][...]

@@ -176,6 +176,8 @@ def report_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
         out["cka"] = str(exp.cka.assembled_dir(exp.epochs, exp.epochs))
     if exp.drs is not None:
         out["drs"] = str(exp.drs.assembled_dir(exp.epochs))
+        out["planes"] = Fixed(exp.drs.preds.planes.store)
+        out["preds"] = [Fixed(d) for d in exp.drs.preds.dirs_for(exp.drs.epochs(exp.epochs))]
     for other, art in exp.cka_cross:
         out[f"cross_{other}"] = str(art.assembled_dir(exp.epochs, plan.experiment(other).epochs))
     return out
@@ -187,7 +189,9 @@ def report_args(plan: Plan, wc: Wildcards) -> str:
     exp = _experiment(plan, wc)
     inputs = report_inputs(plan, wc)
     args = [f"--data {exp.data.dir}", f"--run {exp.run.dir}", f"--metrics {exp.metrics}", f"--phases {exp.phases}"]
-    args += [f"--{key} {inputs[key]}" for key in ("cka", "drs") if key in inputs]
+    args += [f"--{key} {inputs[key]}" for key in ("cka", "drs", "planes") if key in inputs]
+    if "preds" in inputs:
+        args.append("--preds " + " ".join(str(d) for d in inputs["preds"]))
     cross = [f"{other}={inputs[f'cross_{other}']}" for other, _ in exp.cka_cross]
     if cross:
         args.append("--cross " + " ".join(cross))

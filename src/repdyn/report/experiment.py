@@ -8,8 +8,8 @@ Layout of reports/experiments/<name>/:
 
 Figures: the error curves; per similarity (CKA, DRS) the paper-style layer panel (copied from the
 assembled result, so report and results never disagree), the same heatmaps with the detected block
-boundaries, and each layer's similarity to initialisation; the DRS probe error curves; per cross-run
-comparison, each layer's CKA between the two runs at equal epochs.
+boundaries, and each layer's similarity to initialisation; the DRS probe error curves and decision regions
+(repdyn.report.regions); per cross-run comparison, each layer's CKA between the two runs at equal epochs.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from . import html as h
 from .analysis import LayerMeasures, cross_run_diagonal, finite_or_none, measure, spans_text, transitions_text
 from .inputs import ExperimentInputs, SimilarityResult, read_cka, read_drs, read_phases
 from .findings import findings
+from .regions import draw_regions
 from .summary import COLUMNS, cell, summary_rows, write_tsv
 
 FORMATS = ("png", "pdf")
@@ -70,6 +71,7 @@ class ExperimentReport:
         self.final_test_error = final_err if final_err is not None and math.isfinite(final_err) else None
         self.summary = summary_rows(inputs.name, self.layers, self.labels, self.phases, self.final_test_error,
                                     self.cka_measures, self.drs_measures)
+        self.regions: list[dict[str, Any]] = []  # decision-region figures drawn (plane, anchors, epochs)
 
     def label(self, layer: str) -> str:
         return self.labels.get(layer, layer)
@@ -82,6 +84,9 @@ class ExperimentReport:
         _copy_figures(result.directory, "panel", fig_dir, f"{key}_panel")
         if key == "drs":
             _copy_figures(result.directory, "probe_errors", fig_dir, "drs_probe_errors")
+            if self.inputs.preds and self.inputs.planes is not None:
+                self.regions = draw_regions(fig_dir, self.inputs.preds, self.inputs.planes, epochs, self.phases,
+                                            result.layers, self.labels, self.inputs.name, FORMATS)
         matrices = {self.label(layer): result.matrices[layer] for layer in result.layers}
         transitions = {self.label(layer): list(measures[layer].blocks.transitions) for layer in result.layers}
         curves = {self.label(layer): (list(measures[layer].init.epochs), list(measures[layer].init.values))
@@ -142,6 +147,7 @@ class ExperimentReport:
                               for layer, (e, vals) in curves.items()}
                       for other, curves in self.cross_curves.items()},
             "summary": self.summary,
+            "regions": self.regions,
         }
 
     # ------------------------------------------------------------------ page
@@ -203,6 +209,22 @@ class ExperimentReport:
                         "(2.5 times the epoch-to-epoch noise of the test error, at least 0.01). Values: smoothed "
                         "test error as a fraction.", css="note")])
 
+    def _regions_section(self) -> list[str]:
+        if not self.regions:
+            return []
+        out = [h.heading("Decision regions", level=3),
+               h.paragraph("The probes' predicted class at every point of a plane through three training images "
+                           "(markers: the anchors x0 ○, x1 □, x2 △, filled with the colour of their training "
+                           "label), per layer, at the first grid epoch, the perfect-fitting epoch, the test-error "
+                           "peak and the last grid epoch (the nearest grid epochs). DRS between two epochs is the "
+                           "fraction of such points, over all planes, where the colours agree.", css="note")]
+        for r in self.regions:
+            stem = f"figures/drs_regions_plane{r['plane']}"
+            out.append(h.figure(f"{stem}.png", f"Plane {r['plane']}: anchors are training images "
+                                f"{', '.join(map(str, r['anchors']))} (labels {', '.join(map(str, r['anchor_labels']))}).",
+                                alt=f"decision regions on plane {r['plane']}", pdf=f"{stem}.pdf"))
+        return out
+
     def _similarity_section(self, key: str, result: SimilarityResult, measures: Mapping[str, LayerMeasures],
                             out_dir: Path) -> list[str]:
         kind = result.kind
@@ -225,6 +247,7 @@ class ExperimentReport:
         if key == "drs":
             out.append(h.figure("figures/drs_probe_errors.png", "Probe test error per layer (dotted) and the "
                                 "network's test error.", alt="probe errors", pdf="figures/drs_probe_errors.pdf"))
+            out += self._regions_section()
         out += [h.heading(f"{kind} similarity blocks", level=3),
                 h.figure(f"figures/{key}_blocks.png", "White lines: boundaries of the detected similarity blocks.",
                          alt=f"{kind} blocks", pdf=f"figures/{key}_blocks.pdf"),

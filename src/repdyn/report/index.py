@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import zarr
 
-from repdyn import atomic
+from repdyn import atomic, zarr_labels
 from repdyn.integrity import require
 from repdyn.figures import plot_curves, plot_layer_comparison, plot_width_study
 from repdyn.figures.axes import visible_marks
@@ -109,10 +109,7 @@ def read_layer(store: str, kind: str, layer: str) -> tuple[np.ndarray, list[int]
     """One layer's matrix and epochs from an assembled CKA or DRS store."""
     require(store)
     group = zarr.open_group(store, mode="r", use_consolidated=False)
-    name = f"{kind}/{layer}"
-    if name not in group:
-        raise KeyError(f"{store}: has no array {name}")
-    return group[name][...], [int(e) for e in group["row_epoch"][...]]
+    return zarr_labels.layer_matrix(group, kind, layer), [int(e) for e in group["row_epoch"][...]]
 
 
 def _layers_in_common(reports: Sequence[Mapping[str, Any]], kind: str) -> list[str]:

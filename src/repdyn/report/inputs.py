@@ -30,10 +30,13 @@ class ExperimentInputs:
     cka: Path | None = None  # assembled CKA directory results/cka/<id>/e<E>
     drs: Path | None = None  # assembled DRS directory results/drs/<id>/e<E>
     cross: Mapping[str, Path] = field(default_factory=dict)  # other experiment -> assembled cross-run CKA directory
+    preds: tuple[Path, ...] = ()  # the DRS predictions parts (decision-region figures)
+    planes: Path | None = None  # the plane set's store planes.zarr (decision-region figures)
 
     def __post_init__(self) -> None:
         for label, path in (("data", self.data_dir), ("run", self.run_dir), ("metrics", self.metrics),
-                            ("phases", self.phases), ("cka", self.cka), ("drs", self.drs), *self.cross.items()):
+                            ("phases", self.phases), ("cka", self.cka), ("drs", self.drs), ("planes", self.planes),
+                            *(("preds", p) for p in self.preds), *self.cross.items()):
             if path is not None and not Path(path).exists():
                 raise FileNotFoundError(f"report of {self.name!r}: {label} input {path} does not exist")
 

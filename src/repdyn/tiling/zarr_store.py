@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
+
+from repdyn import zarr_labels as labels
 
 _COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
 
@@ -45,3 +47,22 @@ def consolidate(path: str | os.PathLike) -> None:
     with warnings.catch_warnings():  # zarr notes that consolidation is not (yet) in the v3 spec; we know
         warnings.simplefilter("ignore", category=UserWarning)
         zarr.consolidate_metadata(str(path))
+
+
+def add_epoch_axes(group: zarr.Group, row_epochs: Sequence[int], col_epochs: Sequence[int],
+                   layers: Sequence[str]) -> None:
+    """The coordinates of a matrix store: row and column epochs, layer names."""
+    for name, epochs in (("row_epoch", row_epochs), ("col_epoch", col_epochs)):
+        add_array(group, name, np.asarray(epochs, dtype=np.int64), dims=(name,), attrs=labels.attrs(name))
+    labels.add_names(group, "layer", layers)
+
+
+def add_matrices(group: zarr.Group, name: str, matrices: Mapping[str, np.ndarray], dtype: str,
+                 convert: Callable[[np.ndarray], np.ndarray] | None = None, **extra: Any) -> None:
+    """The matrices of all layers as one (layer, row_epoch, col_epoch) array, written layer by layer
+    (`convert`, e.g. counts -> fractions, is applied to one layer at a time)."""
+    shape = (len(matrices), *np.shape(next(iter(matrices.values()))))
+    array = add_array(group, name, shape=shape, dtype=dtype, chunks=labels.matrix_chunks(shape),
+                      dims=labels.MATRIX_DIMS, attrs=labels.attrs(name, **extra))
+    for i, matrix in enumerate(matrices.values()):
+        array[i] = np.asarray(convert(matrix) if convert else matrix, dtype=dtype)

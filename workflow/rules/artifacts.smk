@@ -1,0 +1,36 @@
+# Rules that write the workflow's own records: each artifact's spec.json and results/index.json.
+# Both run inside the Snakemake process (one small JSON file each); their logs say what was written.
+
+
+rule spec:
+    """spec.json: the settings and input ids an artifact's id is the hash of."""
+    output:
+        "results/{stage}/{id}/spec.json",
+    wildcard_constraints:
+        stage="data|train|extract|cka|cka_cross|planes|probe|preds|drs",
+    log:
+        "logs/spec/{stage}/{id}.log",
+    benchmark:
+        "benchmarks/spec/{stage}/{id}.tsv"
+    localrule: True
+    run:
+        import repdyn.artifacts
+
+        repdyn.artifacts.write_spec(os.path.dirname(output[0]), artifact_spec(wildcards.stage, wildcards.id), log[0])
+
+
+rule index:
+    """results/index.json: experiment names -> artifact ids and paths."""
+    output:
+        "results/index.json",
+    params:
+        digest=INDEX_DIGEST,
+    log:
+        "logs/index.log",
+    benchmark:
+        "benchmarks/index.tsv"
+    localrule: True
+    run:
+        import repdyn.artifacts
+
+        repdyn.artifacts.write_index(output[0], PLAN.index(), log[0])
