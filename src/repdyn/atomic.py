@@ -23,7 +23,7 @@ __all__ = ["TMP_PREFIX", "atomic_path", "remove_stale"]
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+def atomic_path(dest: str | os.PathLike, suffix: str = "", record: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to `dest`; rename it to `dest` on success.
 
     On any exception the temporary file (or directory) is removed and `dest`
@@ -38,6 +38,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     leaves a sidecar whose file is missing: verify reports that artifact as
     missing). Outputs written inside another one's temporary directory record
     nothing: the enclosing output's manifest covers them when it is committed.
+    `record=False` is for files that are no artifact (a figure for the docs).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"writer did not create {tmp} for {dest}")
-        sidecar = _record_checksums(tmp, dest)
+        sidecar = _record_checksums(tmp, dest) if record else None
         if dest.is_dir() and not dest.is_symlink():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
@@ -60,6 +61,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         if sidecar is not None:
             remove_path(sidecar)
         raise
+
 
 def _record_checksums(tmp: Path, dest: Path) -> Path | None:
     """Write the manifest of a finished temporary; return the sidecar written for a file, if any."""
@@ -71,6 +73,7 @@ def _record_checksums(tmp: Path, dest: Path) -> Path | None:
         checksums.record_directory(tmp)
         return None
     return checksums.record_file(tmp, dest)
+
 
 def write_text(dest: str | os.PathLike, text: str) -> None:
     """Write a text file atomically."""

@@ -39,12 +39,12 @@ def figure_format(path: str | os.PathLike) -> str:
     return FORMATS[suffix]
 
 
-def save_figure(fig: Figure, path: str | os.PathLike) -> None:
+def save_figure(fig: Figure, path: str | os.PathLike, record: bool = True) -> None:
     """Write `fig` to `path` atomically (temporary name, then rename), format from the suffix.
 
     The figure's own dpi is used and no tight bounding box, so pixel positions in the
-    file equal those of the figure's canvas.
+    file equal those of the figure's canvas. `record=False`: no checksum manifest (not an artifact).
     """
     fmt = figure_format(path)
-    with atomic_path(path, suffix=Path(path).suffix) as tmp:
+    with atomic_path(path, suffix=Path(path).suffix, record=record) as tmp:
         fig.savefig(tmp, format=fmt, dpi=fig.dpi, metadata=_METADATA[fmt])

@@ -28,7 +28,7 @@ def plot_trajectories(record: ToyRecord, fit: LayerFit, path: str | os.PathLike)
     axes[0].legend(fontsize=FONT_SIZE - 1)
     fig.suptitle(f"hidden layer {fit.layer}: η_h = {fit.eta_h:.3g}, η_y = {fit.eta_y:.3g}, "
                  f"normalised error {fit.error:.2g}", fontsize=FONT_SIZE)
-    save_figure(fig, path)
+    save_figure(fig, path, record=False)  # figures for docs/, not workflow artifacts
 
 
 def plot_depth_profile(fits: Sequence[LayerFit], path: str | os.PathLike) -> None:
@@ -42,7 +42,7 @@ def plot_depth_profile(fits: Sequence[LayerFit], path: str | os.PathLike) -> Non
     ax.set_ylabel("fit error", fontsize=FONT_SIZE)
     ax.tick_params(labelsize=FONT_SIZE - 1)
     ax.legend(fontsize=FONT_SIZE - 1)
-    save_figure(fig, path)
+    save_figure(fig, path, record=False)  # figures for docs/, not workflow artifacts
 
 
 def plot_gains(records: Sequence[ToyRecord], fits: Sequence[LayerFit], path: str | os.PathLike) -> None:
@@ -63,7 +63,7 @@ def plot_gains(records: Sequence[ToyRecord], fits: Sequence[LayerFit], path: str
         ax.set_xlabel("epoch", fontsize=FONT_SIZE)
         ax.tick_params(labelsize=FONT_SIZE - 1)
     ax_h.legend(fontsize=FONT_SIZE - 1)
-    save_figure(fig, path)
+    save_figure(fig, path, record=False)  # figures for docs/, not workflow artifacts
 
 
 def plot_final_distance(points: Sequence[FinalDistance], path: str | os.PathLike) -> None:
@@ -81,4 +81,4 @@ def plot_final_distance(points: Sequence[FinalDistance], path: str | os.PathLike
     bar = fig.colorbar(sc, ax=ax)
     bar.set_label("‖dy*‖ (marker size: ‖dx‖)", fontsize=FONT_SIZE)
     bar.ax.tick_params(labelsize=FONT_SIZE - 1)
-    save_figure(fig, path)
+    save_figure(fig, path, record=False)  # figures for docs/, not workflow artifacts
