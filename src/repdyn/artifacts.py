@@ -24,14 +24,14 @@ def write_spec(artifact_dir: str | Path, spec: dict[str, Any], log: str | Path |
         raise ValueError(f"{path}: exists with different content (hash collision or a hand-edited spec)")
     atomic.write_json(path, {**spec, "id": expected_id})
     if log is not None:
-        atomic.write_text(log, f"{path}: {ids.canonical_json(spec)}\n")
+        atomic.write_text(log, f"{path}: {ids.canonical_json(spec)}\n", record=False)  # a log, not an artifact
 
 
 def write_index(path: str | Path, index: dict[str, Any], log: str | Path | None = None) -> None:
     """Write results/index.json (experiment -> artifact ids and paths), and note it in `log`."""
     atomic.write_json(path, index)
     if log is not None:
-        atomic.write_text(log, f"{path}: {len(index.get('experiments', {}))} experiment(s)\n")
+        atomic.write_text(log, f"{path}: {len(index.get('experiments', {}))} experiment(s)\n", record=False)
 
 
 def read_spec(artifact_dir: str | Path, stage: str | None = None) -> dict[str, Any]:

@@ -75,10 +75,11 @@ def _record_checksums(tmp: Path, dest: Path) -> Path | None:
     return checksums.record_file(tmp, dest)
 
 
-def write_text(dest: str | os.PathLike, text: str) -> None:
-    """Write a text file atomically."""
-    with atomic_path(dest) as tmp:
+def write_text(dest: str | os.PathLike, text: str, record: bool = True) -> None:
+    """Write a text file atomically (`record=False`: no checksum manifest, e.g. for a log)."""
+    with atomic_path(dest, record=record) as tmp:
         tmp.write_text(text)
+
 
 def write_json(dest: str | os.PathLike, obj: Any) -> None:
     """Write JSON (sorted keys, indented: meant to be read by people) atomically."""
