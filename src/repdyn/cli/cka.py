@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from repdyn import runtime
-from repdyn.cli.command import add_command, add_out, add_threads
+from repdyn.cli.command import add_command, add_out, add_threads, add_tile_arguments
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -42,11 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(sub, "cka-tile", cmd_cka_tile, "one block of the CKA matrices of all layers")
     p.add_argument("cka_dir", help="the CKA artifact directory results/cka/<id> (or results/cka_cross/<id>)")
-    p.add_argument("--tile", required=True, help="<first>-<last>_<first>-<last> epochs of the row and column blocks")
-    p.add_argument("--rows", nargs="+", required=True, help="extraction parts holding the row epochs")
-    p.add_argument("--cols", nargs="+", required=True, help="extraction parts holding the column epochs")
-    add_out(p, "the tile directory")
-    add_threads(p)
+    add_tile_arguments(p, "extraction parts")
 
     p = add_command(sub, "cka-assemble", cmd_cka_assemble, "whole CKA matrices from tiles, Zarr store and heatmaps")
     p.add_argument("cka_dir", help="the CKA artifact directory results/cka/<id> (or results/cka_cross/<id>)")

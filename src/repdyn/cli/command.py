@@ -25,6 +25,15 @@ def add_out(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--out", required=True, help=f"{what} to write (created whole, or not at all)")
 
 
+def add_tile_arguments(p: argparse.ArgumentParser, parts: str) -> None:
+    """--tile, --rows and --cols of a tile job (CKA or DRS), whose epochs lie in `parts`, and its output."""
+    p.add_argument("--tile", required=True, help="<first>-<last>_<first>-<last> epochs of the row and column blocks")
+    p.add_argument("--rows", nargs="+", required=True, help=f"{parts} holding the row epochs")
+    p.add_argument("--cols", nargs="+", required=True, help=f"{parts} holding the column epochs")
+    add_out(p, "the tile directory")
+    add_threads(p)
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     from repdyn.checks import require_int

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from repdyn import runtime
-from repdyn.cli.command import add_command, add_out, add_threads, positive_int
+from repdyn.cli.command import add_command, add_out, add_threads, add_tile_arguments, positive_int
 
 
 def cmd_make_planes(args: argparse.Namespace) -> int:
@@ -77,11 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(sub, "drs-tile", cmd_drs_tile, "agreement counts of one block of the DRS matrices of all layers")
     p.add_argument("drs_dir", help="the DRS artifact directory results/drs/<id>")
-    p.add_argument("--tile", required=True, help="<first>-<last>_<first>-<last> epochs of the row and column blocks")
-    p.add_argument("--rows", nargs="+", required=True, help="predictions parts holding the row epochs")
-    p.add_argument("--cols", nargs="+", required=True, help="predictions parts holding the column epochs")
-    add_out(p, "the tile directory")
-    add_threads(p)
+    add_tile_arguments(p, "predictions parts")
 
     p = add_command(sub, "drs-assemble", cmd_drs_assemble,
                     "whole DRS matrices from tiles, Zarr store, heatmaps, probe error curves")
