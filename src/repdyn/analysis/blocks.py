@@ -35,7 +35,7 @@ Default penalty (`default_penalty`): σ²·(5 + 2·ln E). Why:
   median_i (S_ii + S_{i+1,i+1} − 2·S_{i,i+1})/2. Neighbours almost always
   share a block, so block contrasts do not inflate it (the matrix's total
   spread would: with real blocks it grows with the very contrast to be found,
-  and on the default experiment it hid the late block of block 4 and the
+  and on the previous default experiment it hid the late block of block 4 and the
   logits that the figures show plainly).
 - Floor: σ² is at least NOISE_FLOOR (2 %) of the mean diagonal, i.e. CKA/DRS
   differences below about 0.02 are never read as phases (the same threshold
