@@ -111,8 +111,7 @@ def step_read(work: Path, epochs: int) -> dict:
     out["row_bytes"] = _bytes_read(lambda: cka.isel(row_epoch=epochs // 2).values)
     out["block_bytes"] = _bytes_read(lambda: cka.isel(row_epoch=slice(a, a + side), col_epoch=slice(a, a + side)).values)
     out["layer_bytes"] = _bytes_read(lambda: cka.values)
-    m = open_cka(work / "assembled")
-    out["open_cka_layer_bytes"] = _bytes_read(lambda: m["layer4"])
+    out["open_cka_layer_bytes"] = _bytes_read(lambda: open_cka(work / "assembled")["layer4"])
     return out
 
 
@@ -134,7 +133,7 @@ def step_figures(work: Path, epochs: int) -> dict:
     m = open_cka(work / "assembled")
     matrices = {layer: m[layer] for layer in m.layers}
     rows = synthetic_metrics(epochs)
-    cka_figures(work / "assembled", matrices, list(m.row_epochs), list(m.col_epochs), title="fullsize E=4001",
+    cka_figures(work / "assembled", matrices, list(m.row_epochs), list(m.col_epochs), title=f"fullsize E={epochs}",
                 estimator="minibatch_unbiased", metrics_rows=rows, marks=phase_marks(training_phases(rows)))
     return {"figures": sorted(p.name for p in (work / "assembled").rglob("*.p*"))}
 
@@ -160,7 +159,7 @@ def step_report(work: Path, epochs: int) -> dict:
     curves = {layer: (list(x.init.epochs), list(x.init.values)) for layer, x in measures.items() if x.init}
     for fmt in ("png", "pdf"):
         plot_blocks_panel(result.matrices, epochs_list, transitions, out / f"cka_blocks.{fmt}",
-                          title="fullsize E=4001: CKA with detected similarity blocks", label="CKA", marks=marks)
+                          title=f"fullsize E={epochs}: CKA with detected similarity blocks", label="CKA", marks=marks)
         plot_curves(curves, out / f"cka_init.{fmt}", title="CKA to epoch 0", ylabel="CKA to epoch 0", marks=marks)
     return {"block_detection_s": detect_s, "transitions": transitions, "expected": list(TRANSITIONS)}
 

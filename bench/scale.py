@@ -13,7 +13,10 @@ to DIR/config.yaml. Per rule of the plan it prints
   the request without repdyn.resources' safety factor);
 - ratio: measured / predicted for each;
 
-and per storage stage the bytes on disk of the plan's artifacts beside the predicted storage. Ratios
+and per storage stage the bytes on disk of the plan's artifacts beside the predicted storage. With
+--scale-to PAPER_CONFIG it also estimates PAPER_CONFIG's hours per rule: its modelled FLOPs times this run's
+measured seconds per modelled FLOP (labelled ESTIMATES; hours on the device this run ran on: GPU-hours when
+the run's GPU rules ran on a GPU). Ratios
 outside [1/1.5, 1.5] are flagged with `!`: docs/cost-model.md ("Calibration") says how to fold them into
 repdyn.cost.CALIBRATION. Predictions use the config's device only to pick CPU or GPU throughput: a run on
 a CPU-only machine is compared with CPU predictions (pass --gpu for a run whose GPU rules ran on a GPU).
@@ -66,6 +69,7 @@ class RuleRow:
     predicted_cpu_s: float = 0.0
     predicted_rss_mb: float = 0.0
     predicted_total_wall_s: float = 0.0  # of every planned job
+    flops: float = 0.0  # modelled FLOPs (network + GEMM) of the measured jobs
     missing: list[str] = field(default_factory=list)
 
 
@@ -90,6 +94,33 @@ def predicted(p: plan.Plan, job: jobs.Job, gpu: bool) -> tuple[float, float, flo
     return wall, wall * (1 if on_gpu else threads), rss
 
 
+def job_flops(p: plan.Plan, job: jobs.Job) -> float:
+    work = cost.job_work(job.rule, p, job.wc)
+    return work.device_flops + work.gemm_flops
+
+
+def scaled_hours(rows: list[RuleRow], target: plan.Plan) -> dict[str, tuple[float, float]]:
+    """Per rule with FLOPs: (target FLOPs, estimated hours) = the target config's modelled FLOPs x the measured
+    seconds per modelled FLOP of the finished run. An estimate on the device the run was measured on; a rule's
+    fixed costs (start-up, I/O) are spread over its FLOPs, so measure on large jobs."""
+    totals: dict[str, float] = {}
+    for job in jobs.workflow_jobs(target):
+        if job.rule in rules.MODELLED:
+            totals[job.rule] = totals.get(job.rule, 0.0) + job_flops(target, job)
+    out = {}
+    for r in rows:
+        if r.flops > 0 and r.wall_s > 0 and totals.get(r.rule, 0.0) > 0:
+            out[r.rule] = (totals[r.rule], totals[r.rule] * r.wall_s / r.flops / 3600)
+    return out
+
+
+def format_scaled(scaled: dict[str, tuple[float, float]], name: str) -> str:
+    lines = [f"ESTIMATES for {name}: modelled FLOPs x measured seconds per FLOP of this run, hours on the device "
+             "this run was measured on", f"{'rule':<18}{'FLOPs':>12}{'est. hours':>12}"]
+    lines += [f"{rule:<18}{flops:>12.3g}{hours:>12.1f}" for rule, (flops, hours) in scaled.items()]
+    return "\n".join(lines + [f"{'total':<18}{'':>12}{sum(h for _, h in scaled.values()):>12.1f}"])
+
+
 def rule_rows(p: plan.Plan, directory: Path, gpu: bool = False) -> list[RuleRow]:
     rows: dict[str, RuleRow] = {}
     for job in sorted(jobs.workflow_jobs(p)):
@@ -109,6 +140,7 @@ def rule_rows(p: plan.Plan, directory: Path, gpu: bool = False) -> list[RuleRow]
         row.cpu_s += measured["cpu_s"]
         row.rss_mb = max(row.rss_mb, measured["rss_mb"])
         row.predicted_wall_s += wall
+        row.flops += job_flops(p, job)
         row.predicted_cpu_s += cpu
         row.predicted_rss_mb = max(row.predicted_rss_mb, rss)
     return [rows[r] for r in jobs.RULES if r in rows]
@@ -191,9 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configfile", type=Path, default=None, help="its config (default DIR/config.yaml)")
     ap.add_argument("--gpu", action="store_true", help="GPU rules ran on a GPU: compare with GPU throughput")
     ap.add_argument("--json", type=Path, default=None, help="also write every number here")
+    ap.add_argument("--scale-to", type=Path, default=None,
+                    help="a (paper-scale) config: estimate its hours per rule from this run's throughput")
     args = ap.parse_args(argv)
     result = measure(args.directory, args.configfile or args.directory / "config.yaml", args.gpu)
     print(format_report(result["rules"], result["storage"]))  # type: ignore[arg-type]
+    if args.scale_to:
+        scaled = scaled_hours(result["rules"], plan.build(config.load(args.scale_to)))  # type: ignore[arg-type]
+        print("\n" + format_scaled(scaled, str(args.scale_to)))
     if args.json:
         args.json.write_text(json.dumps(to_json(result), indent=1))
     return 0

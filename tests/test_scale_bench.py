@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import REPO
 
-from repdyn import rules
+from repdyn import config, plan, rules
 
 
 def load_bench():
@@ -47,3 +47,11 @@ def test_scale_report_of_a_finished_run(reported_run, tmp_path):
     assert all(rule in text for rule in rules.MODELLED) and "grams" in text
     assert bench.main(["--directory", str(work), "--configfile", str(cfg), "--json", str(tmp_path / "s.json")]) == 0
     assert (tmp_path / "s.json").read_text().count('"rule"') == len(rules.MODELLED)
+    # paper-scale estimates: this run's seconds per modelled FLOP times the paper config's FLOPs
+    paper = plan.build(config.load(REPO / "configs" / "cifar10_resnet18_adam.yaml"))
+    scaled = bench.scaled_hours(result["rules"], paper)
+    assert {"train_segment", "extract_segment", "cka_tile", "planes_eval"} <= set(scaled)
+    train = rows["train_segment"]
+    flops, hours = scaled["train_segment"]
+    assert hours == pytest.approx(flops * train.wall_s / train.flops / 3600)
+    assert "ESTIMATES" in bench.format_scaled(scaled, "paper")
