@@ -118,7 +118,7 @@ def step_read(work: Path, epochs: int) -> dict:
 def synthetic_metrics(epochs: int) -> list[dict]:
     """A 4000-epoch run: fits the noisy labels at epoch 400, a test-error peak near 250."""
     e = np.arange(epochs, dtype=np.float64)
-    train = np.clip(0.9 * np.exp(-e / 60) + 0.2 * np.clip(1 - e / 400, 0, 1), 0, 1)
+    train = np.where(e < 400, np.clip(0.9 * np.exp(-e / 60) + 0.2 * np.clip(1 - e / 400, 0, 1), 0, 1), 0.0)
     test = 0.25 + 0.08 * np.exp(-((e - 250) / 80) ** 2) - 0.03 * (e > 600)
     return [{"epoch": float(i), "train_loss": float(t), "train_err": float(t), "train_err_clean": float(t) / 2,
              "noisy_fit": 1 - float(t), "test_loss": float(s), "test_err": float(s), "run_loss": float(t),
