@@ -36,7 +36,7 @@ def resolve_with(raw: dict, path: str, value) -> config.Config:
         ("defaults.data.probe", {"batches": 40, "batch_size": 512}, "data.probe: 40 x 512 examples exceed the 10000"),
         ("defaults.data.probe", {"batch_size": 3}, "defaults.data.probe.batch_size: 3 is out of range (allowed: 4 <= value)"),
         ("defaults.train.optimizer.momentum", 0.9, "train.optimizer.momentum: only used by sgd"),
-        ("devcie", "cpu", "unknown key devcie (allowed here: defaults, device, experiments, report, threads)"),
+        ("devcie", "cpu", "unknown key devcie (allowed here: defaults, device, experiments, report, storage, threads)"),
         ("device", "tpu", "device: 'tpu' is not allowed (allowed: 'auto', 'cpu', 'cuda')"),
         ("defaults.sweep", {"model.width": [2, 4]}, "defaults.sweep: not allowed in defaults (give sweep: to an entry"),
         ("defaults.name", "base", "defaults.name: 'base' is not allowed in defaults (each entry of experiments"),
@@ -107,3 +107,16 @@ def test_load_reports_missing_file_and_bad_yaml(tmp_path):
 def test_shipped_default_config_is_valid(repo):
     cfg = config.load(repo / "config.yaml")
     assert cfg.experiments and cfg.experiments[0].settings["data"]["dataset"] == "fashion_mnist"
+
+
+def test_storage_policy_is_checked_and_enters_no_id(tiny):
+    from repdyn import plan
+
+    assert config.resolve(tiny).storage == {"grams": "keep"}
+    before = plan.build(config.resolve(tiny)).index()
+    tiny["storage"] = {"grams": "after_tiles"}
+    assert config.resolve(tiny).storage == {"grams": "after_tiles"}
+    assert plan.build(config.resolve(tiny)).index() == before
+    tiny["storage"] = {"grams": "sometimes"}
+    with pytest.raises(config.ConfigError, match=r"^storage\.grams: 'sometimes' is not allowed"):
+        config.resolve(tiny)

@@ -11,10 +11,12 @@ from conftest import REPO, tiny_raw
 from workflow_helpers import planned_jobs, write_config
 
 from repdyn.cli import planning as cli_plan
-from repdyn import config, cost, jobs, plan
+from repdyn import config, cost, jobs, overview, plan
 
-# The paper-scale configs; configs/default_seeds.yaml is the CPU default's seed replicate (tests/test_replicates.py).
-CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name != "default_seeds.yaml")
+# The paper-scale configs; configs/default_seeds.yaml is the CPU default's seed replicate (tests/test_replicates.py),
+# configs/paper_grid_cpu.yaml the paper's grids on a small CPU experiment (test_paper_grid_cpu_*).
+CPU_CONFIGS = ("default_seeds.yaml", "paper_grid_cpu.yaml")
+CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name not in CPU_CONFIGS)
 
 
 def build(raw: dict) -> plan.Plan:
@@ -91,6 +93,17 @@ def test_paper_grids_have_the_paper_sizes():
     assert len(vit.experiments[0].grids["cka"]) == 810 and len(vit.experiments[0].grids["drs"]) == 810
 
 
+def test_paper_grid_cpu_has_the_paper_grids_and_fits_three_hours_and_the_disk():
+    p = plan.build(config.load(REPO / "configs" / "paper_grid_cpu.yaml"))
+    main = plan.build(config.load(REPO / "configs" / "cifar10_resnet18_adam.yaml"))
+    (exp,) = p.experiments
+    assert exp.epochs == 4000 and len(exp.grids["cka"]) == 4001 and exp.grids["drs"] == main.experiments[0].grids["drs"]
+    assert exp.data.spec["settings"]["probe"] == main.experiments[0].data.spec["settings"]["probe"]  # 4 x 512
+    hours = overview.rule_hours(p)
+    assert sum(row["hours"] for row in hours.values()) < 3.0  # planned, jobs one after another, 2 threads
+    assert cost.plan_summaries(p)[-1].total_storage < 60e9  # this machine's free disk less other work
+
+
 def run_plan(capsys, *argv: str) -> str:
     ap = argparse.ArgumentParser()
     cli_plan.register(ap.add_subparsers(dest="command"))
@@ -105,9 +118,13 @@ def test_plan_command_prints_jobs_storage_hours_and_requests(tmp_path, capsys):
     assert text.splitlines()[0] == "tiny"
     assert "2 train_segment" in text and "6 cka_tile" in text and "GPU-hours" in text and "storage" in text
     assert "largest first-attempt request per rule (device: cpu" in text
+    assert "estimated wall time per rule" in text and "storage policy (storage.grams: keep" in text
     data = json.loads(run_plan(capsys, str(path), "--json"))
     assert data["summaries"][-1]["jobs"] == jobs.count_by_rule(jobs.workflow_jobs(build(tiny_raw())))
     assert data["requests"]["train_segment"]["jobs"] == 2 and data["requests"]["cka_tile"]["gpu"] == 0
+    assert data["rule_hours"]["cka_tile"]["jobs"] == 6
+    total = data["summaries"][-1]
+    assert data["storage_policies"]["grams_after_tiles"] == sum(total["storage_bytes"].values()) - total["storage_bytes"]["grams"]
     only = run_plan(capsys, str(path), "--experiment", "tiny")
     assert "all experiments" not in only
 

@@ -54,6 +54,7 @@ class Config:
     experiments: tuple[Experiment, ...]
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)  # report settings (never in an id)
+    storage: dict[str, Any] = field(default_factory=lambda: {"grams": "keep"})  # deletion policy (never in an id)
 
     def experiment(self, name: str) -> Experiment:
         for exp in self.experiments:
@@ -111,9 +112,9 @@ def resolve(raw: Mapping[str, Any]) -> Config:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"experiments: duplicate experiment name(s) {', '.join(dupes)}")
-    top = fill_defaults({k: v for k, v in raw.items() if k in ("device", "threads", "report")}, schema())
+    top = fill_defaults({k: v for k, v in raw.items() if k in ("device", "threads", "report", "storage")}, schema())
     return Config(device=top["device"], threads=top["threads"], experiments=tuple(experiments), raw=raw,
-                  report=top["report"])
+                  report=top["report"], storage=top["storage"])
 
 
 def _check_defaults(defaults: Mapping[str, Any]) -> None:

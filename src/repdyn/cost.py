@@ -26,9 +26,22 @@ CPU_GEMM_F32_PER_THREAD = 30e9
 SHARED_FS_BYTES_PER_S = 200e6
 SCRATCH_BYTES_PER_S = 1e9
 
+# Measured / modelled CPU wall time per rule, from `python bench/scale.py` on a finished run on CPUs
+# (docs/cost-model.md, "Calibration"): the one place where measurements correct the model. A rule not
+# listed keeps factor 1. GPU estimates are not calibrated (no GPU run measured yet).
+CPU_CALIBRATION: dict[str, float] = {}
 
-def seconds(work: Work, on_gpu: bool, threads: int) -> float:
-    """Estimated wall time of a job (without start-up), on a GPU or on `threads` CPU cores."""
+
+def seconds(work: Work, on_gpu: bool, threads: int, rule: str | None = None) -> float:
+    """Estimated wall time of a job (without start-up), on a GPU or on `threads` CPU cores.
+
+    With `rule`, a CPU estimate is multiplied by that rule's CPU_CALIBRATION factor.
+    """
+    factor = 1.0 if on_gpu or rule is None else CPU_CALIBRATION.get(rule, 1.0)
+    return factor * _model_seconds(work, on_gpu, threads)
+
+
+def _model_seconds(work: Work, on_gpu: bool, threads: int) -> float:
     if on_gpu:
         rate = GPU_TRAIN_FLOPS if work.training else GPU_INFER_FLOPS
         compute = work.device_flops / rate + work.images * GPU_SECONDS_PER_IMAGE
@@ -89,9 +102,9 @@ def summarize(name: str, plan: Plan, jobs: Iterable[Job], threads: int) -> Summa
         work = job_work(j.rule, plan, j.wc)
         storage[rules.RULES[j.rule].stage] += work.output_bytes
         if j.rule in rules.GPU_RULES:
-            gpu += seconds(work, True, threads)
+            gpu += seconds(work, True, threads, j.rule)
         else:
-            cpu += seconds(work, False, threads)
+            cpu += seconds(work, False, threads, j.rule)
     return Summary(name, count_by_rule(jobs), storage, gpu / 3600, cpu / 3600)
 
 

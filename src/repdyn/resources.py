@@ -73,7 +73,7 @@ def rule_resources(rule: str, plan: Plan, wildcards: Any, attempt: int, device: 
     threads = rules.threads(rule, plan.config.threads)
     work = cost.job_work(rule, plan, _wildcards(wildcards))
     growth = RETRY_GROWTH ** (attempt - 1)
-    minutes = max(RUNTIME_FLOOR_MIN, (STARTUP_S + RUNTIME_SAFETY * cost.seconds(work, gpu, threads)) / 60)
+    minutes = max(RUNTIME_FLOOR_MIN, (STARTUP_S + RUNTIME_SAFETY * cost.seconds(work, gpu, threads, rule)) / 60)
     host_mb = BASE_MB + (CUDA_HOST_MB if gpu else 0) + (work.host_bytes + (0 if gpu else work.activation_bytes)) / 1e6
     out: dict[str, Any] = {
         "runtime": math.ceil(growth * minutes),

@@ -9,7 +9,7 @@ rule extract_segment:
     input:
         unpack(from_plan("extract_inputs")),
     output:
-        directory("results/extract/{id}/{start}-{end}"),
+        grams_output(directory("results/extract/{id}/{start}-{end}")),
     params:
         epochs=from_plan("extract_epochs"),
     log:

@@ -52,6 +52,13 @@ def _for_snakemake(value):
     return value
 
 
+def grams_output(path):
+    """extract_segment's output; temp() under storage.grams: after_tiles, so that Snakemake deletes a part once
+    every job of this run that reads it (its tiles) has finished; a later job that needs it reruns the
+    extraction from the checkpoints (docs/storage.md)."""
+    return temp(path) if CONFIG.storage["grams"] == "after_tiles" else path
+
+
 def from_plan(name):
     """The input/params/resource function `name` of repdyn.plan.inputs, bound to this workflow's plan."""
     function = getattr(repdyn.plan.inputs, name)
