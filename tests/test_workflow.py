@@ -21,21 +21,18 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import require_fashion_mnist, tiny_raw
+from conftest import tiny_raw
 from repdyn.cka import open_cka
-from workflow_helpers import planned_jobs, snakemake, snakemake_cmd, write_config
+from workflow_helpers import copy_run, planned_jobs, snakemake, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """One complete run of the tiny experiment (4 epochs in 2 segments)."""
-    require_fashion_mnist()
-    work = tmp_path_factory.mktemp("wf")
-    cfg = write_config(work, tiny_raw())
-    snakemake(work, cfg)
-    return work, cfg
+def finished(tiny_run, tmp_path_factory):
+    """One complete run of the tiny experiment (4 epochs in 2 segments): a copy of the session's tiny_run."""
+    work = copy_run(tiny_run, tmp_path_factory.mktemp("wf") / "w")
+    return work, work / "config.yaml"
 
 
 def index_entry(work: Path) -> dict:
@@ -152,12 +149,16 @@ def _state_tensors(path: Path) -> dict:
 
 
 def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path):
+    """Snakemake and its job are killed while the second training segment runs, in a copy of the finished run
+    rewound to the end of the first segment (its second segment and that segment's log removed: everything
+    after it is then older than the segment Snakemake has to train, and reruns after it)."""
     work_ref, _ = finished
-    raw = tiny_raw(epochs=4)
-    work = tmp_path / "killed"
-    cfg = write_config(work, raw)
     run_id = index_entry(work_ref)["train"]["id"]
+    work = copy_run(work_ref, tmp_path / "killed")
+    cfg = work / "config.yaml"
+    shutil.rmtree(work / "results" / "train" / run_id / "segments" / "000002-000004")
     second_log = work / "logs" / "train_segment" / run_id / "000002-000004.log"
+    second_log.unlink()
     proc = subprocess.Popen(snakemake_cmd(work, cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=os.environ.copy())
     deadline = time.time() + 240
@@ -184,6 +185,8 @@ def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path
     for key in reference:
         assert torch.equal(resumed[key], reference[key]), key
     cka_path = index_entry(work_ref)["cka"]["assembled"]
+    # computed again, from the resumed weights
+    assert (work / cka_path).stat().st_mtime_ns > (work_ref / cka_path).stat().st_mtime_ns
     resumed_cka, reference_cka = open_cka(work / cka_path), open_cka(work_ref / cka_path)
     for layer in reference_cka.layers:
         assert np.array_equal(resumed_cka[layer], reference_cka[layer]), layer
