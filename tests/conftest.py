@@ -68,13 +68,26 @@ def drill_raw() -> dict:
 
 
 @pytest.fixture(scope="session")
-def drill_reference(tmp_path_factory) -> Path:
-    """One uninterrupted local run of drill_raw to all its results (not the report pages), shared by the kill
-    drills of tests/test_kill_drills.py and tests/test_slurm_real.py."""
-    from workflow_helpers import pipeline_targets, snakemake, write_config
+def tiny_run(tmp_path_factory) -> Path:
+    """One complete run of the tiny experiment (tiny_raw), reports included, once per session: the work
+    directory, its config in config.yaml. Read it only; a test that changes a run works on a copy
+    (workflow_helpers.copy_run), and runs of other settings start from a copy of it."""
+    from workflow_helpers import snakemake, write_config
 
     require_fashion_mnist()
-    work = tmp_path_factory.mktemp("reference")
+    work = tmp_path_factory.mktemp("tiny-run")
+    snakemake(work, write_config(work, tiny_raw()))
+    return work
+
+
+@pytest.fixture(scope="session")
+def drill_reference(tiny_run, tmp_path_factory) -> Path:
+    """One uninterrupted local run of drill_raw to all its results (not the report pages), shared by the kill
+    drills of tests/test_kill_drills.py and tests/test_slurm_real.py. It starts from a copy of tiny_run,
+    which differs in the CKA tiling only: only the CKA tiles and their assembly run."""
+    from workflow_helpers import copy_run, pipeline_targets, snakemake, write_config
+
+    work = copy_run(tiny_run, tmp_path_factory.mktemp("reference") / "w")
     cfg = write_config(work, drill_raw())
     snakemake(work, cfg, *pipeline_targets(cfg))
     return work

@@ -1,4 +1,4 @@
-"""The real one-node SLURM cluster of scripts/slurm-cluster.sh, seen from the tests: start/stop, SLURM's own
+"""The real SLURM cluster of scripts/slurm-cluster.sh, seen from the tests: start/stop, SLURM's own
 job records (`scontrol show job`), and Snakemake runs through the profile with actions taken on their jobs."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ SCRIPT = REPO / "scripts" / "slurm-cluster.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch")
 POLL_S = 0.5
+STATUS_WAIT_S = 8  # REPDYN_STATUS_WAIT of the test runs (see ProfileRun.env)
 
 
 def missing_requirement() -> str | None:
@@ -122,8 +123,10 @@ class ProfileRun:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("REPDYN_", "SLURM_", "SBATCH_")) and k != "SNAKEMAKE_PROFILE"}
-        # accounting is off on this cluster: job states come from squeue (MinJobAge = 1 h keeps finished jobs)
-        env.update(REPDYN_STATUS_COMMAND="squeue", REPDYN_STATUS_WAIT="2", REPDYN_SLURM_JOBS="8",
+        # accounting is off on this cluster: job states come from squeue (MinJobAge = 1 h keeps finished jobs).
+        # The plugin polls W s after a poll that saw a job end, then 10 s longer after each that saw none
+        # (W, 2W + 10, 3W + 30, ... s): W = STATUS_WAIT_S fits the 10-25 s that a tiny job takes here
+        env.update(REPDYN_STATUS_COMMAND="squeue", REPDYN_STATUS_WAIT=str(STATUS_WAIT_S), REPDYN_SLURM_JOBS="8",
                    PYTHONPATH=str(REPO / "src"), **self.extra_env)
         return env
 

@@ -1,17 +1,18 @@
-"""`snakemake --profile slurm` on a real SLURM cluster: Debian's slurm-wlm 22.05, one node on this machine
-(scripts/slurm-cluster.sh, started once for the module). What reaches SLURM is read from SLURM's own records
-(`scontrol show job`: partition, time limit, memory, CPUs, GPUs, state, restarts), never from what was sent.
+"""`snakemake --profile slurm` on a real SLURM cluster: Debian's slurm-wlm 22.05 on this machine
+(scripts/slurm-cluster.sh, started once for the module): the node of partitions cpu and gpu, and a spare node
+alone in partition spare. What reaches SLURM is read from SLURM's own records (`scontrol show job`: partition,
+time limit, memory, CPUs, GPUs, state, restarts), never from what was sent.
 
-Phase 1, side by side (each run mostly waits for the queue and the plugin's status polls):
+Four scenarios, side by side (each run mostly waits for its jobs' start-up and the plugin's status polls):
 - the drill experiment (conftest.drill_raw) from scratch through the profile, report pages included, with two
   drills on the way: its make_planes job overruns its time limit (the limit is cut to 1 minute with
   `scontrol update` and the job is stopped: the rules' shortest request is 10 minutes) and SLURM kills it with
   TIMEOUT; its first training job is `scancel`ed while it trains. Both are retried by Snakemake;
 - Snakemake itself SIGKILLed while the extractions of a rewound copy of the local reference run; then what
   docs/cluster.md says: `scancel` the old run's jobs, `--unlock`, the same command again;
-- the GPU requests of repdyn.resources on a cuda config (two rules that only touch files: no GPU is used).
-Phase 2, alone (it takes the node away from every job): slurmd is stopped when the extractions of a rewound
-copy of the reference run start, until slurmctld declares the node DOWN, then started again.
+- the GPU requests of repdyn.resources on a cuda config (two rules that only touch files: no GPU is used);
+- on the spare node, so that no other scenario's job is touched: slurmd is stopped when the extractions of a
+  rewound copy of the reference run start, until slurmctld declares the node DOWN, then started again.
 
 Every drill ends with the CKA and DRS matrices of the uninterrupted local run, bit for bit, and no output lost
 or half-written. The local reference run is conftest.drill_reference (shared with tests/test_kill_drills.py).
@@ -47,7 +48,8 @@ WILDCARD_ORDER = {"prepare_data": ("id",), "init": ("run",), "train_segment": ("
                   "cka_assemble": ("stage", "id", "shape"), "make_planes": ("id",),
                   "probe_segment": ("id", "start", "end"), "planes_eval": ("id", "start", "end"),
                   "drs_tile": ("id", "tile"), "drs_assemble": ("id", "shape")}
-PHASE_TIMEOUT_S = 1800  # a safety net for loaded machines: on an idle one a phase takes minutes
+PHASE_TIMEOUT_S = 1800  # a safety net for loaded machines: on an idle one a scenario takes minutes
+SPARE_PARTITION = "spare"  # the spare node's (slurm-cluster.sh --spare-node)
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +59,12 @@ def cluster(tmp_path_factory):
     if why:
         pytest.skip(why)
     home = tmp_path_factory.mktemp("slurm-home")
-    cluster_script(home, "start", "--cpus", "8", "--mem-mb", "32000", "--gpus", "2")
+    cluster_script(home, "start", "--cpus", "8", "--mem-mb", "32000", "--gpus", "2", "--spare-node")
     yield home
     cluster_script(home, "stop")
 
 
-# --- phase 1 ------------------------------------------------------------------------------------------------
+# --- the scenarios ------------------------------------------------------------------------------------------
 
 def timeout_drill(job: dict[str, str]) -> None:
     """Cut the job's limit to 1 minute and stop its processes: it overruns, SLURM kills it (TIMEOUT)."""
@@ -177,39 +179,74 @@ def gpu_scenario(work: Path) -> ProfileRun:
     return ProfileRun(work, targets=[], snakefile=work / "Snakefile", extra_env={"REPDYN_GPU_MODEL": "virtual"})
 
 
+def spare_node() -> str:
+    return subprocess.run(["sinfo", "-h", "-p", SPARE_PARTITION, "-o", "%N"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def node_failure(home: Path, node: str):
+    def effect(job: dict[str, str]) -> None:
+        cluster_script(home, "slurmd-stop", node)
+        deadline = time.monotonic() + 60
+        while not node_down(node):
+            assert time.monotonic() < deadline, "slurmctld did not notice the node failure within 60 s"
+            time.sleep(0.5)
+        cluster_script(home, "slurmd-start", node)
+    return effect
+
+
+def node_down(node: str) -> bool:
+    """slurmctld has declared the node DOWN (not merely not responding: that alone changes nothing)."""
+    state = subprocess.run(["sinfo", "-h", "-n", node, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+    return state.startswith("down")
+
+
+def node_scenario(home: Path, reference: Path, work: Path) -> dict:
+    """The extractions of a rewound copy of the reference run on the spare node, which fails under them."""
+    removed = rewind(reference, work, extraction_pending(reference))
+    run = ProfileRun(work, pipeline_targets(work / "config.yaml"),
+                     extra_env={"REPDYN_CPU_PARTITION": SPARE_PARTITION})
+    run.actions = [Action("node failure", running("extract_segment", after_s=1), node_failure(home, spare_node()))]
+    rc = run_to_end(run)
+    report_times("node failure", run.wall_s, [run])
+    return {"run": run, "rc": rc, "removed": removed}
+
+
 def run_to_end(run: ProfileRun) -> int | None:
     return run.start().wait(time.monotonic() + PHASE_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
-def phase1(cluster, drill_reference, tmp_path_factory) -> dict:
-    """The three phase-1 scenarios side by side; each test asks for the outcome of its own (a scenario that
-    raised raises again in its tests only)."""
+def scenarios(cluster, drill_reference, tmp_path_factory) -> dict:
+    """The four scenarios side by side; each test asks for the outcome of its own (a scenario that raised
+    raises again in its tests only)."""
     require_fashion_mnist()
     workflow = workflow_scenario(tmp_path_factory.mktemp("slurm-workflow"))
     gpu = gpu_scenario(tmp_path_factory.mktemp("slurm-gpu"))
     killed_work = tmp_path_factory.mktemp("slurm-killed") / "w"
+    node_work = tmp_path_factory.mktemp("slurm-node") / "w"
     started = time.monotonic()
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(4) as pool:
         futures = {"workflow": pool.submit(run_to_end, workflow), "gpu": pool.submit(run_to_end, gpu),
-                   "killed": pool.submit(killed_head_scenario, drill_reference, killed_work)}
+                   "killed": pool.submit(killed_head_scenario, drill_reference, killed_work),
+                   "node": pool.submit(node_scenario, cluster, drill_reference, node_work)}
         for future in futures.values():
             future.exception()  # wait for all
-    report_times("phase 1", time.monotonic() - started, [workflow, gpu])
+    report_times("all scenarios", time.monotonic() - started, [workflow, gpu])
     return {"workflow": workflow, "gpu": gpu, "futures": futures}
 
 
-def report_times(phase: str, wall_s: float, runs: list[ProfileRun]) -> None:
-    """Wall times of a phase, its runs and its drills (shown with pytest -s)."""
-    print(f"\n{phase}: {wall_s:.0f} s")
+def report_times(title: str, wall_s: float, runs: list[ProfileRun]) -> None:
+    """Wall times of the scenarios or of one, its runs and its drills (shown with pytest -s)."""
+    print(f"\n{title}: {wall_s:.0f} s")
     for run in runs:
         drills = ", ".join(f"{a.name} at {a.at_s:.0f} s" for a in run.actions if a.at_s is not None)
         print(f"  {run.work.name}: {run.wall_s:.0f} s{'; ' + drills if drills else ''}")
 
 
-def outcome(phase1: dict, name: str):
+def outcome(scenarios: dict, name: str):
     """The scenario's result (its return code or dict), or its exception raised again."""
-    return phase1["futures"][name].result()
+    return scenarios["futures"][name].result()
 
 
 def no_temporaries(work: Path) -> list[str]:
@@ -227,11 +264,11 @@ def attempts(records: list[dict[str, str]]) -> list[int]:
     return out
 
 
-def test_every_job_reaches_slurm_with_the_resources_of_the_rule_table(phase1):
+def test_every_job_reaches_slurm_with_the_resources_of_the_rule_table(scenarios):
     from repdyn import config, jobs, plan, resources
 
-    run = phase1["workflow"]
-    run.check(outcome(phase1, "workflow"))
+    run = scenarios["workflow"]
+    run.check(outcome(scenarios, "workflow"))
     p = plan.build(config.load(run.work / "config.yaml"))
     by_comment = {"rule_" + j.rule + "_wildcards_" + "_".join(j.wc[k] for k in WILDCARD_ORDER[j.rule]): j
                   for j in jobs.workflow_jobs(p) if j.rule in WILDCARD_ORDER}
@@ -250,45 +287,49 @@ def test_every_job_reaches_slurm_with_the_resources_of_the_rule_table(phase1):
     assert {rule_of(r) for r in records} == CLUSTER_RULES
 
 
-def test_report_rules_stay_local_and_the_outputs_equal_a_local_run(phase1, drill_reference):
-    run = phase1["workflow"]
-    run.check(outcome(phase1, "workflow"))
+def assert_ended_as_the_local_run(work: Path, reference: Path) -> None:
+    """The end of every drill: the CKA and DRS matrices of the uninterrupted local run, no temporary left."""
+    assert_same_cka(work, reference)
+    assert_same_drs(work, reference)
+    assert not no_temporaries(work)
+
+
+def drilled_job(scenarios: dict, drill: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The job that `drill` hit in the workflow scenario (its record when the drill acted on it) and SLURM's
+    records of every submission of it; the scenario's run must have ended well."""
+    run = scenarios["workflow"]
+    run.check(outcome(scenarios, "workflow"))
+    victim = next(a.done for a in run.actions if a.name == drill)
+    assert victim is not None, f"the {drill} drill saw no job of its rule running"
+    return victim, [r for r in run.records() if r["Comment"] == victim["Comment"]]
+
+
+def test_report_rules_stay_local_and_the_outputs_equal_a_local_run(scenarios, drill_reference):
+    run = scenarios["workflow"]
+    run.check(outcome(scenarios, "workflow"))
     assert not {rule_of(r) for r in run.records()} & {"report_experiment", "report_index", "spec", "index",
                                                       "run_metrics", "all"}
     assert (run.work / "reports" / "index.html").is_file()
     assert (run.work / "reports" / "experiments" / "tiny" / "index.html").is_file()
-    assert_same_cka(run.work, drill_reference)
-    assert_same_drs(run.work, drill_reference)
-    assert not no_temporaries(run.work)
+    assert_ended_as_the_local_run(run.work, drill_reference)
 
 
-def test_a_scancelled_training_job_is_rerun(phase1, drill_reference):
-    run = phase1["workflow"]
-    run.check(outcome(phase1, "workflow"))
-    victim = next(a.done for a in run.actions if a.name == "scancel")
-    assert victim is not None, "no training job was seen running"
-    same = [r for r in run.records() if r["Comment"] == victim["Comment"]]
+def test_a_scancelled_training_job_is_rerun(scenarios, drill_reference):
+    _, same = drilled_job(scenarios, "scancel")
     assert [r["JobState"] for r in same] == ["CANCELLED", "COMPLETED"], same
-    assert_same_cka(run.work, drill_reference)
-    assert_same_drs(run.work, drill_reference)
-    assert not no_temporaries(run.work)
+    assert_ended_as_the_local_run(scenarios["workflow"].work, drill_reference)
 
 
-def test_a_job_past_its_time_limit_is_retried_with_a_larger_request(phase1, drill_reference):
-    run = phase1["workflow"]
-    run.check(outcome(phase1, "workflow"))
-    victim = next(a.done for a in run.actions if a.name == "timeout")
-    assert victim is not None, "no make_planes job was seen running"
-    first, retry = [r for r in run.records() if r["Comment"] == victim["Comment"]]
+def test_a_job_past_its_time_limit_is_retried_with_a_larger_request(scenarios, drill_reference):
+    victim, (first, retry) = drilled_job(scenarios, "timeout")
     assert first["JobState"] == "TIMEOUT" and minutes(first["TimeLimit"]) == 1, first
     assert retry["JobState"] == "COMPLETED", retry
     assert minutes(retry["TimeLimit"]) > minutes(victim["TimeLimit"]) and mem_mb(retry) > mem_mb(first)
-    assert_same_drs(run.work, drill_reference)
-    assert not no_temporaries(run.work)
+    assert_ended_as_the_local_run(scenarios["workflow"].work, drill_reference)
 
 
-def test_snakemake_killed_then_unlock_and_rerun(phase1, drill_reference):
-    killed = outcome(phase1, "killed")
+def test_snakemake_killed_then_unlock_and_rerun(scenarios, drill_reference):
+    killed = outcome(scenarios, "killed")
     run, resumed = killed["run"], killed["resumed"]
     assert killed["victim"] is not None and killed["killed_rc"] == -9, run.output()[-3000:]
     old_jobs = [r for r in run.records() if r["JobName"] == killed["old_run"]]
@@ -299,14 +340,13 @@ def test_snakemake_killed_then_unlock_and_rerun(phase1, drill_reference):
                                                       if outs}
     assert all(p.is_dir() for p in killed["unfinished"])
     assert mtimes_now(killed["finished"]) == killed["finished"], "the rerun rewrote finished outputs"
-    assert not marked_incomplete(run.work) and not no_temporaries(run.work)
-    assert_same_cka(run.work, drill_reference)
-    assert_same_drs(run.work, drill_reference)
+    assert not marked_incomplete(run.work)
+    assert_ended_as_the_local_run(run.work, drill_reference)
 
 
-def test_gpu_rules_ask_slurm_for_a_gpu_on_the_gpu_partition(phase1):
-    run = phase1["gpu"]
-    run.check(outcome(phase1, "gpu"))
+def test_gpu_rules_ask_slurm_for_a_gpu_on_the_gpu_partition(scenarios):
+    run = scenarios["gpu"]
+    run.check(outcome(scenarios, "gpu"))
     by_rule = {rule_of(r): r for r in run.records()}
     train, tile = by_rule["train_segment"], by_rule["cka_tile"]
     assert train["Partition"] == "gpu" and train["TresPerJob"] == "gres:gpu:virtual:1", train
@@ -315,40 +355,10 @@ def test_gpu_rules_ask_slurm_for_a_gpu_on_the_gpu_partition(phase1):
     assert train["JobState"] == tile["JobState"] == "COMPLETED"
 
 
-# --- phase 2 ------------------------------------------------------------------------------------------------
-
-def node_failure(home: Path):
-    def effect(job: dict[str, str]) -> None:
-        cluster_script(home, "slurmd-stop")
-        deadline = time.monotonic() + 60
-        while not node_down():
-            assert time.monotonic() < deadline, "slurmctld did not notice the node failure within 60 s"
-            time.sleep(0.5)
-        cluster_script(home, "slurmd-start")
-    return effect
-
-
-def node_down() -> bool:
-    """slurmctld has declared the node DOWN (not merely not responding: that alone changes nothing)."""
-    state = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True).stdout.strip()
-    return state.startswith("down")
-
-
-@pytest.fixture(scope="module")
-def phase2(cluster, phase1, drill_reference, tmp_path_factory) -> dict:
-    work = tmp_path_factory.mktemp("slurm-node") / "w"
-    removed = rewind(drill_reference, work, extraction_pending(drill_reference))
-    run = ProfileRun(work, pipeline_targets(work / "config.yaml"))
-    run.actions = [Action("node failure", running("extract_segment", after_s=1), node_failure(cluster))]
-    started = time.monotonic()
-    rc = run.start().wait(time.monotonic() + PHASE_TIMEOUT_S)
-    report_times("phase 2", time.monotonic() - started, [run])
-    return {"run": run, "rc": rc, "removed": removed}
-
-
-def test_node_failure_during_a_job(phase2, drill_reference):
-    run = phase2["run"]
-    run.check(phase2["rc"])
+def test_node_failure_during_a_job(scenarios, drill_reference):
+    node = outcome(scenarios, "node")
+    run = node["run"]
+    run.check(node["rc"])
     victim = run.actions[0].done
     assert victim is not None
     same = [r for r in run.records() if r["Comment"] == victim["Comment"]]
@@ -356,10 +366,8 @@ def test_node_failure_during_a_job(phase2, drill_reference):
     # case here) or requeued by SLURM (a task already running when the node went DOWN; Requeue=1)
     assert int(same[-1]["Restarts"]) + len(same) >= 2, same
     assert same[-1]["JobState"] == "COMPLETED", same
-    assert all(p.is_dir() for outputs in phase2["removed"].values() for p in outputs)
-    assert not no_temporaries(run.work)
-    assert_same_cka(run.work, drill_reference)
-    assert_same_drs(run.work, drill_reference)
+    assert all(p.is_dir() for outputs in node["removed"].values() for p in outputs)
+    assert_ended_as_the_local_run(run.work, drill_reference)
 
 
 # --- no cluster ---------------------------------------------------------------------------------------------

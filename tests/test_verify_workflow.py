@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import require_fashion_mnist, tiny_raw
 from repdyn import checksums, integrity, verify
 from repdyn.cka import open_cka
 from repdyn.cli import main
-from workflow_helpers import REPO, job_counts, pipeline_targets, snakemake, write_config
+from workflow_helpers import REPO, copy_run, job_counts, pipeline_targets, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -48,12 +47,9 @@ KINDS = {
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    """One complete run of the tiny experiment, reports included."""
-    require_fashion_mnist()
-    work = tmp_path_factory.mktemp("verify-run")
-    snakemake(work, write_config(work, tiny_raw()))
-    return work
+def run(tiny_run, tmp_path_factory) -> Path:
+    """One complete run of the tiny experiment, reports included: a copy of the session's tiny_run."""
+    return copy_run(tiny_run, tmp_path_factory.mktemp("verify-run") / "w")
 
 
 def repdyn(work: Path, *args: str) -> subprocess.CompletedProcess:

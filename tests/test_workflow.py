@@ -21,21 +21,18 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import require_fashion_mnist, tiny_raw
+from conftest import tiny_raw
 from repdyn.cka import open_cka
-from workflow_helpers import planned_jobs, snakemake, snakemake_cmd, write_config
+from workflow_helpers import copy_run, planned_jobs, snakemake, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """One complete run of the tiny experiment (4 epochs in 2 segments)."""
-    require_fashion_mnist()
-    work = tmp_path_factory.mktemp("wf")
-    cfg = write_config(work, tiny_raw())
-    snakemake(work, cfg)
-    return work, cfg
+def finished(tiny_run, tmp_path_factory):
+    """One complete run of the tiny experiment (4 epochs in 2 segments): a copy of the session's tiny_run."""
+    work = copy_run(tiny_run, tmp_path_factory.mktemp("wf") / "w")
+    return work, work / "config.yaml"
 
 
 def index_entry(work: Path) -> dict:

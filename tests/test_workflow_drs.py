@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_fashion_mnist, tiny_raw
-from workflow_helpers import planned_jobs, snakemake, write_config
+from conftest import tiny_raw
+from workflow_helpers import copy_run, planned_jobs, snakemake, write_config
 
 from repdyn.drs import open_drs
 
@@ -40,9 +40,10 @@ def drs_raw(epochs: int = 4, **drs) -> dict:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    require_fashion_mnist()
-    work = tmp_path_factory.mktemp("wf-drs")
+def finished(tiny_run, tmp_path_factory):
+    """drs_raw run to its reports. It starts from a copy of the session's tiny_run, which differs in the CKA
+    tiling only: the DRS results are tiny_run's, only the CKA tile, its assembly and the reports run."""
+    work = copy_run(tiny_run, tmp_path_factory.mktemp("wf-drs") / "w")
     cfg = write_config(work, drs_raw())
     snakemake(work, cfg)
     return work, cfg

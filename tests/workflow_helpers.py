@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,13 @@ def write_config(workdir: Path, raw: dict, name: str = "config.yaml") -> Path:
     path = workdir / name
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def copy_run(work: Path, dest: Path) -> Path:
+    """A copy of a finished run (results, reports, logs, Snakemake's metadata; times kept): Snakemake sees in
+    `dest` the state of `work`, and a test can change the copy without touching runs other tests read."""
+    shutil.copytree(work, dest, symlinks=True)
+    return dest
 
 
 def pipeline_targets(config_path: Path) -> list[str]:

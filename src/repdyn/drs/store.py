@@ -71,10 +71,6 @@ def _open(path: Path, what: str, hint: str, consolidated: bool = False) -> zarr.
     return zarr.open_group(str(path), mode="r", use_consolidated=consolidated)
 
 
-_add_names = zarr_labels.add_names
-_label = zarr_labels.attrs
-
-
 def _image_dims(ndim: int) -> tuple[str, ...]:
     return _IMAGE_DIMS[-ndim:] if ndim <= 3 else tuple(f"dim{i}" for i in range(ndim))
 
@@ -91,11 +87,11 @@ def write_planes(path: str | os.PathLike, plane_set: PlaneSet, triplet_labels: n
             "direction2": ("plane", *image), "anchor_coords": ("plane", "anchor", "axis"),
             "coefs": ("plane", "point", "axis")}
     for key, value in plane_set.to_arrays().items():
-        add_array(group, key, np.asarray(value), dims=dims.get(key, ()), attrs=_label(key))
+        add_array(group, key, np.asarray(value), dims=dims.get(key, ()), attrs=zarr_labels.attrs(key))
     add_array(group, "triplet_labels", np.asarray(triplet_labels, dtype=np.int64), dims=("plane", "anchor"),
-              attrs=_label("triplet_labels"))
+              attrs=zarr_labels.attrs("triplet_labels"))
     _add_plane_axes(group, plane_set)
-    _add_names(group, "axis", zarr_labels.AXES)
+    zarr_labels.add_names(group, "axis", zarr_labels.AXES)
     consolidate(path)
 
 
@@ -103,7 +99,7 @@ def _add_plane_axes(group: zarr.Group, plane_set: PlaneSet) -> None:
     """Coordinates of the plane, point and anchor dimensions."""
     zarr_labels.add_index(group, "plane", range(plane_set.num_planes))
     zarr_labels.add_index(group, "point", range(plane_set.points_per_plane))
-    _add_names(group, "anchor", zarr_labels.ANCHORS)
+    zarr_labels.add_names(group, "anchor", zarr_labels.ANCHORS)
 
 
 def read_planes(path: str | os.PathLike) -> PlaneSet:
@@ -119,17 +115,19 @@ def create_probe_store(path: str | os.PathLike, epochs: Sequence[int], dims: Map
     layers = list(dims)
     group = create_group(path, {**attrs, "layers": layers, "feature_dims": dict(dims), "num_classes": num_classes})
     e = len(epochs)
-    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",), attrs=_label("epoch"))
-    _add_names(group, "layer", layers)
+    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",), attrs=zarr_labels.attrs("epoch"))
+    zarr_labels.add_names(group, "layer", layers)
     zarr_labels.add_index(group, "class", range(num_classes))
     for layer, p in dims.items():
         add_array(group, f"weight/{layer}", shape=(e, num_classes, p), dtype="float32", chunks=(1, num_classes, p),
-                  dims=("epoch", "class", zarr_labels.feature_dim(layer)), attrs=_label("weight", layer=layer))
+                  dims=("epoch", "class", zarr_labels.feature_dim(layer)),
+                  attrs=zarr_labels.attrs("weight", layer=layer))
         add_array(group, f"bias/{layer}", shape=(e, num_classes), dtype="float32", chunks=(1, num_classes),
-                  dims=("epoch", "class"), attrs=_label("bias", layer=layer))
+                  dims=("epoch", "class"), attrs=zarr_labels.attrs("bias", layer=layer))
     for name in ("train_err", "test_err"):
-        add_array(group, name, shape=(e, len(layers)), dtype="float64", dims=("epoch", "layer"), attrs=_label(name))
-    add_array(group, "seed", shape=(e,), dtype="int64", dims=("epoch",), attrs=_label("seed"))
+        add_array(group, name, shape=(e, len(layers)), dtype="float64", dims=("epoch", "layer"),
+                  attrs=zarr_labels.attrs(name))
+    add_array(group, "seed", shape=(e,), dtype="int64", dims=("epoch",), attrs=zarr_labels.attrs("seed"))
     return group
 
 
@@ -174,11 +172,12 @@ def create_preds_store(path: str | os.PathLike, epochs: Sequence[int], layers: S
     group = create_group(path, {**attrs, "layers": list(layers), "resolution": plane_set.resolution})
     planes, points = plane_set.num_planes, plane_set.points_per_plane
     add_array(group, "preds", shape=(len(epochs), len(layers), planes, points), dtype="uint8",
-              chunks=(1, 1, planes, points), dims=("epoch", "layer", "plane", "point"), attrs=_label("preds"))
-    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",), attrs=_label("epoch"))
-    _add_names(group, "layer", list(layers))
+              chunks=(1, 1, planes, points), dims=("epoch", "layer", "plane", "point"),
+              attrs=zarr_labels.attrs("preds"))
+    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",), attrs=zarr_labels.attrs("epoch"))
+    zarr_labels.add_names(group, "layer", list(layers))
     _add_plane_axes(group, plane_set)
-    add_array(group, "triplet", plane_set.indices, dims=("plane", "anchor"), attrs=_label("triplet"))
+    add_array(group, "triplet", plane_set.indices, dims=("plane", "anchor"), attrs=zarr_labels.attrs("triplet"))
     return group
 
 
@@ -237,13 +236,13 @@ def write_drs_store(path: str | os.PathLike, counts: Mapping[str, np.ndarray], p
     group = create_group(path, {**attrs, "layers": layers, "points": int(points)})
     epochs = np.asarray(epochs, dtype=np.int64)
     add_epoch_axes(group, epochs, epochs, layers)
-    add_array(group, "epoch", epochs, dims=("epoch",), attrs=_label("epoch"))
+    add_array(group, "epoch", epochs, dims=("epoch",), attrs=zarr_labels.attrs("epoch"))
     add_matrices(group, "agreement", counts, "int64")
     add_matrices(group, "drs", counts, "float64", convert=lambda c: np.asarray(c, dtype=np.float64) / points)
     add_array(group, "probe_train_err", np.asarray(probe_train_err, dtype=np.float64), dims=("epoch", "layer"),
-              attrs=_label("probe_train_err"))
+              attrs=zarr_labels.attrs("probe_train_err"))
     add_array(group, "probe_test_err", np.asarray(probe_test_err, dtype=np.float64), dims=("epoch", "layer"),
-              attrs=_label("probe_test_err"))
+              attrs=zarr_labels.attrs("probe_test_err"))
     consolidate(path)
 
 
