@@ -35,8 +35,11 @@ pytestmark = pytest.mark.slow
 # store kind -> (the artifact, glob from the run directory; the store or file inside it; the rule that reads it)
 KINDS = {
     "dataset.h5": ("results/data/*/dataset.h5", "", "extract_segment"),
+    "pairs.json": ("results/pairs/*/pairs.json", "", "extract_segment"),
     "checkpoint": ("results/train/*/segments/000000-000002", "checkpoints/e000002.pt", "extract_segment"),
     "grams.zarr": ("results/extract/*/000000-000002", "grams.zarr", "cka_tile"),
+    "twopoint.zarr": ("results/extract/*/000000-000002", "twopoint.zarr", "twopoint_fit"),
+    "twopoint.json": ("results/twopoint/*/e000004", "twopoint.json", "report_experiment"),
     "cka tile.zarr": ("results/cka/*/tiles/000000-000001_000000-000001", "tile.zarr", "cka_assemble"),
     "cka.zarr": ("results/cka/*/e000004", "cka.zarr", "report_experiment"),
     "planes.zarr": ("results/planes/*/planes.zarr", "", "planes_eval"),
@@ -131,7 +134,7 @@ def test_a_damaged_store_is_named_by_verify_and_stops_its_consumer_with_one_line
     pattern, inside, rule = KINDS[kind]
     artifact = one(run, pattern)
     target = chunk_of(artifact / inside if inside else artifact)
-    command, _ = job_command(run, rule, None if kind == "dataset.h5" else artifact)
+    command, _ = job_command(run, rule, None if kind in ("dataset.h5", "pairs.json") else artifact)
     command[command.index("--out") + 1] = str(tmp_path / "out")  # never near the real output
     original = target.read_bytes()
     try:
