@@ -51,6 +51,11 @@ def test_pairs_record_is_stratified_deterministic_and_reads_back(fmnist, tmp_pat
     assert np.array_equal(back.train_labels, record.train_labels)
 
 
+def test_the_torch_free_plan_counts_the_pair_types_of_the_package():
+    """The cost model sizes the pair batch from plan.twopoint.PAIR_TYPE_COUNT (kept torch-free)."""
+    assert planning.twopoint.PAIR_TYPE_COUNT == len(PAIR_TYPES)
+
+
 # --------------------------------------------------------------------------- end to end
 
 

@@ -45,10 +45,12 @@ def late_start(epochs: np.ndarray, phases: Mapping[str, Any]) -> tuple[int, str]
 
 
 def drift_spread(epochs: np.ndarray, H: np.ndarray, Y: np.ndarray, boundaries: list[int]) -> float:
-    """max − min over phases of median C / median H, κ from the invariant line on these very series."""
+    """max − min over phases of median C / median H, κ from the invariant line on these very series (NaN with
+    fewer than two phases that have epochs: no drift to measure)."""
     kappa_hat = line_fit(Y / H, H)[0]
     per_phase = invariant_drift(epochs, H, Y, kappa_hat, boundaries)
-    return float(np.nanmax(per_phase) - np.nanmin(per_phase)) if np.isfinite(per_phase).any() else float("nan")
+    finite = per_phase[np.isfinite(per_phase)]
+    return float(finite.max() - finite.min()) if finite.size > 1 else float("nan")
 
 
 def fit_pair(epochs: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, boundaries: list[int],

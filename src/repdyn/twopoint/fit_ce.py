@@ -21,8 +21,12 @@ from .shuffle import shuffled_median
 
 
 def line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares y = intercept + slope·x: (slope, intercept, R²); R² is NaN when y is constant."""
-    slope, intercept = np.polyfit(x, y, 1)
+    """Least-squares y = intercept + slope·x: (slope, intercept, R²); R² is NaN when y is constant.
+    Centred sums, not np.polyfit: x = Y/H can be 1e-8 small, where polyfit warns of poor conditioning."""
+    dx = x - x.mean()
+    sxx = float(dx @ dx)
+    slope = float(dx @ (y - y.mean())) / sxx if sxx > 0 else np.nan
+    intercept = float(y.mean()) - slope * float(x.mean())
     total = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum((y - intercept - slope * x) ** 2)) / total if total > 0 else np.nan
     return float(slope), float(intercept), r2
