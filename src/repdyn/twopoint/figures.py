@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from repdyn.figures.axes import EpochAxis, draw_marks
 from repdyn.figures.canvas import FONT_SIZE, TITLE_SIZE, new_figure, save_figure
@@ -38,6 +39,8 @@ def plot_ratios(curves: Mapping[str, np.ndarray], epochs: Sequence[int], layers:
         handles = draw_marks(ax, marks or {})
         axis.apply(ax, "x")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))  # 2, not 2 × 10⁰
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_title(labels.get(layers[k], layers[k]), fontsize=TITLE_SIZE)
         ax.set_xlabel("epoch", fontsize=FONT_SIZE)
         ax.set_ylabel("median H / H(0)", fontsize=FONT_SIZE)
