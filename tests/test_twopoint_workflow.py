@@ -104,6 +104,21 @@ def test_stored_observables_equal_those_from_the_checkpoints_raw_activations(rep
         np.testing.assert_allclose(sel.H.sel(layer=layer).values, ((h[j] - h[i]) ** 2).sum(1).numpy(), rtol=1e-4)
 
 
+def test_twopoint_store_opens_labelled_in_xarray(reported_run):
+    """Like every store: consolidated (no warning), every dimension with a coordinate, every variable described."""
+    import warnings
+
+    work, cfg = reported_run
+    part = work / run_plan(work, cfg).experiment("w2").cka.rows.part_dir(0, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(part / TWOPOINT_STORE)
+    assert set(ds.dims) == {"pair", "member", "layer", "epoch"} and set(ds.dims) <= set(ds.coords)
+    assert all("long_name" in ds[name].attrs for name in [*ds.data_vars, *ds.coords])
+    clean_vs_flipped = ds.H.sel(layer="layer4", epoch=2).where(ds.pair_type == "clean_vs_flipped", drop=True)
+    assert clean_vs_flipped.sizes == {"pair": 2} and np.all(clean_vs_flipped.values > 0)
+
+
 def test_distances_from_the_stored_grams_equal_those_from_the_stored_raw_activations(reported_run):
     """The same observable H read two ways from one extraction part: packed Grams vs raw activations."""
     from repdyn.twopoint import distance_from_packed_gram, squared_distance

@@ -29,18 +29,6 @@ from .series import PairSeries, concat_epochs, epoch_observables, pair_batch
 
 TWOPOINT_STORE = "twopoint.zarr"
 MEMBERS = ("first", "second")
-LABELS: dict[str, dict[str, str]] = {
-    "pair": {"long_name": "recorded training-set pair"},
-    "member": {"long_name": "member of the pair"},
-    "pair_type": {"long_name": "pair type (clean_same, clean_different, clean_vs_flipped, both_flipped)"},
-    "index": {"long_name": "training-set index of the pair's members"},
-    "clean_label": {"long_name": "true class of the pair's members"},
-    "train_label": {"long_name": "label the network was trained on (differs from the true one when flipped)"},
-    "H": {"long_name": "squared representational distance ||h_j - h_i||^2 of the layer's flattened output"},
-    "Y": {"long_name": "squared logit distance ||z_j - z_i||^2"},
-    "W_ce": {"long_name": "cross-entropy alignment <dz, g_j - g_i>, g = softmax(z) - onehot(training label)"},
-    "dx2": {"long_name": "squared input distance ||x_j - x_i||^2 of the normalised images"},
-}
 
 
 def pair_inputs(dataset: Any, record: PairRecord) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
@@ -77,15 +65,15 @@ def write_store(path: str | os.PathLike, series: PairSeries, record: PairRecord,
     zarr_labels.add_names(group, "member", MEMBERS)
     zarr_labels.add_index(group, "pair", range(series.pairs.shape[0]))
     types = group.create_array("pair_type", shape=(len(record.type_names),), dtype=str, dimension_names=("pair",),
-                               attributes=LABELS["pair_type"])
+                               attributes=zarr_labels.attrs("pair_type"))
     types[:] = np.asarray(record.type_names, dtype=object)
     for name, values in (("index", series.pairs), ("clean_label", record.clean_labels),
                          ("train_label", record.train_labels)):
-        add(group, name, np.asarray(values, dtype=np.int64), dims=("pair", "member"), attrs=LABELS[name])
-    add(group, "H", series.H, dims=("pair", "layer", "epoch"), attrs=LABELS["H"])
-    add(group, "Y", series.Y, dims=("pair", "epoch"), attrs=LABELS["Y"])
-    add(group, "W_ce", series.W_ce, dims=("pair", "epoch"), attrs=LABELS["W_ce"])
-    add(group, "dx2", series.dx2, dims=("pair",), attrs=LABELS["dx2"])
+        add(group, name, np.asarray(values, dtype=np.int64), dims=("pair", "member"), attrs=zarr_labels.attrs(name))
+    add(group, "H", series.H, dims=("pair", "layer", "epoch"), attrs=zarr_labels.attrs("H"))
+    add(group, "Y", series.Y, dims=("pair", "epoch"), attrs=zarr_labels.attrs("Y"))
+    add(group, "W_ce", series.W_ce, dims=("pair", "epoch"), attrs=zarr_labels.attrs("W_ce"))
+    add(group, "dx2", series.dx2, dims=("pair",), attrs=zarr_labels.attrs("dx2"))
     zarr_store.consolidate(path)
 
 
