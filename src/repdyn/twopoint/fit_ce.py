@@ -20,6 +20,9 @@ from .ode import check_times, cumulative_integral, simulate_driven
 from .shuffle import shuffled_median
 
 
+MAX_LOG_RATE = 300.0  # |log rate| beyond which a driven-fit trial is clipped (e^300 ~ 1e130: no fit lives there)
+
+
 def line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Least-squares y = intercept + slope·x: (slope, intercept, R²); R² is NaN when y is constant.
     Centred sums, not np.polyfit: x = Y/H can be 1e-8 small, where polyfit warns of poor conditioning."""
@@ -101,11 +104,14 @@ def driven_jacobian(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, 
 
 def driven_rates(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, float]:
     """(rates (a, η_y), error) of the driven fit; refined in log-rates from driven_start."""
+    def rates_of(log_rates: np.ndarray) -> np.ndarray:
+        return np.exp(np.clip(log_rates, -MAX_LOG_RATE, MAX_LOG_RATE))  # a wild trial step stays finite
+
     def log_residuals(log_rates: np.ndarray) -> np.ndarray:
-        return driven_residuals(t, H, Y, W, np.exp(log_rates))
+        return driven_residuals(t, H, Y, W, rates_of(log_rates))
 
     def log_jacobian(log_rates: np.ndarray) -> np.ndarray:
-        return driven_jacobian(t, H, Y, W, np.exp(log_rates))
+        return driven_jacobian(t, H, Y, W, rates_of(log_rates))
 
     result = least_squares(log_residuals, np.log(driven_start(t, H, Y, W)), jac=log_jacobian, method="lm")
     return np.exp(result.x), float(np.sum(log_residuals(result.x) ** 2))
