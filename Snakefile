@@ -30,6 +30,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/cka.smk"
 include: "workflow/rules/drs.smk"
+include: "workflow/rules/twopoint.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -41,5 +42,6 @@ rule all:
         PLAN.run_targets(),
         PLAN.cka_targets(),
         PLAN.drs_targets(),
+        PLAN.twopoint_targets(),
         str(repdyn.plan.core.REPORT_INDEX),
         PLAN.report_targets(),

@@ -53,6 +53,7 @@ def tiny_raw(**train) -> dict:
             "cka": {"block": 2},
             "probe": {"epochs": 2},
             "drs": {"planes": 3, "resolution": 5, "block": 2},
+            "twopoint": {"pairs_per_type": 2},
         },
         "experiments": [{"name": "tiny"}],
     }

@@ -224,7 +224,8 @@ def test_extraction_killed_while_writing_its_store_resumes_to_identical_cka(refe
     cka, length = exp.cka, exp.epochs
     pending = {"extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in cka.rows.parts],
                "cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
-               "cka_assemble": [cka.assembled_dir(length, length)]}
+               "cka_assemble": [cka.assembled_dir(length, length)],
+               "twopoint_fit": [exp.twopoint.result_dir(length)]}
     victims = drill(reference, tmp_path / "extract", pending, being_written, "extract_segment",
                     "an extract_segment job writing its Gram store")
     assert victims

@@ -123,9 +123,9 @@ def test_every_page_renders_with_all_images_loaded(reported, browser):
             "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
         if page.parent.name == "reports":
             expected = len(list((work / "reports" / "compare").glob("*.png")))
-        else:  # errors, 3 CKA and 4 DRS figures, one per decision-region plane, 2 per cross-run comparison
+        else:  # errors, 3 CKA, 4 DRS and 2 two-point figures, one per decision-region plane, 2 per cross-run comparison
             doc = json.loads((page.parent / "report.json").read_text())
-            expected = 8 + len(doc["regions"]) + 2 * len(doc["cross"])
+            expected = 10 + len(doc["regions"]) + 2 * len(doc["cross"])
         assert len(images) == expected, (page, images)
         broken = [src for src, complete, width in images if not (complete and width > 0)]
         assert not broken, f"{page}: images that did not load: {broken}"

@@ -34,8 +34,11 @@ pytestmark = pytest.mark.slow
 # store kind -> (the artifact, glob from the run directory; the store or file inside it; the rule that reads it)
 KINDS = {
     "dataset.h5": ("results/data/*/dataset.h5", "", "extract_segment"),
+    "pairs.json": ("results/pairs/*/pairs.json", "", "extract_segment"),
     "checkpoint": ("results/train/*/segments/000000-000002", "checkpoints/e000002.pt", "extract_segment"),
     "grams.zarr": ("results/extract/*/000000-000002", "grams.zarr", "cka_tile"),
+    "twopoint.zarr": ("results/extract/*/000000-000002", "twopoint.zarr", "twopoint_fit"),
+    "twopoint.json": ("results/twopoint/*/e000004", "twopoint.json", "report_experiment"),
     "cka tile.zarr": ("results/cka/*/tiles/000000-000001_000000-000001", "tile.zarr", "cka_assemble"),
     "cka.zarr": ("results/cka/*/e000004", "cka.zarr", "report_experiment"),
     "planes.zarr": ("results/planes/*/planes.zarr", "", "planes_eval"),
@@ -97,10 +100,10 @@ def damage(path: Path, how: str) -> str:
 def test_every_output_of_a_run_has_a_manifest_and_verifies(run):
     outputs = {base64.urlsafe_b64decode(p.name).decode() for p in (run / ".snakemake" / "metadata").iterdir()}
     recorded = {str(artifact.path.relative_to(run)) for artifact, _ in verify.find([run / "results", run / "reports"]).checks}
-    assert recorded == outputs and len(outputs) == 40  # every output of the 38 jobs (run_metrics and report_index have two or three)
+    assert recorded == outputs and len(outputs) == 44  # every output of the 42 jobs (run_metrics and report_index have two or three)
     proc = repdyn(run, "verify", "results", "reports")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "40 artifacts" in proc.stderr and "0 damaged, 0 files in no manifest" in proc.stderr
+    assert "44 artifacts" in proc.stderr and "0 damaged, 0 files in no manifest" in proc.stderr
 
 
 def test_record_finds_exactly_the_artifacts_the_run_wrote(run, tmp_path):
@@ -127,7 +130,7 @@ def test_a_damaged_store_is_named_by_verify_and_stops_its_consumer_with_one_line
     pattern, inside, rule = KINDS[kind]
     artifact = one(run, pattern)
     target = chunk_of(artifact / inside if inside else artifact)
-    command, _ = job_command(run, rule, None if kind == "dataset.h5" else artifact)
+    command, _ = job_command(run, rule, None if kind in ("dataset.h5", "pairs.json") else artifact)
     command[command.index("--out") + 1] = str(tmp_path / "out")  # never near the real output
     original = target.read_bytes()
     try:

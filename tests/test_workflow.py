@@ -101,7 +101,7 @@ def test_extending_training_trains_only_new_epochs_and_tiles(finished):
     # epochs 0..6 in blocks of 2: [0,1] [2,3] [4,5] [6]; the three tiles within [0,3] are kept
     assert planned_jobs(work, cfg) == {"train_segment": 1, "extract_segment": 1, "cka_tile": 7, "cka_assemble": 1,
                                        "probe_segment": 1, "planes_eval": 1, "drs_tile": 2, "drs_assemble": 1,
-                                       "run_metrics": 1, "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
+                                       "twopoint_fit": 1, "run_metrics": 1, "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
 
 
 def test_changing_the_estimator_reruns_only_cka(finished):
@@ -136,8 +136,10 @@ def test_denser_grid_retrains_from_the_first_segment_that_needs_checkpoints(fini
     denser = write_config(sparse_work, raw, "denser.yaml")
     # the first segment retrains for its new checkpoint, the later one follows it (see train.smk), both
     # extraction parts follow their segments; a new grid is a new CKA artifact (its spec and all its tiles)
-    assert planned_jobs(sparse_work, denser) == {"train_segment": 2, "extract_segment": 2, "spec": 1, "cka_tile": 3,
+    # and a new two-point artifact (its spec and fit)
+    assert planned_jobs(sparse_work, denser) == {"train_segment": 2, "extract_segment": 2, "spec": 2, "cka_tile": 3,
                                                  "cka_assemble": 1, "probe_segment": 1, "planes_eval": 1,
+                                                 "twopoint_fit": 1,
                                                  "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
     snakemake(sparse_work, denser)
     assert planned_jobs(sparse_work, denser) == {}  # one invocation was enough

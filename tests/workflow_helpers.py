@@ -29,12 +29,12 @@ def copy_run(work: Path, dest: Path) -> Path:
 
 def pipeline_targets(config_path: Path) -> list[str]:
     """`rule all`'s inputs without the report pages: every result of the pipeline (index, metrics, CKA and DRS
-    matrices with their tiles). For tests that need the results but not their HTML views: the report jobs
+    matrices with their tiles, two-point fits). For tests that need the results but not their HTML views: the report jobs
     render figures and would rerun after every change upstream."""
     from repdyn import config, plan
 
     p = plan.build(config.load(config_path))
-    return ["results/index.json", *p.run_targets(), *p.cka_targets(), *p.drs_targets()]
+    return ["results/index.json", *p.run_targets(), *p.cka_targets(), *p.drs_targets(), *p.twopoint_targets()]
 
 
 def snakemake_cmd(workdir: Path, config_path: Path, *args: str) -> list[str]:

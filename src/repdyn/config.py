@@ -22,7 +22,7 @@ from repdyn import grids
 from repdyn.architectures import ARCHITECTURES
 from repdyn.datasets import DATASET_FACTS
 
-SECTIONS = ("data", "model", "train", "grids", "cka", "probe", "drs")
+SECTIONS = ("data", "model", "train", "grids", "cka", "probe", "drs", "twopoint")
 
 # Model settings each architecture uses; others are dropped after checking that none
 # was set explicitly, so that e.g. a ResNet-50 run id never depends on a default `width`.

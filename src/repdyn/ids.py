@@ -27,6 +27,8 @@ FORMAT_VERSIONS: dict[str, int] = {
     "probe": 1,
     "preds": 1,
     "drs": 1,
+    "pairs": 1,
+    "twopoint": 1,
 }
 
 

@@ -74,6 +74,7 @@ def _cka_jobs(plan: Plan, exp: ExperimentPlan) -> set[Job]:
         out |= {job("spec", stage=art.stage, id=art.id), job("spec", stage="extract", id=art.rows.id),
                 job("spec", stage="extract", id=art.cols.id)}
         out |= _parts(art.rows, "extract_segment", rows) | _parts(art.cols, "extract_segment", cols)
+        out |= {j for extract in (art.rows, art.cols) for j in _pairs_jobs(plan, extract)}
         out |= _run_jobs(plan, art.cols.run, col_exp.epochs)
         out |= {job("cka_tile", stage=art.stage, id=art.id, tile=tile_name(t))
                 for t in art.tiles(exp.epochs, col_exp.epochs)}
@@ -81,6 +82,20 @@ def _cka_jobs(plan: Plan, exp: ExperimentPlan) -> set[Job]:
         out.add(job("cka_assemble", stage=art.stage, id=art.id, shape=shape))
         out.add(job("run_metrics", run=art.rows.run.id, end=_pos(exp.epochs)))
     return out
+
+
+def _pairs_jobs(plan: Plan, extract: Any) -> set[Job]:
+    """The pairs an extraction forwards, with their spec."""
+    pairs_id = extract.spec["inputs"]["pairs"]
+    return {job("spec", stage="pairs", id=pairs_id), job("choose_pairs", id=pairs_id)}
+
+
+def _twopoint_jobs(exp: ExperimentPlan) -> set[Job]:
+    art = exp.twopoint
+    if art is None:
+        return set()
+    return {job("spec", stage="twopoint", id=art.id),
+            job("twopoint_fit", id=art.id, shape=art.result_dir(exp.epochs).name)}
 
 
 def _drs_jobs(exp: ExperimentPlan) -> set[Job]:
@@ -103,7 +118,7 @@ def experiment_jobs(plan: Plan, exp: ExperimentPlan) -> set[Job]:
     out = _run_jobs(plan, exp.run, exp.epochs)
     out.add(job("run_metrics", run=exp.run.id, end=_pos(exp.epochs)))
     out.add(job("report_experiment", name=exp.name))
-    return out | _cka_jobs(plan, exp) | _drs_jobs(exp)
+    return out | _cka_jobs(plan, exp) | _drs_jobs(exp) | _twopoint_jobs(exp)
 
 
 def workflow_jobs(plan: Plan) -> set[Job]:

@@ -49,6 +49,8 @@ TABLE: tuple[Rule, ...] = (
     Rule("planes_eval", "predictions", gpu=True, threads=CONFIG, work=work.planes_eval),
     Rule("drs_tile", "drs tiles", threads=CONFIG, work=work.drs_tile),
     Rule("drs_assemble", "drs matrices", work=work.drs_assemble),
+    Rule("choose_pairs", "pairs", local=True),
+    Rule("twopoint_fit", "two-point fits", local=True),
     Rule("report_experiment", "reports", local=True, work=work.report_experiment),
     Rule("report_index", "reports", local=True, work=work.report_index),
     Rule("all", "targets", local=True),

@@ -162,9 +162,12 @@ def extract_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
     grams = 4.0 * len(feats) * _gram_floats(f, settings["full_gram"])
     raw = sum(4.0 * n_probe * p for p in feats.values() if p <= settings["raw_max_features"])
     held = (n_probe if settings["full_gram"] else 2 * f.probe_batch) * sum(feats.values()) * 4.0
-    return Work(device_flops=epochs * (n_probe * f.model.flops + gram_flops),
+    # the two-point pairs: one more forward of their images per checkpoint, their features held on the host
+    n_pairs = min(plan.pairs[art.spec["inputs"]["pairs"]].max_examples, f.n_train)
+    held += n_pairs * sum(feats.values()) * 4.0
+    return Work(device_flops=epochs * ((n_probe + n_pairs) * f.model.flops + gram_flops),
                 io_bytes=epochs * (f.ckpt_bytes + grams + raw),
-                host_bytes=n_probe * f.image_bytes * 4.0 + held + grams + raw + 2 * f.ckpt_bytes,
+                host_bytes=(n_probe + n_pairs) * f.image_bytes * 4.0 + held + grams + raw + 2 * f.ckpt_bytes,
                 activation_bytes=ACTIVATION_FACTOR * f.probe_batch * sum(feats.values()) * 4.0 / 4,
                 output_bytes=epochs * (grams + raw))
 

@@ -62,6 +62,16 @@ VARIABLES: dict[str, dict[str, str]] = {
     "triplet_labels": {"long_name": "labels of the plane's anchors"},
     "coefs": {"long_name": "plane coordinates of the grid points"},
     "anchor_coords": {"long_name": "plane coordinates of the anchors"},
+    "pair": {"long_name": "recorded training-set pair"},
+    "member": {"long_name": "member of the pair"},
+    "pair_type": {"long_name": "pair type (clean_same, clean_different, clean_vs_flipped, both_flipped)"},
+    "index": {"long_name": "training-set index of the pair's members"},
+    "clean_label": {"long_name": "true class of the pair's members"},
+    "train_label": {"long_name": "label the network was trained on (differs from the true one when flipped)"},
+    "H": {"long_name": "squared representational distance ||h_j - h_i||^2 of the layer's flattened output"},
+    "Y": {"long_name": "squared logit distance ||z_j - z_i||^2"},
+    "W_ce": {"long_name": "cross-entropy alignment <dz, g_j - g_i>, g = softmax(z) - onehot(training label)"},
+    "dx2": {"long_name": "squared input distance ||x_j - x_i||^2 of the normalised images"},
 }
 ANCHORS = ("x0", "x1", "x2")
 AXES = ("d1", "d2")

@@ -23,11 +23,15 @@ def extract(extract_dir: Path, source: str, epochs_text: str, out: str, device: 
     """extract_segment: the Grams of one training segment's grid epochs."""
     from repdyn.cka.extract_job import extract_part
 
+    from repdyn.twopoint.record import read_pairs
+
     spec = artifacts.read_spec(extract_dir, "extract")
     run_spec, dataset = artifacts.run_and_dataset(spec["inputs"]["run"])
     checkpoints = checkpoint_paths(source, parse_epochs(epochs_text))
+    pairs_id = spec["inputs"].get("pairs")  # absent in extractions planned before pairs were recorded
+    pairs = read_pairs(plan.RESULTS / "pairs" / pairs_id / plan.twopoint.PAIRS_FILE) if pairs_id else None
     extract_part(run_spec["settings"], dataset, checkpoints, out, spec["settings"],
-                 {"extract": extract_dir.name, "run": spec["inputs"]["run"]}, device=device)
+                 {"extract": extract_dir.name, **spec["inputs"]}, device=device, pairs=pairs)
 
 
 def _cka_spec(cka_dir: Path) -> tuple[dict[str, Any], str, Any, Any]:

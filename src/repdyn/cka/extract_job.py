@@ -2,7 +2,9 @@
 
 One forward pass of the fixed probe set per epoch (eval mode, no augmentation) serves every layer; per
 (epoch, layer, batch) only the Gram of the batch-centred features is kept, which every estimator derives
-from (docs/algorithms.md §1.5). Raw activations are kept only for small layers.
+from (docs/algorithms.md §1.5). Raw activations are kept only for small layers. With recorded pairs, the
+same loaded checkpoint also forwards the pairs' training images as one more small batch
+(repdyn.twopoint.store: twopoint.zarr beside grams.zarr).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from repdyn.cka.grams import centred_gram, pack_upper
 from repdyn.cka.store import GRAMS_STORE
 from repdyn.tiling import zarr_store
 from repdyn.tiling.zarr_store import add_array, create_group
+from repdyn.twopoint.record import PairRecord
+from repdyn.twopoint.series import stack_epochs
+from repdyn.twopoint.store import TWOPOINT_STORE, forward_pairs, pair_inputs, write_store
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +83,9 @@ def probe_grams(model: torch.nn.Module, probe_images: torch.Tensor, normalize, l
 
 def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoints: Mapping[int, str | os.PathLike],
                  out_dir: str | os.PathLike, settings: Mapping[str, Any], ids: Mapping[str, str],
-                 device: str = "cpu") -> None:
-    """Write `out_dir/grams.zarr` for the given {epoch: checkpoint path}, atomically (whole directory)."""
+                 device: str = "cpu", pairs: PairRecord | None = None) -> None:
+    """Write `out_dir/grams.zarr` for the given {epoch: checkpoint path}, and `out_dir/twopoint.zarr` of the
+    `pairs` when given, atomically (whole directory)."""
     from repdyn.data import DatasetArtifact
     from repdyn.devices import resolve_device
     from repdyn.models import layer_labels
@@ -90,6 +96,8 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
     probe = dataset.probe_images()
     epochs = sorted(checkpoints)
     arch = run["model"]["arch"]
+    pair_batch = pair_inputs(dataset, pairs) if pairs is not None else None
+    observed = []
     with float32_precision(settings["tf32"]), atomic.atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         group = None
@@ -105,8 +113,14 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
             for layer, entry in result.items():
                 for kind, values in entry.items():
                     group[f"{kind}/{layer}"][position] = values
+            if pair_batch is not None:
+                images, labels, local, _ = pair_batch
+                observed.append(forward_pairs(model, images, labels, local, layers, dev, chunk=int(probe.shape[1])))
             log.info("epoch %d: %d layers in %.1f s", epoch, len(layers), time.perf_counter() - started)
         zarr_store.consolidate(tmp / GRAMS_STORE)
+        if pairs is not None:
+            series = stack_epochs(epochs, observed, layers, pairs.pairs.index, pairs.pairs.kind, pair_batch[3])
+            write_store(tmp / TWOPOINT_STORE, series, pairs, {**dict(ids), "device": str(dev), "torch": torch.__version__})
 
 
 def _create(path: Path, epochs: list[int], layers: list[str], labels: Mapping[str, str], first: Mapping,

@@ -13,11 +13,11 @@ import logging
 import sys
 
 from repdyn import __version__
-from repdyn.cli import cka, drs, planning, report, train, verify
+from repdyn.cli import cka, drs, planning, report, train, twopoint, verify
 from repdyn.cli.command import JOB, USER
 from repdyn.config import ConfigError
 
-MODULES = (planning, verify, train, cka, drs, report)
+MODULES = (planning, verify, train, cka, drs, twopoint, report)
 HEADINGS = {USER: "user commands", JOB: "job commands (run by the workflow; each can be rerun by hand)"}
 
 

@@ -26,7 +26,8 @@ def cmd_report_experiment(args: argparse.Namespace) -> int:
                               metrics=Path(args.metrics), phases=Path(args.phases),
                               cka=Path(args.cka) if args.cka else None, drs=Path(args.drs) if args.drs else None,
                               cross=_cross(args.cross), preds=tuple(Path(p) for p in args.preds),
-                              planes=Path(args.planes) if args.planes else None)
+                              planes=Path(args.planes) if args.planes else None,
+                              twopoint=Path(args.twopoint) if args.twopoint else None)
     doc = ExperimentReport(inputs, penalty=args.penalty, tolerance=args.init_tolerance).write(args.out)
     print(json.dumps({"report": args.out, "layers": doc["layers"]}))
     return 0
@@ -65,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preds", nargs="*", default=[], help="DRS predictions parts results/preds/<id>/<start>-<end> "
                    "(with --planes: the decision-region figures)")
     p.add_argument("--planes", default=None, help="the plane set's store results/planes/<id>/planes.zarr")
+    p.add_argument("--twopoint", default=None, help="two-point result directory results/twopoint/<id>/e<E>")
     p.add_argument("--penalty", type=float, default=None, help="block-detection penalty (default: automatic)")
     p.add_argument("--init-tolerance", type=float, default=0.02,
                    help="rise above its minimum at which the similarity-to-initialisation curve turns back up")

@@ -90,13 +90,14 @@ class CkaArtifact:
         return int(body), int(body)
 
 
-def extract_spec(run: RunArtifact, cka: dict[str, Any]) -> dict[str, Any]:
+def extract_spec(run: RunArtifact, cka: dict[str, Any], pairs_id: str) -> dict[str, Any]:
+    """The pairs' id is an input: every part also forwards the dataset's two-point pairs (twopoint.zarr)."""
     settings = {
         "raw_max_features": cka["raw_max_features"],
         "full_gram": cka["estimator"] == "full_biased",
         "tf32": cka["tf32"],
     }
-    return ids.artifact_spec("extract", settings, {"run": run.id})
+    return ids.artifact_spec("extract", settings, {"run": run.id, "pairs": pairs_id})
 
 
 def cka_spec(stage: str, cka: dict[str, Any], rows: ExtractArtifact, cols: ExtractArtifact,
@@ -114,20 +115,20 @@ def attach(plan: Plan) -> Plan:
     """Add extraction and CKA artifacts (self and cross-run) to a plan of data and training."""
     needs: dict[str, tuple[dict, RunArtifact, set[int]]] = {}
 
-    def need(run: RunArtifact, cka: dict[str, Any], epochs) -> str:
-        spec = extract_spec(run, cka)
+    def need(exp, cka: dict[str, Any]) -> str:
+        spec = extract_spec(exp.run, cka, exp.pairs.id)
         extract_id = ids.spec_id(spec)
-        needs.setdefault(extract_id, (spec, run, set()))[2].update(epochs)
+        needs.setdefault(extract_id, (spec, exp.run, set()))[2].update(exp.grids["cka"])
         return extract_id
 
     wanted = []  # (experiment plan, stage, other experiment or None, row extract id, col extract id)
     for exp in plan.experiments:
         settings = exp.experiment.section("cka")
-        rows_id = need(exp.run, settings, exp.grids["cka"])
+        rows_id = need(exp, settings)
         wanted.append((exp, "cka", None, rows_id, rows_id))
         for other_name in settings["compare_with"]:
             other = _partner(plan, exp, other_name)
-            cols_id = need(other.run, settings, other.grids["cka"])
+            cols_id = need(other, settings)
             wanted.append((exp, "cka_cross", other, rows_id, cols_id))
 
     extracts = {i: ExtractArtifact(id=i, spec=spec, run=run, epochs=tuple(sorted(epochs)))

@@ -109,6 +109,8 @@ class ExperimentPlan:
     cka: Any = None  # repdyn.plan.cka.CkaArtifact, filled by repdyn.plan.build
     cka_cross: tuple[tuple[str, Any], ...] = ()  # (other experiment, CkaArtifact)
     drs: Any = None  # repdyn.plan.drs.DrsArtifact, filled by repdyn.plan.build
+    pairs: Any = None  # repdyn.plan.twopoint.PairsArtifact, filled by repdyn.plan.build
+    twopoint: Any = None  # repdyn.plan.twopoint.TwopointArtifact, filled by repdyn.plan.build
 
     @property
     def metrics(self) -> PurePosixPath:
@@ -135,6 +137,8 @@ class Plan:
     probes: dict[str, Any] = field(default_factory=dict)  # id -> ProbeArtifact
     preds: dict[str, Any] = field(default_factory=dict)  # id -> PredsArtifact
     drs: dict[str, Any] = field(default_factory=dict)  # id -> DrsArtifact
+    pairs: dict[str, Any] = field(default_factory=dict)  # id -> repdyn.plan.twopoint.PairsArtifact
+    twopoints: dict[str, Any] = field(default_factory=dict)  # id -> TwopointArtifact
 
     def run_targets(self) -> list[str]:
         """Final files of the training stages for every experiment."""
@@ -168,6 +172,10 @@ class Plan:
                 out += [str(exp.drs.tile_dir(t)) for t in exp.drs.tiles(exp.epochs)]
         return sorted(set(out))
 
+    def twopoint_targets(self) -> list[str]:
+        """The two-point fits of every experiment."""
+        return sorted({str(exp.twopoint.result_dir(exp.epochs)) for exp in self.experiments if exp.twopoint})
+
     def report_targets(self) -> list[str]:
         """Every experiment's page (each a target, so that a deleted one is rebuilt, like the tiles)."""
         return [str(exp.report_dir) for exp in self.experiments]
@@ -181,7 +189,8 @@ class Plan:
     def spec(self, stage: str, artifact_id: str) -> dict[str, Any]:
         """The spec of any planned artifact (KeyError if the current config has none such)."""
         table = {"data": self.data, "train": self.runs, "extract": self.extracts, "planes": self.planes,
-                 "probe": self.probes, "preds": self.preds, "drs": self.drs}.get(stage)
+                 "probe": self.probes, "preds": self.preds, "drs": self.drs, "pairs": self.pairs,
+                 "twopoint": self.twopoints}.get(stage)
         if table is None:
             table = {i: a for i, a in self.ckas.items() if a.stage == stage}
         return table[artifact_id].spec
@@ -212,6 +221,11 @@ class Plan:
                                  "planes": exp.drs.preds.planes.id,
                                  "assembled": str(exp.drs.assembled_dir(exp.epochs))}}
                         if exp.drs is not None else {}
+                    ),
+                    **(
+                        {"twopoint": {"id": exp.twopoint.id, "pairs": exp.pairs.id,
+                                      "result": str(exp.twopoint.result_dir(exp.epochs))}}
+                        if exp.twopoint is not None else {}
                     ),
                 }
                 for exp in self.experiments

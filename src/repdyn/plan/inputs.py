@@ -73,7 +73,8 @@ def _part_inputs(plan: Plan, art: Any, run: Any, wc: Wildcards) -> dict[str, Any
 
 def extract_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _find(plan.extracts, wc["id"], "extract")
-    return _part_inputs(plan, art, art.run, wc)
+    pairs = plan.pairs[art.spec["inputs"]["pairs"]]
+    return {**_part_inputs(plan, art, art.run, wc), "pairs": Fixed(pairs.file)}
 
 
 def extract_epochs(plan: Plan, wc: Wildcards) -> str:
@@ -98,6 +99,11 @@ def preds_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
 
 def preds_epochs(plan: Plan, wc: Wildcards) -> str:
     return _epochs_param(_find(plan.preds, wc["id"], "preds"), wc)
+
+
+def pairs_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
+    art = _find(plan.pairs, wc["id"], "pairs")
+    return {"spec": _spec(art), "data": Fixed(art.data.h5)}
 
 
 def planes_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
@@ -143,6 +149,13 @@ def drs_assemble_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
             "metrics": Fixed(art.preds.run.metrics_path(length))}
 
 
+def twopoint_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
+    art = _find(plan.twopoints, wc["id"], "twopoint")
+    length = art.length_of(wc["shape"])
+    return {"spec": _spec(art), "parts": [Fixed(d) for d in art.parts(length)],
+            "metrics": Fixed(art.extract.run.metrics_path(length))}
+
+
 def cka_title(plan: Plan, wc: Wildcards) -> str:
     """Experiments whose results these are (several when they share the artifact)."""
     art = _cka(plan, wc)
@@ -178,6 +191,8 @@ def report_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
         out["drs"] = str(exp.drs.assembled_dir(exp.epochs))
         out["planes"] = Fixed(exp.drs.preds.planes.store)
         out["preds"] = [Fixed(d) for d in exp.drs.preds.dirs_for(exp.drs.epochs(exp.epochs))]
+    if exp.twopoint is not None:
+        out["twopoint"] = str(exp.twopoint.result_dir(exp.epochs))
     for other, art in exp.cka_cross:
         out[f"cross_{other}"] = str(art.assembled_dir(exp.epochs, plan.experiment(other).epochs))
     return out
@@ -189,7 +204,7 @@ def report_args(plan: Plan, wc: Wildcards) -> str:
     exp = _experiment(plan, wc)
     inputs = report_inputs(plan, wc)
     args = [f"--data {exp.data.dir}", f"--run {exp.run.dir}", f"--metrics {exp.metrics}", f"--phases {exp.phases}"]
-    args += [f"--{key} {inputs[key]}" for key in ("cka", "drs", "planes") if key in inputs]
+    args += [f"--{key} {inputs[key]}" for key in ("cka", "drs", "planes", "twopoint") if key in inputs]
     if "preds" in inputs:
         args.append("--preds " + " ".join(str(d) for d in inputs["preds"]))
     cross = [f"{other}={inputs[f'cross_{other}']}" for other, _ in exp.cka_cross]

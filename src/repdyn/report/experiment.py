@@ -9,7 +9,8 @@ Layout of reports/experiments/<name>/:
 Figures: the error curves; per similarity (CKA, DRS) the paper-style layer panel (copied from the
 assembled result, so report and results never disagree), the same heatmaps with the detected block
 boundaries, and each layer's similarity to initialisation; the DRS probe error curves and decision regions
-(repdyn.report.regions); per cross-run comparison, each layer's CKA between the two runs at equal epochs.
+(repdyn.report.regions); per cross-run comparison, each layer's CKA between the two runs at equal epochs;
+the two-point section (repdyn.report.twopoint).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .analysis import LayerMeasures, cross_run_diagonal, finite_or_none, measure
 from .inputs import ExperimentInputs, SimilarityResult, read_cka, read_drs, read_phases
 from .findings import findings
 from .regions import draw_regions
+from . import twopoint
 from .summary import COLUMNS, cell, summary_rows, write_tsv
 
 FORMATS = ("png", "pdf")
@@ -57,6 +59,7 @@ class ExperimentReport:
         self.cka = read_cka(inputs.cka) if inputs.cka else None
         self.drs = read_drs(inputs.drs) if inputs.drs else None
         self.cross = {other: read_cka(path) for other, path in inputs.cross.items()}
+        self.twopoint = twopoint.read_twopoint(inputs.twopoint) if inputs.twopoint else None
         self.cka_measures = measure(self.cka, penalty, tolerance) if self.cka else None
         self.drs_measures = measure(self.drs, penalty, tolerance) if self.drs else None
         self.tolerance = tolerance
@@ -64,6 +67,8 @@ class ExperimentReport:
         # stage (as in self.ids) -> Zarr store of every similarity result shown
         self.stores = {key: r.store for key, r in (("cka", self.cka), ("drs", self.drs)) if r is not None}
         self.stores.update({f"cka vs {other}": r.store for other, r in self.cross.items()})
+        if inputs.twopoint:
+            self.stores["twopoint"] = inputs.twopoint / twopoint.FITS_FILE
         layers = (self.cka or self.drs).layers if (self.cka or self.drs) else list(self.labels)
         self.layers = list(layers)
         final = [r for r in self.rows if int(r["epoch"]) == self.epochs]
@@ -120,6 +125,8 @@ class ExperimentReport:
                 self._similarity_figures(fig_dir, self.cka, self.cka_measures, "cka")
             if self.drs:
                 self._similarity_figures(fig_dir, self.drs, self.drs_measures, "drs")
+            if self.twopoint:
+                twopoint.copy_figures(self.inputs.twopoint, fig_dir, FORMATS)
             for other, curves in self.cross_curves.items():
                 _copy_figures(self.cross[other].directory, "panel", fig_dir, f"cross_{other}_panel")
                 for fmt in FORMATS:
@@ -148,6 +155,7 @@ class ExperimentReport:
                       for other, curves in self.cross_curves.items()},
             "summary": self.summary,
             "regions": self.regions,
+            "twopoint": self.twopoint["table"] if self.twopoint else None,
         }
 
     # ------------------------------------------------------------------ page
@@ -169,6 +177,8 @@ class ExperimentReport:
                               alt=f"cross-run CKA curves vs {other}", pdf=f"figures/cross_{other}.pdf"),
                      h.figure(f"figures/cross_{other}_panel.png", "Cross-run CKA heatmaps (rows: this run).",
                               alt=f"cross-run CKA panel vs {other}", pdf=f"figures/cross_{other}_panel.pdf")]
+        if self.twopoint:
+            body += twopoint.section(self.twopoint, self.inputs.twopoint, out_dir)
         body += findings_section(self.as_dict())
         body += [h.heading("Summary", anchor="summary"),
                  h.table(COLUMNS[1:], ([cell(r[c]) for c in COLUMNS[1:]] for r in self.summary)),

@@ -32,10 +32,12 @@ class ExperimentInputs:
     cross: Mapping[str, Path] = field(default_factory=dict)  # other experiment -> assembled cross-run CKA directory
     preds: tuple[Path, ...] = ()  # the DRS predictions parts (decision-region figures)
     planes: Path | None = None  # the plane set's store planes.zarr (decision-region figures)
+    twopoint: Path | None = None  # two-point result directory results/twopoint/<id>/e<E>
 
     def __post_init__(self) -> None:
         for label, path in (("data", self.data_dir), ("run", self.run_dir), ("metrics", self.metrics),
                             ("phases", self.phases), ("cka", self.cka), ("drs", self.drs), ("planes", self.planes),
+                            ("twopoint", self.twopoint),
                             *(("preds", p) for p in self.preds), *self.cross.items()):
             if path is not None and not Path(path).exists():
                 raise FileNotFoundError(f"report of {self.name!r}: {label} input {path} does not exist")
@@ -47,6 +49,8 @@ class ExperimentInputs:
             out["cka"] = artifacts.read_spec(Path(self.cka).parent, "cka")
         if self.drs is not None:
             out["drs"] = artifacts.read_spec(Path(self.drs).parent, "drs")
+        if self.twopoint is not None:
+            out["twopoint"] = artifacts.read_spec(Path(self.twopoint).parent, "twopoint")
         return out
 
     def ids(self) -> dict[str, str]:
@@ -56,6 +60,8 @@ class ExperimentInputs:
             out["cka"] = Path(self.cka).parent.name
         if self.drs is not None:
             out["drs"] = Path(self.drs).parent.name
+        if self.twopoint is not None:
+            out["twopoint"] = Path(self.twopoint).parent.name
         for other, path in self.cross.items():
             out[f"cka vs {other}"] = Path(path).parent.name
         return out

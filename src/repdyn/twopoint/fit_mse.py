@@ -41,13 +41,19 @@ def residuals(model: np.ndarray, data: np.ndarray) -> np.ndarray:
     return r.ravel()
 
 
+def model_and_data(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, rates: dict[str, float],
+                   rhs: Rhs) -> tuple[np.ndarray, np.ndarray]:
+    """(the ODE integrated from the measured first state with `rates` (eta_h, eta_y, dx2, dy2), the measurements)."""
+    data = measured_state(H, Y, W)
+    return simulate(*data[0], **rates, t=check_times(t), rhs=rhs), data
+
+
 def fit_error(
     t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, *, eta_h: float, eta_y: float, dx2: float,
     dy2: float, rhs: Rhs = theory_rhs,
 ) -> float:
     """Normalised objective Σ_k ‖x_k − x̂_k‖² / ‖x_k‖² of given rates (0 = perfect; ≈ 3 = no better than zero)."""
-    data = measured_state(H, Y, W)
-    model = simulate(*data[0], eta_h=eta_h, eta_y=eta_y, dx2=dx2, dy2=dy2, t=check_times(t), rhs=rhs)
+    model, data = model_and_data(t, H, Y, W, {"eta_h": eta_h, "eta_y": eta_y, "dx2": dx2, "dy2": dy2}, rhs)
     return float(np.sum(residuals(model, data) ** 2))
 
 
@@ -56,8 +62,7 @@ def raw_error(
     dy2: float, rhs: Rhs = theory_rhs,
 ) -> float:
     """Unnormalised objective Σ_t (H − Ĥ)² + (Y − Ŷ)² + (W − Ŵ)² (the scale-dependent form)."""
-    data = measured_state(H, Y, W)
-    model = simulate(*data[0], eta_h=eta_h, eta_y=eta_y, dx2=dx2, dy2=dy2, t=check_times(t), rhs=rhs)
+    model, data = model_and_data(t, H, Y, W, {"eta_h": eta_h, "eta_y": eta_y, "dx2": dx2, "dy2": dy2}, rhs)
     return float(np.sum((model - data) ** 2))
 
 
