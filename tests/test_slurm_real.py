@@ -90,12 +90,13 @@ def kill_head(run: ProfileRun) -> Action:
 
 
 def extraction_pending(reference: Path) -> dict:
-    """Rule -> outputs of the CKA chain from the extractions on (the rest of the reference run stays)."""
+    """Rule -> outputs of the chains from the extractions on: CKA and the two-point fit (the rest stays)."""
     exp = tiny_experiment(reference)
     cka, length = exp.cka, exp.epochs
     return {"extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in cka.rows.parts],
             "cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
-            "cka_assemble": [cka.assembled_dir(length, length)]}
+            "cka_assemble": [cka.assembled_dir(length, length)],
+            "twopoint_fit": [exp.twopoint.result_dir(length)]}
 
 
 def workflow_scenario(work: Path) -> ProfileRun:

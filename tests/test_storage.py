@@ -59,7 +59,7 @@ def test_grams_are_deleted_after_their_tiles_and_extracted_again_for_a_rerun_til
 
     proc = snakemake(work, cfg, *pipeline_targets(cfg))
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts == {"extract_segment": 3, "cka_tile": 3, "cka_assemble": 1}, counts
+    assert counts == {"extract_segment": 3, "cka_tile": 3, "cka_assemble": 1, "twopoint_fit": 1}, counts
     # every tile ran on its parts (none was deleted while a tile still needed it), then all parts went
     assert all(t.is_dir() for t in tiles)
     assert not any(p.exists() for p in parts)
@@ -80,7 +80,8 @@ def test_grams_are_deleted_after_their_tiles_and_extracted_again_for_a_rerun_til
     shutil.rmtree(rerun)
     proc = snakemake(work, cfg, *pipeline_targets(cfg))
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts == {"extract_segment": len(needed), "cka_tile": len(sharing), "cka_assemble": 1}, counts
+    assert counts == {"extract_segment": len(needed), "cka_tile": len(sharing), "cka_assemble": 1,
+                      "twopoint_fit": 1}, counts
     assert rerun.is_dir() and not any(p.exists() for p in parts)
     assert_same_cka(work, drill_reference, exp)
 

@@ -128,7 +128,7 @@ def test_extending_training_adds_only_the_new_parts_and_tiles(finished):
     # DRS epochs 0, 2, 4, 6 in blocks of 2: [0, 2] x [0, 2] is kept; [4] became [4, 6]
     # CKA epochs 0..6 in blocks of 5: [0, 4] x [0, 4] is kept; [5, 6] is new
     assert planned_jobs(work, write_config(work, drs_raw(epochs=6), "longer.yaml")) == {
-        "train_segment": 1, "extract_segment": 1, "cka_tile": 2, "cka_assemble": 1, "run_metrics": 1,
+        "train_segment": 1, "extract_segment": 1, "cka_tile": 2, "cka_assemble": 1, "twopoint_fit": 1, "run_metrics": 1,
         "probe_segment": 1, "planes_eval": 1, "drs_tile": 2, "drs_assemble": 1, "index": 1, "report_experiment": 1, "report_index": 1, "all": 1}
 
 
