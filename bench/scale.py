@@ -18,7 +18,7 @@ and per storage stage the bytes on disk of the plan's artifacts beside the predi
 measured seconds per modelled FLOP (labelled ESTIMATES; hours on the device this run ran on: GPU-hours when
 the run's GPU rules ran on a GPU). Ratios
 outside [1/1.5, 1.5] are flagged with `!`: docs/cost-model.md ("Calibration") says how to fold them into
-repdyn.cost.CALIBRATION. Predictions use the config's device only to pick CPU or GPU throughput: a run on
+repdyn.cost.CPU_CALIBRATION. Predictions use the config's device only to pick CPU or GPU throughput: a run on
 a CPU-only machine is compared with CPU predictions (pass --gpu for a run whose GPU rules ran on a GPU).
 """
 

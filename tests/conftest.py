@@ -154,14 +154,15 @@ def report_raw() -> dict:
 
 
 @pytest.fixture(scope="session")
-def reported_run(tmp_path_factory):
+def reported_run(tiny_run, tmp_path_factory):
     """`report_raw` run by the real Snakemake CLI through the reports, once per session: every store kind
     (extraction, CKA and cross-run CKA tiles and matrices, planes, probes, predictions, DRS tiles and
-    matrices) and every report. (work directory, config path)."""
-    from workflow_helpers import snakemake, write_config
+    matrices) and every report. (work directory, config path). It starts from a copy of tiny_run, whose
+    data, training, extraction and DRS artifacts w2 shares (report_raw differs from tiny_raw in epochs and
+    CKA tiling only): w2's first training segment, extraction and DRS parts are not computed again."""
+    from workflow_helpers import copy_run, snakemake, write_config
 
-    require_fashion_mnist()
-    work = tmp_path_factory.mktemp("report")
+    work = copy_run(tiny_run, tmp_path_factory.mktemp("report") / "w")
     cfg = write_config(work, report_raw())
     snakemake(work, cfg)
     return work, cfg

@@ -22,7 +22,9 @@ import pytest
 import torch
 
 from conftest import tiny_raw
+from repdyn import config, plan
 from repdyn.cka import open_cka
+from test_kill_drills import rewind
 from workflow_helpers import copy_run, planned_jobs, snakemake, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.slow
@@ -150,15 +152,29 @@ def _state_tensors(path: Path) -> dict:
     return state["model"]
 
 
+def segment_pending(work: Path) -> dict:
+    """Rule -> outputs from the second training segment on, along the CKA chain: the segment, every
+    extraction part, every CKA tile and the assembled matrices. Snakemake does not rebuild a missing
+    intermediate whose consumers exist, so a rewound copy lacks the whole chain."""
+    exp = plan.build(config.load(work / "config.yaml")).experiment("tiny")
+    cka, length = exp.cka, exp.epochs
+    return {"train_segment": [exp.run.segment_dir(2, 4)],
+            "extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in cka.rows.parts],
+            "cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
+            "cka_assemble": [cka.assembled_dir(length, length)]}
+
+
 def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path):
     work_ref, _ = finished
-    raw = tiny_raw(epochs=4)
     work = tmp_path / "killed"
-    cfg = write_config(work, raw)
-    run_id = index_entry(work_ref)["train"]["id"]
+    pending = segment_pending(work_ref)
+    rewind(work_ref, work, pending)  # results without logs: the new segment's log is watched
+    cfg = work / "config.yaml"
+    run_id = pending["train_segment"][0].parts[-3]
+    cka_path = str(pending["cka_assemble"][0])
     second_log = work / "logs" / "train_segment" / run_id / "000002-000004.log"
-    proc = subprocess.Popen(snakemake_cmd(work, cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, env=os.environ.copy())
+    proc = subprocess.Popen(snakemake_cmd(work, cfg, cka_path), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, env=os.environ.copy())
     deadline = time.time() + 240
     while not second_log.exists():
         assert proc.poll() is None, "snakemake ended before the second segment started"
@@ -169,20 +185,18 @@ def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path
     proc.wait()
     seg_dir = work / "results" / "train" / run_id / "segments"
     first_state = seg_dir / "000000-000002" / "state.pt"
-    assert first_state.is_file()
     first_mtime = first_state.stat().st_mtime_ns
     # the killed job left nothing that looks finished
     assert not (seg_dir / "000002-000004").exists()
 
     snakemake(work, cfg, "--unlock")
-    snakemake(work, cfg, "--rerun-incomplete")
+    snakemake(work, cfg, "--rerun-incomplete", cka_path)
     assert first_state.stat().st_mtime_ns == first_mtime  # the finished segment was not retrained
     resumed = _state_tensors(seg_dir / "000002-000004" / "state.pt")
     reference = _state_tensors(work_ref / "results" / "train" / run_id / "segments" / "000002-000004" / "state.pt")
     assert resumed.keys() == reference.keys()
     for key in reference:
         assert torch.equal(resumed[key], reference[key]), key
-    cka_path = index_entry(work_ref)["cka"]["assembled"]
     resumed_cka, reference_cka = open_cka(work / cka_path), open_cka(work_ref / cka_path)
     for layer in reference_cka.layers:
         assert np.array_equal(resumed_cka[layer], reference_cka[layer]), layer
