@@ -63,6 +63,22 @@ def rewind(reference: Path, work: Path, pending: dict[str, list[PurePosixPath]])
     return removed
 
 
+
+def cka_chain(exp) -> dict[str, list[PurePosixPath]]:
+    """Rule -> outputs of an experiment's CKA chain from the extractions on: every extraction part, every tile
+    and the assembled matrices. A rewound copy lacks a whole chain: Snakemake does not rebuild a missing
+    intermediate whose consumers exist."""
+    cka, length = exp.cka, exp.epochs
+    return {"extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in cka.rows.parts],
+            "cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
+            "cka_assemble": [cka.assembled_dir(length, length)]}
+
+
+def extraction_pending(reference: Path) -> dict[str, list[PurePosixPath]]:
+    """Rule -> outputs of the chains from the extractions on: CKA and the two-point fit (the rest stays)."""
+    exp = tiny_experiment(reference)
+    return {**cka_chain(exp), "twopoint_fit": [exp.twopoint.result_dir(exp.epochs)]}
+
 # --- killing at a moment ------------------------------------------------------------------------------------
 
 Moment = Callable[[], list[Path]]  # the outputs whose jobs are at the moment now (empty: not yet)
@@ -220,12 +236,7 @@ def assert_same_drs(work: Path, reference: Path) -> None:
 # --- the drills ---------------------------------------------------------------------------------------------
 
 def test_extraction_killed_while_writing_its_store_resumes_to_identical_cka(reference, tmp_path):
-    exp = tiny_experiment(reference)
-    cka, length = exp.cka, exp.epochs
-    pending = {"extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in cka.rows.parts],
-               "cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
-               "cka_assemble": [cka.assembled_dir(length, length)],
-               "twopoint_fit": [exp.twopoint.result_dir(length)]}
+    pending = extraction_pending(reference)
     victims = drill(reference, tmp_path / "extract", pending, being_written, "extract_segment",
                     "an extract_segment job writing its Gram store")
     assert victims

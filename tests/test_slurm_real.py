@@ -33,8 +33,8 @@ import pytest
 from conftest import drill_raw, require_fashion_mnist, tiny_raw
 from slurm_cluster import (PROFILE, REPO, Action, ProfileRun, cluster_script, mem_mb, minutes, missing_requirement,
                            rule_of, running, signal_job)
-from test_kill_drills import (assert_same_cka, assert_same_drs, finished_files, marked_incomplete, mtimes_now,
-                              rewind, tiny_experiment)
+from test_kill_drills import (assert_same_cka, assert_same_drs, extraction_pending, finished_files,
+                              marked_incomplete, mtimes_now, rewind)
 from repdyn.atomic import TMP_PREFIX
 from workflow_helpers import job_counts, pipeline_targets, write_config
 
@@ -87,16 +87,6 @@ def training(work: Path) -> Callable[[dict[str, str]], bool]:
 
 def kill_head(run: ProfileRun) -> Action:
     return Action("kill snakemake", running("extract_segment"), lambda job: run.proc.kill())
-
-
-def extraction_pending(reference: Path) -> dict:
-    """Rule -> outputs of the chains from the extractions on: CKA and the two-point fit (the rest stays)."""
-    exp = tiny_experiment(reference)
-    cka, length = exp.cka, exp.epochs
-    return {"extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in cka.rows.parts],
-            "cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
-            "cka_assemble": [cka.assembled_dir(length, length)],
-            "twopoint_fit": [exp.twopoint.result_dir(length)]}
 
 
 def workflow_scenario(work: Path) -> ProfileRun:

@@ -22,9 +22,8 @@ import pytest
 import torch
 
 from conftest import tiny_raw
-from repdyn import config, plan
 from repdyn.cka import open_cka
-from test_kill_drills import rewind
+from test_kill_drills import cka_chain, rewind, tiny_experiment
 from workflow_helpers import copy_run, planned_jobs, snakemake, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.slow
@@ -153,15 +152,9 @@ def _state_tensors(path: Path) -> dict:
 
 
 def segment_pending(work: Path) -> dict:
-    """Rule -> outputs from the second training segment on, along the CKA chain: the segment, every
-    extraction part, every CKA tile and the assembled matrices. Snakemake does not rebuild a missing
-    intermediate whose consumers exist, so a rewound copy lacks the whole chain."""
-    exp = plan.build(config.load(work / "config.yaml")).experiment("tiny")
-    cka, length = exp.cka, exp.epochs
-    return {"train_segment": [exp.run.segment_dir(2, 4)],
-            "extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in cka.rows.parts],
-            "cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
-            "cka_assemble": [cka.assembled_dir(length, length)]}
+    """Rule -> outputs from the second training segment on, along the CKA chain."""
+    exp = tiny_experiment(work)
+    return {"train_segment": [exp.run.segment_dir(2, 4)], **cka_chain(exp)}
 
 
 def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path):
