@@ -53,6 +53,7 @@ from repdyn.drs.probe_job import (  # noqa: E402
 from repdyn.models import LayerTap, build  # noqa: E402
 from repdyn.drs.selection import select_planes  # noqa: E402
 from repdyn.drs.probes import FeatureCache, init_generator, init_probe, train_probes  # noqa: E402
+from repdyn.probe_schedule import probe_epochs  # noqa: E402
 
 PLANE_SIZES = [(10, 20), (50, 20), (20, 50), (100, 50), (500, 50)]  # (P, R)
 PAPER = {"width": 64, "channels": 3, "train": 50_000, "test": 10_000, "epochs": 1120, "points": 500 * 50**2,
@@ -135,7 +136,8 @@ def bench_probes(dataset, model, probe: dict, repeats: int) -> tuple[list[dict],
     def whole_epoch():
         return epoch_probes(model, dataset, labels, probe, seed, budget, torch.device("cpu"))
 
-    epoch_probes(model, dataset, labels, {**probe, "epochs": 1}, 0, budget, torch.device("cpu"))  # warm-up
+    epoch_probes(model, dataset, labels, {**probe, "epochs": 1, "min_steps": 0}, 0, budget, torch.device("cpu"))  # warm-up
+    passes = probe_epochs(probe["epochs"], probe["min_steps"], n_train, probe["batch_size"])
     rows = []
     with cache(dataset.train_images) as train_cache:
         nbytes, mode = train_cache.nbytes, train_cache.mode
@@ -143,11 +145,11 @@ def bench_probes(dataset, model, probe: dict, repeats: int) -> tuple[list[dict],
         rows.append({"stage": "probe: training-set forward into the cache", "size": f"{n_train} img",
                      "seconds": seconds, "rate": f"{n_train / seconds:.0f} img/s", **mem,
                      "note": f"{mode} cache {nbytes / 2**20:.0f} MB"})
-        train = lambda: train_probes(train_cache, labels, dataset.num_classes, epochs=probe["epochs"],  # noqa: E731
+        train = lambda: train_probes(train_cache, labels, dataset.num_classes, epochs=passes,  # noqa: E731
                                      lr=probe["lr"], batch_size=probe["batch_size"], seed=seed)
         seconds, mem, _ = timed(train, repeats)
-        rows.append({"stage": f"probe: Adam, {probe['epochs']} epochs, 6 layers at once", "size": f"{n_train} img",
-                     "seconds": seconds, "rate": f"{probe['epochs'] * n_train / seconds:.0f} ex/s", **mem,
+        rows.append({"stage": f"probe: Adam, {passes} epochs, 6 layers at once", "size": f"{n_train} img",
+                     "seconds": seconds, "rate": f"{passes * n_train / seconds:.0f} ex/s", **mem,
                      "note": f"sum p = {sum(train_cache.dims.values()):,}"})
     seconds, mem, result = timed(whole_epoch, repeats)
     rows.append({"stage": "probe: whole grid epoch (+ train/test error)", "size": f"{n_train}+{n_test} img",

@@ -51,7 +51,7 @@ def tiny_raw(**train) -> dict:
             },
             "grids": {"cka": {"every": 1}, "drs": {"every": 2}},
             "cka": {"block": 2},
-            "probe": {"epochs": 2},
+            "probe": {"epochs": 2, "min_steps": 8},  # 2 steps per pass on 200 images: the floor makes it 4
             "drs": {"planes": 3, "resolution": 5, "block": 2},
             "twopoint": {"pairs_per_type": 2},
         },

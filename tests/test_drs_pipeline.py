@@ -38,7 +38,7 @@ RUN = {
 EPOCHS = [0, 1, 2, 3]
 PARTS = {(0, 1): "a", (2, 3): "b"}  # epochs -> part name, as two training segments would split them
 PLANES = {"planes": 3, "resolution": 6, "range_l": 0.1, "range_r": 0.1, "triplet_labels": "noisy", "seed": 0}
-PROBE = {"epochs": 2, "lr": 1e-3, "batch_size": 64, "labels": "train", "pooling": "none", "seed": 0}
+PROBE = {"epochs": 2, "min_steps": 0, "lr": 1e-3, "batch_size": 64, "labels": "train", "pooling": "none", "seed": 0}
 IDS = {"probe": "test", "run": "test"}
 LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]
 
@@ -278,6 +278,7 @@ def _ids(raw: dict) -> dict:
     ("drs", "range_l", 0.5, {"planes", "preds", "drs"}),
     ("drs", "triplet_labels", "clean", {"planes", "preds", "drs"}),
     ("probe", "epochs", 3, {"probe", "preds", "drs"}),
+    ("probe", "min_steps", 20, {"probe", "preds", "drs"}),
     ("probe", "labels", "clean", {"probe", "preds", "drs"}),
     ("drs", "block", 5, {"drs"}),
     ("probe", "memory_budget_mb", 1, set()),

@@ -34,8 +34,10 @@ def _preds_and_drs_ids(raw: dict) -> tuple[str, str]:
 
 
 def test_float32_keeps_the_ids_from_before_the_setting_existed():
-    """Pinned: the ids main computed for this config at commit 18f3db0, before `drs.precision` existed."""
+    """Pinned: the ids main computed for this config at commit 18f3db0, before `drs.precision` and
+    `probe.min_steps` existed (min_steps 0, epochs only, adds no setting either)."""
     raw = tiny_raw()
+    raw["defaults"]["probe"]["min_steps"] = 0
     assert _preds_and_drs_ids(raw) == ("594579b2d6cc", "3f1e981fd404")
     explicit = copy.deepcopy(raw)
     explicit["defaults"].setdefault("drs", {})["precision"] = "float32"

@@ -7,6 +7,7 @@ features only for the known answers (linearly separable classes, ties).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import torch
 from torch import nn
 
 from repdyn.models import LayerTap, build
+from repdyn.drs.probe_job import warn_if_output_probe_underfits
+from repdyn.probe_schedule import probe_epochs, steps_per_epoch
 from repdyn.drs.probes import (
     FeatureCache,
     init_probe,
@@ -158,6 +161,34 @@ def test_linearly_separable_classes_reach_zero_error():
         assert probe_errors(probes, test, test_labels)["x"] == 0.0
         w, b = probes["x"]
         assert probe_error(w, b, test_feats, test_labels) == 0.0
+
+
+def test_min_steps_sets_the_number_of_passes():
+    assert steps_per_epoch(50_000, 128) == 391
+    assert probe_epochs(10, 3910, 50_000, 128) == 10  # the paper's recipe on CIFAR-10: the floor changes nothing
+    assert probe_epochs(10, 3910, 500, 128) == 978  # 4 steps per pass on 500 images
+    assert probe_epochs(10, 41, 500, 128) == 11 and probe_epochs(10, 0, 500, 128) == 10
+    with pytest.raises(ValueError, match="min_steps"):
+        probe_epochs(10, -1, 500, 128)
+
+
+def test_the_step_floor_brings_a_logits_probe_to_the_networks_error_and_silences_the_warning(caplog):
+    """Known answer: 'logits' that a network classifies perfectly (4 x one-hot of the label plus noise).
+    The paper's passes alone (4 steps here) leave the probe near its random start; the floor trains it."""
+    rng = np.random.default_rng(0)
+    labels = torch.from_numpy(rng.integers(0, 10, 500))
+    logits = 4.0 * np.eye(10)[labels.numpy()] + 0.5 * rng.standard_normal((500, 10))
+    with FeatureCache.from_arrays({"linear": logits}) as cache:
+        errors = {}
+        for min_steps in (0, 1000):
+            passes = probe_epochs(1, min_steps, cache.num_examples, 128)
+            probes = train_probes(cache, labels, 10, epochs=passes, lr=1e-3, batch_size=128, seed=0)
+            errors[min_steps] = probe_errors(probes, cache, labels)
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="repdyn.drs.probe_job"):
+                warn_if_output_probe_underfits(cache, errors[min_steps], labels, torch.device("cpu"))
+            assert ("under-trained" in caplog.text) == (min_steps == 0), (min_steps, errors[min_steps])
+    assert errors[0]["linear"] > 0.5 and errors[1000]["linear"] < 0.01
 
 
 def test_predict_ties_go_to_smallest_index():

@@ -19,6 +19,7 @@ from conftest import tiny_raw
 from workflow_helpers import copy_run, planned_jobs, snakemake, write_config
 
 from repdyn.drs import open_drs
+from repdyn.drs.store import ProbePart
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +29,12 @@ PLANE_RERUN = {"spec": 3, "make_planes": 1, "planes_eval": 3, "drs_tile": 3, "dr
 
 
 def drs_raw(epochs: int = 4, **drs) -> dict:
-    """tiny_raw with small DRS and probe settings (3 planes of 5 x 5 points, 2 probe epochs)."""
+    """tiny_raw with small DRS settings (3 planes of 5 x 5 points) and tiny_raw's probes (2 epochs, 8 steps)."""
     raw = tiny_raw(epochs=epochs)
     defaults = raw["defaults"]
     defaults["data"]["test_subset"] = 200  # probe test error on 200 test images, not 10,000
     defaults["grids"] = {"cka": {"every": 1}, "drs": {"every": 2}}  # DRS at 0, 2, 4; checkpoints at every epoch
     defaults["cka"] = {"block": 5}  # one CKA tile
-    defaults["probe"] = {"epochs": 2}
     defaults["drs"] = {"planes": 3, "resolution": 5, "block": 2, **drs}
     return raw
 
@@ -74,6 +74,8 @@ def test_full_run_leaves_drs_heatmaps_and_probe_error_curves(finished):
         stage_dir = work / "results" / stage / drs[stage]
         assert sorted(p.name for p in stage_dir.iterdir() if p.is_dir()) == parts, stage
         assert json.loads((stage_dir / "spec.json").read_text())["id"] == drs[stage]
+    for part in parts:  # 200 images at batch 128: 2 steps per pass, so min_steps 8 makes the 2 epochs 4
+        assert ProbePart(work / "results" / "probe" / drs["probe"] / part).group.attrs["probe_epochs"] == 4
     assert (work / "results" / "planes" / drs["planes"] / "planes.zarr" / "zarr.json").is_file()
     assert not [p for p in (work / "results").rglob(".tmp-*")]
 

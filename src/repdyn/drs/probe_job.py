@@ -24,13 +24,15 @@ import torch
 
 from repdyn import atomic
 from repdyn.drs.store import PROBES_STORE, create_probe_store
-from repdyn.drs.probes import FeatureCache, probe_errors, train_probes
+from repdyn.drs.probes import FeatureCache, predict, probe_errors, train_probes
+from repdyn.probe_schedule import probe_epochs
 from repdyn.tiling import zarr_store
 
 log = logging.getLogger(__name__)
 
 PROBE_LABELS = ("train", "clean")
 FORWARD_BATCH = 256  # images per forward when filling a feature cache (fixed: results must not depend on it)
+UNDERFIT_MARGIN = 0.1  # how far the output layer's probe may trail the network (converged probes: up to 0.06)
 
 
 def probe_seed(seed: int, run_seed: int, epoch: int) -> int:
@@ -45,21 +47,49 @@ def probe_label_source(dataset: Any, which: str) -> torch.Tensor:
     return dataset.train_labels if which == "train" else dataset.clean_labels
 
 
+def warn_if_output_probe_underfits(cache: FeatureCache, test_err: Mapping[str, float], labels: torch.Tensor,
+                                   device: torch.device) -> None:
+    """Log a warning when the output layer's probe is clearly worse than the network itself.
+
+    The identity map is a linear probe of the logits that reproduces the network's predictions, so a
+    logits probe with a higher test error than the network's (beyond UNDERFIT_MARGIN) has not been trained
+    long enough: raise probe.min_steps or probe.lr.
+    """
+    output = list(cache.dims)[-1]
+    classes = cache.dims[output]
+    if cache.num_examples == 0 or int(labels.max()) >= classes:
+        return  # no examples, or not a logits layer
+    wrong = 0
+    for idx, feats in cache.batches(np.arange(cache.num_examples), FORWARD_BATCH):
+        network = predict(torch.eye(classes), torch.zeros(classes), feats[output].to(device)).to(torch.int64).cpu()
+        wrong += int((network != labels[torch.from_numpy(idx)].to(torch.int64)).sum())
+    network_err = wrong / cache.num_examples
+    if test_err[output] > network_err + UNDERFIT_MARGIN:
+        log.warning("the %s probe's test error %.3f exceeds the network's own %.3f by more than %.2f: the probes "
+                    "are under-trained (raise probe.min_steps or probe.lr)", output, test_err[output], network_err,
+                    UNDERFIT_MARGIN)
+
+
 def epoch_probes(model: torch.nn.Module, dataset: Any, labels: torch.Tensor, settings: Mapping[str, Any], seed: int,
                  memory_budget_bytes: int | None, device: torch.device,
                  scratch_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Probes of one network: {"probes", "train_err", "test_err" ({layer: float}), "dims", "cache_mode"}."""
+    """Probes of one network: {"probes", "train_err", "test_err" ({layer: float}), "dims", "cache_mode",
+    "probe_epochs" (passes run: repdyn.probe_schedule.probe_epochs)}."""
     layers = list(model.analysed_layers)
     build = {"normalize": dataset.normalize, "batch_size": FORWARD_BATCH, "memory_budget_bytes": memory_budget_bytes,
              "device": device, "pooling": settings["pooling"], "scratch_dir": scratch_dir}
     with FeatureCache.build(model, layers, dataset.train_images, **build) as cache:
-        probes = train_probes(cache, labels, dataset.num_classes, epochs=settings["epochs"], lr=settings["lr"],
+        epochs = probe_epochs(settings["epochs"], settings.get("min_steps", 0), cache.num_examples,
+                              settings["batch_size"])
+        probes = train_probes(cache, labels, dataset.num_classes, epochs=epochs, lr=settings["lr"],
                               batch_size=settings["batch_size"], seed=seed, device=device)
         train_err = probe_errors(probes, cache, labels, device=device)
         dims, mode = dict(cache.dims), cache.mode
     with FeatureCache.build(model, layers, dataset.eval_images(), **build) as cache:
         test_err = probe_errors(probes, cache, dataset.eval_labels(), device=device)
-    return {"probes": probes, "train_err": train_err, "test_err": test_err, "dims": dims, "cache_mode": mode}
+        warn_if_output_probe_underfits(cache, test_err, dataset.eval_labels(), device)
+    return {"probes": probes, "train_err": train_err, "test_err": test_err, "dims": dims, "cache_mode": mode,
+            "probe_epochs": epochs}
 
 
 def probe_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoints: Mapping[int, str | os.PathLike],
@@ -91,7 +121,7 @@ def probe_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
                     **dict(ids), "layer_labels": layer_labels(run["model"]["arch"]), "settings": dict(settings),
                     "pooling": settings["pooling"], "labels": settings["labels"], "device": str(dev),
                     "torch": torch.__version__, "train_examples": int(dataset.train_images.shape[0]),
-                    "test_examples": int(dataset.eval_index.shape[0]),
+                    "test_examples": int(dataset.eval_index.shape[0]), "probe_epochs": result["probe_epochs"],
                     "seed_rule": "SeedSequence([probe.seed, train.seed, epoch]).generate_state(1)[0]",
                 })
             for layer, (weight, bias) in result["probes"].items():

@@ -5,8 +5,9 @@ setting reruns only the stages downstream of it and never training or CKA:
 
 - planes (data id + P, R, rho_l, rho_r, triplet labels, seed): one plane set per dataset artifact,
   shared by every run on that dataset (DRS compares predictions at the same points).
-- probe (run id + probe epochs, lr, batch size, labels, pooling, seed): one part per training segment
-  holding that segment's DRS-grid epochs (epoch 0 from the init checkpoint), like extraction.
+- probe (run id + probe epochs, lr, batch size, labels, pooling, seed, + min_steps when not 0): one part
+  per training segment holding that segment's DRS-grid epochs (epoch 0 from the init checkpoint), like
+  extraction.
 - preds (probe id + planes id, + precision when not float32): the probes' predicted classes on every
   plane point, parts like probe.
 - drs (preds id + DRS grid definition + block): tiles named by the first and last epoch of each block
@@ -136,7 +137,11 @@ def planes_spec(data: DataArtifact, drs: dict[str, Any]) -> dict[str, Any]:
 
 
 def probe_spec(run: RunArtifact, probe: dict[str, Any]) -> dict[str, Any]:
-    return ids.artifact_spec("probe", {k: probe[k] for k in PROBE_ID_KEYS}, {"run": run.id})
+    """min_steps 0 (epochs only) adds no setting, so its ids are those from before `probe.min_steps` existed."""
+    settings = {k: probe[k] for k in PROBE_ID_KEYS}
+    if probe["min_steps"]:
+        settings["min_steps"] = probe["min_steps"]
+    return ids.artifact_spec("probe", settings, {"run": run.id})
 
 
 def preds_spec(probe_id: str, planes_id: str, precision: str = "float32") -> dict[str, Any]:
