@@ -19,7 +19,12 @@ from repdyn.work import Work
 
 GPU_TRAIN_FLOPS = 20e12
 GPU_INFER_FLOPS = 40e12
-GPU_SECONDS_PER_IMAGE = 2e-5  # data pipeline and kernel launches per training image at batch 128
+GPU_SECONDS_PER_IMAGE = 2e-5  # data pipeline and kernel launches per image at batch 128
+# Per image through a network on CPUs, on top of its FLOPs: at small widths (k = 2) a pass is far from FLOP-
+# bound. Measured on the paper-grid run (k = 2, batch 128, 2 threads): 1.45e-4 s per training image unit,
+# the same in all 16 training segments (docs/cost-model.md, "Calibration").
+CPU_SECONDS_PER_IMAGE = 1.4e-4
+PROBE_STEP_SECONDS = 3e-3  # per Adam step of all layers' probes besides FLOPs (measured at k = 2: 7.3 ms a step)
 CPU_FLOPS_PER_THREAD = 10e9
 CPU_GEMM_F64_PER_THREAD = 15e9
 CPU_GEMM_F32_PER_THREAD = 30e9
@@ -27,9 +32,13 @@ SHARED_FS_BYTES_PER_S = 200e6
 SCRATCH_BYTES_PER_S = 1e9
 
 # Measured / modelled CPU wall time per rule, from `python bench/scale.py` on a finished run on CPUs
-# (docs/cost-model.md, "Calibration"): the one place where measurements correct the model. A rule not
+# (docs/cost-model.md, "Calibration"), where per-unit costs above do not explain the difference. A rule not
 # listed keeps factor 1. GPU estimates are not calibrated (no GPU run measured yet).
-CPU_CALIBRATION: dict[str, float] = {}
+CPU_CALIBRATION: dict[str, float] = {
+    # paper-grid run, tiles of 1001 x 1001 epochs, 2 threads: diagonal 273-287 s against 168 modelled,
+    # off-diagonal 637 s against 337 (reading and checking 2-4 GB of Grams per layer is not GEMM-bound)
+    "cka_tile": 1.8,
+}
 
 
 def seconds(work: Work, on_gpu: bool, threads: int, rule: str | None = None) -> float:
@@ -44,11 +53,13 @@ def seconds(work: Work, on_gpu: bool, threads: int, rule: str | None = None) -> 
 def _model_seconds(work: Work, on_gpu: bool, threads: int) -> float:
     if on_gpu:
         rate = GPU_TRAIN_FLOPS if work.training else GPU_INFER_FLOPS
-        compute = work.device_flops / rate + work.images * GPU_SECONDS_PER_IMAGE
+        compute = (work.device_flops / rate + work.images * GPU_SECONDS_PER_IMAGE
+                   + work.gemm_flops / GPU_INFER_FLOPS)
     else:
-        compute = work.device_flops / (CPU_FLOPS_PER_THREAD * threads)
-    gemm_rate = CPU_GEMM_F64_PER_THREAD if work.gemm_float64 else CPU_GEMM_F32_PER_THREAD
-    return (compute + work.gemm_flops / (gemm_rate * threads) + work.io_bytes / SHARED_FS_BYTES_PER_S
+        gemm_rate = CPU_GEMM_F64_PER_THREAD if work.gemm_float64 else CPU_GEMM_F32_PER_THREAD
+        compute = (work.device_flops / (CPU_FLOPS_PER_THREAD * threads) + work.images * CPU_SECONDS_PER_IMAGE
+                   + work.gemm_flops / (gemm_rate * threads))
+    return (compute + work.probe_steps * PROBE_STEP_SECONDS + work.io_bytes / SHARED_FS_BYTES_PER_S
             + work.scratch_bytes / SCRATCH_BYTES_PER_S + work.fixed_seconds)
 
 

@@ -11,12 +11,14 @@ Work of a job, from the artifact its wildcards name:
   plus a per-image overhead; checkpoints written (4 bytes per parameter) and the resume state
   (parameters x (1 + optimizer slots)).
 - extract_segment: per grid epoch one forward of the probe set (N_probe F) and the Grams
-  (2 n^2 p per batch and layer); stores B n(n+1)/2 float32 per layer and epoch.
+  (2 n^2 p per batch and layer, float32 GEMMs); stores B n(n+1)/2 float32 per layer and epoch.
 - probe_segment: per grid epoch one forward of train + test set, probe training 6 p C FLOPs per example
-  and probe epoch; features beyond probe.memory_budget_mb are streamed from scratch once per probe epoch.
+  and probe epoch (repdyn.probe_schedule: at least probe.min_steps steps); features beyond
+  probe.memory_budget_mb are streamed from scratch once per probe epoch.
 - planes_eval: per grid epoch P R^2 points through the network (F) and every probe (2 p C).
 - cka_tile: 2 B_r B_c D FLOPs per layer (D = B n(n+1)/2, or N(N+1)/2 for full_biased) at CPU GEMM
-  throughput; reads (B_r + B_c) D float32 per layer, holds one layer's two blocks: (B_r + B_c) D 4 bytes.
+  throughput, half that on a diagonal tile; reads (B_r + B_c) D float32 per layer (B_r D on a diagonal
+  tile), holds one layer's two blocks: (B_r + B_c) D 4 bytes.
 - drs_tile: one-hot agreement GEMMs, 2 B_r B_c C P R^2 FLOPs per layer; holds (B_r + B_c) P R^2 bytes.
 - assembly: the E_r x E_c float64 matrices of all layers, read, held and written, plus figures.
 Storage figures are uncompressed upper bounds (Zarr compresses Grams and predictions somewhat).
@@ -31,6 +33,7 @@ from typing import Any
 from repdyn.architectures import ModelCost, model_cost
 from repdyn.datasets import DATASET_FACTS, TRAIN_SIZES
 from repdyn.plan import Plan
+from repdyn.probe_schedule import probe_epochs, steps_per_epoch
 from repdyn.tiling.names import parse_tile
 
 DOWNLOAD_SECONDS = 600.0
@@ -47,9 +50,10 @@ class Work:
 
     device_flops: float = 0.0  # network passes: on the GPU when the job has one
     training: bool = False  # device_flops at training (not inference) throughput
-    images: float = 0.0  # training images (per-image overhead on a GPU)
-    gemm_flops: float = 0.0  # CPU tile GEMMs
+    images: float = 0.0  # images through the network, training or inference (per-image overhead)
+    gemm_flops: float = 0.0  # plain GEMMs (tiles, Grams): at GEMM throughput on CPUs, inference throughput on a GPU
     gemm_float64: bool = True
+    probe_steps: float = 0.0  # Adam steps of linear probes (per-step overhead)
     io_bytes: float = 0.0  # shared file system, read + written
     scratch_bytes: float = 0.0  # local scratch, read + written
     fixed_seconds: float = 0.0
@@ -165,8 +169,8 @@ def extract_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
     # the two-point pairs: one more forward of their images per checkpoint, their features held on the host
     n_pairs = min(plan.pairs[art.spec["inputs"]["pairs"]].max_examples, f.n_train)
     held += n_pairs * sum(feats.values()) * 4.0
-    return Work(device_flops=epochs * ((n_probe + n_pairs) * f.model.flops + gram_flops),
-                io_bytes=epochs * (f.ckpt_bytes + grams + raw),
+    return Work(device_flops=epochs * (n_probe + n_pairs) * f.model.flops, images=epochs * (n_probe + n_pairs),
+                gemm_flops=epochs * gram_flops, gemm_float64=False, io_bytes=epochs * (f.ckpt_bytes + grams + raw),
                 host_bytes=(n_probe + n_pairs) * f.image_bytes * 4.0 + held + grams + raw + 2 * f.ckpt_bytes,
                 activation_bytes=ACTIVATION_FACTOR * f.probe_batch * sum(feats.values()) * 4.0 / 4,
                 output_bytes=epochs * (grams + raw))
@@ -183,10 +187,12 @@ def probe_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
     budget = art.memory_budget_mb * 1e6
     spill = max(0.0, cache - budget)
     weights = 4.0 * (pooled * f.classes + f.classes * len(f.model.layers))
-    flops = ((f.n_train + f.n_test) * f.model.flops + probe["epochs"] * f.n_train * 6.0 * pooled * f.classes
+    passes = probe_epochs(probe["epochs"], probe.get("min_steps", 0), f.n_train, probe["batch_size"])
+    flops = ((f.n_train + f.n_test) * f.model.flops + passes * f.n_train * 6.0 * pooled * f.classes
              + f.n_test * 2.0 * pooled * f.classes)
-    return Work(device_flops=epochs * flops, io_bytes=epochs * (f.ckpt_bytes + weights),
-                scratch_bytes=epochs * spill * (probe["epochs"] + 1),
+    return Work(device_flops=epochs * flops, images=epochs * (f.n_train + f.n_test),
+                probe_steps=epochs * passes * steps_per_epoch(f.n_train, probe["batch_size"]),
+                io_bytes=epochs * (f.ckpt_bytes + weights), scratch_bytes=epochs * spill * (passes + 1),
                 host_bytes=min(cache, budget) + f.data_bytes + 4 * weights + PROBE_FORWARD_BATCH * flat * 4.0,
                 activation_bytes=ACTIVATION_FACTOR * PROBE_FORWARD_BATCH * flat * 4.0 / 4,
                 output_bytes=epochs * weights)
@@ -207,7 +213,7 @@ def planes_eval(plan: Plan, wc: Mapping[str, str]) -> Work:
     layers = len(f.model.layers)
     weights = 4.0 * feats * f.classes
     batch = art.eval_batch_size
-    return Work(device_flops=epochs * points * (f.model.flops + 2.0 * feats * f.classes),
+    return Work(device_flops=epochs * points * (f.model.flops + 2.0 * feats * f.classes), images=epochs * points,
                 io_bytes=epochs * (f.ckpt_bytes + weights + layers * points),
                 host_bytes=2 * batch * flat * 4.0 + batch * f.image_bytes * 4.0 + weights + layers * points,
                 activation_bytes=ACTIVATION_FACTOR * batch * flat * 4.0 / 4,
@@ -233,9 +239,12 @@ def cka_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
     d = _gram_floats(f, full=False) if art.spec["settings"]["estimator"] != "full_biased" else (
         (f.probe_batch * f.probe_batches) * (f.probe_batch * f.probe_batches + 1) / 2)
     br, bc = len(rows), len(cols)
-    return Work(gemm_flops=layers * 2.0 * br * bc * d,
+    # A diagonal tile reads one block and forms only the row blocks on and right of the diagonal of the
+    # symmetric product (repdyn.cka.tiles.symmetric_products): about half the flops.
+    diagonal = art.symmetric and rows == cols
+    return Work(gemm_flops=layers * 2.0 * br * bc * d * (0.5 if diagonal else 1.0),
                 gemm_float64=art.spec["settings"]["accumulate"] == "float64",
-                io_bytes=layers * ((br + bc) * d * 4.0 + br * bc * 8.0),
+                io_bytes=layers * ((br + (0 if diagonal else bc)) * d * 4.0 + br * bc * 8.0),
                 host_bytes=(br + bc) * d * 4.0 + 2 * br * bc * 8.0 + (br + bc) * TILE_COLUMN_CHUNK * 8.0,
                 output_bytes=layers * br * bc * 8.0)
 
