@@ -19,7 +19,7 @@ from repdyn.work import Work
 
 GPU_TRAIN_FLOPS = 20e12
 GPU_INFER_FLOPS = 40e12
-GPU_SECONDS_PER_IMAGE = 2e-5  # data pipeline and kernel launches per image at batch 128
+GPU_SECONDS_PER_IMAGE = 2e-5  # data pipeline and kernel launches per training image at batch 128
 # Per image through a network on CPUs, on top of its FLOPs: at small widths (k = 2) a pass is far from FLOP-
 # bound. Measured on the paper-grid run (k = 2, batch 128, 2 threads): 1.45e-4 s per training image unit,
 # the same in all 16 training segments (docs/cost-model.md, "Calibration").
@@ -53,8 +53,8 @@ def seconds(work: Work, on_gpu: bool, threads: int, rule: str | None = None) -> 
 def _model_seconds(work: Work, on_gpu: bool, threads: int) -> float:
     if on_gpu:
         rate = GPU_TRAIN_FLOPS if work.training else GPU_INFER_FLOPS
-        compute = (work.device_flops / rate + work.images * GPU_SECONDS_PER_IMAGE
-                   + work.gemm_flops / GPU_INFER_FLOPS)
+        launches = work.images * GPU_SECONDS_PER_IMAGE if work.training else 0.0  # assumed for training only
+        compute = work.device_flops / rate + launches + work.gemm_flops / GPU_INFER_FLOPS
     else:
         gemm_rate = CPU_GEMM_F64_PER_THREAD if work.gemm_float64 else CPU_GEMM_F32_PER_THREAD
         compute = (work.device_flops / (CPU_FLOPS_PER_THREAD * threads) + work.images * CPU_SECONDS_PER_IMAGE
