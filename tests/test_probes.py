@@ -174,7 +174,7 @@ def test_min_steps_sets_the_number_of_passes():
 
 def test_the_step_floor_brings_a_logits_probe_to_the_networks_error_and_silences_the_warning(caplog):
     """Known answer: 'logits' that a network classifies perfectly (4 x one-hot of the label plus noise).
-    The paper's passes alone (4 steps here) leave the probe near its random start; the floor trains it."""
+    One pass alone (4 steps here) leaves the probe near its random start; the floor trains it."""
     rng = np.random.default_rng(0)
     labels = torch.from_numpy(rng.integers(0, 10, 500))
     logits = 4.0 * np.eye(10)[labels.numpy()] + 0.5 * rng.standard_normal((500, 10))
