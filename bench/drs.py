@@ -53,7 +53,7 @@ from repdyn.drs.probe_job import (  # noqa: E402
 from repdyn.models import LayerTap, build  # noqa: E402
 from repdyn.drs.selection import select_planes  # noqa: E402
 from repdyn.drs.probes import FeatureCache, init_generator, init_probe, train_probes  # noqa: E402
-from repdyn.probe_schedule import probe_epochs  # noqa: E402
+from repdyn.probe_schedule import probe_passes  # noqa: E402
 
 PLANE_SIZES = [(10, 20), (50, 20), (20, 50), (100, 50), (500, 50)]  # (P, R)
 PAPER = {"width": 64, "channels": 3, "train": 50_000, "test": 10_000, "epochs": 1120, "points": 500 * 50**2,
@@ -137,7 +137,7 @@ def bench_probes(dataset, model, probe: dict, repeats: int) -> tuple[list[dict],
         return epoch_probes(model, dataset, labels, probe, seed, budget, torch.device("cpu"))
 
     epoch_probes(model, dataset, labels, {**probe, "epochs": 1, "min_steps": 0}, 0, budget, torch.device("cpu"))  # warm-up
-    passes = probe_epochs(probe["epochs"], probe["min_steps"], n_train, probe["batch_size"])
+    passes = probe_passes(probe, n_train)
     rows = []
     with cache(dataset.train_images) as train_cache:
         nbytes, mode = train_cache.nbytes, train_cache.mode

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import math
 import statistics
 import sys
 import time
@@ -31,21 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmar
 from drs_precision import checkpoint_of  # noqa: E402
 from repdyn import runtime  # noqa: E402
 from repdyn.data import DatasetArtifact  # noqa: E402
-from repdyn.drs.probe_job import FORWARD_BATCH, probe_label_source  # noqa: E402
-from repdyn.drs.probes import FeatureCache, predict, probe_errors, train_probes  # noqa: E402
-from repdyn.probe_schedule import steps_per_epoch  # noqa: E402
+from repdyn.drs.probe_job import FORWARD_BATCH, network_error, probe_label_source  # noqa: E402
+from repdyn.drs.probes import FeatureCache, probe_errors, train_probes  # noqa: E402
+from repdyn.probe_schedule import probe_epochs, steps_per_epoch  # noqa: E402
 from repdyn.train import load_checkpoint_model  # noqa: E402
-
-
-def network_error(cache: FeatureCache, labels: torch.Tensor) -> float:
-    """Test error of the network itself: the identity probe on its output layer."""
-    output = cache.layers[-1]
-    classes = cache.dims[output]
-    wrong = 0
-    for idx, feats in cache.batches(np.arange(cache.num_examples), 1024):
-        pred = predict(torch.eye(classes), torch.zeros(classes), feats[output]).to(torch.int64)
-        wrong += int((pred != labels[torch.from_numpy(idx)].to(torch.int64)).sum())
-    return wrong / cache.num_examples
 
 
 def cases(results: Path, epochs: list[int]):
@@ -74,7 +62,7 @@ def measure(args: argparse.Namespace) -> list[dict]:
             network = network_error(test, dataset.eval_labels())
             per_pass = steps_per_epoch(train.num_examples, probe["batch_size"])
             for lr, steps in settings:
-                passes = math.ceil(steps / per_pass)
+                passes = probe_epochs(1, steps, train.num_examples, probe["batch_size"])
                 started = time.perf_counter()
                 probes = train_probes(train, labels, dataset.num_classes, epochs=passes, lr=lr,
                                       batch_size=probe["batch_size"], seed=probe["seed"])

@@ -63,7 +63,6 @@ def rewind(reference: Path, work: Path, pending: dict[str, list[PurePosixPath]])
     return removed
 
 
-
 def cka_chain(exp) -> dict[str, list[PurePosixPath]]:
     """Rule -> outputs of an experiment's CKA chain from the extractions on: every extraction part, every tile
     and the assembled matrices. A rewound copy lacks a whole chain: Snakemake does not rebuild a missing
@@ -78,6 +77,7 @@ def extraction_pending(reference: Path) -> dict[str, list[PurePosixPath]]:
     """Rule -> outputs of the chains from the extractions on: CKA and the two-point fit (the rest stays)."""
     exp = tiny_experiment(reference)
     return {**cka_chain(exp), "twopoint_fit": [exp.twopoint.result_dir(exp.epochs)]}
+
 
 # --- killing at a moment ------------------------------------------------------------------------------------
 

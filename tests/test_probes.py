@@ -186,7 +186,7 @@ def test_the_step_floor_brings_a_logits_probe_to_the_networks_error_and_silences
             errors[min_steps] = probe_errors(probes, cache, labels)
             caplog.clear()
             with caplog.at_level(logging.WARNING, logger="repdyn.drs.probe_job"):
-                warn_if_output_probe_underfits(cache, errors[min_steps], labels, torch.device("cpu"))
+                warn_if_output_probe_underfits(cache, errors[min_steps], labels, 10, torch.device("cpu"))
             assert ("under-trained" in caplog.text) == (min_steps == 0), (min_steps, errors[min_steps])
     assert errors[0]["linear"] > 0.5 and errors[1000]["linear"] < 0.01
 

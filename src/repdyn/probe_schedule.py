@@ -10,6 +10,8 @@ set sizes. Torch-free: the cost model (repdyn.work) and the probe trainer read t
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from repdyn.checks import require_int
 
@@ -26,3 +28,9 @@ def probe_epochs(epochs: int, min_steps: int, num_examples: int, batch_size: int
     require_int("min_steps", min_steps, minimum=0)
     per_epoch = steps_per_epoch(num_examples, batch_size)
     return max(epochs, math.ceil(min_steps / per_epoch)) if per_epoch else epochs
+
+
+def probe_passes(settings: Mapping[str, Any], num_examples: int) -> int:
+    """`probe_epochs` of a probe artifact's settings; a spec without `min_steps` (epochs only, see
+    repdyn.plan.drs.probe_spec) means 0."""
+    return probe_epochs(settings["epochs"], settings.get("min_steps", 0), num_examples, settings["batch_size"])

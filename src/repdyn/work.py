@@ -33,7 +33,7 @@ from typing import Any
 from repdyn.architectures import ModelCost, model_cost
 from repdyn.datasets import DATASET_FACTS, TRAIN_SIZES
 from repdyn.plan import Plan
-from repdyn.probe_schedule import probe_epochs, steps_per_epoch
+from repdyn.probe_schedule import probe_passes, steps_per_epoch
 from repdyn.tiling.names import parse_tile
 
 DOWNLOAD_SECONDS = 600.0
@@ -187,7 +187,7 @@ def probe_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
     budget = art.memory_budget_mb * 1e6
     spill = max(0.0, cache - budget)
     weights = 4.0 * (pooled * f.classes + f.classes * len(f.model.layers))
-    passes = probe_epochs(probe["epochs"], probe.get("min_steps", 0), f.n_train, probe["batch_size"])
+    passes = probe_passes(probe, f.n_train)
     flops = ((f.n_train + f.n_test) * f.model.flops + passes * f.n_train * 6.0 * pooled * f.classes
              + f.n_test * 2.0 * pooled * f.classes)
     return Work(device_flops=epochs * flops, images=epochs * (f.n_train + f.n_test),

@@ -25,7 +25,7 @@ import torch
 from repdyn import atomic
 from repdyn.drs.store import PROBES_STORE, create_probe_store
 from repdyn.drs.probes import FeatureCache, predict, probe_errors, train_probes
-from repdyn.probe_schedule import probe_epochs
+from repdyn.probe_schedule import probe_passes
 from repdyn.tiling import zarr_store
 
 log = logging.getLogger(__name__)
@@ -47,23 +47,30 @@ def probe_label_source(dataset: Any, which: str) -> torch.Tensor:
     return dataset.train_labels if which == "train" else dataset.clean_labels
 
 
+def network_error(cache: FeatureCache, labels: torch.Tensor, device: torch.device | str = "cpu") -> float:
+    """Error of the network itself on the cached examples: the identity map as a probe of its output layer
+    (the last cached layer, which must hold the class logits)."""
+    output = cache.layers[-1]
+    classes = cache.dims[output]
+    wrong = 0
+    for idx, feats in cache.batches(np.arange(cache.num_examples), FORWARD_BATCH):
+        network = predict(torch.eye(classes), torch.zeros(classes), feats[output].to(device)).to(torch.int64).cpu()
+        wrong += int((network != labels[torch.from_numpy(idx)].to(torch.int64)).sum())
+    return wrong / cache.num_examples
+
+
 def warn_if_output_probe_underfits(cache: FeatureCache, test_err: Mapping[str, float], labels: torch.Tensor,
-                                   device: torch.device) -> None:
+                                   num_classes: int, device: torch.device) -> None:
     """Log a warning when the output layer's probe is clearly worse than the network itself.
 
     The identity map is a linear probe of the logits that reproduces the network's predictions, so a
     logits probe with a higher test error than the network's (beyond UNDERFIT_MARGIN) has not been trained
     long enough: raise probe.min_steps or probe.lr.
     """
-    output = list(cache.dims)[-1]
-    classes = cache.dims[output]
-    if cache.num_examples == 0 or int(labels.max()) >= classes:
-        return  # no examples, or not a logits layer
-    wrong = 0
-    for idx, feats in cache.batches(np.arange(cache.num_examples), FORWARD_BATCH):
-        network = predict(torch.eye(classes), torch.zeros(classes), feats[output].to(device)).to(torch.int64).cpu()
-        wrong += int((network != labels[torch.from_numpy(idx)].to(torch.int64)).sum())
-    network_err = wrong / cache.num_examples
+    output = cache.layers[-1]
+    if cache.num_examples == 0 or cache.dims[output] != num_classes:
+        return  # no examples, or the output is not the logits (pooled or truncated)
+    network_err = network_error(cache, labels, device)
     if test_err[output] > network_err + UNDERFIT_MARGIN:
         log.warning("the %s probe's test error %.3f exceeds the network's own %.3f by more than %.2f: the probes "
                     "are under-trained (raise probe.min_steps or probe.lr)", output, test_err[output], network_err,
@@ -74,20 +81,19 @@ def epoch_probes(model: torch.nn.Module, dataset: Any, labels: torch.Tensor, set
                  memory_budget_bytes: int | None, device: torch.device,
                  scratch_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Probes of one network: {"probes", "train_err", "test_err" ({layer: float}), "dims", "cache_mode",
-    "probe_epochs" (passes run: repdyn.probe_schedule.probe_epochs)}."""
+    "probe_epochs" (passes run: repdyn.probe_schedule.probe_passes)}."""
     layers = list(model.analysed_layers)
     build = {"normalize": dataset.normalize, "batch_size": FORWARD_BATCH, "memory_budget_bytes": memory_budget_bytes,
              "device": device, "pooling": settings["pooling"], "scratch_dir": scratch_dir}
     with FeatureCache.build(model, layers, dataset.train_images, **build) as cache:
-        epochs = probe_epochs(settings["epochs"], settings.get("min_steps", 0), cache.num_examples,
-                              settings["batch_size"])
+        epochs = probe_passes(settings, cache.num_examples)
         probes = train_probes(cache, labels, dataset.num_classes, epochs=epochs, lr=settings["lr"],
                               batch_size=settings["batch_size"], seed=seed, device=device)
         train_err = probe_errors(probes, cache, labels, device=device)
         dims, mode = dict(cache.dims), cache.mode
     with FeatureCache.build(model, layers, dataset.eval_images(), **build) as cache:
         test_err = probe_errors(probes, cache, dataset.eval_labels(), device=device)
-        warn_if_output_probe_underfits(cache, test_err, dataset.eval_labels(), device)
+        warn_if_output_probe_underfits(cache, test_err, dataset.eval_labels(), dataset.num_classes, device)
     return {"probes": probes, "train_err": train_err, "test_err": test_err, "dims": dims, "cache_mode": mode,
             "probe_epochs": epochs}
 
