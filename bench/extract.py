@@ -1,0 +1,138 @@
+"""Where the extraction job's time goes, per epoch: the probe forward by memory layout and chunk size, and the
+Grams by product (issue 16: extraction is 90 % of repdyn's CKA time at E = 256).
+
+    python bench/extract.py [--width 8] [--probe 2048] [--chunks 32 64 128 256 512] [--repeats 5]
+
+One checkpoint of a width-k pre-activation ResNet-18 on the bench/cka.py probe set (B x 512 Fashion-MNIST test
+images), 2 torch threads. Rows, each the median of --repeats interleaved rounds:
+- forward: the whole probe set, eval mode, every analysed layer tapped; contiguous (NCHW) in batches of 512
+  (what extraction did before), and channels-last in chunks of each --chunks size;
+- Grams: every layer's batch-centred Gram of every probe batch (`centred_gram`, `pack_upper`), from the
+  contiguous outputs;
+- extract_part: the job itself (forward, Grams, Zarr writes) on --epochs checkpoints, ms per epoch.
+Agreement: the largest difference between the packed Grams of a contiguous forward and of a channels-last one
+(the smallest chunk), and of the job's own `probe_grams` (whichever layout `forward_layout` picks), relative to
+each Gram's largest entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cka as bench_cka  # noqa: E402  (bench/cka.py: the cached model and probe set)
+
+from repdyn.cka.extract_job import extract_part, feature_rows, forward_batch, forward_layout, probe_grams  # noqa: E402
+from repdyn.cka.grams import centred_gram, pack_upper  # noqa: E402
+from repdyn.data import DatasetArtifact  # noqa: E402
+from repdyn.models import LayerTap  # noqa: E402
+from repdyn.train import load_checkpoint_model  # noqa: E402
+
+
+def median_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time of each function, the functions interleaved round by round."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def tapped_outputs(model: torch.nn.Module, images: torch.Tensor, layers: list[str], layout: torch.memory_format,
+                   chunk: int) -> list[dict[str, torch.Tensor]]:
+    """Per probe batch, the tapped layers' outputs (what the Grams are formed from)."""
+    model.to(memory_format=layout)
+    out = []
+    with torch.no_grad(), LayerTap(model, layers, flatten=False) as tap:
+        for batch in images:
+            if layout == torch.channels_last:
+                out.append(forward_batch(model, tap, batch, layout, chunk))
+            else:
+                model(batch)
+                out.append({layer: t.float() for layer, t in tap.outputs.items()})
+    return out
+
+
+def gram_rows(outputs: list[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
+    return [feature_rows(t) for batch in outputs for t in batch.values()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--width", type=int, default=8)
+    p.add_argument("--probe", type=int, default=2048, help="probe images (batches of 512)")
+    p.add_argument("--chunks", type=int, nargs="+", default=[32, 64, 128, 256, 512])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=8, help="checkpoints timed through extract_part")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "repdyn-bench-cka")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    bench_cka.SUBSETS.update(train=100, test=100)  # bench/cka.py's --train-subset 100 --test-subset 100
+    cache = bench_cka.cache_dir(args.work, args.width, 512)
+    cache.mkdir(parents=True, exist_ok=True)
+    train = bench_cka.probe_artifact(cache, 512, 512)
+    data_path = bench_cka.probe_artifact(cache, args.probe, 512)
+    ckpts = bench_cka.checkpoints(cache, args.width, train, args.epochs)
+    dataset = DatasetArtifact.load(data_path)
+    run = bench_cka.run_settings(args.width)
+    model = load_checkpoint_model(ckpts[args.epochs - 1], run, dataset, device="cpu").eval()
+    layers = list(model.analysed_layers)
+    probe = dataset.probe_images()
+    images = [dataset.normalize(probe[b]) for b in range(probe.shape[0])]
+    print(f"# bench/extract.py  torch {torch.__version__}, {args.threads} threads, width-{args.width} preact_resnet18, "
+          f"N = {args.probe} probe images, epoch {args.epochs - 1}, load {bench_cka.load()}")
+
+    forwards = {"contiguous, batch 512": lambda: tapped_outputs(model, images, layers, torch.contiguous_format, 512)}
+    for chunk in args.chunks:
+        forwards[f"channels-last, chunk {chunk}"] = (
+            lambda c=chunk: tapped_outputs(model, images, layers, torch.channels_last, c))
+    forward_s = median_seconds(forwards, args.repeats)
+
+    rows = gram_rows(tapped_outputs(model, images, layers, torch.contiguous_format, 512))
+    gram_s = median_seconds({"Grams (GEMM + pack)": lambda: [pack_upper(centred_gram(r)) for r in rows]}, args.repeats)
+
+    old = [pack_upper(centred_gram(r)) for r in rows]
+    new = [pack_upper(centred_gram(r)) for r in gram_rows(
+        tapped_outputs(model, images, layers, torch.channels_last, min(args.chunks)))]
+    agreement = max(float((a - b).abs().max() / a.abs().max()) for a, b in zip(old, new))
+    job = probe_grams_outputs(model, probe, dataset, layers)
+    layout_name = str(forward_layout(model, torch.device("cpu"))).removeprefix("torch.")
+    job_agreement = max(float((a - b).abs().max() / a.abs().max()) for a, b in zip(old, job))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        extract_part(run, data_path, ckpts, Path(tmp) / "extract", bench_cka.EXTRACT_SETTINGS,
+                     {"run": "bench", "extract": "bench"})
+        job_ms = 1e3 * (time.perf_counter() - started) / args.epochs
+
+    print(f"\n{'step':<30} {'s per epoch':>12} {'vs first':>9}")
+    for table in (forward_s, gram_s):
+        first = next(iter(table.values()))
+        for name, seconds in table.items():
+            print(f"{name:<30} {seconds:12.3f} {first / seconds:8.2f}x")
+    print(f"{'extract_part (whole job)':<30} {job_ms / 1e3:12.3f}   ({args.epochs} epochs)")
+    print(f"\nmax relative difference of the packed Grams, contiguous vs channels-last chunk {min(args.chunks)}: "
+          f"{agreement:.1e}; vs the job's probe_grams ({layout_name}): {job_agreement:.1e}")
+    return 0
+
+
+def probe_grams_outputs(model: torch.nn.Module, probe: torch.Tensor, dataset: DatasetArtifact,
+                        layers: list[str]) -> list[torch.Tensor]:
+    """The job's own packed Grams (probe_grams), in the order of gram_rows (batch-major, then layer)."""
+    result = probe_grams(model, probe, dataset.normalize, layers, torch.device("cpu"))
+    return [torch.from_numpy(result[layer]["grams"][b]) for b in range(probe.shape[0]) for layer in layers]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
