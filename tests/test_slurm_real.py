@@ -3,16 +3,20 @@
 alone in partition spare. What reaches SLURM is read from SLURM's own records (`scontrol show job`: partition,
 time limit, memory, CPUs, GPUs, state, restarts), never from what was sent.
 
-Four scenarios, side by side (each run mostly waits for its jobs' start-up and the plugin's status polls):
-- the drill experiment (conftest.drill_raw) from scratch through the profile, report pages included, with two
-  drills on the way: its make_planes job overruns its time limit (the limit is cut to 1 minute with
-  `scontrol update` and the job is stopped: the rules' shortest request is 10 minutes) and SLURM kills it with
-  TIMEOUT; its first training job is `scancel`ed while it trains. Both are retried by Snakemake;
-- Snakemake itself SIGKILLed while the extractions of a rewound copy of the local reference run; then what
-  docs/cluster.md says: `scancel` the old run's jobs, `--unlock`, the same command again;
+Five scenarios, side by side (each run mostly waits for its jobs' start-up and the plugin's status polls):
+- the drill experiment (conftest.drill_raw) from scratch through the profile, report pages included; its first
+  training job is `scancel`ed while it trains and Snakemake runs it again;
+- a rewound copy of the local reference run that lacks only its assembled DRS matrices: that one job
+  overruns its time limit (the limit is cut to 1 minute with `scontrol update` and the job is stopped: the
+  rules' shortest request is 10 minutes), SLURM kills it with TIMEOUT and Snakemake retries it with the larger
+  request. Apart from the from-scratch run, so that the minute the drill takes does not lengthen the longest
+  chain of jobs, and one job, so that it adds little to the CPUs' load;
+- Snakemake itself SIGKILLed while the last extraction of a rewound copy of the local reference run runs;
+  then what docs/cluster.md says: `scancel` the old run's jobs, `--unlock`, the same command again;
 - the GPU requests of repdyn.resources on a cuda config (two rules that only touch files: no GPU is used);
-- on the spare node, so that no other scenario's job is touched: slurmd is stopped when the extractions of a
-  rewound copy of the reference run start, until slurmctld declares the node DOWN, then started again.
+- on the spare node, so that no other scenario's job is touched: slurmd is stopped when the last extraction of
+  a rewound copy of the reference run starts, until slurmctld declares the node DOWN, then started again.
+The rewound copies lack only what their drill needs: on two cores every job's start-up slows the other runs.
 
 Every drill ends with the CKA and DRS matrices of the uninterrupted local run, bit for bit, and no output lost
 or half-written. The local reference run is conftest.drill_reference (shared with tests/test_kill_drills.py).
@@ -26,15 +30,15 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from conftest import drill_raw, require_fashion_mnist, tiny_raw
 from slurm_cluster import (PROFILE, REPO, Action, ProfileRun, cluster_script, mem_mb, minutes, missing_requirement,
                            rule_of, running, signal_job)
-from test_kill_drills import (assert_same_cka, assert_same_drs, extraction_pending, finished_files,
-                              marked_incomplete, mtimes_now, rewind)
+from test_kill_drills import (assert_same_cka, assert_same_drs, finished_files,
+                              marked_incomplete, mtimes_now, rewind, tiny_experiment)
 from repdyn.atomic import TMP_PREFIX
 from workflow_helpers import job_counts, pipeline_targets, write_config
 
@@ -92,14 +96,43 @@ def kill_head(run: ProfileRun) -> Action:
 def workflow_scenario(work: Path) -> ProfileRun:
     write_config(work, drill_raw())
     run = ProfileRun(work, targets=[])  # rule all: results and report pages
-    run.actions = [Action("timeout", running("make_planes", after_s=1), timeout_drill),
-                   Action("scancel", running("train_segment", ready=training(work)), scancel)]
+    run.actions = [Action("scancel", running("train_segment", ready=training(work)), scancel)]
     return run
 
 
+def last_part_pending(reference: Path) -> dict[str, list[PurePosixPath]]:
+    """Rule -> outputs downstream of the last extraction part: that part, the CKA tiles that read it, the
+    assembled matrices and the two-point fit (four cluster jobs; the whole chain would be eight, and on two
+    cores every job's start-up lengthens the other scenarios)."""
+    exp = tiny_experiment(reference)
+    cka, length = exp.cka, exp.epochs
+    start, end, _ = cka.rows.parts[-1]
+    last = str(cka.rows.part_dir(start, end))
+    tiles = [t for t in cka.tiles(length, length) if last in sum(cka.tile_parts(t), [])]
+    return {"extract_segment": [cka.rows.part_dir(start, end)], "cka_tile": [cka.tile_dir(t) for t in tiles],
+            "cka_assemble": [cka.assembled_dir(length, length)],
+            "twopoint_fit": [exp.twopoint.result_dir(exp.epochs)]}
+
+
+def assembly_pending(reference: Path) -> dict[str, list[PurePosixPath]]:
+    """Rule -> outputs: only the assembled DRS matrices (one job, nothing downstream of it)."""
+    exp = tiny_experiment(reference)
+    return {"drs_assemble": [exp.drs.assembled_dir(exp.epochs)]}
+
+
+def timeout_scenario(reference: Path, work: Path) -> dict:
+    """The DRS assembly of a rewound copy of the reference run overruns its time limit."""
+    removed = rewind(reference, work, assembly_pending(reference))
+    run = ProfileRun(work, pipeline_targets(work / "config.yaml"))
+    run.actions = [Action("timeout", running("drs_assemble", after_s=1), timeout_drill)]
+    rc = run_to_end(run)
+    report_times("timeout", run.wall_s, [run])
+    return {"run": run, "rc": rc, "removed": removed}
+
+
 def killed_head_scenario(reference: Path, work: Path) -> dict:
-    """Kill Snakemake while its extraction jobs run; scancel them, --unlock, rerun (docs/cluster.md)."""
-    removed = rewind(reference, work, extraction_pending(reference))
+    """Kill Snakemake while its extraction job runs; scancel it, --unlock, rerun (docs/cluster.md)."""
+    removed = rewind(reference, work, last_part_pending(reference))
     targets = pipeline_targets(work / "config.yaml")
     run = ProfileRun(work, targets)
     run.actions = [kill_head(run)]
@@ -193,8 +226,8 @@ def node_down(node: str) -> bool:
 
 
 def node_scenario(home: Path, reference: Path, work: Path) -> dict:
-    """The extractions of a rewound copy of the reference run on the spare node, which fails under them."""
-    removed = rewind(reference, work, extraction_pending(reference))
+    """The last extraction of a rewound copy of the reference run on the spare node, which fails under it."""
+    removed = rewind(reference, work, last_part_pending(reference))
     run = ProfileRun(work, pipeline_targets(work / "config.yaml"),
                      extra_env={"REPDYN_CPU_PARTITION": SPARE_PARTITION})
     run.actions = [Action("node failure", running("extract_segment", after_s=1), node_failure(home, spare_node()))]
@@ -209,18 +242,20 @@ def run_to_end(run: ProfileRun) -> int | None:
 
 @pytest.fixture(scope="module")
 def scenarios(cluster, drill_reference, tmp_path_factory) -> dict:
-    """The four scenarios side by side; each test asks for the outcome of its own (a scenario that raised
+    """The five scenarios side by side; each test asks for the outcome of its own (a scenario that raised
     raises again in its tests only)."""
     require_fashion_mnist()
     workflow = workflow_scenario(tmp_path_factory.mktemp("slurm-workflow"))
     gpu = gpu_scenario(tmp_path_factory.mktemp("slurm-gpu"))
     killed_work = tmp_path_factory.mktemp("slurm-killed") / "w"
     node_work = tmp_path_factory.mktemp("slurm-node") / "w"
+    timeout_work = tmp_path_factory.mktemp("slurm-timeout") / "w"
     started = time.monotonic()
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(5) as pool:
         futures = {"workflow": pool.submit(run_to_end, workflow), "gpu": pool.submit(run_to_end, gpu),
                    "killed": pool.submit(killed_head_scenario, drill_reference, killed_work),
-                   "node": pool.submit(node_scenario, cluster, drill_reference, node_work)}
+                   "node": pool.submit(node_scenario, cluster, drill_reference, node_work),
+                   "timeout": pool.submit(timeout_scenario, drill_reference, timeout_work)}
         for future in futures.values():
             future.exception()  # wait for all
     report_times("all scenarios", time.monotonic() - started, [workflow, gpu])
@@ -255,22 +290,27 @@ def attempts(records: list[dict[str, str]]) -> list[int]:
     return out
 
 
+def planned_jobs(p) -> dict:
+    """The plan's cluster jobs by the comment the plugin gives their SLURM job."""
+    from repdyn import jobs
+
+    return {"rule_" + j.rule + "_wildcards_" + "_".join(j.wc[k] for k in WILDCARD_ORDER[j.rule]): j
+            for j in jobs.workflow_jobs(p) if j.rule in WILDCARD_ORDER}
+
+
 def test_every_job_reaches_slurm_with_the_resources_of_the_rule_table(scenarios):
-    from repdyn import config, jobs, plan, resources
+    from repdyn import config, plan, resources
 
     run = scenarios["workflow"]
     run.check(outcome(scenarios, "workflow"))
     p = plan.build(config.load(run.work / "config.yaml"))
-    by_comment = {"rule_" + j.rule + "_wildcards_" + "_".join(j.wc[k] for k in WILDCARD_ORDER[j.rule]): j
-                  for j in jobs.workflow_jobs(p) if j.rule in WILDCARD_ORDER}
+    by_comment = planned_jobs(p)
     records = run.records()
-    cut = {a.done["JobId"]: a.done for a in run.actions if a.name == "timeout"}
     for record, attempt in zip(records, attempts(records)):
         rule = rule_of(record)
         assert record["Comment"] in by_comment, f"{record['Comment']}: not a planned job"
         expected = resources.rule_resources(rule, p, by_comment[record["Comment"]].wc, attempt, "cpu")
-        limit = cut.get(record["JobId"], record)["TimeLimit"]  # as submitted, before the drill cut it
-        assert (minutes(limit), mem_mb(record)) == (expected["runtime"], expected["mem_mb"]), record
+        assert (minutes(record["TimeLimit"]), mem_mb(record)) == (expected["runtime"], expected["mem_mb"]), record
         assert record["Partition"] == "cpu" and record["NumCPUs"] == "1", record  # threads: 1, device: cpu
         assert "gpu" not in record.get("TresPerJob", ""), record
         # the profile's job name prefix; REPDYN_SLURM_ACCOUNT unset: submitted without an account
@@ -285,11 +325,9 @@ def assert_ended_as_the_local_run(work: Path, reference: Path) -> None:
     assert not no_temporaries(work)
 
 
-def drilled_job(scenarios: dict, drill: str) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """The job that `drill` hit in the workflow scenario (its record when the drill acted on it) and SLURM's
-    records of every submission of it; the scenario's run must have ended well."""
-    run = scenarios["workflow"]
-    run.check(outcome(scenarios, "workflow"))
+def drilled_job(run: ProfileRun, drill: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The job that `drill` hit in `run` (its record when the drill acted on it) and SLURM's records of every
+    submission of it."""
     victim = next(a.done for a in run.actions if a.name == drill)
     assert victim is not None, f"the {drill} drill saw no job of its rule running"
     return victim, [r for r in run.records() if r["Comment"] == victim["Comment"]]
@@ -306,17 +344,31 @@ def test_report_rules_stay_local_and_the_outputs_equal_a_local_run(scenarios, dr
 
 
 def test_a_scancelled_training_job_is_rerun(scenarios, drill_reference):
-    _, same = drilled_job(scenarios, "scancel")
+    run = scenarios["workflow"]
+    run.check(outcome(scenarios, "workflow"))
+    _, same = drilled_job(run, "scancel")
     assert [r["JobState"] for r in same] == ["CANCELLED", "COMPLETED"], same
-    assert_ended_as_the_local_run(scenarios["workflow"].work, drill_reference)
+    assert_ended_as_the_local_run(run.work, drill_reference)
 
 
 def test_a_job_past_its_time_limit_is_retried_with_a_larger_request(scenarios, drill_reference):
-    victim, (first, retry) = drilled_job(scenarios, "timeout")
+    from repdyn import config, plan, resources
+
+    timeout = outcome(scenarios, "timeout")
+    run = timeout["run"]
+    run.check(timeout["rc"])
+    victim, (first, retry) = drilled_job(run, "timeout")
+    p = plan.build(config.load(run.work / "config.yaml"))
+    wildcards = planned_jobs(p)[victim["Comment"]].wc
+    submitted = resources.rule_resources("drs_assemble", p, wildcards, 1, "cpu")
+    assert (minutes(victim["TimeLimit"]), mem_mb(victim)) == (submitted["runtime"], submitted["mem_mb"]), victim
     assert first["JobState"] == "TIMEOUT" and minutes(first["TimeLimit"]) == 1, first
+    retried = resources.rule_resources("drs_assemble", p, wildcards, 2, "cpu")
     assert retry["JobState"] == "COMPLETED", retry
-    assert minutes(retry["TimeLimit"]) > minutes(victim["TimeLimit"]) and mem_mb(retry) > mem_mb(first)
-    assert_ended_as_the_local_run(scenarios["workflow"].work, drill_reference)
+    assert (minutes(retry["TimeLimit"]), mem_mb(retry)) == (retried["runtime"], retried["mem_mb"]), retry
+    assert retried["runtime"] > submitted["runtime"] and retried["mem_mb"] > submitted["mem_mb"]
+    assert job_counts(run.output()) == {rule: len(outputs) for rule, outputs in timeout["removed"].items()}
+    assert_ended_as_the_local_run(run.work, drill_reference)
 
 
 def test_snakemake_killed_then_unlock_and_rerun(scenarios, drill_reference):
