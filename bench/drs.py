@@ -202,6 +202,17 @@ def bare_forward(model, images: torch.Tensor, batch_size: int, autocast_dtype, m
     return run
 
 
+def interleaved_times(runs: dict[Any, Callable[[], object]], repeats: int) -> dict[Any, list[float]]:
+    """Wall times (s) of each run, the runs interleaved round by round so that they all see the same load."""
+    times: dict[Any, list[float]] = {key: [] for key in runs}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[key].append(time.perf_counter() - started)
+    return times
+
+
 def bench_eval_vs_forward(dataset, model, probes: dict, drs: dict, repeats: int, points: tuple[int, int],
                           precisions: list[str], batch_size: int) -> list[dict]:
     """Plane-evaluation points/s beside the bare forward's images/s, per precision and memory format.
@@ -229,13 +240,7 @@ def bench_eval_vs_forward(dataset, model, probes: dict, drs: dict, repeats: int,
 
     for run in cases(warm_set).values():  # warm-up on 64 points: oneDNN kernels for each layout and dtype
         run()
-    runs = cases(plane_set)
-    times: dict[tuple, list[float]] = {key: [] for key in runs}
-    for _ in range(repeats):
-        for key, run in runs.items():
-            started = time.perf_counter()
-            run()
-            times[key].append(time.perf_counter() - started)
+    times = interleaved_times(cases(plane_set), repeats)
     n = plane_set.num_points
     rate = {key: n / statistics.median(t) for key, t in times.items()}
     fastest = {key: n / min(t) for key, t in times.items()}  # load from other jobs only ever adds time

@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cka as bench_cka  # noqa: E402  (bench/cka.py: the cached model and probe set)
+from drs import interleaved_times  # noqa: E402
 
 from repdyn.cka.extract_job import extract_part, feature_rows, forward_batch, forward_layout, probe_grams  # noqa: E402
 from repdyn.cka.grams import centred_gram, pack_upper  # noqa: E402
@@ -38,14 +39,8 @@ from repdyn.train import load_checkpoint_model  # noqa: E402
 
 
 def median_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time of each function, the functions interleaved round by round."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            started = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
+    """Median wall time of each function over interleaved rounds."""
+    return {name: statistics.median(values) for name, values in interleaved_times(fns, repeats).items()}
 
 
 def tapped_outputs(model: torch.nn.Module, images: torch.Tensor, layers: list[str], layout: torch.memory_format,
