@@ -50,11 +50,7 @@ def tapped_outputs(model: torch.nn.Module, images: torch.Tensor, layers: list[st
     out = []
     with torch.no_grad(), LayerTap(model, layers, flatten=False) as tap:
         for batch in images:
-            if layout == torch.channels_last:
-                out.append(forward_batch(model, tap, batch, layout, chunk))
-            else:
-                model(batch)
-                out.append({layer: t.float() for layer, t in tap.outputs.items()})
+            out.append(forward_batch(model, tap, batch, layout, chunk))
     return out
 
 

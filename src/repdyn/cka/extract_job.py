@@ -93,14 +93,8 @@ def forward_batch(model: torch.nn.Module, tap, images: torch.Tensor, layout: tor
         model(part.contiguous(memory_format=layout) if part.dim() == 4 else part)
         for layer, output in tap.outputs.items():
             pieces[layer].append(output.float())
-    return {layer: parts[0] if len(parts) == 1 else _cat(parts) for layer, parts in pieces.items()}
-
-
-def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
-    """Chunks joined along the examples, keeping a channels-last layout channels-last."""
-    if parts[0].dim() == 4 and parts[0].is_contiguous(memory_format=torch.channels_last):
-        return torch.cat(parts).contiguous(memory_format=torch.channels_last)
-    return torch.cat(parts)
+    # torch.cat keeps channels-last chunks channels-last, so feature_rows still needs no copy
+    return {layer: parts[0] if len(parts) == 1 else torch.cat(parts) for layer, parts in pieces.items()}
 
 
 def probe_grams(model: torch.nn.Module, probe_images: torch.Tensor, normalize, layers: Sequence[str],
