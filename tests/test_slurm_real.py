@@ -16,7 +16,8 @@ Five scenarios, side by side (each run mostly waits for its jobs' start-up and t
 - the GPU requests of repdyn.resources on a cuda config (two rules that only touch files: no GPU is used);
 - on the spare node, so that no other scenario's job is touched: slurmd is stopped when the last extraction of
   a rewound copy of the reference run starts, until slurmctld declares the node DOWN, then started again.
-The rewound copies lack only what their drill needs: on two cores every job's start-up slows the other runs.
+The rewound copies lack only what their drill needs (the last extraction part's chain: four cluster jobs, the
+whole chain's eight): on two cores every job's start-up slows the other runs.
 
 Every drill ends with the CKA and DRS matrices of the uninterrupted local run, bit for bit, and no output lost
 or half-written. The local reference run is conftest.drill_reference (shared with tests/test_kill_drills.py).
@@ -37,7 +38,7 @@ import pytest
 from conftest import drill_raw, require_fashion_mnist, tiny_raw
 from slurm_cluster import (PROFILE, REPO, Action, ProfileRun, cluster_script, mem_mb, minutes, missing_requirement,
                            rule_of, running, signal_job)
-from test_kill_drills import (assert_same_cka, assert_same_drs, finished_files,
+from test_kill_drills import (assert_same_cka, assert_same_drs, extraction_pending, finished_files,
                               marked_incomplete, mtimes_now, rewind, tiny_experiment)
 from repdyn.atomic import TMP_PREFIX
 from workflow_helpers import job_counts, pipeline_targets, write_config
@@ -100,20 +101,6 @@ def workflow_scenario(work: Path) -> ProfileRun:
     return run
 
 
-def last_part_pending(reference: Path) -> dict[str, list[PurePosixPath]]:
-    """Rule -> outputs downstream of the last extraction part: that part, the CKA tiles that read it, the
-    assembled matrices and the two-point fit (four cluster jobs; the whole chain would be eight, and on two
-    cores every job's start-up lengthens the other scenarios)."""
-    exp = tiny_experiment(reference)
-    cka, length = exp.cka, exp.epochs
-    start, end, _ = cka.rows.parts[-1]
-    last = str(cka.rows.part_dir(start, end))
-    tiles = [t for t in cka.tiles(length, length) if last in sum(cka.tile_parts(t), [])]
-    return {"extract_segment": [cka.rows.part_dir(start, end)], "cka_tile": [cka.tile_dir(t) for t in tiles],
-            "cka_assemble": [cka.assembled_dir(length, length)],
-            "twopoint_fit": [exp.twopoint.result_dir(exp.epochs)]}
-
-
 def assembly_pending(reference: Path) -> dict[str, list[PurePosixPath]]:
     """Rule -> outputs: only the assembled DRS matrices (one job, nothing downstream of it)."""
     exp = tiny_experiment(reference)
@@ -132,7 +119,7 @@ def timeout_scenario(reference: Path, work: Path) -> dict:
 
 def killed_head_scenario(reference: Path, work: Path) -> dict:
     """Kill Snakemake while its extraction job runs; scancel it, --unlock, rerun (docs/cluster.md)."""
-    removed = rewind(reference, work, last_part_pending(reference))
+    removed = rewind(reference, work, extraction_pending(reference, parts=1))
     targets = pipeline_targets(work / "config.yaml")
     run = ProfileRun(work, targets)
     run.actions = [kill_head(run)]
@@ -227,7 +214,7 @@ def node_down(node: str) -> bool:
 
 def node_scenario(home: Path, reference: Path, work: Path) -> dict:
     """The last extraction of a rewound copy of the reference run on the spare node, which fails under it."""
-    removed = rewind(reference, work, last_part_pending(reference))
+    removed = rewind(reference, work, extraction_pending(reference, parts=1))
     run = ProfileRun(work, pipeline_targets(work / "config.yaml"),
                      extra_env={"REPDYN_CPU_PARTITION": SPARE_PARTITION})
     run.actions = [Action("node failure", running("extract_segment", after_s=1), node_failure(home, spare_node()))]
