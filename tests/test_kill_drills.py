@@ -63,24 +63,20 @@ def rewind(reference: Path, work: Path, pending: dict[str, list[PurePosixPath]])
     return removed
 
 
-def cka_chain(exp, parts: int | None = None) -> dict[str, list[PurePosixPath]]:
-    """Rule -> outputs of an experiment's CKA chain from the extractions on: the extraction parts (every one,
-    or the last `parts`), every tile that reads them and the assembled matrices. A rewound copy lacks a whole
-    chain: Snakemake does not rebuild a missing intermediate whose consumers exist."""
+def cka_chain(exp) -> dict[str, list[PurePosixPath]]:
+    """Rule -> outputs of an experiment's CKA chain from the extractions on: every extraction part, every tile
+    and the assembled matrices. A rewound copy lacks a whole chain: Snakemake does not rebuild a missing
+    intermediate whose consumers exist."""
     cka, length = exp.cka, exp.epochs
-    chosen = cka.rows.parts[-parts:] if parts else cka.rows.parts
-    dirs = [str(cka.rows.part_dir(s, e)) for s, e, _ in chosen]
-    tiles = [t for t in cka.tiles(length, length) if set(dirs).intersection(sum(cka.tile_parts(t), []))]
-    return {"extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in chosen],
-            "cka_tile": [cka.tile_dir(t) for t in tiles],
+    return {"extract_segment": [cka.rows.part_dir(s, e) for s, e, _ in cka.rows.parts],
+            "cka_tile": [cka.tile_dir(t) for t in cka.tiles(length, length)],
             "cka_assemble": [cka.assembled_dir(length, length)]}
 
 
-def extraction_pending(reference: Path, parts: int | None = None) -> dict[str, list[PurePosixPath]]:
-    """Rule -> outputs of the chains from the extractions (every one, or the last `parts`) on: CKA and the
-    two-point fit (the rest stays)."""
+def extraction_pending(reference: Path) -> dict[str, list[PurePosixPath]]:
+    """Rule -> outputs of the chains from the extractions on: CKA and the two-point fit (the rest stays)."""
     exp = tiny_experiment(reference)
-    return {**cka_chain(exp, parts), "twopoint_fit": [exp.twopoint.result_dir(exp.epochs)]}
+    return {**cka_chain(exp), "twopoint_fit": [exp.twopoint.result_dir(exp.epochs)]}
 
 
 # --- killing at a moment ------------------------------------------------------------------------------------

@@ -3,24 +3,29 @@
 alone in partition spare. What reaches SLURM is read from SLURM's own records (`scontrol show job`: partition,
 time limit, memory, CPUs, GPUs, state, restarts), never from what was sent.
 
-Five scenarios, side by side (each run mostly waits for its jobs' start-up and the plugin's status polls):
-- the drill experiment (conftest.drill_raw) from scratch through the profile, report pages included; its first
-  training job is `scancel`ed while it trains and Snakemake runs it again;
+Six scenarios, side by side (each run mostly waits for its jobs' start-up and the plugin's status polls, so
+the longest chain of cluster jobs sets the module's time). The drill experiment (conftest.drill_raw) runs
+through the profile in two halves that together submit every cluster job of the workflow once:
+- its training from scratch (data, init, both segments): the first training job is `scancel`ed while it
+  trains and Snakemake runs it again; the checkpoints equal the local reference run's byte for byte;
+- everything after training, report pages included, on a copy of the local reference run that keeps only its
+  data and training: the matrices equal the reference's;
+and the drills:
 - a rewound copy of the local reference run that lacks only its assembled DRS matrices: that one job
   overruns its time limit (the limit is cut to 1 minute with `scontrol update` and the job is stopped: the
   rules' shortest request is 10 minutes), SLURM kills it with TIMEOUT and Snakemake retries it with the larger
-  request. Apart from the from-scratch run, so that the minute the drill takes does not lengthen the longest
-  chain of jobs, and one job, so that it adds little to the CPUs' load;
-- Snakemake itself SIGKILLed while the last extraction of a rewound copy of the local reference run runs;
+  request. One job, so that the minute the drill takes adds little to the CPUs' load;
+- Snakemake itself SIGKILLed while the CKA assembly of a rewound copy of the local reference run runs;
   then what docs/cluster.md says: `scancel` the old run's jobs, `--unlock`, the same command again;
 - the GPU requests of repdyn.resources on a cuda config (two rules that only touch files: no GPU is used);
-- on the spare node, so that no other scenario's job is touched: slurmd is stopped when the last extraction of
+- on the spare node, so that no other scenario's job is touched: slurmd is stopped when the CKA assembly of
   a rewound copy of the reference run starts, until slurmctld declares the node DOWN, then started again.
-The rewound copies lack only what their drill needs (the last extraction part's chain: four cluster jobs, the
-whole chain's eight): on two cores every job's start-up slows the other runs.
+Each drill's copy lacks one job's output: on two cores every job's two start-ups slow the other runs, and the
+runs side by side are bound by the CPUs as much as by the status polls.
 
-Every drill ends with the CKA and DRS matrices of the uninterrupted local run, bit for bit, and no output lost
-or half-written. The local reference run is conftest.drill_reference (shared with tests/test_kill_drills.py).
+Every drill ends with the CKA and DRS matrices of the uninterrupted local run, bit for bit (the training drill:
+its checkpoints, which those matrices are computed from), and no output lost or half-written. The local
+reference run is conftest.drill_reference (shared with tests/test_kill_drills.py).
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ import pytest
 from conftest import drill_raw, require_fashion_mnist, tiny_raw
 from slurm_cluster import (PROFILE, REPO, Action, ProfileRun, cluster_script, mem_mb, minutes, missing_requirement,
                            rule_of, running, signal_job)
-from test_kill_drills import (assert_same_cka, assert_same_drs, extraction_pending, finished_files,
+from test_kill_drills import (assert_same_cka, assert_same_drs, finished_files,
                               marked_incomplete, mtimes_now, rewind, tiny_experiment)
+from repdyn import config, plan
 from repdyn.atomic import TMP_PREFIX
 from workflow_helpers import job_counts, pipeline_targets, write_config
 
@@ -55,6 +61,7 @@ WILDCARD_ORDER = {"prepare_data": ("id",), "init": ("run",), "train_segment": ("
                   "drs_tile": ("id", "tile"), "drs_assemble": ("id", "shape")}
 PHASE_TIMEOUT_S = 1800  # a safety net for loaded machines: on an idle one a scenario takes minutes
 SPARE_PARTITION = "spare"  # the spare node's (slurm-cluster.sh --spare-node)
+TRAINING_STAGES = ("data", "train")  # results/<stage>: what the training half of the workflow writes
 
 
 @pytest.fixture(scope="module")
@@ -91,25 +98,44 @@ def training(work: Path) -> Callable[[dict[str, str]], bool]:
 
 
 def kill_head(run: ProfileRun) -> Action:
-    return Action("kill snakemake", running("extract_segment"), lambda job: run.proc.kill())
+    return Action("kill snakemake", running("cka_assemble"), lambda job: run.proc.kill())
 
 
-def workflow_scenario(work: Path) -> ProfileRun:
+def training_scenario(work: Path) -> ProfileRun:
+    """The drill experiment's training from scratch (its data, init, segments and metrics)."""
     write_config(work, drill_raw())
-    run = ProfileRun(work, targets=[])  # rule all: results and report pages
+    p = plan.build(config.load(work / "config.yaml"))
+    run = ProfileRun(work, targets=p.run_targets())
     run.actions = [Action("scancel", running("train_segment", ready=training(work)), scancel)]
     return run
 
 
-def assembly_pending(reference: Path) -> dict[str, list[PurePosixPath]]:
-    """Rule -> outputs: only the assembled DRS matrices (one job, nothing downstream of it)."""
+def after_training(reference: Path) -> dict[str, list[PurePosixPath]]:
+    """Stage -> the reference's artifact directories computed from its checkpoints: every stage but the data
+    and the training."""
+    results = reference / "results"
+    return {stage.name: [PurePosixPath("results", stage.name, d.name) for d in stage.iterdir() if d.is_dir()]
+            for stage in results.iterdir() if stage.is_dir() and stage.name not in TRAINING_STAGES}
+
+
+def workflow_scenario(reference: Path, work: Path) -> ProfileRun:
+    """Everything after training, report pages included, on a copy of the reference's data and training."""
+    rewind(reference, work, after_training(reference))
+    return ProfileRun(work, targets=[])  # rule all: results and report pages
+
+
+def assembly_pending(reference: Path, rule: str) -> dict[str, list[PurePosixPath]]:
+    """Rule -> outputs: only the assembled CKA or DRS matrices (one job; only the report pages, which
+    pipeline_targets leaves out, read them)."""
     exp = tiny_experiment(reference)
-    return {"drs_assemble": [exp.drs.assembled_dir(exp.epochs)]}
+    assembled = {"cka_assemble": exp.cka.assembled_dir(exp.epochs, exp.epochs),
+                 "drs_assemble": exp.drs.assembled_dir(exp.epochs)}
+    return {rule: [assembled[rule]]}
 
 
 def timeout_scenario(reference: Path, work: Path) -> dict:
     """The DRS assembly of a rewound copy of the reference run overruns its time limit."""
-    removed = rewind(reference, work, assembly_pending(reference))
+    removed = rewind(reference, work, assembly_pending(reference, "drs_assemble"))
     run = ProfileRun(work, pipeline_targets(work / "config.yaml"))
     run.actions = [Action("timeout", running("drs_assemble", after_s=1), timeout_drill)]
     rc = run_to_end(run)
@@ -118,8 +144,8 @@ def timeout_scenario(reference: Path, work: Path) -> dict:
 
 
 def killed_head_scenario(reference: Path, work: Path) -> dict:
-    """Kill Snakemake while its extraction job runs; scancel it, --unlock, rerun (docs/cluster.md)."""
-    removed = rewind(reference, work, extraction_pending(reference, parts=1))
+    """Kill Snakemake while its CKA assembly job runs; scancel it, --unlock, rerun (docs/cluster.md)."""
+    removed = rewind(reference, work, assembly_pending(reference, "cka_assemble"))
     targets = pipeline_targets(work / "config.yaml")
     run = ProfileRun(work, targets)
     run.actions = [kill_head(run)]
@@ -213,11 +239,11 @@ def node_down(node: str) -> bool:
 
 
 def node_scenario(home: Path, reference: Path, work: Path) -> dict:
-    """The last extraction of a rewound copy of the reference run on the spare node, which fails under it."""
-    removed = rewind(reference, work, extraction_pending(reference, parts=1))
+    """The CKA assembly of a rewound copy of the reference run on the spare node, which fails under it."""
+    removed = rewind(reference, work, assembly_pending(reference, "cka_assemble"))
     run = ProfileRun(work, pipeline_targets(work / "config.yaml"),
                      extra_env={"REPDYN_CPU_PARTITION": SPARE_PARTITION})
-    run.actions = [Action("node failure", running("extract_segment", after_s=1), node_failure(home, spare_node()))]
+    run.actions = [Action("node failure", running("cka_assemble", after_s=1), node_failure(home, spare_node()))]
     rc = run_to_end(run)
     report_times("node failure", run.wall_s, [run])
     return {"run": run, "rc": rc, "removed": removed}
@@ -229,24 +255,26 @@ def run_to_end(run: ProfileRun) -> int | None:
 
 @pytest.fixture(scope="module")
 def scenarios(cluster, drill_reference, tmp_path_factory) -> dict:
-    """The five scenarios side by side; each test asks for the outcome of its own (a scenario that raised
+    """The six scenarios side by side; each test asks for the outcome of its own (a scenario that raised
     raises again in its tests only)."""
     require_fashion_mnist()
-    workflow = workflow_scenario(tmp_path_factory.mktemp("slurm-workflow"))
+    training = training_scenario(tmp_path_factory.mktemp("slurm-training"))
+    workflow = workflow_scenario(drill_reference, tmp_path_factory.mktemp("slurm-workflow") / "w")
     gpu = gpu_scenario(tmp_path_factory.mktemp("slurm-gpu"))
     killed_work = tmp_path_factory.mktemp("slurm-killed") / "w"
     node_work = tmp_path_factory.mktemp("slurm-node") / "w"
     timeout_work = tmp_path_factory.mktemp("slurm-timeout") / "w"
     started = time.monotonic()
-    with ThreadPoolExecutor(5) as pool:
-        futures = {"workflow": pool.submit(run_to_end, workflow), "gpu": pool.submit(run_to_end, gpu),
+    with ThreadPoolExecutor(6) as pool:
+        futures = {"training": pool.submit(run_to_end, training), "workflow": pool.submit(run_to_end, workflow),
+                   "gpu": pool.submit(run_to_end, gpu),
                    "killed": pool.submit(killed_head_scenario, drill_reference, killed_work),
                    "node": pool.submit(node_scenario, cluster, drill_reference, node_work),
                    "timeout": pool.submit(timeout_scenario, drill_reference, timeout_work)}
         for future in futures.values():
             future.exception()  # wait for all
-    report_times("all scenarios", time.monotonic() - started, [workflow, gpu])
-    return {"workflow": workflow, "gpu": gpu, "futures": futures}
+    report_times("all scenarios", time.monotonic() - started, [training, workflow, gpu])
+    return {"training": training, "workflow": workflow, "gpu": gpu, "futures": futures}
 
 
 def report_times(title: str, wall_s: float, runs: list[ProfileRun]) -> None:
@@ -286,14 +314,16 @@ def planned_jobs(p) -> dict:
 
 
 def test_every_job_reaches_slurm_with_the_resources_of_the_rule_table(scenarios):
-    from repdyn import config, plan, resources
+    from repdyn import resources
 
-    run = scenarios["workflow"]
-    run.check(outcome(scenarios, "workflow"))
-    p = plan.build(config.load(run.work / "config.yaml"))
+    halves = [scenarios["training"], scenarios["workflow"]]
+    for name in ("training", "workflow"):
+        scenarios[name].check(outcome(scenarios, name))
+    p = plan.build(config.load(halves[0].work / "config.yaml"))
     by_comment = planned_jobs(p)
-    records = run.records()
-    for record, attempt in zip(records, attempts(records)):
+    records = [r for run in halves for r in run.records()]
+    tries = [n for run in halves for n in attempts(run.records())]
+    for record, attempt in zip(records, tries):
         rule = rule_of(record)
         assert record["Comment"] in by_comment, f"{record['Comment']}: not a planned job"
         expected = resources.rule_resources(rule, p, by_comment[record["Comment"]].wc, attempt, "cpu")
@@ -302,7 +332,9 @@ def test_every_job_reaches_slurm_with_the_resources_of_the_rule_table(scenarios)
         assert "gpu" not in record.get("TresPerJob", ""), record
         # the profile's job name prefix; REPDYN_SLURM_ACCOUNT unset: submitted without an account
         assert record["JobName"].startswith("repdyn_") and record["Account"] == "(null)", record
+    assert {r["Comment"] for r in records} == set(by_comment)  # every cluster job of the workflow
     assert {rule_of(r) for r in records} == CLUSTER_RULES
+    assert {rule_of(r) for r in halves[0].records()} == {"prepare_data", "init", "train_segment"}
 
 
 def assert_ended_as_the_local_run(work: Path, reference: Path) -> None:
@@ -331,15 +363,27 @@ def test_report_rules_stay_local_and_the_outputs_equal_a_local_run(scenarios, dr
 
 
 def test_a_scancelled_training_job_is_rerun(scenarios, drill_reference):
-    run = scenarios["workflow"]
-    run.check(outcome(scenarios, "workflow"))
+    run = scenarios["training"]
+    run.check(outcome(scenarios, "training"))
     _, same = drilled_job(run, "scancel")
     assert [r["JobState"] for r in same] == ["CANCELLED", "COMPLETED"], same
-    assert_ended_as_the_local_run(run.work, drill_reference)
+    assert_same_checkpoints(run.work, drill_reference)
+    assert not no_temporaries(run.work)
+
+
+def assert_same_checkpoints(work: Path, reference: Path) -> None:
+    """Every checkpoint and resume state of the run, byte for byte the reference's (CPU training is
+    deterministic), and no other."""
+    train = tiny_experiment(reference).run.dir
+    expected = sorted(p.relative_to(reference) for p in (reference / train).rglob("*.pt"))
+    assert sorted(p.relative_to(work) for p in (work / train).rglob("*.pt")) == expected
+    assert len(expected) == 8  # init: e0 and state; each of the two segments: two epochs and state
+    for path in expected:
+        assert (work / path).read_bytes() == (reference / path).read_bytes(), path
 
 
 def test_a_job_past_its_time_limit_is_retried_with_a_larger_request(scenarios, drill_reference):
-    from repdyn import config, plan, resources
+    from repdyn import resources
 
     timeout = outcome(scenarios, "timeout")
     run = timeout["run"]
