@@ -163,7 +163,7 @@ def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path
     pending = segment_pending(work_ref)
     rewind(work_ref, work, pending)  # results without logs: the new segment's log is watched
     cfg = work / "config.yaml"
-    run_id = pending["train_segment"][0].parts[-3]
+    run_id = tiny_experiment(work_ref).run.id
     cka_path = str(pending["cka_assemble"][0])
     second_log = work / "logs" / "train_segment" / run_id / "000002-000004.log"
     proc = subprocess.Popen(snakemake_cmd(work, cfg, cka_path), stdout=subprocess.DEVNULL,
