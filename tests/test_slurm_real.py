@@ -53,6 +53,7 @@ pytestmark = pytest.mark.slow
 
 CLUSTER_RULES = {"prepare_data", "init", "train_segment", "extract_segment", "cka_tile", "cka_assemble", "make_planes",
                  "probe_segment", "planes_eval", "drs_tile", "drs_assemble"}
+TRAINING_RULES = {"prepare_data", "init", "train_segment"}  # the cluster rules of the training half
 # Wildcards in the order of each rule's output pattern: the plugin's comment joins their values with "_".
 WILDCARD_ORDER = {"prepare_data": ("id",), "init": ("run",), "train_segment": ("run", "start", "end"),
                   "extract_segment": ("id", "start", "end"), "cka_tile": ("stage", "id", "tile"),
@@ -316,14 +317,13 @@ def planned_jobs(p) -> dict:
 def test_every_job_reaches_slurm_with_the_resources_of_the_rule_table(scenarios):
     from repdyn import resources
 
-    halves = [scenarios["training"], scenarios["workflow"]]
     for name in ("training", "workflow"):
         scenarios[name].check(outcome(scenarios, name))
-    p = plan.build(config.load(halves[0].work / "config.yaml"))
+    p = plan.build(config.load(scenarios["training"].work / "config.yaml"))
     by_comment = planned_jobs(p)
-    records = [r for run in halves for r in run.records()]
-    tries = [n for run in halves for n in attempts(run.records())]
-    for record, attempt in zip(records, tries):
+    training, after = scenarios["training"].records(), scenarios["workflow"].records()
+    records = training + after
+    for record, attempt in zip(records, attempts(training) + attempts(after)):
         rule = rule_of(record)
         assert record["Comment"] in by_comment, f"{record['Comment']}: not a planned job"
         expected = resources.rule_resources(rule, p, by_comment[record["Comment"]].wc, attempt, "cpu")
@@ -333,9 +333,8 @@ def test_every_job_reaches_slurm_with_the_resources_of_the_rule_table(scenarios)
         # the profile's job name prefix; REPDYN_SLURM_ACCOUNT unset: submitted without an account
         assert record["JobName"].startswith("repdyn_") and record["Account"] == "(null)", record
     assert {r["Comment"] for r in records} == set(by_comment)  # every cluster job of the workflow
-    training_rules = {"prepare_data", "init", "train_segment"}
-    assert {rule_of(r) for r in halves[0].records()} == training_rules
-    assert {rule_of(r) for r in halves[1].records()} == CLUSTER_RULES - training_rules  # nothing retrained
+    assert {rule_of(r) for r in training} == TRAINING_RULES
+    assert {rule_of(r) for r in after} == CLUSTER_RULES - TRAINING_RULES  # nothing retrained
 
 
 def assert_ended_as_the_local_run(work: Path, reference: Path) -> None:
