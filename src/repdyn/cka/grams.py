@@ -98,8 +98,15 @@ def centred_gram(x: ArrayLike) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=32)
-def _triu_flat_cached(n: int, offset: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def triu_pairs(n: int, offset: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column indices of the upper triangle of an n x n matrix (torch.triu_indices order). Cached."""
     rows, cols = torch.triu_indices(n, n, offset=offset, device=device)
+    return rows, cols
+
+
+@functools.lru_cache(maxsize=32)
+def _triu_flat_cached(n: int, offset: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    rows, cols = triu_pairs(n, offset, device)
     return rows * n + cols, cols * n + rows
 
 
@@ -108,6 +115,16 @@ def triu_flat_indices(n: int, offset: int, device: torch.device | str) -> tuple[
     included for offset 0, excluded for 1) and of the mirrored lower triangle. Cached: `index_select` with
     these is an order of magnitude faster than indexing with row and column tensors."""
     return _triu_flat_cached(n, offset, torch.device(device))
+
+
+@functools.lru_cache(maxsize=32)
+def _unpack_index(n: int, device: torch.device) -> torch.Tensor:
+    upper, lower = triu_flat_indices(n, 0, device)
+    index = torch.empty(n * n, dtype=torch.long, device=device)
+    positions = torch.arange(packed_length(n), device=device)
+    index[upper] = positions
+    index[lower] = positions
+    return index
 
 
 def packed_length(n: int) -> int:
@@ -130,8 +147,5 @@ def unpack_upper(packed: torch.Tensor, n: int) -> torch.Tensor:
         raise ValueError(
             f"packed Gram for n={n} must have shape ({packed_length(n)},), got shape {tuple(packed.shape)}"
         )
-    upper, lower = triu_flat_indices(n, 0, packed.device)
-    full = packed.new_empty(n * n)
-    full.index_copy_(0, upper, packed)
-    full.index_copy_(0, lower, packed)
-    return full.reshape(n, n)
+    # one gather (each entry's packed position) instead of two scatters: the same values, about twice as fast
+    return packed.index_select(0, _unpack_index(n, packed.device)).reshape(n, n)

@@ -192,7 +192,16 @@ def _row_blocks(rows: int) -> list[tuple[int, int]]:
 
 
 def symmetric_products(block: torch.Tensor, accumulate: str = "float64", chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
-    """G Gᵀ (a, a) float64, exactly symmetric, from about half the multiply-adds of a general product.
+    """G Gᵀ (a, a) float64, exactly symmetric, from about half the multiply-adds of a general product
+    (`streamed_symmetric_products` over the column chunks of an in-memory block)."""
+    check_accumulate(accumulate, chunk)
+    if block.dim() != 2:
+        raise ValueError(f"G must be 2-D (epochs, D), got shape {tuple(block.shape)}")
+    return streamed_symmetric_products(iter_column_chunks(block, chunk), accumulate)
+
+
+def streamed_symmetric_products(chunks: Iterable[torch.Tensor], accumulate: str = "float64") -> torch.Tensor:
+    """G Gᵀ (a, a) float64 from the column chunks of G, one chunk at a time, exactly symmetric.
 
     The syrk idea with matrix products that stay large: for each block of about SYMMETRIC_BLOCK rows I,
     one product G_I G_{I..}ᵀ fills block row I on and right of the diagonal (a·(a+b)/2 of the a² entries
@@ -200,17 +209,25 @@ def symmetric_products(block: torch.Tensor, accumulate: str = "float64", chunk: 
     averaged with its transpose. Same accumulation as `tile_products` (float64, or float32 chunks summed
     in float64), so the entries agree with it to float rounding.
     """
-    check_accumulate(accumulate, chunk)
-    if block.dim() != 2:
-        raise ValueError(f"G must be 2-D (epochs, D), got shape {tuple(block.shape)}")
-    a = block.shape[0]
-    upper = torch.zeros((a, a), dtype=torch.float64, device=block.device)
-    work = torch.float64 if accumulate == "float64" else exact_matmul_dtype(torch.float32, block.device)
-    ranges = _row_blocks(a)
-    for part in iter_column_chunks(block, chunk):
+    check_accumulate(accumulate, 1)
+    upper = ranges = None
+    for index, part in enumerate(chunks):
+        if part.dim() != 2 or (upper is not None and part.shape[0] != upper.shape[0]):
+            raise ValueError(f"column chunk {index} has shape {tuple(part.shape)}; expected (epochs, columns) chunks "
+                             "of one block")
+        if accumulate == "chunked_float32" and part.shape[1] > MAX_FLOAT32_CHUNK:
+            raise ValueError(
+                f"column chunk {index} has {part.shape[1]} columns; chunked_float32 allows at most {MAX_FLOAT32_CHUNK}"
+            )
+        if upper is None:
+            upper = torch.zeros((part.shape[0], part.shape[0]), dtype=torch.float64, device=part.device)
+            ranges = _row_blocks(part.shape[0])
+        work = torch.float64 if accumulate == "float64" else exact_matmul_dtype(torch.float32, part.device)
         part = part.to(work)
         for start, stop in ranges:
             upper[start:stop, start:] += (part[start:stop] @ part[start:].T).to(torch.float64)
+    if upper is None:
+        raise ValueError("no column chunks were given: a tile needs vectors with D >= 1 columns")
     for start, stop in ranges:
         square = upper[start:stop, start:stop]
         square.copy_((square + square.T) / 2)
