@@ -100,7 +100,9 @@ def probe_grams(model: torch.nn.Module, probe_images: torch.Tensor, normalize, l
                 ) -> dict[str, dict[str, np.ndarray]]:
     """Per layer: "grams" (B, n(n+1)/2) float32, and "full" (N(N+1)/2,) / "raw" (N, p) when asked.
 
-    `probe_images` is uint8 (B, n, C, H, W); batches are forwarded one at a time, in `forward_layout`.
+    `probe_images` is (B, n, C, H, W), uint8 with its `normalize`, or already normalised on `device` with
+    `normalize` None (what extraction passes: normalised once per job); batches are forwarded one at a time,
+    in `forward_layout`.
     """
     from repdyn.models import LayerTap
 
@@ -113,7 +115,8 @@ def probe_grams(model: torch.nn.Module, probe_images: torch.Tensor, normalize, l
     kept: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
     with torch.no_grad(), LayerTap(model, list(layers), flatten=False) as tap:
         for b in range(batches):
-            outputs = forward_batch(model, tap, normalize(probe_images[b].to(device)), layout, chunk)
+            images = probe_images[b].to(device)
+            outputs = forward_batch(model, tap, images if normalize is None else normalize(images), layout, chunk)
             for layer in layers:
                 packed = pack_upper(centred_gram(feature_rows(outputs[layer])))
                 if not torch.isfinite(packed).all():
@@ -148,6 +151,7 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
     dev = resolve_device(device)
     dataset = DatasetArtifact.load(dataset_path)
     probe = dataset.probe_images()
+    normalised = torch.stack([dataset.normalize(batch.to(dev)) for batch in probe])  # once, not per epoch
     epochs = sorted(checkpoints)
     arch = run["model"]["arch"]
     pair_batch = pair_inputs(dataset, pairs) if pairs is not None else None
@@ -163,7 +167,7 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
             else:
                 model.load_state_dict(load_checkpoint(checkpoints[epoch])["model"])
             layers = model.analysed_layers
-            result = probe_grams(model, probe, dataset.normalize, layers, dev, full_gram=settings["full_gram"],
+            result = probe_grams(model, normalised, None, layers, dev, full_gram=settings["full_gram"],
                                  raw_max_features=settings["raw_max_features"])
             if arrays is None:
                 attrs = {**dict(ids), "settings": dict(settings), "device": str(dev), "torch": torch.__version__}
