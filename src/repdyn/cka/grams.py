@@ -98,15 +98,8 @@ def centred_gram(x: ArrayLike) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=32)
-def triu_pairs(n: int, offset: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row and column indices of the upper triangle of an n x n matrix (torch.triu_indices order). Cached."""
-    rows, cols = torch.triu_indices(n, n, offset=offset, device=device)
-    return rows, cols
-
-
-@functools.lru_cache(maxsize=32)
 def _triu_flat_cached(n: int, offset: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    rows, cols = triu_pairs(n, offset, device)
+    rows, cols = torch.triu_indices(n, n, offset=offset, device=device)
     return rows * n + cols, cols * n + rows
 
 

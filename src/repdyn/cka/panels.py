@@ -6,10 +6,12 @@ batch) Gram, so the part of batch b for a block is one read of consecutive chunk
 `batch_panels` yields those parts in order; `read_ahead` runs any such generator on a thread so that the
 next panel is read, decompressed and transformed while the GEMM works on the current one;
 `column_chunks` re-cuts a stream of panels into the column chunks of `tiles.iter_column_chunks` over the
-whole vector, so the products are the same sums, in the same order, as from the block in memory.
+whole vector, so the products are the same sums, in the same order, as from the block in memory, and
+`working_chunks` converts them to the GEMM's dtype on another thread.
 
 Memory: a read-ahead stream holds at most three panels (the one in use, one queued, one being built): for
-a block of a epochs, 3·a·D/B·4 bytes instead of the whole block's a·D·4.
+a block of a epochs, 3·a·D/B·4 bytes instead of the whole block's a·D·4; converted chunks add at most four
+of a·c·8 bytes (c = 8192 columns).
 """
 
 from __future__ import annotations
@@ -74,12 +76,16 @@ def batch_panels(parts: GramParts, layer: str, epochs: Sequence[int], estimator:
 def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
     """The items of `items`, produced on a thread up to `depth` ahead of the consumer; its errors re-raised here.
 
-    Stopping early (closing the iterator) stops the thread after the item it is building.
+    The thread runs torch single-threaded: its many small operations then never wait at a parallel region's
+    barrier for cores that the consumer's GEMM holds (measured on 2 shared cores: a Gram transform took
+    3-4 ms on one thread, 35-200 ms on two). Stopping early (closing the iterator) stops the thread after the
+    item it is building.
     """
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
+        torch.set_num_threads(1)  # this thread's own setting; the consumer keeps its threads
         try:
             for item in items:
                 while not stop.is_set():
@@ -112,6 +118,15 @@ def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
             except queue.Empty:
                 pass
         thread.join()
+
+
+def working_chunks(panels: Iterable[torch.Tensor], accumulate: str, chunk: int = DEFAULT_CHUNK) -> Iterator[torch.Tensor]:
+    """`column_chunks` of the panels in the dtype the tile's GEMMs use: for float64 accumulation converted on a
+    thread, up to two chunks ahead (the same values `tiles.streamed_products` would convert itself)."""
+    chunks = column_chunks(panels, chunk)
+    if accumulate != "float64":
+        return chunks
+    return read_ahead((c.to(torch.float64) for c in chunks), depth=2)
 
 
 def column_chunks(panels: Iterable[torch.Tensor], chunk: int = DEFAULT_CHUNK) -> Iterator[torch.Tensor]:

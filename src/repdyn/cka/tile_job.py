@@ -24,7 +24,7 @@ import torch
 from repdyn import atomic
 from repdyn.cka.estimators import check_estimator
 from repdyn.cka.store import CKA_STORE, TILE_STORE, GramParts, read_matrix_store, write_matrix_store
-from repdyn.cka.panels import batch_panels, column_chunks, read_ahead
+from repdyn.cka.panels import batch_panels, read_ahead, working_chunks
 from repdyn.cka.tiles import (
     block_products,
     cka_from_products,
@@ -50,9 +50,10 @@ def _products(rows: Iterator[torch.Tensor], cols: Iterator[torch.Tensor] | None,
         parts = [block_products(left, right, accumulate) for left, right in zip(rows, cols, strict=True)]
         return cka_mean_from_products(*(torch.stack(field) for field in zip(*parts)))
     if cols is None:
-        products = streamed_symmetric_products(column_chunks(rows), accumulate)
+        products = streamed_symmetric_products(working_chunks(rows, accumulate), accumulate)
         return cka_from_products(products, products.diagonal().clone(), products.diagonal().clone())
-    return cka_from_products(*streamed_products(column_chunks(rows), column_chunks(cols), accumulate))
+    return cka_from_products(*streamed_products(working_chunks(rows, accumulate), working_chunks(cols, accumulate),
+                                                accumulate))
 
 
 def _layer_panels(parts: GramParts, epochs: Sequence[int], estimator: str) -> Iterator[Iterator[torch.Tensor]]:

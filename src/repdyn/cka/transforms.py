@@ -24,38 +24,30 @@ from collections.abc import Sequence
 import torch
 
 from .estimators import check_batch_sizes, check_estimator, is_unbiased
-from .grams import triu_flat_indices, triu_pairs, unpack_upper
+from .grams import triu_flat_indices, unpack_upper
 
 
-def _u_centring(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """K with a zero diagonal (float64 copy), its row sums / (n-2), and the constant Σ / ((n-1)(n-2)) of U(K)."""
+def u_centre(gram: torch.Tensor) -> torch.Tensor:
+    """U-centred matrix U(K) (Székely & Rizzo), float64: symmetric, zero diagonal, zero row sums. Needs n >= 4."""
     n = gram.shape[0]
     if n < 4:
         raise ValueError(f"U-centring needs n >= 4 examples, got n={n}")
     k = gram.to(torch.float64, copy=True)
     k.fill_diagonal_(0.0)
     row_sums = k.sum(dim=1)
-    return k, row_sums / (n - 2), row_sums.sum() / ((n - 1) * (n - 2))
-
-
-def u_centre(gram: torch.Tensor) -> torch.Tensor:
-    """U-centred matrix U(K) (Székely & Rizzo), float64: symmetric, zero diagonal, zero row sums. Needs n >= 4."""
-    k, scaled, offset = _u_centring(gram)
-    k.sub_(scaled[:, None]).sub_(scaled[None, :]).add_(offset)
+    total = row_sums.sum()
+    scaled = row_sums / (n - 2)
+    k.sub_(scaled[:, None]).sub_(scaled[None, :]).add_(total / ((n - 1) * (n - 2)))
     return k.fill_diagonal_(0.0)
-
-
-def _double_centring(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """K in float64, its row means, column means and overall mean (HKH = K - rows - columns + mean)."""
-    k = gram.to(torch.float64)
-    return k, k.mean(dim=1), k.mean(dim=0), k.mean()
 
 
 def double_centre(gram: torch.Tensor) -> torch.Tensor:
     """HKH in float64. A no-op in exact arithmetic for a Gram of centred features; re-applying it removes
     any residual offset left by float32 centring and makes the biased forms valid for uncentred Grams too."""
-    k, row_means, col_means, mean = _double_centring(gram)
-    return k - row_means[:, None] - col_means[None, :] + mean
+    k = gram.to(torch.float64)
+    row_means = k.mean(dim=1, keepdim=True)
+    col_means = k.mean(dim=0, keepdim=True)
+    return k - row_means - col_means + k.mean()
 
 
 def hsic_unbiased(gram_k: torch.Tensor, gram_l: torch.Tensor) -> torch.Tensor:
@@ -71,31 +63,19 @@ def hsic_biased(gram_k: torch.Tensor, gram_l: torch.Tensor) -> torch.Tensor:
 
 
 def unbiased_vector(gram: torch.Tensor) -> torch.Tensor:
-    """√2·strictupper(U(K)) / √(n(n-3)), float64, length n(n-1)/2.
-
-    U(K) is formed only at the strict upper entries, with the operations of `u_centre` in its order (the
-    same numbers, without the full-matrix passes).
-    """
+    """√2·strictupper(U(K)) / √(n(n-3)), float64, length n(n-1)/2."""
     n = gram.shape[0]
-    k, scaled, offset = _u_centring(gram)
     strict_upper, _ = triu_flat_indices(n, 1, gram.device)
-    rows, cols = triu_pairs(n, 1, gram.device)
-    values = k.reshape(-1).index_select(0, strict_upper)
-    values.sub_(scaled.index_select(0, rows)).sub_(scaled.index_select(0, cols)).add_(offset)
-    return values * math.sqrt(2.0 / (n * (n - 3)))
+    return u_centre(gram).reshape(-1).index_select(0, strict_upper) * math.sqrt(2.0 / (n * (n - 3)))
 
 
 def biased_vector(gram: torch.Tensor) -> torch.Tensor:
-    """[diag(HKH), √2·strictupper(HKH)] / (n-1), float64, length n(n+1)/2 (HKH formed only at those entries,
-    with the operations of `double_centre` in its order)."""
+    """[diag(HKH), √2·strictupper(HKH)] / (n-1), float64, length n(n+1)/2."""
     n = gram.shape[0]
-    k, row_means, col_means, mean = _double_centring(gram)
+    centred = double_centre(gram)
     strict_upper, _ = triu_flat_indices(n, 1, gram.device)
-    rows, cols = triu_pairs(n, 1, gram.device)
-    diagonal = k.diagonal() - row_means - col_means + mean
-    upper = k.reshape(-1).index_select(0, strict_upper)
-    upper.sub_(row_means.index_select(0, rows)).sub_(col_means.index_select(0, cols)).add_(mean)
-    return torch.cat([diagonal, upper * math.sqrt(2.0)]) / (n - 1)
+    off_diagonal = centred.reshape(-1).index_select(0, strict_upper) * math.sqrt(2.0)
+    return torch.cat([centred.diagonal(), off_diagonal]) / (n - 1)
 
 
 def part_length(n: int, estimator: str) -> int:
