@@ -155,3 +155,34 @@ def test_roofline_bench_writes_its_json_at_a_tiny_size(repo, tmp_path):
         assert tile["flops"] == 2 * 6 * 6 * d * 2
         assert tile["seconds"] > 0 and tile["ratio"] > 0
         assert tile["process_seconds"] > tile["seconds"]
+
+
+def test_cuda_guard_multiplies_float32_chunks_in_float64_when_tf32_is_on():
+    """The CUDA branch, decided on a device object (no GPU needed): TF32 float32 matmuls are never used."""
+    from repdyn.cka.grams import exact_matmul_dtype
+
+    cuda = torch.device("cuda")
+    before = torch.backends.cuda.matmul.fp32_precision
+    try:
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        assert exact_matmul_dtype(torch.float32, cuda) == torch.float64
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        assert exact_matmul_dtype(torch.float32, cuda) == torch.float32
+    finally:
+        torch.backends.cuda.matmul.fp32_precision = before
+    assert exact_matmul_dtype(torch.float32, torch.device("cpu")) == torch.float32
+
+
+def test_streamed_kernels_in_the_cuda_tf32_branch_give_float64_products_of_the_right_shape(monkeypatch):
+    """With the guard's CUDA answer (float64 for float32 chunks), chunked_float32 is the float64 product."""
+    from repdyn.cka import tiles
+
+    block, other = torch.randn(5, 20000), torch.randn(3, 20000)
+    expected_sym = tiles.streamed_symmetric_products(iter_column_chunks(block), "float64")
+    expected = tiles.streamed_products(iter_column_chunks(block), iter_column_chunks(other), "float64")
+    monkeypatch.setattr(tiles, "exact_matmul_dtype", lambda dtype, device: torch.float64)
+    sym = tiles.streamed_symmetric_products(column_chunks(block.split([7000, 13000], dim=1)), "chunked_float32")
+    got = tiles.streamed_products(iter_column_chunks(block), iter_column_chunks(other), "chunked_float32")
+    assert sym.dtype == torch.float64 and sym.shape == (5, 5) and torch.equal(sym, expected_sym)
+    assert got.products.shape == (5, 3) and got.norms_i.shape == (5,) and got.norms_j.shape == (3,)
+    assert all(t.dtype == torch.float64 for t in got) and torch.equal(got.products, expected.products)
