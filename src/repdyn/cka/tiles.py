@@ -20,6 +20,7 @@ c = 8192 needs 8 MB + 131 MB of temporaries beyond its float32 input, never two 
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
@@ -53,6 +54,29 @@ def check_accumulate(accumulate: str, chunk: int = DEFAULT_CHUNK) -> None:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
     if accumulate == "chunked_float32" and chunk > MAX_FLOAT32_CHUNK:
         raise ValueError(f"chunk={chunk} is too wide for chunked_float32 accumulation (at most {MAX_FLOAT32_CHUNK})")
+
+
+def _accumulate_product(out: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> None:
+    """out += left @ rightᵀ in float64: one GEMM that accumulates into `out` for float64 operands (no
+    temporary, no extra pass: 1.5x faster per 8192-column chunk on 2 shared cores), a float32 product added
+    in float64 otherwise."""
+    if left.dtype == torch.float64:
+        out.addmm_(left, right.T)
+    else:
+        out += (left @ right.T).to(torch.float64)
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the enclosed (memory-bound, short) torch operations on this thread alone: split over threads they
+    wait at barriers for cores that the read-ahead threads hold (row norms of the chunks: 5x faster measured
+    on 2 shared cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def iter_column_chunks(block: torch.Tensor, chunk: int = DEFAULT_CHUNK) -> Iterator[torch.Tensor]:
@@ -95,9 +119,10 @@ def streamed_products(
             norms_j = torch.zeros(right.shape[0], dtype=torch.float64, device=device)
         work = torch.float64 if accumulate == "float64" else exact_matmul_dtype(torch.float32, device)
         left, right = left.to(device=device, dtype=work), right.to(device=device, dtype=work)
-        products += (left @ right.T).to(torch.float64)
-        norms_i += (left * left).sum(dim=1).to(torch.float64)
-        norms_j += (right * right).sum(dim=1).to(torch.float64)
+        _accumulate_product(products, left, right)
+        with _one_thread():
+            norms_i += (left * left).sum(dim=1).to(torch.float64)
+            norms_j += (right * right).sum(dim=1).to(torch.float64)
     if products is None:
         raise ValueError("no column chunks were given: a tile needs vectors with D >= 1 columns")
     return TileProducts(products, norms_i, norms_j)
@@ -225,7 +250,7 @@ def streamed_symmetric_products(chunks: Iterable[torch.Tensor], accumulate: str 
         work = torch.float64 if accumulate == "float64" else exact_matmul_dtype(torch.float32, part.device)
         part = part.to(work)
         for start, stop in ranges:
-            upper[start:stop, start:] += (part[start:stop] @ part[start:].T).to(torch.float64)
+            _accumulate_product(upper[start:stop, start:], part[start:stop], part[start:])
     if upper is None:
         raise ValueError("no column chunks were given: a tile needs vectors with D >= 1 columns")
     for start, stop in ranges:
