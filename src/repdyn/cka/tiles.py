@@ -5,7 +5,8 @@ row norms of both blocks; CKA = M_IJ / √(diag_I diag_J) (docs/algorithms.md §
 symmetric matrix; use `diagonal_tile_cka` for I = J so that the diagonal is exactly 1 and the block exactly
 symmetric, from about half the arithmetic of a general tile (`symmetric_products`).
 
-Accumulation (docs/algorithms.md §1.6): "float64" casts each column chunk to float64 and multiplies in float64 (~1e-14);
+Accumulation (docs/algorithms.md §1.6): "float64" casts each column chunk to float64 and multiplies in float64,
+accumulating in the GEMM (~1e-14);
 "chunked_float32" multiplies float32 chunks of at most 8192 columns and sums the partial products in
 float64 (~1e-7 at D = 5e5, about twice as fast on CPU, far faster on GPUs). On CUDA with TF32 enabled the
 float32 chunks are multiplied in float64 instead (never TF32).
