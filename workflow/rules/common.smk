@@ -27,7 +27,8 @@ try:
 except repdyn.config.ConfigError as exc:
     raise WorkflowError(f"repdyn config error: {exc}") from None
 
-repdyn.runtime.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()})
+repdyn.runtime.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()},
+                      {i: r.machine for i, r in PLAN.runs.items() if r.imported})
 
 # Snakemake reruns a job when its params change: the index lists the experiments,
 # so it is rewritten exactly when the set of experiments or their ids change.
