@@ -15,13 +15,17 @@ from typing import Any, Iterable
 from repdyn.imports.content import file_digests, source_digest
 
 
-class ImportError_(ValueError):
+class ImportedFilesError(ValueError):
     """An imported run's files are missing or unreadable; one line naming the file."""
 
 
 def checkpoint_file(fmt: str, epoch: int) -> Path:
     """The file of `epoch` named by the format string train.checkpoints."""
-    return Path(os.path.expanduser(fmt.format(epoch=epoch)))
+    try:
+        return Path(os.path.expanduser(fmt.format(epoch=epoch)))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ImportedFilesError(f"train.checkpoints: {fmt!r} is not a format string whose only field is "
+                                 f"{{epoch}} ({type(exc).__name__}: {exc})") from None
 
 
 def available_epochs(fmt: str, last: int, required: Iterable[int]) -> list[int]:
@@ -29,7 +33,7 @@ def available_epochs(fmt: str, last: int, required: Iterable[int]) -> list[int]:
     found = [e for e in range(last + 1) if checkpoint_file(fmt, e).is_file()]
     missing = sorted(set(required) - set(found))
     if missing:
-        raise ImportError_(f"train.checkpoints: {checkpoint_file(fmt, missing[0])} (epoch {missing[0]}) does not "
+        raise ImportedFilesError(f"train.checkpoints: {checkpoint_file(fmt, missing[0])} (epoch {missing[0]}) does not "
                            f"exist; the grids and train.epochs need epochs {', '.join(map(str, sorted(set(required))))}")
     return found
 
@@ -42,7 +46,7 @@ def run_settings(model: dict[str, Any], train: dict[str, Any], required: Iterabl
     try:
         source = source_digest(module, model["pythonpath"])
     except ValueError as exc:
-        raise ImportError_(f"model.factory: {exc}") from None
+        raise ImportedFilesError(f"model.factory: {exc}") from None
     return {
         "model": {"arch": "external", "factory": model["factory"], "kwargs": model["kwargs"],
                   "layers": list(model["layers"]), "source": source},
@@ -56,5 +60,6 @@ def machine(model: dict[str, Any], train: dict[str, Any]) -> dict[str, Any]:
     return {"checkpoints": train["checkpoints"], "pythonpath": model["pythonpath"], "cost": model.get("cost")}
 
 
-def is_imported(run_settings_: dict[str, Any]) -> bool:
-    return run_settings_["model"]["arch"] == "external"
+def is_imported(settings: dict[str, Any]) -> bool:
+    """Whether a run's settings (spec.json) are those of an imported run."""
+    return settings["model"]["arch"] == "external"

@@ -41,6 +41,8 @@ def _header(archive: zipfile.ZipFile, path: Path, name: str) -> tuple[tuple[int,
 
 
 def _labels(data: Any, path: Path, name: str, count: int) -> np.ndarray:
+    if name not in data.files:
+        raise NpzError(f"{path}: array {name} is missing (needed: {', '.join(IMAGE_ARRAYS + LABEL_ARRAYS)})")
     try:
         labels = data[name]
     except ValueError:

@@ -177,6 +177,7 @@ def _partner(plan: Plan, exp, other_name: str):
         raise ConfigError(f"{where}: no experiment named {other_name!r} (experiments: {names})") from None
     if other.data.id != exp.data.id:
         raise ConfigError(f"{where}: {other_name!r} uses other data (CKA needs the same probe set)")
-    if other.run.spec["settings"]["model"]["arch"] != exp.run.spec["settings"]["model"]["arch"]:
+    ours, theirs = exp.run.spec["settings"]["model"], other.run.spec["settings"]["model"]
+    if (ours["arch"], ours.get("layers")) != (theirs["arch"], theirs.get("layers")):
         raise ConfigError(f"{where}: {other_name!r} has another architecture (its layers differ)")
     return other

@@ -276,7 +276,7 @@ def required_epochs(exp: Experiment) -> set[int]:
 def _imported_settings(exp: Experiment) -> dict[str, Any]:
     try:
         return imported_files.run_settings(exp.section("model"), exp.section("train"), required_epochs(exp))
-    except imported_files.ImportError_ as exc:
+    except imported_files.ImportedFilesError as exc:
         raise ConfigError(f"experiments[{exp.index}] ({exp.name}).{exc}") from None
 
 
