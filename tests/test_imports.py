@@ -131,6 +131,20 @@ def test_npz_facts_and_images_at_native_size(tmp_path):
     assert source.train_images.shape == (20, 1, 8, 8) and source.num_classes == 4
 
 
+def test_npz_dataset_artifact_with_subset_noise_and_probe_set(run_raw, tmp_path):
+    from repdyn.data import DatasetArtifact, prepare_dataset
+
+    run_raw["defaults"]["data"].update(train_subset=8, label_noise=0.5, normalization={"mean": [0.5], "std": [0.25]})
+    art = plan.build(config.resolve(run_raw)).experiments[0].data
+    prepare_dataset({**art.spec["settings"], **art.machine}, tmp_path / "dataset.h5")
+    dataset = DatasetArtifact.load(tmp_path / "dataset.h5")
+    assert dataset.train_images.shape == (8, 1, 8, 8) and dataset.num_classes == 4
+    assert int((dataset.train_labels != dataset.clean_labels).sum()) == 4  # floor(0.5 * 8 / 4) = 1 per class
+    assert dataset.probe_images().shape == (1, 8, 1, 8, 8)
+    raw_pixels = dataset.probe_images()[0, :1].float()
+    assert torch.allclose(dataset.normalize(dataset.probe_images()[0, :1]), (raw_pixels / 255 - 0.5) / 0.25)
+
+
 def test_npz_config_errors_name_the_key(run_raw):
     raw = copy.deepcopy(run_raw)
     raw["defaults"]["data"]["image_size"] = 32
@@ -180,6 +194,15 @@ def test_measured_cost_of_an_unknown_network(run_raw):
     assert cost.flops == 2 * (9 * k * s * s + 9 * k * 2 * k * (s // 2) ** 2 + 2 * k * 4)
     assert cost.params == (9 * k + k) + (9 * k * 2 * k + 2 * k) + (2 * k * 4 + 4)
     assert cost.layers == {"conv1": (k, s * s), "conv2": (2 * k, (s // 2) ** 2), "head": (4, 1)}
+
+
+def test_job_counts_of_an_imported_run_equal_a_snakemake_dry_run(run_raw, tmp_path):
+    from repdyn import jobs
+    from workflow_helpers import planned_jobs, write_config
+
+    expected = planned_jobs(tmp_path / "w", write_config(tmp_path / "w", run_raw))
+    assert jobs.count_by_rule(jobs.workflow_jobs(plan.build(config.resolve(run_raw)))) == expected
+    assert expected["init"] == 1 and expected["train_segment"] == 1
 
 
 # --------------------------------------------------------------------------- the network and its checkpoints
