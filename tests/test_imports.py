@@ -189,11 +189,18 @@ def test_measured_cost_of_an_unknown_network(run_raw):
     from repdyn import work
 
     p = plan.build(config.resolve(run_raw))
-    cost = work.run_facts(p, p.experiments[0].run.id).model
+    measured_id = p.experiments[0].run.id
+    cost = work.run_facts(p, measured_id).model
     k, s = 2, 8  # conv1 1->k 3x3 at s^2, conv2 k->2k 3x3 at (s/2)^2, head 2k->4: 2 FLOPs per multiply-add
     assert cost.flops == 2 * (9 * k * s * s + 9 * k * 2 * k * (s // 2) ** 2 + 2 * k * 4)
     assert cost.params == (9 * k + k) + (9 * k * 2 * k + 2 * k) + (2 * k * 4 + 4)
     assert cost.layers == {"conv1": (k, s * s), "conv2": (2 * k, (s // 2) ** 2), "head": (4, 1)}
+    given = {"flops": 1e6, "params": 123, "features": {"conv1": 10, "conv2": 20, "head": 4}}
+    run_raw["defaults"]["model"]["cost"] = given
+    p = plan.build(config.resolve(run_raw))
+    assert p.experiments[0].run.id == measured_id  # model.cost is a machine setting: in no id
+    cost = work.run_facts(p, p.experiments[0].run.id).model
+    assert (cost.flops, cost.params, cost.features()) == (1e6, 123, given["features"])
 
 
 def test_job_counts_of_an_imported_run_equal_a_snakemake_dry_run(run_raw, tmp_path):
@@ -220,6 +227,17 @@ def test_layer_and_factory_errors_list_what_is_valid():
         build_external(settings(factory="tinynet:nope"), 1, 8, str(EXAMPLE))
     with pytest.raises(ValueError, match=r"model.factory: cannot import module 'no_such_module_x'"):
         build_external(settings(factory="no_such_module_x:make"), 1, 8, str(EXAMPLE))
+
+
+def test_the_configured_layers_override_a_network_s_own_read_only_ones():
+    from repdyn.models import build
+
+    kwargs = {"name": "preact_resnet18", "width": 2, "in_channels": 1, "num_classes": 10, "image_size": 8}
+    model = build_external({"factory": "repdyn.models:build", "kwargs": kwargs, "layers": ["layer2", "linear"]},
+                           1, 8, None)
+    assert model.analysed_layers == ["layer2", "linear"] and model.layer_labels == {"layer2": "layer2",
+                                                                                      "linear": "linear"}
+    assert isinstance(model, type(build(**kwargs))) and list(model.state_dict()) == list(build(**kwargs).state_dict())
 
 
 def test_a_layer_whose_output_is_not_a_tensor_is_an_error(tmp_path):

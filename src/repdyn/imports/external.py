@@ -3,8 +3,8 @@ from checkpoints that are never executed.
 
 `build_external` imports `module:callable` (with model.pythonpath first on sys.path), calls it with
 model.kwargs and gives the result what repdyn's own models have: `analysed_layers`, `layer_labels`
-(the module names) and `input_shape`. `state_dict_from` reads a checkpoint with torch.load(weights_only=True)
-and finds the state dict in it.
+(the module names) and `input_shape` (`with_analysed_layers`). `state_dict_from` reads a checkpoint with
+torch.load(weights_only=True) and finds the state dict in it.
 """
 
 from __future__ import annotations
@@ -60,9 +60,20 @@ def build_external(model_settings: Mapping[str, Any], in_channels: int, image_si
                          "not a torch.nn.Module")
     layers = list(model_settings["layers"])
     check_layers(model, layers)
-    model.analysed_layers = layers
-    model.layer_labels = {name: name for name in layers}
-    model.input_shape = (in_channels, image_size, image_size)
+    return with_analysed_layers(model, layers, (in_channels, image_size, image_size))
+
+
+def with_analysed_layers(model: torch.nn.Module, layers: list[str],
+                         input_shape: tuple[int, int, int]) -> torch.nn.Module:
+    """`model` with repdyn's layer attributes (analysed_layers, layer_labels = the names, input_shape).
+
+    They are class attributes of a subclass made for this instance, so that a class defining these names
+    itself (read-only, as repdyn's own networks do) is overridden, not an error; parameters, buffers, forward
+    and state-dict keys are the model's own."""
+    base = type(model)
+    model.__class__ = type(base.__name__, (base,), {
+        "__module__": base.__module__, "analysed_layers": list(layers),
+        "layer_labels": {name: name for name in layers}, "input_shape": input_shape})
     return model
 
 
