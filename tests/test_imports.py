@@ -41,7 +41,7 @@ def make_run(tmp: Path, epochs: int = 2, width: int = 2) -> dict:
     (tmp / "ckpt").mkdir(exist_ok=True)
     for epoch in range(epochs + 1):
         torch.manual_seed(epoch)
-        torch.save({"epoch": epoch, "model_state_dict": make(width=width, classes=4).state_dict()},
+        torch.save({"epoch": epoch, "model_state_dict": make(width=width, classes=4, side=8).state_dict()},
                    tmp / "ckpt" / f"e{epoch}.pt")
     return {
         "device": "cpu",
@@ -49,7 +49,7 @@ def make_run(tmp: Path, epochs: int = 2, width: int = 2) -> dict:
             "data": {"dataset": "npz", "path": str(tmp / "arrays.npz"),
                      "probe": {"batches": 1, "batch_size": 8, "seed": 0}},
             "model": {"arch": "external", "factory": "tinynet:make", "pythonpath": str(EXAMPLE),
-                      "kwargs": {"width": width, "classes": 4}, "layers": list(LAYERS)},
+                      "kwargs": {"width": width, "classes": 4, "side": 8}, "layers": list(LAYERS)},
             "train": {"checkpoints": str(tmp / "ckpt" / "e{epoch}.pt"), "epochs": epochs},
             "grids": {"cka": {"every": 1}, "drs": {"every": epochs}},
         },
@@ -191,9 +191,10 @@ def test_measured_cost_of_an_unknown_network(run_raw):
     p = plan.build(config.resolve(run_raw))
     measured_id = p.experiments[0].run.id
     cost = work.run_facts(p, measured_id).model
-    k, s = 2, 8  # conv1 1->k 3x3 at s^2, conv2 k->2k 3x3 at (s/2)^2, head 2k->4: 2 FLOPs per multiply-add
-    assert cost.flops == 2 * (9 * k * s * s + 9 * k * 2 * k * (s // 2) ** 2 + 2 * k * 4)
-    assert cost.params == (9 * k + k) + (9 * k * 2 * k + 2 * k) + (2 * k * 4 + 4)
+    k, s = 2, 8  # conv1 1->k 3x3 at s^2, conv2 k->2k 3x3 at (s/2)^2, head 2k (s/4)^2 -> 4: 2 FLOPs per multiply-add
+    flat = 2 * k * (s // 4) ** 2
+    assert cost.flops == 2 * (9 * k * s * s + 9 * k * 2 * k * (s // 2) ** 2 + flat * 4)
+    assert cost.params == (9 * k + k) + (9 * k * 2 * k + 2 * k) + (flat * 4 + 4)
     assert cost.layers == {"conv1": (k, s * s), "conv2": (2 * k, (s // 2) ** 2), "head": (4, 1)}
     given = {"flops": 1e6, "params": 123, "features": {"conv1": 10, "conv2": 20, "head": 4}}
     run_raw["defaults"]["model"]["cost"] = given
@@ -216,7 +217,7 @@ def test_job_counts_of_an_imported_run_equal_a_snakemake_dry_run(run_raw, tmp_pa
 
 
 def settings(**model) -> dict:
-    return {"factory": "tinynet:make", "kwargs": {"width": 2}, "layers": list(LAYERS), **model}
+    return {"factory": "tinynet:make", "kwargs": {"width": 2, "side": 8}, "layers": list(LAYERS), **model}
 
 
 def test_layer_and_factory_errors_list_what_is_valid():

@@ -45,7 +45,7 @@ def train(arrays: dict[str, np.ndarray], out: Path, epochs: int, width: int, see
     """Adam on pixel / 255 (no further normalisation), one checkpoint per epoch, epoch 0 = the initial network."""
     torch.manual_seed(seed)
     model = make(width=width)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     images = torch.from_numpy(arrays["train_images"].copy()).float().div(255).unsqueeze(1)
     labels = torch.from_numpy(arrays["train_labels"].copy())
     out.mkdir(parents=True, exist_ok=True)
