@@ -84,6 +84,10 @@ def test_example_cka_equals_an_exact_float64_computation(example_run):
     assert names == layers
     exact = np.array([[exact_full_biased(outputs[5][a], outputs[5][b]) for b in layers] for a in layers])
     np.testing.assert_allclose(pairs, exact, atol=1e-6, rtol=0)
+    import xarray
+
+    labelled = xarray.open_zarr(cka_dir / "layers" / "e000005" / LAYER_PAIRS_STORE).cka
+    assert labelled.sel(row_layer="conv1", col_layer="head").item() == pairs[0, 2]
 
 
 def test_example_metrics_report_and_verify(example_run):
