@@ -20,6 +20,7 @@ from workflow_helpers import copy_run, pipeline_targets, snakemake, write_config
 pytestmark = pytest.mark.slow
 
 EXAMPLE = REPO / "examples" / "imported-run"
+WIDTH = 4  # the example's default (at width 2 its ReLUs die and every later layer is constant)
 
 
 def exact_full_biased(x: np.ndarray, y: np.ndarray) -> float:
@@ -38,7 +39,7 @@ def layer_outputs(out: Path, epoch: int, images: np.ndarray, layers: list[str]) 
     sys.path.insert(0, str(EXAMPLE))
     from tinynet import make
 
-    net = make(width=2).eval()
+    net = make(width=WIDTH).eval()
     net.load_state_dict(torch.load(out / "checkpoints" / f"epoch_{epoch}.pt", weights_only=True)["model_state_dict"])
     captured = {}
     for name in layers:
@@ -53,7 +54,7 @@ def example_run(tmp_path_factory) -> Path:
     """The walk-through of docs/imported-runs.md: the example script, then snakemake on its it.yaml."""
     require_fashion_mnist()
     out = tmp_path_factory.mktemp("example")
-    subprocess.run([sys.executable, str(EXAMPLE / "train_tinynet.py"), "--out", str(out), "--width", "2"],
+    subprocess.run([sys.executable, str(EXAMPLE / "train_tinynet.py"), "--out", str(out), "--width", str(WIDTH)],
                    check=True, capture_output=True)
     raw = yaml.safe_load((out / "it.yaml").read_text())
     raw["defaults"]["drs"]["block"] = 2
@@ -102,7 +103,7 @@ def test_example_metrics_report_and_verify(example_run):
     sys.path.insert(0, str(EXAMPLE))
     from tinynet import make
 
-    net = make(width=2).eval()
+    net = make(width=WIDTH).eval()
     net.load_state_dict(torch.load(example_run / "checkpoints" / "epoch_5.pt", weights_only=True)["model_state_dict"])
     with torch.no_grad():
         predicted = net(torch.from_numpy(images).float().div(255).unsqueeze(1)).argmax(1).numpy()
