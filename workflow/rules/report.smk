@@ -46,6 +46,8 @@ rule report_index:
         html="reports/index.html",
         summary=report("reports/summary.tsv", caption="../report/summary.rst", category="Summary",
                        labels={"table": "summary.tsv"}),
+        findings=report("reports/findings.tsv", caption="../report/findings.rst", category="Summary",
+                        labels={"table": "findings.tsv"}),
         compare=report(directory("reports/compare"), patterns=["{figure}.png"], caption="../report/compare.rst",
                        category="Comparisons", labels={"figure": "{figure}"}),
     log:
@@ -60,4 +62,4 @@ rule report_index:
         "../../envs/repdyn.yaml"
     shell:
         "python -m repdyn report-index {input} --html {output.html} --summary {output.summary}"
-        " --compare {output.compare} > {log} 2>&1"
+        " --findings {output.findings} --compare {output.compare} > {log} 2>&1"

@@ -29,7 +29,7 @@ from repdyn.train import phase_marks, read_metrics, training_phases
 from . import html as h
 from .analysis import LayerMeasures, cross_run_diagonal, finite_or_none, measure, spans_text, transitions_text
 from .inputs import ExperimentInputs, SimilarityResult, read_cka, read_drs, read_phases
-from .findings import findings
+from .findings import experiment_measures
 from .regions import draw_regions
 from . import twopoint
 from .summary import COLUMNS, cell, summary_rows, write_tsv
@@ -76,6 +76,7 @@ class ExperimentReport:
         self.final_test_error = final_err if final_err is not None and math.isfinite(final_err) else None
         self.summary = summary_rows(inputs.name, self.layers, self.labels, self.phases, self.final_test_error,
                                     self.cka_measures, self.drs_measures)
+        self.findings = experiment_measures(self.cka, self.drs, self.phases, self.rows)
         self.regions: list[dict[str, Any]] = []  # decision-region figures drawn (plane, anchors, epochs)
 
     def label(self, layer: str) -> str:
@@ -156,6 +157,7 @@ class ExperimentReport:
             "summary": self.summary,
             "regions": self.regions,
             "twopoint": self.twopoint["table"] if self.twopoint else None,
+            "findings": self.findings,
         }
 
     # ------------------------------------------------------------------ page
@@ -286,13 +288,20 @@ class ExperimentReport:
 
 
 def findings_section(doc: Mapping[str, Any]) -> list[str]:
-    """The paper's findings this run can measure, each with its comparison and the controls a claim needs."""
-    rows = [[f["finding"], f["measurement"] + (f" ({f['detail']})" if f["detail"] else ""),
-             {True: "yes", False: "no", None: "not measurable"}[f["holds"]], "; ".join(f["controls"])]
-            for f in findings(doc)]
-    if not rows:
+    """This run's inputs to the paper's findings; the findings themselves compare runs (the index page)."""
+    layers = (doc.get("findings") or {}).get("layers") or {}
+    if not layers:
         return []
-    return [h.heading("Findings (measurements of one run)", anchor="findings"),
-            h.paragraph("One run shows a measurement, not a finding: a claim needs the controls named in the last "
-                        "column (the index reports replicate groups across seeds).", css="note"),
-            h.table(["paper's finding", "measurement (this run)", "shown in this run", "a claim needs"], rows)]
+    rows = []
+    for layer in doc["layers"]:
+        m = layers.get(layer) or {}
+        back = m.get("return_to_init") or {}
+        rows.append([doc["labels"].get(layer, layer), cell(m.get("change")),
+                     cell(back.get("rise")), cell(back.get("drift"))])
+    return [h.heading("Inputs to the findings", anchor="findings"),
+            h.paragraph("The paper's findings are contrasts between runs (label noise against its noise-0 twin, "
+                        "across seeds): see the findings table of the index page. This run's numbers: the change of "
+                        "representation (1 - log-time weighted mean off-diagonal CKA) and, after perfect fitting, "
+                        "the CKA to epoch 0 gained and the CKA to the early-stopping epoch "
+                        f"({cell((doc.get('findings') or {}).get('best_epoch')) or 'none'}) gained.", css="note"),
+            h.table(["layer", "change", "CKA to epoch 0 after the fit", "CKA to early stopping after the fit"], rows)]
