@@ -15,7 +15,7 @@ from repdyn import config, cost, jobs, overview, plan
 
 # The paper-scale configs; configs/default_seeds.yaml is the CPU default's seed replicate (tests/test_replicates.py),
 # configs/paper_grid_cpu.yaml the paper's grids on a small CPU experiment (test_paper_grid_cpu_*).
-CPU_CONFIGS = ("default_seeds.yaml", "paper_grid_cpu.yaml")
+CPU_CONFIGS = ("default_seeds.yaml", "default_controls.yaml", "default_eps.yaml", "paper_grid_cpu.yaml")
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name not in CPU_CONFIGS)
 
 
