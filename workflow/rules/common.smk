@@ -8,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 
 import repdyn.config
 import repdyn.ids
+import repdyn.overrides
 import repdyn.plan
 import repdyn.plan.inputs
 import repdyn.resources
@@ -15,13 +16,15 @@ import repdyn.runtime
 
 # A config given with --configfile replaces config.yaml instead of being merged into it
 # (Snakemake would otherwise let a paper-scale config inherit the default experiment's
-# small subset). `--config key=value` still overrides either.
-_raw = dict(config)
+# small subset). `--config` still overrides either, typed by repdyn.overrides (Snakemake
+# keeps every value a string and refuses dotted keys: `--config set='a.b.c=1; ...'`).
+_raw = {k: v for k, v in config.items() if k != repdyn.overrides.SET_KEY}
 if "experiments" not in _raw:
     _raw = repdyn.config.deep_merge(
         repdyn.config.yaml.safe_load(open(os.path.join(workflow.basedir, "config.yaml"))), _raw
     )
 try:
+    _raw = repdyn.overrides.apply(_raw, workflow.config_settings.config)
     CONFIG = repdyn.config.resolve(_raw)
     PLAN = repdyn.plan.build(CONFIG)
 except repdyn.config.ConfigError as exc:
