@@ -7,6 +7,7 @@ import os
 from snakemake.exceptions import WorkflowError
 
 import repdyn.config
+import repdyn.history
 import repdyn.ids
 import repdyn.overrides
 import repdyn.plan
@@ -32,9 +33,15 @@ except repdyn.config.ConfigError as exc:
 
 repdyn.runtime.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()})
 
-# Snakemake reruns a job when its params change: the index lists the experiments,
-# so it is rewritten exactly when the set of experiments or their ids change.
-INDEX_DIGEST = repdyn.ids.spec_id(PLAN.index())
+# Results accumulate (repdyn.history): the index keeps the experiments of earlier configs run in this
+# directory, and the report index lists their pages too. Snakemake reruns a job when its params change:
+# the index is rewritten exactly when the set of experiments or their ids change.
+try:
+    INDEX = repdyn.history.merged_index(PLAN.index())
+except ValueError as exc:
+    raise WorkflowError(f"repdyn: {exc}") from None
+INDEX_DIGEST = repdyn.ids.spec_id(INDEX)
+EARLIER_REPORTS = repdyn.history.earlier_reports(INDEX, {e.name for e in PLAN.experiments})
 
 
 wildcard_constraints:
