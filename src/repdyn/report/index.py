@@ -31,11 +31,12 @@ from repdyn.figures.axes import visible_marks
 from repdyn.train.metrics import phase_marks
 
 from . import html as h
+from .cards import card, findings_slot
 from .experiment import FORMATS
 from .findings import across_seeds
 from .replicates import format_tsv as replicates_tsv
 from .replicates import replicate_groups, replicate_rows
-from .summary import COLUMNS, cell, write_tsv
+from .summary import cell, write_tsv
 
 WIDTH_KEY = "train.model.width"
 COLUMN_NOTES = {
@@ -179,22 +180,18 @@ def comparison_figures(reports: Sequence[Mapping[str, Any]], out_dir: Path) -> l
 
 def index_page(reports: Sequence[Mapping[str, Any]], figures: Sequence[tuple[str, str, str]], *, page_dir: Path,
                compare_dir: Path, summary_name: str) -> str:
-    experiments = [[h.link(r["name"], h.relative(Path(r["dir"]) / "index.html", page_dir)), r["epochs"],
-                    h.esc(cell(r["phases"].get("perfect_fit_epoch")) or "never"),
-                    h.esc(cell(r["phases"].get("test_error_peak_epoch")) or "none"),
-                    h.esc(cell(r["phases"].get("test_error_peak"))), h.esc(cell(r.get("final_test_error"))),
-                    ", ".join(f"{h.esc(k)} <code>{h.esc(v)}</code>" for k, v in r["ids"].items())]
-                   for r in reports]
-    rows = [[cell(row[c]) for c in COLUMNS] for r in reports for row in r["summary"]]
+    """Findings first (when any), then one card per experiment, seed replicates, comparisons; column notes last."""
     compare_rel = h.relative(compare_dir, page_dir)
-    body = [h.heading("Experiments", anchor="experiments"),
-            h.table(["experiment", "epochs", "perfect fit", "test-error peak at", "peak", "final test error", "ids"],
-                    experiments, raw=True),
-            h.heading("Summary", anchor="summary"),
-            h.paragraph(f"One row per experiment and layer; also as {summary_name}."),
-            h.table(COLUMNS, rows),
-            "<ul>" + "".join(f"<li><code>{h.esc(k)}</code>: {h.esc(v)}</li>" for k, v in COLUMN_NOTES.items())
-            + "</ul>",
+    sections = [("experiments", "Experiments"), ("replicates", "Seed replicates"), ("comparisons", "Comparisons"),
+                ("columns", "Summary table")]
+    body = [*findings_slot(reports),
+            h.toc(sections),
+            h.heading("Experiments", anchor="experiments"),
+            h.paragraph(f"{len(reports)} experiment{'s' * (len(reports) != 1)}, every one run in this directory: each "
+                        "name and panel links to its page. Per layer: the similarity blocks, the epochs where a new "
+                        "block begins, the CKA between the first and the last grid epoch and the mean similarity "
+                        "between different epochs.", css="note"),
+            '<div class="cards">', *(card(r, page_dir) for r in reports), "</div>",
             *replicates_section(reports, compare_rel),
             h.heading("Comparisons", anchor="comparisons")]
     if not figures:
@@ -202,6 +199,11 @@ def index_page(reports: Sequence[Mapping[str, Any]], figures: Sequence[tuple[str
     for stem, title, caption in figures:
         body += [h.heading(title, level=3),
                  h.figure(f"{compare_rel}/{stem}.png", caption, alt=title, pdf=f"{compare_rel}/{stem}.pdf")]
+    body += [h.heading("Summary table", anchor="columns"),
+             h.paragraph(f"Every readout per experiment and layer is in {summary_name} (one row per experiment and "
+                         "layer); its columns:"),
+             "<ul>" + "".join(f"<li><code>{h.esc(k)}</code>: {h.esc(v)}</li>" for k, v in COLUMN_NOTES.items())
+             + "</ul>"]
     return h.page("repdyn reports", body, nav=[("summary.tsv", summary_name)])
 
 
