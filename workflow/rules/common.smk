@@ -13,6 +13,7 @@ import repdyn.overrides
 import repdyn.plan
 import repdyn.plan.inputs
 import repdyn.resources
+import repdyn.reruns
 import repdyn.runtime
 
 # A config given with --configfile replaces config.yaml instead of being merged into it
@@ -30,6 +31,10 @@ try:
     PLAN = repdyn.plan.build(CONFIG)
 except repdyn.config.ConfigError as exc:
     raise WorkflowError(f"repdyn config error: {exc}") from None
+
+# Reruns by content, not file times: the default profile leaves mtime out of the rerun triggers, and this makes
+# Snakemake honour that (repdyn.reruns; docs/snakemake.md, "When Snakemake reruns a job").
+repdyn.reruns.honour_rerun_triggers(workflow)
 
 repdyn.runtime.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()})
 
