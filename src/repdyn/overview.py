@@ -32,10 +32,10 @@ def largest_requests(p: plan.Plan) -> dict[str, dict[str, Any]]:
 
 def request_lines(requests: dict[str, dict[str, Any]], device: str) -> list[str]:
     lines = [f"largest first-attempt request per rule (device: {device}; each retry asks x{resources.RETRY_GROWTH})",
-             f"  {'rule':<16}{'jobs':>7}{'runtime':>12}{'mem':>11}  gpu"]
+             f"  {'rule':<18}{'jobs':>5}{'runtime':>12}{'mem':>11}  gpu"]
     for rule, row in requests.items():
         hours = f"{row['runtime_max'] / 60:.1f} h"
-        lines.append(f"  {rule:<16}{row['jobs']:>7}{hours:>12}{row['mem_mb_max'] / 1000:>8.1f} GB  {row['gpu']}")
+        lines.append(f"  {rule:<18}{row['jobs']:>5}{hours:>12}{row['mem_mb_max'] / 1000:>8.1f} GB  {row['gpu']}")
     return lines
 
 
@@ -50,12 +50,14 @@ def rule_hours(p: plan.Plan, root: str | Path | None = None) -> dict[str, dict[s
     without job start-up: the planned time per stage. With `root`, also the jobs whose output exists there
     (`done`) and the hours of the others."""
     out: dict[str, dict[str, float]] = {}
-    for j in sorted(jobs.workflow_jobs(p)):
+    every = jobs.workflow_jobs(p)
+    done = done_jobs(every, root) if root is not None else set()
+    for j in sorted(every):
         row = out.setdefault(j.rule, {"jobs": 0, "hours": 0.0, "done": 0, "hours_left": 0.0})
         hours = job_hours(p, j) if j.rule in rules.MODELLED else 0.0
         row["jobs"] += 1
         row["hours"] += hours
-        if root is not None and _exists(root, j):
+        if j in done:
             row["done"] += 1
         else:
             row["hours_left"] += hours
@@ -101,9 +103,11 @@ def policy_lines(footprints: dict[str, float], policy: str) -> list[str]:
             f"  checkpoints only CKA extraction reads: {h(footprints['cka_only_checkpoints'])} (kept: no policy deletes them)"]
 
 
-def _exists(root: str | Path, j: jobs.Job) -> bool:
-    out = jobs.output(j)
-    return out is not None and (Path(root) / out).exists()
+def done_jobs(group: set[jobs.Job] | list[jobs.Job], root: str | Path) -> set[jobs.Job]:
+    """The jobs whose output exists under `root`; `all` (which writes nothing) once every other one is done."""
+    done = {j for j in group if (out := jobs.output(j)) is not None and (Path(root) / out).exists()}
+    rest = {j for j in group if jobs.output(j) is None}
+    return done | rest if len(done) + len(rest) == len(set(group)) else done
 
 
 def _bytes_on_disk(path: Path) -> int:
@@ -120,7 +124,7 @@ def experiment_rows(p: plan.Plan, root: str | Path) -> list[dict[str, Any]]:
     rows = []
     for name, group in groups:
         modelled = [j for j in sorted(group) if j.rule in rules.MODELLED]
-        done = [j for j in group if _exists(root, j)]
+        done = done_jobs(group, root)
         hours = {j: job_hours(p, j) for j in modelled}
         rows.append({"name": name, "jobs": len(group), "done": len(done),
                      "planned_bytes": cost.summarize(name, p, modelled, p.config.threads).total_storage,
