@@ -121,8 +121,8 @@ def test_every_page_renders_with_all_images_loaded(reported, browser):
         assert browser.title.startswith("repdyn report"), page
         images = browser.execute_script(
             "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
-        if page.parent.name == "reports":
-            expected = len(list((work / "reports" / "compare").glob("*.png")))
+        if page.parent.name == "reports":  # the comparison figures and one panel thumbnail per experiment
+            expected = len(list((work / "reports" / "compare").glob("*.png"))) + len(EXPERIMENTS)
         else:  # errors, 3 CKA, 4 DRS and 2 two-point figures, one per decision-region plane, 2 per cross-run comparison
             doc = json.loads((page.parent / "report.json").read_text())
             expected = 10 + len(doc["regions"]) + 2 * len(doc["cross"])
@@ -143,8 +143,8 @@ def test_experiment_page_shows_ids_phases_transitions_and_stores(reported, brows
     text = browser.find_element("tag name", "body").text
     for ident in (index["data"]["id"], index["train"]["id"], index["cka"]["id"], index["drs"]["id"]):
         assert ident in text
-    for heading in ("CKA similarity blocks", "DRS similarity blocks", "CKA to initialisation", "Decision regions",
-                    "Cross-run CKA against w2-seed1", "Summary"):
+    for heading in ("Contents", "CKA similarity blocks", "DRS similarity blocks", "CKA to initialisation",
+                    "Decision regions", "Cross-run CKA against w2-seed1", "Per layer", "Artifacts, ids and settings"):
         assert heading in text, heading
     hrefs = browser.execute_script("return Array.from(document.links).map(a => a.href)")
     assert any(h.rstrip("/").endswith("cka.zarr") for h in hrefs) and any(h.rstrip("/").endswith("drs.zarr") for h in hrefs)
@@ -158,6 +158,46 @@ def test_experiment_page_shows_ids_phases_transitions_and_stores(reported, brows
         assert blocks["starts"][0] == 0 and len(blocks["ranges"]) == len(blocks["transitions"]) + 1
         init = report["cka"][layer]["init"]
         assert init["epochs"] == [0, 1, 2] and init["values"][0] == pytest.approx(1.0)
+
+
+# Everything a page shows must fit its width: a table, heading or figure wider than its box is cut off (or
+# scrolls inside it), which is how wide tables hid columns before.
+OVERFLOWING = """return Array.from(document.querySelectorAll('table, h1, h2, h3, figcaption, p, nav'))
+    .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > window.innerWidth + 1)
+    .map(e => e.tagName + ': ' + e.innerText.slice(0, 60))"""
+
+
+@pytest.mark.slow
+def test_pages_lead_with_the_answer_and_nothing_is_cut_off(reported, browser, tmp_path):
+    work, _ = reported
+    browser.set_window_size(1280, 1000)
+    index = work / "reports" / "index.html"
+    browser.get(index.as_uri())
+    browser.save_screenshot(str(tmp_path / "index.png"))
+    assert (tmp_path / "index.png").stat().st_size > 10_000
+    assert browser.execute_script(OVERFLOWING) == []
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    cards = browser.execute_script("""return Array.from(document.querySelectorAll('section.card')).map(c => [
+        c.querySelector('h3').innerText, c.querySelector('img.thumb').naturalWidth, c.querySelector('p').innerText,
+        c.querySelectorAll('table tbody tr').length])""")
+    assert [c[0] for c in cards] == EXPERIMENTS
+    for name, width, events, rows in cards:
+        assert width > 0 and rows == len(LAYERS), name
+        assert events.startswith("2 epochs · ") and "double-descent peak" in events, events
+    # the cards come before the comparisons, and the findings slot (empty without findings) before the cards
+    order = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")
+    assert order.index("experiments") < order.index("comparisons")
+
+    page = work / "reports" / "experiments" / "w2" / "index.html"
+    browser.get(page.as_uri())
+    browser.save_screenshot(str(tmp_path / "experiment.png"))
+    assert browser.execute_script(OVERFLOWING) == []
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    sections = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")
+    toc = browser.execute_script("return Array.from(document.querySelectorAll('nav.toc a')).map(a => a.hash)")
+    assert toc == [f"#{s}" for s in sections]  # the contents list every section, in page order
+    assert sections[:3] == ["events", "cka", "drs"] and sections[-1] == "artifacts"
+    assert sections.index("findings") < sections.index("summary")
 
 
 @pytest.mark.slow
