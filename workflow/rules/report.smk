@@ -39,8 +39,7 @@ rule report_experiment:
 
 
 rule report_index:
-    """reports/index.html over all experiments (earlier configs' included), reports/summary.tsv and the
-    comparison figures."""
+    """reports/index.html over every experiment run here, reports/summary.tsv and the comparison figures."""
     input:
         PLAN.report_targets(),
     params:
