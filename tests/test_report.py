@@ -29,6 +29,9 @@ from repdyn.report.summary import cell, format_tsv
 
 LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]
 EXPERIMENTS = ["w2", "w2-seed1", "w3"]
+# The index covers every experiment run in the directory: the report run starts from a copy of tiny_run, whose
+# experiment comes after the config's own.
+INDEXED = [*EXPERIMENTS, "tiny"]
 
 
 # --------------------------------------------------------------------------- unit
@@ -122,7 +125,7 @@ def test_every_page_renders_with_all_images_loaded(reported, browser):
         images = browser.execute_script(
             "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
         if page.parent.name == "reports":  # the comparison figures and one panel thumbnail per experiment
-            expected = len(list((work / "reports" / "compare").glob("*.png"))) + len(EXPERIMENTS)
+            expected = len(list((work / "reports" / "compare").glob("*.png"))) + len(INDEXED)
         else:  # errors, 3 CKA, 4 DRS and 2 two-point figures, one per decision-region plane, 2 per cross-run comparison
             doc = json.loads((page.parent / "report.json").read_text())
             expected = 10 + len(doc["regions"]) + 2 * len(doc["cross"])
@@ -180,10 +183,10 @@ def test_pages_lead_with_the_answer_and_nothing_is_cut_off(reported, browser, tm
     cards = browser.execute_script("""return Array.from(document.querySelectorAll('section.card')).map(c => [
         c.querySelector('h3').innerText, c.querySelector('img.thumb').naturalWidth, c.querySelector('p').innerText,
         c.querySelectorAll('table tbody tr').length])""")
-    assert [c[0] for c in cards] == EXPERIMENTS
+    assert [c[0] for c in cards] == INDEXED
     for name, width, events, rows in cards:
         assert width > 0 and rows == len(LAYERS), name
-        assert events.startswith("2 epochs · ") and "double-descent peak" in events, events
+        assert events.startswith(f"{4 if name == 'tiny' else 2} epochs · ") and "double-descent peak" in events
     # the cards come before the comparisons, and the findings slot (empty without findings) before the cards
     order = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")
     assert order.index("experiments") < order.index("comparisons")
@@ -205,7 +208,7 @@ def test_summary_table_has_a_row_per_experiment_and_layer(reported):
     work, _ = reported
     with open(work / "reports" / "summary.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    assert [(r["experiment"], r["layer"]) for r in rows] == [(e, layer) for e in EXPERIMENTS for layer in LAYERS]
+    assert [(r["experiment"], r["layer"]) for r in rows] == [(e, layer) for e in INDEXED for layer in LAYERS]
     for r in rows:
         report = json.loads((work / "reports" / "experiments" / r["experiment"] / "report.json").read_text())
         assert r["perfect_fit_epoch"] == cell(report["phases"]["perfect_fit_epoch"])
