@@ -61,9 +61,9 @@ def test_cross_run_diagonal_pairs_equal_epochs_of_two_grids():
     assert cross_run_diagonal(result) == {"l": ([0, 2, 4], [0.0, 6.0, 11.0])}
 
 
-def _report(name, width, noise, value):
+def _report(name, width, noise, value, epochs=100):
     return {"name": name, "settings": {"data": {"label_noise": noise}, "train": {"model": {"width": width}}},
-            "summary": [{"first_layer_cka_to_init_end": value}]}
+            "epochs": epochs, "summary": [{"first_layer_cka_to_init_end": value}]}
 
 
 def test_width_study_groups_experiments_that_differ_only_in_width():
@@ -73,6 +73,10 @@ def test_width_study_groups_experiments_that_differ_only_in_width():
     assert sorted(points) == [("label_noise=0.0", 32.0, 0.9), ("label_noise=0.0", 64.0, 0.95),
                               ("label_noise=0.2", 32.0, 0.8), ("label_noise=0.2", 64.0, 0.85)]
     assert width_groups([_report("a", 32, 0.0, 0.9)]) == []
+    # one run read at two lengths (a shared run) is two groups; an experiment repeated under another name adds nothing
+    longer = width_groups([_report("a", 32, 0.0, 0.9), _report("b", 64, 0.0, 0.95), _report("a-long", 32, 0.0, 0.7, 200),
+                           _report("a-again", 32, 0.0, 0.9)])
+    assert sorted(longer) == [("epochs=100", 32.0, 0.9), ("epochs=100", 64.0, 0.95)]
 
 
 def test_html_escapes_names_from_the_config():

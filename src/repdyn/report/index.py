@@ -70,7 +70,8 @@ def load_reports(report_dirs: Sequence[str | Path]) -> list[dict[str, Any]]:
 
 
 def flat_settings(report: Mapping[str, Any]) -> dict[str, Any]:
-    """'<stage>.<section>.<key>' -> value for the data and training settings (what tells experiments apart)."""
+    """'<stage>.<section>.<key>' -> value for the data and training settings and the length (what tells
+    experiments apart)."""
     out: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -82,6 +83,7 @@ def flat_settings(report: Mapping[str, Any]) -> dict[str, Any]:
 
     for stage in ("data", "train"):
         walk(stage, report["settings"].get(stage, {}))
+    out["train.epochs"] = report["epochs"]  # not in the run's settings: experiments may share a run at two lengths
     return out
 
 
@@ -96,10 +98,11 @@ def width_groups(reports: Sequence[Mapping[str, Any]]) -> list[tuple[str, float,
         if width is None or value is None:
             continue
         key = tuple((k, s.get(k)) for k in varying)
-        groups[key].append((float(width), float(value)))
+        if float(width) not in {w for w, _ in groups[key]}:  # an experiment with the same settings adds nothing
+            groups[key].append((float(width), float(value)))
     points = []
     for key, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        if len({w for w, _ in members}) < 2:
+        if len(members) < 2:
             continue
         label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in key) or "all experiments"
         points += [(label, w, v) for w, v in members]
