@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from repdyn.cli.command import USER, add_command
 
@@ -18,18 +19,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     if args.experiment:
         exp = results.open_experiment(args.experiment, args.directory)
-        state = results.progress(exp.entry, exp.name, args.directory)
         print(f"{exp.name}: {exp.entry['train']['epochs']} epochs")
         for stage, path in exp.paths.items():
-            print(f"  {stage:<9}{MARKS.get(state.get(stage, 'done'), '')[:7]:<8}{path}")
+            print(f"  {stage:<9}{MARKS['done' if (Path(args.directory) / path).exists() else 'missing']:<8}{path}")
         print(f'Python: repdyn.open_experiment("{exp.name}")  (.cka, .drs, .events, .metrics, .paths)')
         return 0
     stages = ("metrics", "cka", "drs", "twopoint", "report")
     width = max(len("experiment"), *(len(n) for n in known))
-    print(f"{'experiment':<{width}}  {'epochs':>6}  " + "  ".join(f"{s:<8}" for s in stages))
+    print((f"{'experiment':<{width}}  {'epochs':>6}  " + "  ".join(f"{s:<8}" for s in stages)).rstrip())
     for name, entry in known.items():
         state = results.progress(entry, name, args.directory)
-        print(f"{name:<{width}}  {entry['train']['epochs']:>6}  " + "  ".join(f"{MARKS[state[s]]:<8}" for s in stages))
+        print((f"{name:<{width}}  {entry['train']['epochs']:>6}  " + "  ".join(f"{MARKS[state[s]]:<8}" for s in stages)).rstrip())
     print("done: finished; —: not yet; off: not computed by its config.  "
           "`repdyn status --experiment NAME` lists its paths; reports/index.html shows them all.")
     return 0
