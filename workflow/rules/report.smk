@@ -39,9 +39,11 @@ rule report_experiment:
 
 
 rule report_index:
-    """reports/index.html over all experiments, reports/summary.tsv and the comparison figures."""
+    """reports/index.html over every experiment run here, reports/summary.tsv and the comparison figures."""
     input:
         PLAN.report_targets(),
+    params:
+        earlier=EARLIER_REPORTS,
     output:
         html="reports/index.html",
         summary=report("reports/summary.tsv", caption="../report/summary.rst", category="Summary",
@@ -61,5 +63,5 @@ rule report_index:
     conda:
         "../../envs/repdyn.yaml"
     shell:
-        "python -m repdyn report-index {input} --html {output.html} --summary {output.summary}"
+        "python -m repdyn report-index {input} {params.earlier} --html {output.html} --summary {output.summary}"
         " --findings {output.findings} --compare {output.compare} > {log} 2>&1"
