@@ -92,13 +92,25 @@ def training_events(rows: Iterable[Mapping[str, float]]) -> TrainingEvents:
     ordered = _checked(rows)
     fit = perfect_fit_epoch(ordered)
     spans = instabilities(ordered, fit)
-    stable = [r for r in ordered if math.isfinite(r["test_err"]) and not _inside(int(r["epoch"]), spans)]
-    epochs = [int(r["epoch"]) for r in stable]
-    raw = [float(r["test_err"]) for r in stable]
+    epochs, raw = _stable_test_error(ordered, spans)
     smooth = smoothed(epochs, raw, SMOOTHING_WINDOW)
     margin = significance_margin(epochs, raw)
     memorisation, dd = _memorisation(epochs, smooth, fit, margin)
     return TrainingEvents(fit, spans, memorisation, dd, margin)
+
+
+def smoothed_test_error(rows: Iterable[Mapping[str, float]]) -> tuple[list[int], list[float]]:
+    """The curve the double-descent peak is read from (rule 3): epochs and smoothed test error, instabilities
+    left out. Drawn beside the raw test error, so that the marked peak lies on a drawn curve."""
+    ordered = _checked(rows)
+    epochs, raw = _stable_test_error(ordered, instabilities(ordered, perfect_fit_epoch(ordered)))
+    return epochs, smoothed(epochs, raw, SMOOTHING_WINDOW)
+
+
+def _stable_test_error(ordered: Sequence[Mapping[str, float]],
+                       spans: Sequence[tuple[int, int]]) -> tuple[list[int], list[float]]:
+    stable = [r for r in ordered if math.isfinite(r["test_err"]) and not _inside(int(r["epoch"]), spans)]
+    return [int(r["epoch"]) for r in stable], [float(r["test_err"]) for r in stable]
 
 
 def perfect_fit_epoch(rows: Sequence[Mapping[str, float]]) -> int | None:
