@@ -33,7 +33,14 @@ def shared_raw() -> dict:
     return raw
 
 
-@pytest.mark.parametrize("make_raw", [tiny_raw, shared_raw], ids=["tiny", "shared"])
+def layer_pairs_raw() -> dict:
+    """The tiny experiment with layers x layers CKA at two grid epochs."""
+    raw = tiny_raw()
+    raw["defaults"]["cka"]["layer_pairs_at"] = [0, 4]
+    return raw
+
+
+@pytest.mark.parametrize("make_raw", [tiny_raw, shared_raw, layer_pairs_raw], ids=["tiny", "shared", "layer_pairs"])
 def test_job_counts_equal_a_snakemake_dry_run(tmp_path, make_raw):
     raw = make_raw()
     expected = planned_jobs(tmp_path, write_config(tmp_path, raw))

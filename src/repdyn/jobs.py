@@ -81,6 +81,7 @@ def _cka_jobs(plan: Plan, exp: ExperimentPlan) -> set[Job]:
         shape = art.assembled_dir(exp.epochs, col_exp.epochs).name
         out.add(job("cka_assemble", stage=art.stage, id=art.id, shape=shape))
         out.add(job("run_metrics", run=art.rows.run.id, end=_pos(exp.epochs)))
+    out |= {job("cka_layer_pairs", id=exp.cka.id, epoch=d.name[1:]) for d in exp.layer_pairs_dirs}
     return out
 
 

@@ -36,7 +36,8 @@ except repdyn.config.ConfigError as exc:
 # Snakemake honour that (repdyn.reruns; docs/snakemake.md, "When Snakemake reruns a job").
 repdyn.reruns.honour_rerun_triggers(workflow)
 
-repdyn.runtime.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()})
+repdyn.runtime.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()},
+                      {i: r.machine for i, r in PLAN.runs.items() if r.imported})
 
 # Results accumulate (repdyn.history): the index keeps the experiments of earlier configs run in this
 # directory, and the report index lists their pages too. Snakemake reruns a job when its params change:

@@ -143,14 +143,14 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
     `pairs` when given, atomically (whole directory)."""
     from repdyn.data import DatasetArtifact
     from repdyn.devices import resolve_device
-    from repdyn.models import layer_labels
+    from repdyn.models.registry import run_layer_labels
     from repdyn.train import load_checkpoint_model
 
     dev = resolve_device(device)
     dataset = DatasetArtifact.load(dataset_path)
     probe = dataset.probe_images()
     epochs = sorted(checkpoints)
-    arch = run["model"]["arch"]
+    labels = run_layer_labels(run["model"])
     pair_batch = pair_inputs(dataset, pairs) if pairs is not None else None
     observed = []
     with float32_precision(settings["tf32"]), atomic.atomic_path(out_dir) as tmp:
@@ -163,7 +163,7 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
             result = probe_grams(model, probe, dataset.normalize, layers, dev, full_gram=settings["full_gram"],
                                  raw_max_features=settings["raw_max_features"])
             if group is None:
-                group = _create(tmp / GRAMS_STORE, epochs, layers, layer_labels(arch), result, probe.shape,
+                group = _create(tmp / GRAMS_STORE, epochs, layers, labels, result, probe.shape,
                                 dataset, settings, ids, dev)
             for layer, entry in result.items():
                 for kind, values in entry.items():

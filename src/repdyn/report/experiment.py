@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from repdyn import atomic
 from repdyn.analysis.events import smoothed_test_error
 from repdyn.figures import plot_blocks_panel, plot_curves, plot_error_curves
-from repdyn.models.registry import layer_labels
+from repdyn.models.registry import run_layer_labels
 from repdyn.figures.axes import visible_marks
 from repdyn.train import phase_marks, read_metrics, training_phases
 
@@ -52,8 +52,7 @@ class ExperimentReport:
         self.inputs = inputs
         self.specs = inputs.specs()
         self.ids = inputs.ids()
-        arch = self.specs["train"]["settings"]["model"]["arch"]
-        self.labels = layer_labels(arch)
+        self.labels = run_layer_labels(self.specs["train"]["settings"]["model"])
         self.rows = read_metrics([inputs.metrics])
         read_phases(inputs.phases)  # checked; the events are read again from the metrics with the current rules
         self.phases = training_phases(self.rows)
@@ -62,6 +61,7 @@ class ExperimentReport:
         self.drs = read_drs(inputs.drs) if inputs.drs else None
         self.cross = {other: read_cka(path) for other, path in inputs.cross.items()}
         self.twopoint = twopoint.read_twopoint(inputs.twopoint) if inputs.twopoint else None
+        self.layer_pairs = read_layer_pairs_dirs(inputs.layer_pairs)
         self.cka_measures = measure(self.cka, penalty, tolerance) if self.cka else None
         self.drs_measures = measure(self.drs, penalty, tolerance) if self.drs else None
         self.tolerance = tolerance
@@ -131,6 +131,8 @@ class ExperimentReport:
                 self._similarity_figures(fig_dir, self.drs, self.drs_measures, "drs")
             if self.twopoint:
                 twopoint.copy_figures(self.inputs.twopoint, fig_dir, FORMATS)
+            for epoch, entry in self.layer_pairs.items():
+                shutil.copyfile(entry["figure"], fig_dir / f"layer_pairs_e{epoch}.png")
             for other, curves in self.cross_curves.items():
                 _copy_figures(self.cross[other].directory, "panel", fig_dir, f"cross_{other}_panel")
                 for fmt in FORMATS:
@@ -160,6 +162,9 @@ class ExperimentReport:
             "summary": self.summary,
             "regions": self.regions,
             "twopoint": self.twopoint["table"] if self.twopoint else None,
+            "layer_pairs": {str(e): {"layers": v["layers"],
+                                     "cka": [[finite_or_none(x) for x in row] for row in v["cka"]]}
+                            for e, v in self.layer_pairs.items()},
             "findings": self.findings,
         }
 
@@ -185,6 +190,13 @@ class ExperimentReport:
                          alt=f"cross-run CKA curves vs {other}", pdf=f"figures/cross_{other}.pdf"),
                 h.figure(f"figures/cross_{other}_panel.png", "Cross-run CKA heatmaps (rows: this run).",
                          alt=f"cross-run CKA panel vs {other}", pdf=f"figures/cross_{other}_panel.pdf")]))
+        if self.layer_pairs:
+            sections.append(("layer-pairs", "Layer x layer CKA", [
+                h.heading("Layer x layer CKA", anchor="layer-pairs"),
+                h.paragraph("CKA between every two analysed layers at one epoch (cka.layer_pairs_at), from the same "
+                            "probe-set Grams as the epoch x epoch matrices."),
+                *(h.figure(f"figures/layer_pairs_e{e}.png", f"Layer x layer CKA at epoch {e}.",
+                           alt=f"layer x layer CKA at epoch {e}") for e in self.layer_pairs)]))
         if self.twopoint:
             sections.append(("twopoint", "Two-point dynamics",
                              twopoint.section(self.twopoint, self.inputs.twopoint, out_dir)))
@@ -323,3 +335,15 @@ def findings_section(doc: Mapping[str, Any]) -> list[str]:
                         "the CKA to epoch 0 gained and the CKA to the early-stopping epoch "
                         f"({cell((doc.get('findings') or {}).get('best_epoch')) or 'none'}) gained.", css="note"),
             h.table(["layer", "change", "CKA to epoch 0 after the fit", "CKA to early stopping after the fit"], rows)]
+
+
+def read_layer_pairs_dirs(dirs: Sequence[Path]) -> dict[int, dict[str, Any]]:
+    """{epoch: layers, cka matrix (lists), figure path} of each layer-pairs directory, by epoch."""
+    from repdyn.cka.layer_pairs import LAYER_PAIRS_FIGURE, LAYER_PAIRS_STORE, read_layer_pairs
+
+    out = {}
+    for directory in dirs:
+        matrix, layers, attrs = read_layer_pairs(Path(directory) / LAYER_PAIRS_STORE)
+        out[int(attrs["epoch"])] = {"layers": layers, "cka": matrix.tolist(),
+                                    "figure": Path(directory) / LAYER_PAIRS_FIGURE}
+    return dict(sorted(out.items()))

@@ -33,12 +33,14 @@ class ExperimentInputs:
     preds: tuple[Path, ...] = ()  # the DRS predictions parts (decision-region figures)
     planes: Path | None = None  # the plane set's store planes.zarr (decision-region figures)
     twopoint: Path | None = None  # two-point result directory results/twopoint/<id>/e<E>
+    layer_pairs: tuple[Path, ...] = ()  # layers x layers CKA directories results/cka/<id>/layers/e<epoch>
 
     def __post_init__(self) -> None:
         for label, path in (("data", self.data_dir), ("run", self.run_dir), ("metrics", self.metrics),
                             ("phases", self.phases), ("cka", self.cka), ("drs", self.drs), ("planes", self.planes),
                             ("twopoint", self.twopoint),
-                            *(("preds", p) for p in self.preds), *self.cross.items()):
+                            *(("preds", p) for p in self.preds), *(("layer_pairs", p) for p in self.layer_pairs),
+                            *self.cross.items()):
             if path is not None and not Path(path).exists():
                 raise FileNotFoundError(f"report of {self.name!r}: {label} input {path} does not exist")
 
