@@ -78,6 +78,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from repdyn.analysis.inputs import similarity_matrix
+from repdyn.analysis.logtime import grid_starts, log_penalty, resample, segment, strengths
 
 #: Smallest default penalty, relative to the mean |diagonal|: keeps an all-zero
 #: matrix in one block although every segmentation then costs 0 up to round-off.
@@ -101,6 +102,7 @@ class Blocks:
     within: tuple[float, ...]
     between: float
     penalty: float
+    strengths: tuple[float, ...] = ()  # per transition: how many times its price the cut saves (logtime.py)
 
     def as_dict(self) -> dict:
         """JSON-ready mapping (lists instead of tuples, NaN -> None)."""
@@ -112,6 +114,7 @@ class Blocks:
         raw["within"] = [_json_float(v) for v in self.within]
         raw["between"] = _json_float(self.between)
         raw["penalty"] = float(self.penalty)
+        raw["strengths"] = [float(v) for v in self.strengths]
         return raw
 
 
@@ -121,31 +124,50 @@ def detect_blocks(
     *,
     penalty: float | None = None,
     min_block: int = 2,
-    drift: bool = True,
+    drift: bool | str = True,
 ) -> Blocks:
     """Optimal segmentation of `epochs` into blocks of mutually similar epochs.
 
-    `penalty` is the price per block (None: `default_penalty(matrix)`); larger
-    values give fewer blocks. `min_block` is the smallest block in grid points;
-    a grid shorter than `min_block` is one block. `drift` measures the cost against the steady-drift
-    null model (module docstring); False segments S itself.
+    `penalty` is the price per block (None: the default penalty of the chosen rule); larger values give fewer
+    blocks. `min_block` is the smallest block in grid points (on the log subgrid for the default rule); a grid
+    shorter than `min_block` is one block. `drift`: True or "log" (the default) measures the cost against
+    steady drift in log time on the log subgrid (repdyn.analysis.logtime); "index" against steady drift in
+    grid index (the earlier rule); False segments S itself.
     """
     values, grid = similarity_matrix(matrix, epochs)
     if isinstance(min_block, bool) or not isinstance(min_block, (int, np.integer)):
         raise TypeError(f"min_block must be an integer, got {min_block!r}")
     if min_block < 1:
         raise ValueError(f"min_block must be an integer >= 1, got {min_block!r}")
+    if drift not in (True, False, "log", "index"):
+        raise ValueError(f"drift must be True, False, 'log' or 'index', got {drift!r}")
     kernel = _symmetric_kernel(values)
+    if drift is True or drift == "log":
+        return _log_time_blocks(values, kernel, grid, penalty, int(min_block))
     penalty = _noise_penalty(kernel) if penalty is None else _checked_penalty(penalty)
-    cost_kernel = kernel - lag_profile(kernel) if drift else kernel
+    cost_kernel = kernel - lag_profile(kernel) if drift == "index" else kernel
     starts = _optimal_starts(cost_kernel, float(penalty), int(min_block))
-    return _describe(values, kernel, grid, starts, float(penalty))
+    return _describe(values, kernel, grid, starts, float(penalty), _strengths(cost_kernel, starts, float(penalty)))
 
 
-def default_penalty(matrix: np.ndarray) -> float:
+def _log_time_blocks(values: np.ndarray, kernel: np.ndarray, grid: tuple[int, ...], penalty: float | None,
+                     min_block: int) -> Blocks:
+    """The default rule: segments of steady log-time drift on S resampled evenly in log time (logtime.py)."""
+    epochs = np.asarray(grid)
+    resampled, t = resample(kernel, epochs)
+    penalty = log_penalty(resampled) if penalty is None else _checked_penalty(penalty)
+    starts = segment(resampled, float(penalty), min_block) if len(grid) >= 2 * min_block else [0]
+    positions, kept = grid_starts(starts, t, epochs)
+    return _describe(values, kernel, grid, positions, float(penalty), strengths(resampled, kept, float(penalty)))
+
+
+def default_penalty(matrix: np.ndarray, epochs: Sequence[int] | None = None) -> float:
     """σ²·(5 + 2·ln E) with σ² the median half squared distance of grid neighbours (floored); see the module
-    docstring."""
-    return _noise_penalty(_symmetric_kernel(np.asarray(matrix, dtype=np.float64)))
+    docstring. With `epochs`, the default (log-time) rule's penalty (repdyn.analysis.logtime, rule 3)."""
+    kernel = _symmetric_kernel(np.asarray(matrix, dtype=np.float64))
+    if epochs is None:
+        return _noise_penalty(kernel)
+    return log_penalty(resample(kernel, np.asarray(similarity_matrix(matrix, epochs)[1]))[0])
 
 
 def _checked_penalty(penalty: float) -> float:
@@ -170,6 +192,18 @@ def lag_profile(kernel: np.ndarray) -> np.ndarray:
     means = np.array([np.diagonal(kernel, lag).mean() for lag in range(size)])
     positions = np.arange(size)
     return means[np.abs(positions[:, None] - positions[None, :])]
+
+
+def _strengths(kernel: np.ndarray, starts: list[int], penalty: float) -> tuple[float, ...]:
+    """Per transition: the cost its cut saves (the two neighbouring blocks merged minus apart) over the penalty."""
+    bounds = starts + [kernel.shape[0]]
+
+    def cost(first: int, stop: int) -> float:
+        block = kernel[first:stop, first:stop]
+        return float(np.trace(block) - block.sum() / (stop - first))
+
+    return tuple((cost(a, c) - cost(a, b) - cost(b, c)) / penalty if penalty > 0 else math.inf
+                 for a, b, c in zip(bounds, bounds[1:], bounds[2:]))
 
 
 def _noise_penalty(kernel: np.ndarray) -> float:
@@ -222,7 +256,8 @@ def _optimal_starts(kernel: np.ndarray, penalty: float, min_block: int) -> list[
 
 
 def _describe(
-    values: np.ndarray, zeroed: np.ndarray, grid: tuple[int, ...], starts: list[int], penalty: float
+    values: np.ndarray, zeroed: np.ndarray, grid: tuple[int, ...], starts: list[int], penalty: float,
+    strength: tuple[float, ...],
 ) -> Blocks:
     """Blocks with their ranges and NaN-excluding mean similarities (`zeroed`: values with NaN -> 0)."""
     size = len(grid)
@@ -250,6 +285,7 @@ def _describe(
         within=tuple(within),
         between=between,
         penalty=penalty,
+        strengths=strength,
     )
 
 

@@ -1,0 +1,177 @@
+"""Double descent on a test-error curve: a rise that noise cannot explain, followed by a second descent.
+
+What it is for: the epoch-wise double-descent peak of a training run (events.py) and the probe test error
+of a layer over an epoch grid. The rule holds its false-positive rate at any length and on any grid
+(dense or log-spaced), because the margin a rise must clear is the null distribution of the largest
+rise over that very grid, not one fixed number.
+
+Rule (epochs strictly increasing; values fractions; the search region is the epochs <= fit_epoch, the whole
+curve without one):
+1. smoothed curve s: a running median over the points within NEAR_EPOCHS (2) epochs (a 5-epoch median on a
+   dense grid), then a running mean over the points within LOG_WIDTH (0.05) of ln(1 + epoch), i.e. +-5 %
+   of the epoch: long runs are smoothed in log time, short or sparse grids hardly at all.
+2. noise sigma, estimated on the search region only (before the fit): the robust scale (1.4826 x median
+   absolute value) of the second differences x_i - (w x_{i-1} + (1 - w) x_{i+1}) (w the interpolation weight
+   of the grid), divided by their standard deviation per unit noise, sqrt(1 + w^2 + (1 - w)^2). A linear
+   trend does not enter it; quiet epochs after the fit do not lower it.
+3. largest rise R = max over i < j in the search region of s_j - s_i; the minimum is that i (the lowest s
+   before the peak), the peak that j.
+4. null: the same smoother and statistic on `draws` curves of independent normal noise of scale sigma on
+   the search region's epochs (seeded: equal inputs give equal answers). margin = max(MIN_RISE, the null's
+   1 - alpha quantile); p = (1 + #null >= R) / (1 + draws).
+5. a rise is significant when R > margin. It is double descent when after the peak (anywhere later on
+   the curve) s falls back by at least max(margin, DESCENT_SHARE x R); otherwise it is overfitting (a rise
+   with no second descent), reported as such and never as double descent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+
+ALPHA = 0.02
+MIN_RISE = 0.01
+DESCENT_SHARE = 0.5
+NEAR_EPOCHS = 2
+LOG_WIDTH = 0.05
+DRAWS = 1000
+MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation of a normal distribution
+
+
+@dataclass(frozen=True)
+class Rise:
+    """The largest smoothed rise of a curve, its null margin and p-value, and what it is.
+
+    kind: "double_descent", "overfitting" (significant rise, no second descent) or None (not significant).
+    """
+
+    kind: str | None
+    minimum_epoch: int
+    minimum_value: float
+    peak_epoch: int
+    peak_value: float
+    rise: float
+    margin: float
+    p_value: float
+    descent: float  # how far s falls after the peak (0 when nothing follows it)
+    sigma: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def double_descent(epochs: Sequence[int], values: Sequence[float], fit_epoch: int | None = None,
+                   **options: Any) -> dict[str, Any] | None:
+    """The double-descent peak as a dict (Rise.as_dict: minimum/peak epoch and value, rise, margin, p_value,
+    descent, sigma, kind) or None when the curve shows none. `options` go to `read_rise`."""
+    found = read_rise(epochs, values, fit_epoch, **options)
+    return found.as_dict() if found is not None and found.kind == "double_descent" else None
+
+
+def read_rise(epochs: Sequence[int], values: Sequence[float], fit_epoch: int | None = None, *,
+              alpha: float = ALPHA, min_rise: float = MIN_RISE, descent_share: float = DESCENT_SHARE,
+              draws: int = DRAWS, seed: int = 0) -> Rise | None:
+    """Rules 1-5 of the module docstring; None when the search region has fewer than 3 points."""
+    e, x = _checked(epochs, values)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    region = int(np.searchsorted(e, fit_epoch, side="right")) if fit_epoch is not None else e.size
+    if region < 3:
+        return None
+    s = smooth(e, x)
+    low, peak, rise = largest_rise(s[:region])
+    sigma = noise_sigma(e[:region], x[:region])
+    null = rise_null(e[:region], sigma, draws, seed)
+    margin = max(min_rise, float(np.quantile(null, 1 - alpha)))
+    p_value = (1 + int(np.sum(null >= rise))) / (1 + draws)
+    descent = float(s[peak] - s[peak + 1:].min()) if peak + 1 < s.size else 0.0
+    kind = None
+    if rise > margin:
+        kind = "double_descent" if descent >= max(margin, descent_share * rise) else "overfitting"
+    return Rise(kind, int(e[low]), float(s[low]), int(e[peak]), float(s[peak]), float(rise), margin, p_value,
+                descent, sigma)
+
+
+def smooth(epochs: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Rule 1 along the last axis of `values` (one curve or a stack of null draws)."""
+    near = _windows(epochs.astype(np.float64), NEAR_EPOCHS)
+    median = _window_median(values, *near)
+    low, high = _windows(np.log1p(epochs.astype(np.float64)), LOG_WIDTH)
+    total = np.concatenate([np.zeros(median.shape[:-1] + (1,)), np.cumsum(median, axis=-1)], axis=-1)
+    return (total[..., high] - total[..., low]) / (high - low)
+
+
+def largest_rise(s: np.ndarray) -> tuple[int, int, float]:
+    """(i, j, s_j - s_i) maximising the rise over i <= j; i is the first lowest point before j."""
+    gains = s - np.minimum.accumulate(s)
+    peak = int(np.argmax(gains))
+    low = int(np.argmin(s[:peak + 1]))
+    return low, peak, float(gains[peak])
+
+
+def largest_rises(s: np.ndarray) -> np.ndarray:
+    """max over i <= j of s_j - s_i along the last axis (vectorised over null draws)."""
+    return (s - np.minimum.accumulate(s, axis=-1)).max(axis=-1)
+
+
+def noise_sigma(epochs: np.ndarray, values: np.ndarray) -> float:
+    """Rule 2: robust noise of one point from grid-weighted second differences (0 with fewer than 3 points)."""
+    if values.size < 3:
+        return 0.0
+    t = epochs.astype(np.float64)
+    w = (t[2:] - t[1:-1]) / (t[2:] - t[:-2])  # weight of the left neighbour in the linear interpolation
+    residual = values[1:-1] - (w * values[:-2] + (1 - w) * values[2:])
+    unit = np.sqrt(1 + w**2 + (1 - w) ** 2)
+    return float(MAD_TO_SIGMA * np.median(np.abs(residual / unit)))
+
+
+def rise_null(epochs: np.ndarray, sigma: float, draws: int, seed: int) -> np.ndarray:
+    """Rule 4: the largest smoothed rise of `draws` pure-noise curves on `epochs`. The smoother is positively
+    homogeneous, so this is sigma x the null of unit noise, which is computed once per grid (cached)."""
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise ValueError(f"draws must be a positive integer, got {draws!r}")
+    return sigma * _unit_null(tuple(int(e) for e in epochs), int(draws), int(seed))
+
+
+@lru_cache(maxsize=16)
+def _unit_null(epochs: tuple[int, ...], draws: int, seed: int) -> np.ndarray:
+    grid = np.asarray(epochs)
+    noise = np.random.default_rng(seed).normal(0.0, 1.0, (draws, grid.size))
+    null = largest_rises(smooth(grid, noise))
+    null.flags.writeable = False
+    return null
+
+
+def _windows(axis: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """[low, high) index ranges of the points within `width` of each point (axis increasing)."""
+    return (np.searchsorted(axis, axis - width - 1e-12, side="left"),
+            np.searchsorted(axis, axis + width + 1e-12, side="right"))
+
+
+def _window_median(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Median of values[..., low_i:high_i] for every i, vectorised (NaN padding sorts last)."""
+    size = int((high - low).max())
+    index = low[:, None] + np.arange(size)[None, :]
+    valid = index < high[:, None]
+    gathered = np.where(valid, values[..., np.minimum(index, values.shape[-1] - 1)], np.nan)
+    ordered = np.sort(gathered, axis=-1)
+    count = high - low
+    a = np.take_along_axis(ordered, np.broadcast_to(((count - 1) // 2)[:, None], ordered.shape[:-1] + (1,)), -1)
+    b = np.take_along_axis(ordered, np.broadcast_to((count // 2)[:, None], ordered.shape[:-1] + (1,)), -1)
+    return (a[..., 0] + b[..., 0]) / 2
+
+
+def _checked(epochs: Sequence[int], values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    e = np.asarray(epochs)
+    x = np.asarray(values, dtype=np.float64)
+    if e.ndim != 1 or x.shape != e.shape:
+        raise ValueError(f"epochs and values must be 1-D of equal length, got shapes {e.shape} and {x.shape}")
+    if e.size and (np.any(np.diff(e) <= 0) or np.any(e != np.round(e))):
+        raise ValueError(f"epochs must be strictly increasing integers, got {list(e[:5])}...")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"values must be finite; epoch {int(e[~np.isfinite(x)][0])} is {x[~np.isfinite(x)][0]}")
+    return e.astype(np.int64), x
+
