@@ -20,7 +20,7 @@ import numpy as np
 
 from repdyn.analysis.blocks import detect_blocks
 from repdyn.analysis.descent import read_rise
-from repdyn.analysis.surrogates import drift_matrix, log_drift_positions, log_grid, test_error_curve
+from repdyn.analysis.surrogates import drift_matrix, log_drift_positions, log_grid, error_curve
 
 CURVES = {
     "flat, sd 0.012": dict(shape="flat"),
@@ -37,7 +37,7 @@ def descent_table(draws: int) -> None:
         for length in (30, 300, 1000):
             kinds = Counter()
             for seed in range(draws):
-                epochs, values, fit = test_error_curve(length, seed=seed, **options)
+                epochs, values, fit = error_curve(length, seed=seed, **options)
                 found = read_rise(epochs, values, fit)
                 kinds[found.kind if found else None] += 1
             print(f"| {name} | {length} | {draws} | {kinds['double_descent']} | {kinds['overfitting']} "
@@ -70,7 +70,7 @@ def blocks_table(draws: int) -> None:
                 counts, where = Counter(), []
                 for seed in range(draws if noise else 1):
                     found = detect_blocks(drift_matrix(log_drift_positions(grid, **options), noise=noise, seed=seed),
-                                          grid)
+                                          grid, drift="log")
                     counts[len(found.transitions)] += 1
                     where.append(",".join(map(str, found.transitions)) or "—")
                 spread = "; ".join(sorted(set(where)))

@@ -78,7 +78,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from repdyn.analysis.inputs import similarity_matrix
-from repdyn.analysis.logtime import grid_starts, log_penalty, resample, segment, strengths
+from repdyn.analysis.logtime import (CELL_PRICE, distance_classes, log_axis, log_lag_null, log_subgrid,
+                                     noise_sigma, refine_to_grid, segment, strengths)
 
 #: Smallest default penalty, relative to the mean |diagonal|: keeps an all-zero
 #: matrix in one block although every segmentation then costs 0 up to round-off.
@@ -129,10 +130,11 @@ def detect_blocks(
     """Optimal segmentation of `epochs` into blocks of mutually similar epochs.
 
     `penalty` is the price per block (None: the default penalty of the chosen rule); larger values give fewer
-    blocks. `min_block` is the smallest block in grid points (on the log subgrid for the default rule); a grid
-    shorter than `min_block` is one block. `drift`: True or "log" (the default) measures the cost against
-    steady drift in log time on the log subgrid (repdyn.analysis.logtime); "index" against steady drift in
-    grid index (the earlier rule); False segments S itself.
+    blocks. `min_block` is the smallest block in grid points (resampled log-time points for drift="log"); a
+    grid shorter than `min_block` is one block. `drift`: True or "index" (the default) measures the cost
+    against steady drift in grid index (module docstring); "log" segments S into stretches of steady drift in
+    log time (repdyn.analysis.logtime: calibrated for long runs, not yet the default, docs/readouts.md);
+    False segments S itself.
     """
     values, grid = similarity_matrix(matrix, epochs)
     if isinstance(min_block, bool) or not isinstance(min_block, (int, np.integer)):
@@ -152,22 +154,29 @@ def detect_blocks(
 
 def _log_time_blocks(values: np.ndarray, kernel: np.ndarray, grid: tuple[int, ...], penalty: float | None,
                      min_block: int) -> Blocks:
-    """The default rule: segments of steady log-time drift on S resampled evenly in log time (logtime.py)."""
-    epochs = np.asarray(grid)
-    resampled, t = resample(kernel, epochs)
-    penalty = log_penalty(resampled) if penalty is None else _checked_penalty(penalty)
-    starts = segment(resampled, float(penalty), min_block) if len(grid) >= 2 * min_block else [0]
-    positions, kept = grid_starts(starts, t, epochs)
-    return _describe(values, kernel, grid, positions, float(penalty), strengths(resampled, kept, float(penalty)))
+    """The default rule: stretches of steady log-time drift on the log subgrid (repdyn.analysis.logtime)."""
+    sub = log_subgrid(np.asarray(grid))
+    u = log_axis(np.asarray(grid)[sub])
+    small = values[np.ix_(sub, sub)]
+    small = (small + small.T) / 2  # NaN stays NaN
+    residual = small - log_lag_null(small, u)
+    classes = distance_classes(u)
+    noise = noise_sigma(small) ** 2
+    penalty = 2 * noise * len(sub) if penalty is None else _checked_penalty(penalty)
+    starts = segment(residual, classes, float(penalty), CELL_PRICE * noise, min_block)
+    positions = refine_to_grid(kernel, [int(sub[s]) for s in starts], sub)
+    return _describe(values, kernel, grid, positions, float(penalty),
+                     strengths(residual, classes, starts, float(penalty), CELL_PRICE * noise))
 
 
 def default_penalty(matrix: np.ndarray, epochs: Sequence[int] | None = None) -> float:
     """σ²·(5 + 2·ln E) with σ² the median half squared distance of grid neighbours (floored); see the module
-    docstring. With `epochs`, the default (log-time) rule's penalty (repdyn.analysis.logtime, rule 3)."""
+    docstring. With `epochs`, the log-time rule's price per block, 2 sigma² x n (repdyn.analysis.logtime, rule 3)."""
     kernel = _symmetric_kernel(np.asarray(matrix, dtype=np.float64))
     if epochs is None:
         return _noise_penalty(kernel)
-    return log_penalty(resample(kernel, np.asarray(similarity_matrix(matrix, epochs)[1]))[0])
+    sub = log_subgrid(np.asarray(similarity_matrix(matrix, epochs)[1]))
+    return 2 * noise_sigma(kernel[np.ix_(sub, sub)]) ** 2 * len(sub)
 
 
 def _checked_penalty(penalty: float) -> float:

@@ -1,5 +1,5 @@
 """Synthetic inputs with known answers, on which the readouts are calibrated (bench/readout_calibration.py)
-and tested (tests/test_descent.py, tests/test_blocks_log.py).
+and tested (tests/test_readouts_length.py).
 
 Test-error curves: a first descent (0.9, 0.6, 0.4 at epochs 0-2), then a shape, with normal noise whose
 scale may differ before and after the fit. Similarity matrices: points moving along a line at a pace set in
@@ -16,7 +16,7 @@ FIRST_DESCENT = (0.9, 0.6, 0.4)
 LEVEL = 0.30
 
 
-def test_error_curve(memorisation: int, *, shape: str = "flat", rise: float = 0.05, after: int | None = None,
+def error_curve(memorisation: int, *, shape: str = "flat", rise: float = 0.05, after: int | None = None,
                      noise_before: float = 0.012, noise_after: float | None = None,
                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
     """(epochs, test error, fit epoch): the minimum at 3, perfect fitting at 3 + `memorisation`.
