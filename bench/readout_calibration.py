@@ -6,7 +6,7 @@ Table 1: double descent (repdyn.analysis.descent via repdyn.analysis.events' rul
 of repdyn.analysis.surrogates: flat (sd 0.012), flat with noisier pre-fit epochs (0.03 before, 0.01 after),
 monotone overfitting (+0.047, stays up), a genuine peak (+0.05), by memorisation length; plus flat and
 peaked curves on a 15-point log-spaced grid (the probe grid). Counts of what each draw is read as.
-Table 2: similarity blocks (repdyn.analysis.blocks.detect_blocks, default rule) on steady log-time drift
+Table 2: similarity blocks (repdyn.analysis.blocks.detect_blocks, the default log-time rule) on steady log-time drift
 at several speeds, with and without noise, by E and grid (dense, 49-point log-spaced); a tenfold drop of
 pace at E/4; a plateau on drift. Transitions per draw.
 """
@@ -70,7 +70,7 @@ def blocks_table(draws: int) -> None:
                 counts, where = Counter(), []
                 for seed in range(draws if noise else 1):
                     found = detect_blocks(drift_matrix(log_drift_positions(grid, **options), noise=noise, seed=seed),
-                                          grid, drift="log")
+                                          grid)
                     counts[len(found.transitions)] += 1
                     where.append(",".join(map(str, found.transitions)) or "—")
                 spread = "; ".join(sorted(set(where)))

@@ -22,7 +22,7 @@ NaN-free symmetric copy of S and O(E) further memory (the block sums
 advances, one row of S per step — the incremental form of 2-D prefix sums). Ties go to the earliest start of
 the last block (np.argmin), so equal inputs always give equal blocks.
 
-Default penalty (`default_penalty`): σ²·(5 + 2·ln E). Why:
+Penalty of the plain and index rules (`default_penalty(matrix)`): σ²·(5 + 2·ln E). Why:
 - Shape: Arlot et al. price a segmentation into D blocks at
   c₁·ln C(n−1, D−1) + c₂·D, i.e. about c₁·(1 + ln(n/D)) + c₂ per block, in
   units of the noise variance σ² of the points around their block means. We
@@ -49,18 +49,21 @@ Default penalty (`default_penalty`): σ²·(5 + 2·ln E). Why:
 - Clear blocks are found: splitting blocks of n₁ and n₂ grid points with
   within/between similarity w, b gains ≈ 2·n₁n₂/(n₁+n₂)·(w − b).
 
-Steady drift is not a phase (`drift=True`, the default). Kernel change-point detection fits
-piecewise-constant means, so a representation that drifts at a steady pace is cut into a block every
-few epochs, and where the cuts fall depends on the seed's noise. The cost is therefore measured
-against a steady-drift null model: T_ij = the mean of S over the diagonal |i - j| (what S would be
-if similarity depended only on the epoch distance), and the segmentation minimises the cost of the
-residual kernel S - T (the cost is linear in the kernel, so this is cost_S - cost_T: blocks are kept
-only for the part of their cohesion that the epoch distance does not explain). Exactly steady drift
-(S a function of |i - j|) is one block for any penalty; a jump, or a plateau between faster stretches,
-leaves a block structure in S - T and is found. The penalty stays the one computed from S. Known
-limit: where the pace falls steeply (fast early change, slow later) the fast stretch can still be
-cut into short blocks (docs/readouts.md shows the synthetic cases). `drift=False` gives the plain
-change-point segmentation of S.
+The default rule (`drift=True`, or "log"): stretches of steady drift in log time. Kernel change-point
+detection fits piecewise-constant means, so a representation that drifts at a steady pace is cut into a
+block every few epochs, and on a dense grid of thousands of epochs its fast early drift looks like a
+sequence of phases. The default therefore segments S on the paper's axis ln(1 + epoch) into stretches
+within which similarity depends only on the log distance of two epochs, each at its own pace
+(repdyn.analysis.logtime states the rule, its price and its calibration): steady log-time drift is one
+block at any E and on any grid, and a change of pace, a plateau or a jump is a transition. Its price per
+block is not the σ²·(5 + 2·ln E) above (that price belongs to the two rules below); `Blocks.strengths`
+says how many times its price each transition pays.
+
+`drift="index"`: the earlier rule. The cost is measured against a steady-drift null model in grid index:
+T_ij = the mean of S over the diagonal |i - j|, and the segmentation minimises the cost of the residual
+kernel S - T (cost_S - cost_T). Exactly steady drift in grid index is one block for any penalty; its
+known limits (a change of pace is absorbed; a steep fall of pace on a dense grid is cut into short blocks)
+are why it is no longer the default. `drift=False` gives the plain change-point segmentation of S.
 
 NaN cells (an epoch whose representation is constant, docs/algorithms.md §1.6)
 count as similarity 0 in the cost — that epoch's feature vector is the zero

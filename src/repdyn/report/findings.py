@@ -12,12 +12,16 @@ Checks (CKA; layers in the network's order):
 - stable first layer: the first layer's CKA to initialisation at the end is higher than the last
   layer's (early layers stay close to their initial state).
 - transition at perfect fitting: the last layer has a CKA block transition within the replicate
-  tolerance (repdyn.report.replicates.tolerance) of the perfect-fitting epoch, not inside an instability.
+  tolerance (repdyn.report.replicates.tolerance) of the perfect-fitting epoch, not inside an instability;
+  beside it the chance of so close an alignment for the same number of transitions placed at random in
+  log time (repdyn.analysis.alignment).
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
+
+from repdyn.analysis.alignment import alignment_chance
 
 from .replicates import tolerance
 
@@ -50,12 +54,18 @@ def findings(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     spans = [tuple(int(x) for x in s.split("-")) for s in first.get("instabilities") or []]
     near = [t for t in last.get("cka_transitions") or []
             if fit is not None and abs(t - fit) <= tolerance(fit) and not any(s <= t <= e for s, e in spans)]
+    grid = (((report.get("cka") or {}).get(last.get("layer")) or {}).get("blocks") or {}).get("epochs")
+    stable = [t for t in last.get("cka_transitions") or [] if not any(s <= t <= e for s, e in spans)]
+    chance = alignment_chance(stable, fit, grid) if grid and fit is not None and len(grid) > 1 else None
     out.append({
         "finding": "the last layer's representation changes phase at perfect fitting",
         "measurement": (f"perfect fit at {fit}; {last['label']} CKA transitions: "
                         f"{', '.join(map(str, last.get('cka_transitions') or [])) or 'none'}") if fit is not None
         else "no perfect fit", "holds": None if fit is None else bool(near),
-        "detail": f"transition {near[0]} within {tolerance(fit):.0f} epochs of the fit" if near else "",
+        "detail": (f"transition {near[0]} within {tolerance(fit):.0f} epochs of the fit" if near else "")
+        + (f"; p = {chance:.2f} that transitions placed at random in log time align as closely" if chance is not None
+           else ""),
+        "chance": chance,
         "controls": [SEEDS, NO_NOISE],
     })
     return out
