@@ -16,9 +16,10 @@ curve without one):
    trend does not enter it; quiet epochs after the fit do not lower it.
 3. largest rise R = max over i < j in the search region of s_j - s_i; the minimum is that i (the lowest s
    before the peak), the peak that j.
-4. null: the same smoother and statistic on `draws` curves of independent normal noise of scale sigma on
-   the search region's epochs (seeded: equal inputs give equal answers). margin = max(MIN_RISE, the null's
-   1 - alpha quantile); p = (1 + #null >= R) / (1 + draws).
+4. null: the same smoother and statistic on `draws` curves of independent normal noise on the search
+   region's epochs, each divided by its own rule-2 sigma (studentised, so that the uncertainty of sigma on
+   a short region is part of the null; seeded: equal inputs give equal answers). margin = max(MIN_RISE,
+   sigma x the null's 1 - alpha quantile); p = (1 + #{sigma x null >= R}) / (1 + draws).
 5. a rise is significant when R > margin. It is double descent when after the peak (anywhere later on
    the curve) s falls back by at least max(margin, DESCENT_SHARE x R); otherwise it is overfitting (a rise
    with no second descent), reported as such and never as double descent.
@@ -32,7 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-ALPHA = 0.02
+ALPHA = 0.05
 MIN_RISE = 0.01
 DESCENT_SHARE = 0.5
 NEAR_EPOCHS = 2
@@ -84,9 +85,9 @@ def read_rise(epochs: Sequence[int], values: Sequence[float], fit_epoch: int | N
     s = smooth(e, x)
     low, peak, rise = largest_rise(s[:region])
     sigma = noise_sigma(e[:region], x[:region])
-    null = rise_null(e[:region], sigma, draws, seed)
-    margin = max(min_rise, float(np.quantile(null, 1 - alpha)))
-    p_value = (1 + int(np.sum(null >= rise))) / (1 + draws)
+    null = rise_null(e[:region], draws, seed)
+    margin = max(min_rise, sigma * float(np.quantile(null, 1 - alpha)))
+    p_value = (1 + int(np.sum(sigma * null >= rise))) / (1 + draws)
     descent = float(s[peak] - s[peak + 1:].min()) if peak + 1 < s.size else 0.0
     kind = None
     if rise > margin:
@@ -117,30 +118,32 @@ def largest_rises(s: np.ndarray) -> np.ndarray:
     return (s - np.minimum.accumulate(s, axis=-1)).max(axis=-1)
 
 
-def noise_sigma(epochs: np.ndarray, values: np.ndarray) -> float:
-    """Rule 2: robust noise of one point from grid-weighted second differences (0 with fewer than 3 points)."""
-    if values.size < 3:
-        return 0.0
+def noise_sigma(epochs: np.ndarray, values: np.ndarray) -> float | np.ndarray:
+    """Rule 2: robust noise of one point from grid-weighted second differences, along the last axis (0 with
+    fewer than 3 points)."""
+    if values.shape[-1] < 3:
+        return 0.0 if values.ndim == 1 else np.zeros(values.shape[:-1])
     t = epochs.astype(np.float64)
     w = (t[2:] - t[1:-1]) / (t[2:] - t[:-2])  # weight of the left neighbour in the linear interpolation
-    residual = values[1:-1] - (w * values[:-2] + (1 - w) * values[2:])
+    residual = values[..., 1:-1] - (w * values[..., :-2] + (1 - w) * values[..., 2:])
     unit = np.sqrt(1 + w**2 + (1 - w) ** 2)
-    return float(MAD_TO_SIGMA * np.median(np.abs(residual / unit)))
+    sigma = MAD_TO_SIGMA * np.median(np.abs(residual / unit), axis=-1)
+    return float(sigma) if values.ndim == 1 else sigma
 
 
-def rise_null(epochs: np.ndarray, sigma: float, draws: int, seed: int) -> np.ndarray:
-    """Rule 4: the largest smoothed rise of `draws` pure-noise curves on `epochs`. The smoother is positively
-    homogeneous, so this is sigma x the null of unit noise, which is computed once per grid (cached)."""
+def rise_null(epochs: np.ndarray, draws: int, seed: int) -> np.ndarray:
+    """Rule 4: the largest smoothed rise of `draws` pure-noise curves on `epochs`, each in units of its own
+    rule-2 sigma (studentised: the null holds however few points the noise is estimated from). Cached per grid."""
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
-    return sigma * _unit_null(tuple(int(e) for e in epochs), int(draws), int(seed))
+    return _unit_null(tuple(int(e) for e in epochs), int(draws), int(seed))
 
 
 @lru_cache(maxsize=16)
 def _unit_null(epochs: tuple[int, ...], draws: int, seed: int) -> np.ndarray:
     grid = np.asarray(epochs)
     noise = np.random.default_rng(seed).normal(0.0, 1.0, (draws, grid.size))
-    null = largest_rises(smooth(grid, noise))
+    null = largest_rises(smooth(grid, noise)) / np.maximum(noise_sigma(grid, noise), 1e-12)
     null.flags.writeable = False
     return null
 

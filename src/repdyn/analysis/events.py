@@ -21,7 +21,7 @@ Rules (rows sorted by epoch; `train_err` is the error on the labels trained on, 
 3. test-error rise (repdyn.analysis.descent, on test_err without the unstable epochs): the smoothed curve
    (5-epoch running median, then a running mean over +-5 % of the epoch: log-time smoothing for long runs),
    its largest rise before the fit, the noise sigma estimated before the fit, and the margin that rise must
-   clear: the 1 - alpha (0.02) quantile of the largest rise of pure noise of that sigma on the same epochs,
+   clear: the 1 - alpha (0.05) quantile of the largest rise of pure noise (studentised) on the same epochs,
    at least MIN_RISE (0.01). Its false-positive rate therefore does not grow with the length of memorisation.
 4. memorisation [start, end]: end is the perfect-fit epoch; start is the minimum of a significant rise, or
    the lowest smoothed test error up to the fit when there is none. None without a fit or when start == end.

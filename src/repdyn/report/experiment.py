@@ -215,7 +215,7 @@ class ExperimentReport:
                         "error exceeds 1 % or the training loss 100 times its lowest value since the fit (and 0.01; "
                         "grey bands in every figure); memorisation runs from the first minimum of the smoothed test "
                         "error to perfect fitting; the double-descent peak is the largest rise of the smoothed test "
-                        "error before the fit, reported when it clears the 98th percentile of the largest rise of "
+                        "error before the fit, reported when it clears the 95th percentile of the largest rise of "
                         "pure noise (noise estimated before the fit; at least 0.01) and the error falls back after "
                         "it by at least half the rise. A significant rise that does not fall back is overfitting. "
                         f"Largest rise: {self._rise_text()}. Values: smoothed test error as a fraction.",
