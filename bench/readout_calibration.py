@@ -78,12 +78,25 @@ def blocks_table(draws: int) -> None:
                       f"{', '.join(f'{k} x {v}' for k, v in sorted(counts.items()))} | {spread} |", flush=True)
 
 
+def rule_table() -> None:
+    """The three rules on steady log-time drift at E = 1001 (dense grid, noise 0.02, one draw): blocks."""
+    grid = np.arange(1001)
+    print("| steady log-time drift, E = 1001, dense | default (log time) | drift='index' | plain (drift=False) |")
+    print("| --- | --- | --- | --- |")
+    for speed in (0.3, 1.0, 3.0):
+        matrix = drift_matrix(log_drift_positions(grid, speed), noise=0.02, seed=1)
+        counts = [len(detect_blocks(matrix, grid, drift=rule).ranges) for rule in (True, "index", False)]
+        print(f"| speed {speed} | {counts[0]} | {counts[1]} | {counts[2]} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=200, help="noise draws per test-error curve")
     parser.add_argument("--block-draws", type=int, default=5, help="noise draws per similarity matrix")
     args = parser.parse_args()
     descent_table(args.draws)
+    print()
+    rule_table()
     print()
     blocks_table(args.block_draws)
 

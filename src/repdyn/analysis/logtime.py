@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from repdyn.analysis.descent import MAD_TO_SIGMA
+
 LOG_POINTS = 256
 CELL_PRICE = 3.0
 NOISE_FLOOR_SD = 0.005
-MAD_TO_SIGMA = 1.4826
 
 
 def log_axis(epochs: np.ndarray) -> np.ndarray:
