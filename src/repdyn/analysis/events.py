@@ -14,7 +14,8 @@ Rules (rows sorted by epoch; `train_err` is the error on the labels trained on, 
      is predicted with about 99 % probability or more, so late in a long run, with the loss near float32
      resolution, harmless fluctuations of 100-fold do not count).
    The error threshold is also reported in images (`thresholds`), with the training-set size read off
-   the table (the smallest size for which every train_err is a whole number of images).
+   the table (the smallest size for which every train_err is a whole number of images); so is the
+   smallest rise of rule 3 (MIN_RISE) in test images.
    Unstable epochs closer than MERGE_GAP (3) epochs apart form one span [start, end]: start is the
    first unstable epoch, end the last. Before the first fit nothing is an instability (the network
    is still fitting; its training error is expected to be high).
@@ -64,6 +65,7 @@ class TrainingEvents:
     rise: Rise | None  # the largest test-error rise before the fit, whatever its kind
     train_measured: bool = True
     train_size: int | None = None
+    test_size: int | None = None
 
     @property
     def double_descent(self) -> Rise | None:
@@ -93,7 +95,9 @@ class TrainingEvents:
                            "training_set_size": self.train_size,
                            "instability_loss_factor": INSTABILITY_LOSS_FACTOR,
                            "instability_loss_floor": INSTABILITY_LOSS_FLOOR, "rise_alpha": ALPHA,
-                           "min_rise": MIN_RISE},
+                           "min_rise": MIN_RISE, "test_set_size": self.test_size,
+                           "min_rise_images": None if self.test_size is None
+                           else math.ceil(MIN_RISE * self.test_size - 1e-9)},
         }
 
     def unstable(self, epoch: int) -> bool:
@@ -115,7 +119,8 @@ def training_events(rows: Iterable[Mapping[str, float]], *, eval_train: bool | N
     raw = [float(r["test_err"]) for r in stable]
     rise = read_rise(epochs, raw, fit) if fit is not None else None
     return TrainingEvents(fit, spans, _memorisation(epochs, raw, fit, rise), rise, measured,
-                          training_set_size(ordered) if measured else None)
+                          set_size(r["train_err"] for r in ordered) if measured else None,
+                          set_size(r["test_err"] for r in ordered))
 
 
 def train_error_measured(rows: Sequence[Mapping[str, float]]) -> bool:
@@ -130,11 +135,11 @@ def train_error_measured(rows: Sequence[Mapping[str, float]]) -> bool:
                                                                              float(r["run_err"])) for r in rows)
 
 
-def training_set_size(rows: Sequence[Mapping[str, float]]) -> int | None:
-    """The smallest set size for which every training error is a whole number of images (None if unknown)."""
+def set_size(errors: Iterable[float]) -> int | None:
+    """The smallest set size for which every error rate is a whole number of images (None if unknown)."""
     size = 1
-    for row in rows:
-        err = float(row["train_err"])
+    for value in errors:
+        err = float(value)
         if math.isfinite(err) and 0 < err < 1:
             size = math.lcm(size, Fraction(err).limit_denominator(MAX_SET_SIZE).denominator)
     return size if 1 < size <= MAX_SET_SIZE else None
