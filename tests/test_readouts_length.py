@@ -52,6 +52,10 @@ def test_loss_fluctuations_near_round_off_are_not_instabilities_and_unmeasured_f
     rows[40]["train_loss"] = 1e-4  # 100-fold, but far below the floor
     rows[50]["train_loss"] = 10 * INSTABILITY_LOSS_FLOOR
     assert training_events(rows).instabilities == ((50, 50),)
+    rows[45]["train_err"], rows[46]["test_err"] = 7 / 2000, 0.3 + 1 / 400  # set sizes 2000 and 400 (lcm of 2000/7)
+    thresholds = training_events(rows).as_dict()["thresholds"]
+    assert (thresholds["training_set_size"], thresholds["instability_error_images"]) == (2000, 21)
+    assert (thresholds["test_set_size"], thresholds["min_rise_images"]) == (400, 4)
     running = [dict(r, run_loss=r["train_loss"], run_err=r["train_err"]) for r in rows]
     events = training_events(running)
     assert events.perfect_fit_epoch is None and not events.train_measured
