@@ -39,6 +39,11 @@ from repdyn.tiling.names import parse_tile
 DOWNLOAD_SECONDS = 600.0
 DECODE_SECONDS_PER_IMAGE = 2e-4
 FIGURE_SECONDS_PER_LAYER = 5.0
+# Disk: a figure file (PNG or PDF) averages 50-75 kB on the tiny and default runs (heatmaps are downsampled
+# to the figure's pixels, so larger grids do not grow it much); dataset files are LZF-compressed uint8 images,
+# 0.51 of their size on zero-padded Fashion-MNIST, less compressible on natural images.
+FIGURE_FILE_BYTES = 75e3
+DATA_COMPRESSION = 0.75
 ACTIVATION_FACTOR = 10  # floats kept for backward per analysed-layer float (several tensors per block)
 PROBE_FORWARD_BATCH = 256  # repdyn.drs.probe_job.FORWARD_BATCH
 ONE_HOT_CHUNK_BYTES = 256 * 2**20  # repdyn.drs.agreement.DEFAULT_CHUNK_BYTES
@@ -122,9 +127,11 @@ def prepare_data(plan: Plan, wc: Mapping[str, str]) -> Work:
     n = TRAIN_SIZES[data["dataset"]] + facts["test_size"]
     native = n * facts["channels"] * facts["native_size"] ** 2
     stored = n * facts["channels"] * data["image_size"] ** 2
+    kept = (data.get("train_subset") or TRAIN_SIZES[data["dataset"]]) + facts["test_size"]  # the file's images
+    image_bytes = kept * facts["channels"] * data["image_size"] ** 2 * DATA_COMPRESSION
     return Work(io_bytes=native + stored, fixed_seconds=n * DECODE_SECONDS_PER_IMAGE
                 + (DOWNLOAD_SECONDS if art.machine.get("download") else 0.0),
-                host_bytes=3.0 * (native + stored), output_bytes=stored + 16.0 * n)
+                host_bytes=3.0 * (native + stored), output_bytes=image_bytes + 16.0 * kept)
 
 
 def init(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -249,16 +256,17 @@ def cka_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
                 output_bytes=layers * br * bc * 8.0)
 
 
-def _assembled(layers: int, cells: float, matrices_per_layer: int) -> Work:
+def _assembled(layers: int, cells: float, matrices_per_layer: int, figure_files: int) -> Work:
     size = layers * cells * 8.0 * matrices_per_layer
     return Work(io_bytes=2 * size, fixed_seconds=layers * (FIGURE_SECONDS_PER_LAYER + cells * 2e-7),
-                host_bytes=2 * size + 32.0 * cells, output_bytes=size)
+                host_bytes=2 * size + 32.0 * cells, output_bytes=size + figure_files * FIGURE_FILE_BYTES)
 
 
 def cka_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
     art = _lookup(plan.ckas, wc["id"], "cka")
     rows, cols = art.epochs(*art.lengths_of(wc["shape"]))
-    return _assembled(len(run_facts(plan, art.rows.run.id).model.layers), float(len(rows) * len(cols)), 1)
+    layers = len(run_facts(plan, art.rows.run.id).model.layers)
+    return _assembled(layers, float(len(rows) * len(cols)), 1, layers + 2)  # heatmaps, panel PNG and PDF
 
 
 def drs_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -276,10 +284,14 @@ def drs_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
 def drs_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
     art = _lookup(plan.drs, wc["id"], "drs")
     epochs = art.epochs(art.length_of(wc["shape"]))
-    return _assembled(len(run_facts(plan, art.preds.run.id).model.layers), float(len(epochs) ** 2), 2)
+    layers = len(run_facts(plan, art.preds.run.id).model.layers)
+    return _assembled(layers, float(len(epochs) ** 2), 2, layers + 4)  # heatmaps, panel and probe errors
 
 
 REPORT_FIGURES_PER_LAYER = 4  # blocks panel, init curves, copies; each as PNG and PDF
+# Figure files of one experiment's page (PNG + PDF each): errors; per CKA and DRS the panel, blocks and
+# init curves; probe errors and two decision-region planes; two two-point figures.
+REPORT_FIGURE_FILES = 2 * (1 + 2 * 3 + 3 + 2)
 BLOCK_DETECTION_S_PER_CELL = 1e-6  # dynamic programme over the E x E prefix sums, numpy-bound
 
 
@@ -308,7 +320,7 @@ def report_experiment(plan: Plan, wc: Mapping[str, str]) -> Work:
     return Work(io_bytes=size, host_bytes=2 * size,
                 fixed_seconds=layers * (REPORT_FIGURES_PER_LAYER * FIGURE_SECONDS_PER_LAYER
                                         + cells * BLOCK_DETECTION_S_PER_CELL),
-                output_bytes=layers * REPORT_FIGURES_PER_LAYER * 2e6)
+                output_bytes=(REPORT_FIGURE_FILES + 4 * len(exp.cka_cross)) * FIGURE_FILE_BYTES)
 
 
 def report_index(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -317,7 +329,8 @@ def report_index(plan: Plan, wc: Mapping[str, str]) -> Work:
     total = sum(layers * cells * 8.0 for layers, cells in sizes)
     one_layer = sum(cells * 8.0 for _, cells in sizes)
     figures = sum(layers for layers, _ in sizes) * 2
+    compared = figures if len(sizes) > 1 else 0  # comparison figures need two experiments
     return Work(io_bytes=total, host_bytes=2 * one_layer, fixed_seconds=figures * FIGURE_SECONDS_PER_LAYER,
-                output_bytes=figures * 2e6)
+                output_bytes=2 * compared * FIGURE_FILE_BYTES)
 
 

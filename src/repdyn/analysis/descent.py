@@ -10,10 +10,13 @@ curve without one):
 1. smoothed curve s: a running median over the points within NEAR_EPOCHS (2) epochs (a 5-epoch median on a
    dense grid), then a running mean over the points within LOG_WIDTH (0.05) of ln(1 + epoch), i.e. +-5 %
    of the epoch: long runs are smoothed in log time, short or sparse grids hardly at all.
-2. noise sigma, estimated on the search region only (before the fit): the robust scale (1.4826 x median
-   absolute value) of the second differences x_i - (w x_{i-1} + (1 - w) x_{i+1}) (w the interpolation weight
-   of the grid), divided by their standard deviation per unit noise, sqrt(1 + w^2 + (1 - w)^2). A linear
-   trend does not enter it; quiet epochs after the fit do not lower it.
+2. noise sigma, estimated on the search region (before the fit): 1.4826 x the median of the scaled second
+   differences |x_i - (w x_{i-1} + (1 - w) x_{i+1})| / sqrt(1 + w^2 + (1 - w)^2) (w the grid's interpolation
+   weight; unit variance per unit noise). A linear trend does not enter it; quiet epochs after the fit do
+   not lower it. A search region of fewer than MIN_NOISE_POINTS (12) points (a sparse grid, e.g. a probe's
+   15 log-spaced epochs, where the curve's bends dominate most second differences) takes the whole curve's
+   lower quartile instead, over 0.3186 (the lower quartile of |Z|): bends spoil it only where they dominate
+   more than three quarters of the points.
 3. largest rise R = max over i < j in the search region of s_j - s_i; the minimum is that i (the lowest s
    before the peak), the peak that j.
 4. null: the same smoother and statistic on `draws` curves of independent normal noise on the search
@@ -41,6 +44,8 @@ LOG_WIDTH = 0.05
 DRAWS = 1000
 NULL_CHUNK = 100  # null draws smoothed at a time
 MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation of a normal distribution
+ABS_NORMAL_QUANTILES = {0.5: 1 / MAD_TO_SIGMA, 0.25: 0.31864}  # quantiles of |Z|, Z standard normal
+MIN_NOISE_POINTS = 12  # a shorter search region takes its noise from the whole curve's lower quartile
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,9 @@ def read_rise(epochs: Sequence[int], values: Sequence[float], fit_epoch: int | N
         return None
     s = smooth(e, x)
     low, peak, rise = largest_rise(s[:region])
-    sigma = noise_sigma(e[:region], x[:region])
-    null = rise_null(e[:region], draws, seed)
+    noisy, quantile = (region, 0.5) if region >= MIN_NOISE_POINTS else (e.size, 0.25)
+    sigma = noise_sigma(e[:noisy], x[:noisy], quantile)
+    null = rise_null(e[:region], draws, seed, e[:noisy], quantile)
     margin = max(min_rise, sigma * float(np.quantile(null, 1 - alpha)))
     p_value = (1 + int(np.sum(sigma * null >= rise))) / (1 + draws)
     descent = float(s[peak] - s[peak + 1:].min()) if peak + 1 < s.size else 0.0
@@ -119,35 +125,42 @@ def largest_rises(s: np.ndarray) -> np.ndarray:
     return (s - np.minimum.accumulate(s, axis=-1)).max(axis=-1)
 
 
-def noise_sigma(epochs: np.ndarray, values: np.ndarray) -> float | np.ndarray:
+def noise_sigma(epochs: np.ndarray, values: np.ndarray, quantile: float = 0.5) -> float | np.ndarray:
     """Rule 2: robust noise of one point from grid-weighted second differences, along the last axis (0 with
-    fewer than 3 points)."""
+    fewer than 3 points), from their median (quantile 0.5) or lower quartile (0.25)."""
     if values.shape[-1] < 3:
         return 0.0 if values.ndim == 1 else np.zeros(values.shape[:-1])
     t = epochs.astype(np.float64)
     w = (t[2:] - t[1:-1]) / (t[2:] - t[:-2])  # weight of the left neighbour in the linear interpolation
     residual = values[..., 1:-1] - (w * values[..., :-2] + (1 - w) * values[..., 2:])
     unit = np.sqrt(1 + w**2 + (1 - w) ** 2)
-    sigma = MAD_TO_SIGMA * np.median(np.abs(residual / unit), axis=-1)
+    sigma = np.quantile(np.abs(residual / unit), quantile, axis=-1) / ABS_NORMAL_QUANTILES[quantile]
     return float(sigma) if values.ndim == 1 else sigma
 
 
-def rise_null(epochs: np.ndarray, draws: int, seed: int) -> np.ndarray:
+def rise_null(epochs: np.ndarray, draws: int, seed: int, noise_epochs: np.ndarray | None = None,
+              quantile: float = 0.5) -> np.ndarray:
     """Rule 4: the largest smoothed rise of `draws` pure-noise curves on `epochs`, each in units of its own
-    rule-2 sigma (studentised: the null holds however few points the noise is estimated from). Cached per grid."""
+    rule-2 sigma read on `noise_epochs` (default `epochs`) with `quantile` (studentised: the null holds however
+    few points the noise is estimated from). Cached per grid."""
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
-    return _unit_null(tuple(int(e) for e in epochs), int(draws), int(seed))
+    noise_grid = epochs if noise_epochs is None else noise_epochs
+    return _unit_null(tuple(int(e) for e in epochs), tuple(int(e) for e in noise_grid), int(draws), int(seed),
+                      float(quantile))
 
 
 @lru_cache(maxsize=16)
-def _unit_null(epochs: tuple[int, ...], draws: int, seed: int) -> np.ndarray:
-    grid = np.asarray(epochs)
+def _unit_null(epochs: tuple[int, ...], noise_epochs: tuple[int, ...], draws: int, seed: int,
+               quantile: float) -> np.ndarray:
+    grid, noise_grid = np.asarray(epochs), np.asarray(noise_epochs)
+    size = max(grid.size, noise_grid.size)  # one grid is the start of the other
     rng = np.random.default_rng(seed)
     parts = []
     for first in range(0, draws, NULL_CHUNK):  # bounded memory at E = 4001: the same stream as one call
-        noise = rng.normal(0.0, 1.0, (min(NULL_CHUNK, draws - first), grid.size))
-        parts.append(largest_rises(smooth(grid, noise)) / np.maximum(noise_sigma(grid, noise), 1e-12))
+        noise = rng.normal(0.0, 1.0, (min(NULL_CHUNK, draws - first), size))
+        sigma = noise_sigma(noise_grid, noise[:, :noise_grid.size], quantile)
+        parts.append(largest_rises(smooth(grid, noise[:, :grid.size])) / np.maximum(sigma, 1e-12))
     null = np.concatenate(parts)
     null.flags.writeable = False
     return null

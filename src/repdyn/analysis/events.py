@@ -114,13 +114,28 @@ def training_events(rows: Iterable[Mapping[str, float]], *, eval_train: bool | N
     measured = train_error_measured(ordered) if eval_train is None else bool(eval_train)
     fit = perfect_fit_epoch(ordered) if measured else None
     spans = instabilities(ordered, fit)
-    stable = [r for r in ordered if math.isfinite(r["test_err"]) and not _inside(int(r["epoch"]), spans)]
-    epochs = [int(r["epoch"]) for r in stable]
-    raw = [float(r["test_err"]) for r in stable]
+    epochs, raw = _stable_test_error(ordered, spans)
     rise = read_rise(epochs, raw, fit) if fit is not None else None
     return TrainingEvents(fit, spans, _memorisation(epochs, raw, fit, rise), rise, measured,
                           set_size(r["train_err"] for r in ordered) if measured else None,
                           set_size(r["test_err"] for r in ordered))
+
+
+def smoothed_test_error(rows: Iterable[Mapping[str, float]]) -> tuple[list[int], list[float]]:
+    """The curve the double-descent peak is read from (rule 3): epochs and smoothed test error, instabilities
+    left out. Drawn beside the raw test error, so that the marked peak lies on a drawn curve."""
+    ordered = _checked(rows)
+    fit = perfect_fit_epoch(ordered) if train_error_measured(ordered) else None
+    epochs, raw = _stable_test_error(ordered, instabilities(ordered, fit))
+    if not epochs:
+        return [], []
+    return epochs, [float(v) for v in smooth(np.asarray(epochs), np.asarray(raw, dtype=np.float64))]
+
+
+def _stable_test_error(ordered: Sequence[Mapping[str, float]],
+                       spans: Sequence[tuple[int, int]]) -> tuple[list[int], list[float]]:
+    stable = [r for r in ordered if math.isfinite(r["test_err"]) and not _inside(int(r["epoch"]), spans)]
+    return [int(r["epoch"]) for r in stable], [float(r["test_err"]) for r in stable]
 
 
 def train_error_measured(rows: Sequence[Mapping[str, float]]) -> bool:

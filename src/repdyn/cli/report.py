@@ -36,7 +36,8 @@ def cmd_report_experiment(args: argparse.Namespace) -> int:
 def cmd_report_index(args: argparse.Namespace) -> int:
     from repdyn.report import build_index
 
-    build_index(args.reports, html_path=args.html, summary_path=args.summary, compare_dir=args.compare)
+    build_index(args.reports, html_path=args.html, summary_path=args.summary, compare_dir=args.compare,
+                findings_path=args.findings)
     print(json.dumps({"index": args.html, "experiments": len(args.reports)}))
     return 0
 
@@ -77,4 +78,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("reports", nargs="+", help="experiment report directories")
     p.add_argument("--html", required=True, help="the index page to write")
     p.add_argument("--summary", required=True, help="the summary table (TSV) to write")
+    p.add_argument("--findings", required=True, help="the findings table (TSV) to write")
     p.add_argument("--compare", required=True, help="the directory of comparison figures to write")

@@ -21,18 +21,20 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from repdyn import atomic
+from repdyn.analysis.events import smoothed_test_error
 from repdyn.figures import plot_blocks_panel, plot_curves, plot_error_curves
 from repdyn.models.registry import layer_labels
 from repdyn.figures.axes import visible_marks
 from repdyn.train import phase_marks, read_metrics, training_phases
 
 from . import html as h
+from .cards import headline, layer_table
 from .analysis import LayerMeasures, cross_run_diagonal, finite_or_none, measure, spans_text, transitions_text
 from .inputs import ExperimentInputs, SimilarityResult, read_cka, read_drs, read_phases
-from .findings import findings
+from .findings import experiment_measures
 from .regions import draw_regions
 from . import twopoint
-from .summary import COLUMNS, cell, summary_rows, write_tsv
+from .summary import cell, summary_rows, write_tsv
 
 FORMATS = ("png", "pdf")
 def _copy_figures(src_dir: Path, stem: str, dest: Path, name: str) -> None:
@@ -76,6 +78,7 @@ class ExperimentReport:
         self.final_test_error = final_err if final_err is not None and math.isfinite(final_err) else None
         self.summary = summary_rows(inputs.name, self.layers, self.labels, self.phases, self.final_test_error,
                                     self.cka_measures, self.drs_measures)
+        self.findings = experiment_measures(self.cka, self.drs, self.phases, self.rows)
         self.regions: list[dict[str, Any]] = []  # decision-region figures drawn (plane, anchors, epochs)
 
     def label(self, layer: str) -> str:
@@ -120,7 +123,8 @@ class ExperimentReport:
             metric_epochs = sorted(int(r["epoch"]) for r in self.rows)
             for fmt in FORMATS:
                 plot_error_curves(self.rows, fig_dir / f"errors.{fmt}", title=f"{self.inputs.name}: error",
-                                  marks=visible_marks(phase_marks(self.phases), metric_epochs))
+                                  marks=visible_marks(phase_marks(self.phases), metric_epochs),
+                                  smoothed_test=smoothed_test_error(self.rows))
             if self.cka:
                 self._similarity_figures(fig_dir, self.cka, self.cka_measures, "cka")
             if self.drs:
@@ -156,36 +160,52 @@ class ExperimentReport:
             "summary": self.summary,
             "regions": self.regions,
             "twopoint": self.twopoint["table"] if self.twopoint else None,
+            "findings": self.findings,
         }
 
     # ------------------------------------------------------------------ page
     def page(self, out_dir: Path) -> str:
+        """Contents; the training events; CKA and DRS; findings; cross-run and two-point results; the per-layer
+        table; ids, hashes and settings last."""
         name = self.inputs.name
-        body = [self._overview(out_dir), h.heading("Training", anchor="training"), self._phases_table(),
-                h.figure("figures/errors.png", "Train error on the training labels and on the clean labels, test "
-                         "error; dashed lines: perfect fitting and the double-descent peak; grey bands: "
-                         "instabilities.", alt="error curves",
-                         pdf="figures/errors.pdf")]
+        doc = self.as_dict()
+        sections: list[tuple[str, str, list[str]]] = [("events", "Training events", self._events())]
         for key, result, measures in (("cka", self.cka, self.cka_measures), ("drs", self.drs, self.drs_measures)):
             if result is not None:
-                body += self._similarity_section(key, result, measures, out_dir)
+                sections.append((key, result.kind, self._similarity_section(key, result, measures, out_dir)))
+        found = findings_section(doc)
+        if found:
+            sections.append(("findings", "Findings", found))
         for other in self.cross_curves:
-            body += [h.heading(f"Cross-run CKA against {other}", anchor=f"cross-{other}"),
-                     h.paragraph(f"CKA between this run and {other} (an independently trained network) on the "
-                                 "probe set; the panel shows every epoch pair, the curves the equal-epoch diagonal."),
-                     h.figure(f"figures/cross_{other}.png", "Cross-run CKA at equal epochs, per layer.",
-                              alt=f"cross-run CKA curves vs {other}", pdf=f"figures/cross_{other}.pdf"),
-                     h.figure(f"figures/cross_{other}_panel.png", "Cross-run CKA heatmaps (rows: this run).",
-                              alt=f"cross-run CKA panel vs {other}", pdf=f"figures/cross_{other}_panel.pdf")]
+            sections.append((f"cross-{other}", f"Cross-run CKA against {other}", [
+                h.heading(f"Cross-run CKA against {other}", anchor=f"cross-{other}"),
+                h.paragraph(f"CKA between this run and {other} (an independently trained network) on the "
+                            "probe set; the panel shows every epoch pair, the curves the equal-epoch diagonal."),
+                h.figure(f"figures/cross_{other}.png", "Cross-run CKA at equal epochs, per layer.",
+                         alt=f"cross-run CKA curves vs {other}", pdf=f"figures/cross_{other}.pdf"),
+                h.figure(f"figures/cross_{other}_panel.png", "Cross-run CKA heatmaps (rows: this run).",
+                         alt=f"cross-run CKA panel vs {other}", pdf=f"figures/cross_{other}_panel.pdf")]))
         if self.twopoint:
-            body += twopoint.section(self.twopoint, self.inputs.twopoint, out_dir)
-        body += findings_section(self.as_dict())
-        body += [h.heading("Summary", anchor="summary"),
-                 h.table(COLUMNS[1:], ([cell(r[c]) for c in COLUMNS[1:]] for r in self.summary)),
-                 h.paragraph("Also as summary.tsv; column meanings in the index page.", css="note")]
+            sections.append(("twopoint", "Two-point dynamics",
+                             twopoint.section(self.twopoint, self.inputs.twopoint, out_dir)))
+        sections.append(("summary", "Per layer", [
+            h.heading("Per layer", anchor="summary"), layer_table(self.summary),
+            h.paragraph("Every column, events included, in summary.tsv; column meanings on the index page.",
+                        css="note")]))
+        sections.append(("artifacts", "Artifacts, ids and settings", [self._overview(out_dir)]))
+        body = [h.paragraph(headline(doc)), h.toc([(a, t) for a, t, _ in sections])]
+        for _, _, parts in sections:
+            body += parts
         return h.page(f"repdyn report: {name}", body,
                       nav=[("all experiments", "../../index.html"), ("summary.tsv", "summary.tsv"),
                            ("report.json", "report.json")])
+
+    def _events(self) -> list[str]:
+        return [h.heading("Training events", anchor="events"), self._phases_table(),
+                h.figure("figures/errors.png", "Train error on the training labels and on the clean labels, test "
+                         "error and the smoothed test error the events are read from (broad line); dashed lines: "
+                         "perfect fitting and the double-descent peak; grey bands: instabilities.",
+                         alt="error curves", pdf="figures/errors.pdf")]
 
     def _overview(self, out_dir: Path) -> str:
         paths = {"data": self.inputs.data_dir, "train": self.inputs.run_dir, **self.stores}
@@ -193,7 +213,7 @@ class ExperimentReport:
                  h.link(str(paths[stage]), h.relative(paths[stage], out_dir))] for stage, ident in self.ids.items()]
         settings = [h.settings_block(f"{stage} settings (spec.json)", spec["settings"])
                     for stage, spec in self.specs.items()]
-        return "\n".join([h.heading("Artifacts", anchor="artifacts"),
+        return "\n".join([h.heading("Artifacts, ids and settings", anchor="artifacts"),
                           h.paragraph(f"{self.epochs} epochs; ids are content hashes of the settings below "
                                       "(results/<stage>/<id>/spec.json)."),
                           h.table(["stage", "id", "path"], rows, raw=True), *settings])
@@ -298,13 +318,20 @@ class ExperimentReport:
 
 
 def findings_section(doc: Mapping[str, Any]) -> list[str]:
-    """The paper's findings this run can measure, each with its comparison and the controls a claim needs."""
-    rows = [[f["finding"], f["measurement"] + (f" ({f['detail']})" if f["detail"] else ""),
-             {True: "yes", False: "no", None: "not measurable"}[f["holds"]], "; ".join(f["controls"])]
-            for f in findings(doc)]
-    if not rows:
+    """This run's inputs to the paper's findings; the findings themselves compare runs (the index page)."""
+    layers = (doc.get("findings") or {}).get("layers") or {}
+    if not layers:
         return []
-    return [h.heading("Findings (measurements of one run)", anchor="findings"),
-            h.paragraph("One run shows a measurement, not a finding: a claim needs the controls named in the last "
-                        "column (the index reports replicate groups across seeds).", css="note"),
-            h.table(["paper's finding", "measurement (this run)", "shown in this run", "a claim needs"], rows)]
+    rows = []
+    for layer in doc["layers"]:
+        m = layers.get(layer) or {}
+        back = m.get("return_to_init") or {}
+        rows.append([doc["labels"].get(layer, layer), cell(m.get("change")),
+                     cell(back.get("rise")), cell(back.get("drift"))])
+    return [h.heading("Inputs to the findings", anchor="findings"),
+            h.paragraph("The paper's findings are contrasts between runs (label noise against its noise-0 twin, "
+                        "across seeds): see the findings table of the index page. This run's numbers: the change of "
+                        "representation (1 - log-time weighted mean off-diagonal CKA) and, after perfect fitting, "
+                        "the CKA to epoch 0 gained and the CKA to the early-stopping epoch "
+                        f"({cell((doc.get('findings') or {}).get('best_epoch')) or 'none'}) gained.", css="note"),
+            h.table(["layer", "change", "CKA to epoch 0 after the fit", "CKA to early stopping after the fit"], rows)]

@@ -78,6 +78,7 @@ class SimilarityResult:
     col_epochs: np.ndarray
     store: Path  # the Zarr store, for links
     directory: Path  # the assembled directory (figures)
+    probe_test_err: np.ndarray | None = None  # DRS only: (E, L) test error of each layer's probe
 
 
 def read_phases(path: str | os.PathLike) -> dict[str, Any]:
@@ -105,4 +106,4 @@ def read_drs(directory: str | os.PathLike) -> SimilarityResult:
     result = open_drs(directory)
     epochs = np.asarray(result.epochs)
     return SimilarityResult("DRS", list(result.layers), result.matrices, epochs, epochs,
-                            Path(directory) / DRS_STORE, Path(directory))
+                            Path(directory) / DRS_STORE, Path(directory), np.asarray(result.probe_test_err))

@@ -54,6 +54,15 @@ def _row(r: Mapping[str, Any], label: str) -> list[str]:
             cell(r["late_slope_shuffled"])]
 
 
+# The fit table in three parts that fit the page, each keyed by layer and pair type: the invariant, its drift
+# across the phases, the driven fit and the late slope (column indices into COLUMNS).
+PARTS = ((0, 1, 2, 3, 4, 5, 6, 7), (0, 1, 8, 9, 10), (0, 1, 11, 12, 13, 14, 15, 16, 17))
+
+
+def _tables(rows: list[list[str]]) -> list[str]:
+    return [h.table([COLUMNS[i] for i in part], [[row[i] for i in part] for row in rows]) for part in PARTS]
+
+
 def section(doc: Mapping[str, Any], result_dir: str | os.PathLike, out_dir: Path) -> list[str]:
     """The page's two-point section (heading, figures, table, how to read it)."""
     labels = doc.get("layer_labels", {})
@@ -74,7 +83,7 @@ def section(doc: Mapping[str, Any], result_dir: str | os.PathLike, out_dir: Path
                  f"{theory_layer}: H and Y measured (solid) and from the first two equations driven by the measured "
                  "W_CE with the fitted rates (dashed).", alt="two-point measured vs theory",
                  pdf="figures/twopoint_theory.pdf"),
-        h.table(list(COLUMNS), [_row(r, labels.get(r["layer"], r["layer"])) for r in doc["table"]]),
+        *_tables([_row(r, labels.get(r["layer"], r["layer"])) for r in doc["table"]]),
         h.paragraph(f"Medians over the pairs of each type. Invariant: the line H = Ĉ + κ̂·Y/H over epochs (Ĉ relative "
                     f"to the median H); its R² is only evidence where it beats the R² with Y's epochs shuffled (H is on "
                     f"both sides, so shuffled data score too). C/H per phase: median of C = H − κ̂Y/H in each training "
