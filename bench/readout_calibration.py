@@ -43,13 +43,16 @@ def descent_table(draws: int) -> None:
             print(f"| {name} | {length} | {draws} | {kinds['double_descent']} | {kinds['overfitting']} "
                   f"| {kinds[None]} |")
     grid = log_grid(4000, 15)
-    for name, rise in (("probe grid (15 log-spaced epochs), flat sd 0.01", 0.0),
-                       ("probe grid, peak +0.05 at epoch ~55", 0.05)):
+    cases = [("probe grid (15 log-spaced epochs), flat sd 0.01", 0.0, None),
+             ("probe grid, peak +0.05 at epoch ~55", 0.05, None),
+             ("probe grid, fit at 100 (8 points up to it), flat sd 0.01", 0.0, 100),
+             ("probe grid, fit at 100, peak +0.05 at epoch ~55", 0.05, 100)]
+    for name, rise, fit in cases:
         kinds = Counter()
         for seed in range(draws):
             u = np.log1p(grid)
             values = 0.3 + rise * np.exp(-((u - 4.0) ** 2) / 0.5) + np.random.default_rng(seed).normal(0, 0.01, u.size)
-            found = read_rise(grid, values)
+            found = read_rise(grid, values, fit)
             kinds[found.kind if found else None] += 1
         print(f"| {name} | — | {draws} | {kinds['double_descent']} | {kinds['overfitting']} | {kinds[None]} |")
 
