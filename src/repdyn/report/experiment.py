@@ -244,12 +244,23 @@ class ExperimentReport:
                       cell(self.final_test_error)]]),
             h.paragraph("Rules (repdyn.analysis.events, docs/readouts.md): perfect fitting is the first epoch with "
                         "zero training error on the training labels; an instability is a span after it where that "
-                        "error exceeds 1 % or the training loss 100 times its lowest value since the fit (grey "
-                        "bands in every figure); memorisation runs from the first minimum of the smoothed test "
-                        "error to perfect fitting; the double-descent peak is the highest smoothed test error in "
-                        "it, reported only when it rises above the minimum by more than the significance margin "
-                        "(2.5 times the epoch-to-epoch noise of the test error, at least 0.01). Values: smoothed "
-                        "test error as a fraction.", css="note")])
+                        "error exceeds 1 % or the training loss 100 times its lowest value since the fit (and 0.01; "
+                        "grey bands in every figure); memorisation runs from the first minimum of the smoothed test "
+                        "error to perfect fitting; the double-descent peak is the largest rise of the smoothed test "
+                        "error before the fit, reported when it clears the 95th percentile of the largest rise of "
+                        "pure noise (noise estimated before the fit; at least 0.01) and the error falls back after "
+                        "it by at least half the rise. A significant rise that does not fall back is overfitting. "
+                        f"Largest rise: {self._rise_text()}. Values: smoothed test error as a fraction.",
+                        css="note")])
+
+    def _rise_text(self) -> str:
+        rise = self.phases.get("largest_rise")
+        if not rise:
+            return "none measured (no fit)"
+        kind = {"double_descent": "double descent", "overfitting": "overfitting, no second descent"}.get(
+            rise["kind"], "not significant")
+        return (f"{cell(rise['rise'])} from epoch {rise['minimum_epoch']} to {rise['peak_epoch']}, margin "
+                f"{cell(rise['margin'])}, p = {cell(rise['p_value'])} ({kind})")
 
     def _regions_section(self) -> list[str]:
         if not self.regions:
@@ -272,6 +283,7 @@ class ExperimentReport:
         kind = result.kind
         spans = self.phases.get("instabilities")
         blocks = [[self.label(layer), len(m.blocks.ranges), transitions_text(m.blocks.transitions, spans),
+                   ", ".join(f"{v:.1f}" for v in m.blocks.strengths) or "—",
                    "; ".join(f"{a}–{b} ({cell(w) or 'n/a'})" for (a, b), w in zip(m.blocks.ranges, m.blocks.within)),
                    cell(m.blocks.between), transitions_text(m.plain.transitions, spans), cell(m.mean_offdiag),
                    cell(m.blocks.penalty)]
@@ -293,18 +305,18 @@ class ExperimentReport:
         out += [h.heading(f"{kind} similarity blocks", level=3),
                 h.figure(f"figures/{key}_blocks.png", "White lines: boundaries of the detected similarity blocks.",
                          alt=f"{kind} blocks", pdf=f"figures/{key}_blocks.pdf"),
-                h.paragraph("Exact kernel change-point detection on each layer's matrix (repdyn.analysis.blocks), "
-                            "measured against steady drift: blocks maximise the within-block similarity beyond what "
-                            "the epoch distance alone explains (the mean similarity at that distance), at a price "
-                            "per block (report.block_penalty; by default set from the matrix's neighbour-to-neighbour "
-                            "noise, so that differences below about 0.02 are never read as blocks). A transition is "
-                            "the first epoch of a new block; one that falls inside an instability is marked so: it "
-                            "follows the optimisation spike, not a training phase. The plain segmentation (no "
-                            "drift null) is shown beside it: where they differ, the difference is a change of pace "
-                            "or steady drift (docs/readouts.md).",
+                h.paragraph("Blocks are stretches of steady drift on the log-epoch axis (repdyn.analysis.blocks, "
+                            "docs/readouts.md): within a block the similarity of two epochs depends only on how far "
+                            "apart they are in log time, at the block's own pace; a transition is where the pace "
+                            "changes (fast change, then frozen), a plateau begins or ends, or the representation "
+                            "jumps. Steady drift at any pace is one block at any length and grid. The price of a cut "
+                            "is set from the matrix's own noise (report.block_penalty overrides it); each transition's "
+                            "strength says how many times its price it pays. A transition that falls inside an "
+                            "instability is marked so: it follows the optimisation spike, not a training phase. The "
+                            "plain segmentation (piecewise-constant similarity, no drift null) is shown beside it.",
                             css="note"),
-                h.table(["layer", "blocks", "transitions (epochs)", "blocks: epochs (mean within)", "mean between",
-                         "transitions without the drift null", f"mean off-diagonal {kind}", "penalty"], blocks),
+                h.table(["layer", "blocks", "transitions (epochs)", "strength (x price)",
+                         "blocks: epochs (mean within)", "mean between", "transitions without the drift null", f"mean off-diagonal {kind}", "penalty"], blocks),
                 h.heading(f"{kind} to initialisation", level=3),
                 h.figure(f"figures/{key}_init.png", f"Row 0 of each matrix: {kind} of every epoch's representation "
                          "to the first grid epoch's.", alt=f"{kind} to initialisation", pdf=f"figures/{key}_init.pdf")

@@ -45,7 +45,7 @@ COLUMN_NOTES = {
                      "jumped 100-fold (grey bands in the figures)",
     "memorisation_start": "first minimum of the smoothed test error; memorisation_end: perfect fitting",
     "test_error_peak_epoch": "epoch of the epoch-wise double-descent peak of the smoothed test error, inside "
-                             "memorisation and above the significance margin (empty: no peak)",
+                             "memorisation, significant against noise and followed by a second descent (empty: no peak)",
     "cka_transitions": "epochs where a new CKA similarity block begins",
     "mean_offdiag_cka": "mean CKA between different grid epochs",
     "cka_to_init_end": "this layer's CKA between the first and the last grid epoch",

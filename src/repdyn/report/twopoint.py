@@ -22,7 +22,7 @@ FIGURES = ("h_ratio", "theory")
 FITS_FILE = "twopoint.json"
 COLUMNS = ("layer", "pair type", "pairs", "κ̂", "Ĉ / H", "R²", "R² shuffled", "share R² > shuffled",
            "C/H per phase", "drift", "drift shuffled", "η_h‖dx‖²", "η_y", "driven error", "error shuffled",
-           "share error < shuffled", "late slope (IQR)", "slope shuffled")
+           "share error < shuffled", "share error < other pair's W", "late slope (IQR)", "slope shuffled")
 
 
 def read_twopoint(directory: str | os.PathLike) -> dict[str, Any]:
@@ -49,6 +49,7 @@ def _row(r: Mapping[str, Any], label: str) -> list[str]:
             cell(r["r2"]), cell(r["r2_shuffled"]), cell(r["share_r2_above_shuffled"]), phases, cell(r["drift"]),
             cell(r["drift_shuffled"]), cell(r["encoder_rate"]), cell(r["eta_y"]), cell(r["driven_error"]),
             cell(r["driven_error_shuffled"]), cell(r["share_driven_below_shuffled"]),
+            cell(r.get("share_driven_below_other_pair")),
             f"{cell(r['late_slope'])} ({cell(r['late_slope_q25'])}–{cell(r['late_slope_q75'])})",
             cell(r["late_slope_shuffled"])]
 
