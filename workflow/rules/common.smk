@@ -6,6 +6,7 @@ import os
 
 from snakemake.exceptions import WorkflowError
 
+import repdyn.analysis.events
 import repdyn.config
 import repdyn.history
 import repdyn.ids

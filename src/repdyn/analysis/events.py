@@ -45,6 +45,10 @@ import numpy as np
 
 from repdyn.analysis.descent import ALPHA, MIN_RISE, Rise, read_rise, smooth
 
+#: Version of the rules above. phases.json lives inside the run's artifact, whose id does not change with
+#: them: the run_metrics rule passes this as a param, so a new version rewrites phases.json (and what reads
+#: it) without retraining. Bump it whenever a rule changes what phases.json says.
+RULES_VERSION = 2
 INSTABILITY_ERROR = 0.01
 INSTABILITY_LOSS_FACTOR = 100.0
 INSTABILITY_LOSS_FLOOR = 0.01
