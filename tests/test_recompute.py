@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_raw
-from workflow_helpers import REPO, copy_run, planned_jobs, snakemake, write_config
+from workflow_helpers import REPO, copy_run, job_counts, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +67,8 @@ OWN_TESTS = {
     "a second config with other experiments, run in the same directory": "test_a_second_config_joins_the_first",
     "a grid that needs checkpoints training did not save":
         "test_workflow.py::test_denser_grid_retrains_from_the_first_segment_that_needs_checkpoints",
+    "a new version of the event rules (`repdyn.analysis.events.RULES_VERSION`, a param of `run_metrics`)":
+        "test_new_event_rules_rewrite_the_metrics_not_the_run",
 }
 
 
@@ -133,3 +135,23 @@ def test_a_second_config_joins_the_first(tiny_run, tmp_path):
     snakemake(work, first)
     assert planned_jobs(work, first) == {}
     assert 'href="experiments/tiny-again/index.html"' in (work / "reports" / "index.html").read_text()
+
+
+def test_new_event_rules_rewrite_the_metrics_not_the_run(tiny_run, tmp_path):
+    """A checkout whose event rules have a new version, on a copy of the finished run: metrics and reports only."""
+    checkout = tmp_path / "checkout"
+    for part in ("Snakefile", "workflow", "src", "profiles"):
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, checkout / part, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, checkout / part)
+    events = checkout / "src" / "repdyn" / "analysis" / "events.py"
+    text, count = re.subn(r"^RULES_VERSION = (\d+)$", lambda m: f"RULES_VERSION = {int(m.group(1)) + 1}",
+                          events.read_text(), flags=re.M)
+    assert count == 1
+    events.write_text(text)
+    work = copy_run(tiny_run, tmp_path / "w")
+    proc = snakemake(work, work / "config.yaml", "-n", "--quiet", "rules", "-s", str(checkout / "Snakefile"))
+    change = "a new version of the event rules (`repdyn.analysis.events.RULES_VERSION`, a param of `run_metrics`)"
+    assert rules_of(job_counts(proc.stdout + proc.stderr)) == documented()[change]
