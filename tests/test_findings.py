@@ -135,6 +135,13 @@ def test_return_toward_init_holds_when_the_first_layer_rises_after_the_fit():
     pair = [report("n", noise=0.2, seed=0, matrices=frozen), report("c", noise=0.0, seed=0, matrices=returning)]
     rows = F.return_init_rows(F.noise_contrasts(pair, flat_settings)[0])
     assert verdict(rows, F.RETURN_INIT) == "does not hold (one seed: a measurement)"
+    # a first layer that never moves (the stem convolution on grey-scale images) cannot return: the next one is read
+    still = {**deep, "conv1": np.ones((len(EPOCHS),) * 2), "layer4": angle_matrix(back)}
+    pair = [report("n", noise=0.2, seed=0, matrices=still), report("c", noise=0.0, seed=0, matrices=still)]
+    rows = F.return_init_rows(F.noise_contrasts(pair, flat_settings)[0])
+    (row,) = [r for r in rows if r["layer"] == "all"]
+    assert row["verdict"] == "holds (one seed: a measurement)" and row["values"].startswith("layer4 rise")
+    assert "conv1 never moved" in row["values"]
 
 
 def test_findings_tsv_has_one_line_per_row_and_the_stated_columns(tmp_path):
