@@ -70,7 +70,7 @@ def test_known_transitions_are_recovered(sizes, grid):
     assert found.ranges == tuple((epochs[a], epochs[b - 1]) for a, b in itertools.pairwise(bounds))
     assert found.within == pytest.approx([0.9] * len(sizes), abs=0.02)
     assert found.between == pytest.approx(0.3, abs=0.02)
-    assert found.penalty == pytest.approx(default_penalty(block_matrix(sizes, seed=size)))
+    assert found.penalty == pytest.approx(default_penalty(block_matrix(sizes, seed=size), epochs))
 
 
 @pytest.mark.parametrize("size", [2, 7, 60, 300])
@@ -110,7 +110,7 @@ def test_round_off_steps_are_not_phases():
     assert detect_blocks(matrix, range(40)).transitions == ()
 
 
-@pytest.mark.parametrize("drift, most", [(False, 6), (True, 5)])
+@pytest.mark.parametrize("drift, most", [(False, 6), ("index", 5), (True, 5)])
 def test_larger_penalty_never_gives_more_blocks(drift, most):
     # blocks of contrasting sizes on top of a slow drift: at a small price the plain segmentation also
     # cuts the drift (> 5 blocks); measured against the drift null it keeps the 5 blocks
@@ -135,9 +135,10 @@ def trajectory_kernel(positions, length=8.0, noise=0.0, seed=0) -> np.ndarray:
 
 @pytest.mark.parametrize("size, speed, noise", [(61, 1.0, 0.0), (61, 3.0, 0.0), (61, 1.0, 0.02), (200, 0.5, 0.02)])
 def test_steady_drift_is_one_block(size, speed, noise):
-    """A representation that drifts at a steady pace has no phases; the plain segmentation cuts it anyway."""
+    """The index rule: a steady pace in epochs has no phases; the plain segmentation cuts it anyway. (In log
+    time this pace accelerates (1 + epoch)-fold: the default log-time rule reads it as changes of pace.)"""
     matrix = trajectory_kernel(speed * np.arange(size), noise=noise, seed=size)
-    assert detect_blocks(matrix, range(size)).transitions == ()
+    assert detect_blocks(matrix, range(size), drift="index").transitions == ()
     assert len(detect_blocks(matrix, range(size), drift=False).transitions) >= 2
 
 
@@ -148,7 +149,7 @@ def test_real_phases_on_top_of_drift_are_found(noise):
     steps[10:12] = 8.0  # two fast epochs
     steps[40] = 12.0  # one jump
     positions = np.concatenate([[0.0], np.cumsum(steps)])
-    found = detect_blocks(trajectory_kernel(positions, noise=noise), range(61))
+    found = detect_blocks(trajectory_kernel(positions, noise=noise), range(61), drift="index")
     assert len(found.transitions) == 2
     assert 10 <= found.transitions[0] <= 12 and found.transitions[1] == 41
 
@@ -156,7 +157,8 @@ def test_real_phases_on_top_of_drift_are_found(noise):
 def test_blocks_agree_across_noise_draws_where_the_plain_segmentation_does_not():
     """Two 'seeds' (noise draws) of one phase structure with drift inside the phases give the same blocks."""
     positions = np.concatenate([0.4 * np.arange(30), 30 + 0.4 * np.arange(31)])
-    found = [detect_blocks(trajectory_kernel(positions, noise=0.03, seed=seed), range(61)) for seed in (1, 2, 3)]
+    found = [detect_blocks(trajectory_kernel(positions, noise=0.03, seed=seed), range(61), drift="index")
+             for seed in (1, 2, 3)]
     assert all(f.transitions == (30,) for f in found)
     plain = [detect_blocks(trajectory_kernel(positions, noise=0.03, seed=seed), range(61), drift=False).transitions
              for seed in (1, 2, 3)]
@@ -170,9 +172,10 @@ def test_drift_null_is_the_mean_of_each_diagonal():
     np.testing.assert_allclose(lag_profile(matrix), [[1.0, 0.7, 0.1], [0.7, 1.0, 0.7], [0.1, 0.7, 1.0]])
     residual = matrix - lag_profile(matrix)
     for penalty in (0.01, 0.1, 1.0):
-        assert (detect_blocks(matrix, range(3), penalty=penalty, min_block=1)
-                == detect_blocks(residual + lag_profile(matrix), range(3), penalty=penalty, min_block=1))
-        assert (detect_blocks(matrix, range(3), penalty=penalty, min_block=1).starts
+        assert (detect_blocks(matrix, range(3), penalty=penalty, min_block=1, drift="index")
+                == detect_blocks(residual + lag_profile(matrix), range(3), penalty=penalty, min_block=1,
+                                 drift="index"))
+        assert (detect_blocks(matrix, range(3), penalty=penalty, min_block=1, drift="index").starts
                 == detect_blocks(residual, range(3), penalty=penalty, min_block=1, drift=False).starts)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ import pytest
 
 from repdyn import __version__
 from repdyn.cli import parser
+from conftest import tiny_raw
 from repdyn.cli.command import JOB, USER, positive_int
+from workflow_helpers import write_config
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -19,8 +22,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_help_lists_user_commands_apart_from_job_commands():
     out = run("--help").stdout
-    user, jobs = out.split("user commands:")[1].split("job commands")
-    assert "validate" in user and "plan" in user and "train-segment" not in user
+    user, jobs = out.split("commands for people:")[1].split("job commands")
+    assert [line.split()[0] for line in user.strip().splitlines()] == ["validate", "plan", "status", "verify", "events"]
     for name in ("prepare-data", "train-segment", "extract", "cka-tile", "drs-assemble", "report-index"):
         assert f"  {name} " in jobs
     assert "validate" not in jobs
@@ -49,3 +52,26 @@ def test_positive_integer_arguments_are_checked():
             positive_int(bad)
     proc = run("probe", "results/probe/x", "--source", "s", "--epochs", "1", "--out", "o", "--memory-budget-mb", "0")
     assert proc.returncode == 2 and "--memory-budget-mb" in proc.stderr
+
+
+def test_each_commands_usage_line_names_only_that_command():
+    for name in ("validate", "plan", "status", "cka-tile"):
+        first = run(name, "--help").stdout.splitlines()[0]
+        assert first.startswith(f"usage: repdyn {name} [-h]"), first
+
+
+def test_validate_prints_a_short_summary_and_the_index_with_json(tmp_path):
+    cfg = str(write_config(tmp_path, tiny_raw()))
+    proc = run("validate", cfg)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines[0] == f"{cfg}: valid, 1 experiment (device cpu, 1 thread per job)"
+    assert len(lines) == 3 and lines[1].split()[:3] == ["tiny", "4", "epochs"]
+    index = json.loads(run("validate", cfg, "--json").stdout)
+    assert list(index["experiments"]) == ["tiny"] and index["experiments"]["tiny"]["train"]["epochs"] == 4
+    longer = run("validate", cfg, "--set", "defaults.train.epochs=6").stdout
+    assert longer.splitlines()[1].split()[:3] == ["tiny", "6", "epochs"]
+
+
+def test_a_missing_config_file_is_one_line():
+    proc = run("validate", "nope.yaml")
+    assert proc.returncode == 2 and proc.stderr.strip() == "repdyn validate: error: config file not found: nope.yaml"

@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from repdyn.analysis.descent import smooth
 from repdyn.analysis.events import (
     INSTABILITY_ERROR,
     INSTABILITY_LOSS_FACTOR,
     MIN_RISE,
-    SIGNIFICANCE,
-    significance_margin,
-    smoothed,
     training_events,
 )
 
@@ -50,13 +48,14 @@ def test_clean_double_descent_inside_memorisation():
     events = training_events(rows_of(curve, fitting(30, 60)))
     assert events.perfect_fit_epoch == 30
     assert events.instabilities == ()
-    reference = five_epoch_median(curve)
+    reference = smooth(np.arange(60), np.array(curve))  # from epoch 19 on also averaged over +-5 % of the epoch
+    assert reference[:18] == pytest.approx(five_epoch_median(curve)[:18])
     minimum = int(np.argmin(reference[:31]))
     assert minimum == 5  # a running median keeps the corners of a piecewise-linear curve in place
     assert events.memorisation == (minimum, 30)
     dd = events.double_descent
     peak = minimum + 1 + int(np.argmax(reference[minimum + 1: 31]))
-    assert peak == 20
+    assert abs(peak - 20) <= 1  # the log-time mean moves a sharp corner by up to one epoch
     assert (dd.minimum_epoch, dd.peak_epoch) == (minimum, peak)
     assert dd.minimum_value == pytest.approx(reference[minimum])
     assert dd.peak_value == pytest.approx(reference[peak])
@@ -71,7 +70,7 @@ def test_instability_after_the_fit_is_a_span_and_never_the_peak():
     events = training_events(rows_of(test_err, train_err))
     assert events.instabilities == ((37, 43),)
     assert events.unstable(40) and not events.unstable(44)
-    assert events.double_descent.peak_epoch == 20  # the spike (0.74 at 39) is not read as the peak
+    assert abs(events.double_descent.peak_epoch - 20) <= 1  # the spike (0.74 at 39) is not read as the peak
     assert events.as_dict()["instabilities"] == [[37, 43]]
 
 
@@ -98,7 +97,8 @@ def test_noise_is_not_double_descent():
     test_err = list(np.clip(0.3 + rng.normal(0, 0.015, 60), 0, 1))  # flat, test-subset-sized noise
     events = training_events(rows_of(test_err, fitting(30, 60)))
     assert events.double_descent is None
-    assert events.margin >= SIGNIFICANCE * 0.01  # the noise estimate sees sigma ~ 0.015
+    assert events.rise.sigma == pytest.approx(0.015, rel=0.4)  # the noise estimate sees sigma ~ 0.015
+    assert events.margin > 2 * events.rise.sigma
     assert events.memorisation is not None and events.memorisation[1] == 30
 
 
@@ -121,14 +121,11 @@ def test_no_fit_no_memorisation_and_a_peak_after_the_fit_is_not_memorisation():
     assert late.memorisation is None
 
 
-def test_smoothing_and_margin_helpers():
-    assert smoothed([0, 1, 2, 3], [1.0, 2.0, 3.0, 10.0], 3) == [1.5, 2.0, 3.0, 6.5]  # the 10 does not leak
-    assert smoothed([0, 1, 5, 6], [1.0, 3.0, 5.0, 7.0], 3) == [2.0, 2.0, 6.0, 6.0]  # no averaging across gaps
-    with pytest.raises(ValueError, match="window"):
-        smoothed([0], [1.0], 2)
-    assert significance_margin([0, 1, 2, 3], [0.3, 0.3, 0.3, 0.3]) == MIN_RISE
-    jumps = [0.3 + (0.02 if e % 2 else 0.0) for e in range(20)]
-    assert significance_margin(list(range(20)), jumps) == pytest.approx(MIN_RISE)  # constant |steps|: MAD 0
+def test_smoothing_is_a_five_epoch_median_on_short_runs_and_bridges_no_gaps():
+    assert list(smooth(np.array([0, 1, 2, 3]), np.array([1.0, 2.0, 3.0, 10.0]))) == [2.0, 2.5, 2.5, 3.0]
+    assert list(smooth(np.array([0, 1, 5, 6]), np.array([1.0, 3.0, 5.0, 7.0]))) == [2.0, 2.0, 6.0, 6.0]
+    curve = double_descent()
+    assert smooth(np.arange(18), np.array(curve[:18])) == pytest.approx(five_epoch_median(curve[:18]))
 
 
 def test_flat_noise_rarely_passes_for_a_peak():
@@ -161,9 +158,11 @@ def test_events_command_prints_the_json(tmp_path, capsys):
     write_metrics(tmp_path / "m.tsv", rows)
     assert main(["events", str(tmp_path / "m.tsv")]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert set(printed) == {"perfect_fit_epoch", "instabilities", "memorisation", "double_descent"}
+    assert {"perfect_fit_epoch", "instabilities", "memorisation", "double_descent"} <= set(printed)
     assert printed["perfect_fit_epoch"] == 30 and printed["instabilities"] == [[45, 45]]
-    assert set(printed["double_descent"]) == {"minimum_epoch", "minimum_value", "peak_epoch", "peak_value"}
+    assert {"minimum_epoch", "minimum_value", "peak_epoch", "peak_value", "p_value", "margin"} <= set(
+        printed["double_descent"])
+    assert printed["training_error"] == "measured" and printed["thresholds"]["instability_loss_floor"] > 0
     assert main(["events", str(tmp_path / "missing.tsv")]) == 2
     assert "missing.tsv" in capsys.readouterr().err
 
@@ -224,10 +223,13 @@ def test_default_seed1_fits_at_13_stays_fitted_through_60_epochs_and_shows_doubl
         jumps.append(row["train_loss"] / lowest)
         lowest = min(lowest, row["train_loss"])
     assert 1 < max(jumps) < 3 < INSTABILITY_LOSS_FACTOR  # the loss creeps up 2.6-fold once (epoch 49), no more
-    dd = events.double_descent
-    assert events.memorisation == (dd.minimum_epoch, 13) == (5, 13)
-    assert (dd.peak_epoch, dd.minimum_value, dd.peak_value) == (8, pytest.approx(0.32), pytest.approx(0.358))
-    assert dd.peak_value - dd.minimum_value > 3 * events.margin  # a clear rise, not one at the margin
-    assert rows[-1]["test_err"] < dd.peak_value - events.margin  # and the error comes down again after the fit
+    # Its rise 5:0.32 -> 8:0.358 is 1.2 times the noise of the test error before the fit (sigma 0.032: the
+    # epochs 4-12 swing by +-0.05); against that noise it is not significant, so no double descent is claimed.
+    rise = events.rise
+    assert (rise.minimum_epoch, rise.peak_epoch) == (5, 8)
+    assert (rise.minimum_value, rise.peak_value) == (pytest.approx(0.32), pytest.approx(0.358))
+    assert rise.sigma == pytest.approx(0.032, abs=0.003) and rise.p_value > 0.2
+    assert events.double_descent is None and events.overfitting is None
+    assert events.memorisation == (5, 13)
     cut = training_events([r for r in rows if r["epoch"] <= 40])  # the default's own length
     assert cut.as_dict() == events.as_dict()

@@ -26,6 +26,7 @@ from repdyn.figures import (
     plot_layer_panel,
 )
 from repdyn.figures.heatmap import bin_cells, drawn_grid
+from repdyn.figures.canvas import clipped_texts, new_figure, save_figure
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PDF_MAGIC = b"%PDF-"
@@ -133,7 +134,7 @@ def test_epoch_axis_rejects_bad_grids(epochs, fragment):
 
 def test_ticks_are_powers_of_ten_as_plain_integers():
     axis = EpochAxis(irregular_grid(3990))
-    assert axis.major_ticks() == [0, 1, 10, 100, 1000]
+    assert axis.major_ticks() == [0, 1, 10, 100, 1000, 3990]
     assert set(axis.minor_ticks()) >= {2, 9, 20, 3000}
     assert not set(axis.minor_ticks()) & set(axis.major_ticks())
     fig = Figure()
@@ -141,9 +142,33 @@ def test_ticks_are_powers_of_ten_as_plain_integers():
     axis.apply(ax, "x")
     assert ax.get_xscale() == "symlog"
     assert ax.get_xlim() == pytest.approx(axis.limits)
-    assert [ax.xaxis.get_major_formatter()(t, 0) for t in axis.major_ticks()] == ["0", "1", "10", "100", "1000"]
+    assert [ax.xaxis.get_major_formatter()(t, 0) for t in axis.major_ticks()] == ["0", "1", "10", "100", "1000",
+                                                                                  "3990"]
     short = EpochAxis([0, 1, 2, 3, 4])
     assert len(short.major_ticks()) >= 3 and short.major_ticks()[:3] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("epochs, ticks", [
+    (range(41), [0, 1, 10, 40]),                       # a short run: its last epoch is labelled
+    (range(0, 41, 10), [0, 1, 10, 40]),                # a coarse grid
+    (range(0, 1121, 10), [0, 1, 10, 100, 1120]),       # 1000 would print over 1120: left out
+    (range(5, 31), [5, 10, 20, 30]),                   # a grid that starts late: its first epoch is labelled
+    ([0, 1, 2], [0, 1, 2]),
+])
+def test_ticks_label_the_first_and_last_epochs(epochs, ticks):
+    assert EpochAxis(list(epochs)).major_ticks() == ticks
+
+
+def test_titles_wider_than_the_figure_are_wrapped_to_fit(tmp_path):
+    fig = new_figure(3.0, 2.0)
+    ax = fig.add_subplot()
+    ax.plot([0, 1])
+    fig.suptitle("decision regions on plane 0 (anchors: training images 170, 127, 1066) " * 2)
+    ax.set_title("a long axes title that does not fit a narrow figure either")
+    assert len(clipped_texts(fig)) == 2
+    save_figure(fig, tmp_path / "wrapped.png", record=False)
+    assert clipped_texts(fig) == []
+    assert "\n" in fig._suptitle.get_text() and "\n" in ax.get_title()
 
 
 # ---------------------------------------------------------------- heatmap
@@ -381,6 +406,9 @@ def test_error_curves_plot_percent_on_the_epoch_scale(tmp_path):
     assert ax.get_xscale() == "symlog" and ax.get_ylabel() == "error (%)"
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "test" in legend and "perfect fit" in legend
+    smooth = error_curves_figure(rows, title="errors", smoothed_test=([0, 1, 2], [0.5, 0.4, 0.45]))
+    lines = {ln.get_label(): ln for ln in smooth.axes[0].lines}
+    np.testing.assert_allclose(lines["test, smoothed (events read from it)"].get_ydata(), [50, 40, 45])
 
 
 def test_error_curves_skip_an_all_nan_curve():

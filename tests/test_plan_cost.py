@@ -11,11 +11,11 @@ from conftest import REPO, tiny_raw
 from workflow_helpers import planned_jobs, write_config
 
 from repdyn.cli import planning as cli_plan
-from repdyn import config, cost, jobs, overview, plan
+from repdyn import config, cost, jobs, overview, plan, work
 
 # The paper-scale configs; configs/default_seeds.yaml is the CPU default's seed replicate (tests/test_replicates.py),
 # configs/paper_grid_cpu.yaml the paper's grids on a small CPU experiment (test_paper_grid_cpu_*).
-CPU_CONFIGS = ("default_seeds.yaml", "paper_grid_cpu.yaml")
+CPU_CONFIGS = ("default_seeds.yaml", "default_controls.yaml", "default_eps.yaml", "paper_grid_cpu.yaml")
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name not in CPU_CONFIGS)
 
 
@@ -33,7 +33,14 @@ def shared_raw() -> dict:
     return raw
 
 
-@pytest.mark.parametrize("make_raw", [tiny_raw, shared_raw], ids=["tiny", "shared"])
+def layer_pairs_raw() -> dict:
+    """The tiny experiment with layers x layers CKA at two grid epochs."""
+    raw = tiny_raw()
+    raw["defaults"]["cka"]["layer_pairs_at"] = [0, 4]
+    return raw
+
+
+@pytest.mark.parametrize("make_raw", [tiny_raw, shared_raw, layer_pairs_raw], ids=["tiny", "shared", "layer_pairs"])
 def test_job_counts_equal_a_snakemake_dry_run(tmp_path, make_raw):
     raw = make_raw()
     expected = planned_jobs(tmp_path, write_config(tmp_path, raw))
@@ -68,8 +75,12 @@ def test_storage_of_the_tiny_experiment_by_hand():
     raw = 5 * 64 * (1024 + 512 + 256 + 10) * 4
     assert s.storage["grams"] == grams + raw
     # CKA tiles, blocks of 2 over epochs 0..4: [0,1] [2,3] [4] -> 6 tiles holding 3*(2x2) + 2*(2x1) + 1x1 = 17
-    # float64 cells per layer (the diagonal tiles are full squares); the assembled matrix 5 x 5.
-    assert s.storage["cka tiles"] == 6 * 17 * 8 and s.storage["cka matrices"] == 6 * 25 * 8
+    # float64 cells per layer (the diagonal tiles are full squares); the assembled matrix 5 x 5, beside one heatmap
+    # per layer and the panel as PNG and PDF.
+    assert s.storage["cka tiles"] == 6 * 17 * 8
+    assert s.storage["cka matrices"] == 6 * 25 * 8 + (6 + 2) * work.FIGURE_FILE_BYTES
+    # the dataset file: 200 training and 10,000 test images, 32 x 32, compressed, with 16 bytes of labels each
+    assert s.storage["data"] == 10_200 * 1024 * work.DATA_COMPRESSION + 16 * 10_200
     # DRS: epochs 0, 2, 4 with tiny_raw's P = 3 planes of 5 x 5 points, uint8 per layer and point
     assert s.storage["predictions"] == 3 * 6 * 3 * 25
 
@@ -115,17 +126,24 @@ def run_plan(capsys, *argv: str) -> str:
 
 def test_plan_command_prints_jobs_storage_hours_and_requests(tmp_path, capsys):
     path = write_config(tmp_path, tiny_raw())
-    text = run_plan(capsys, str(path))
-    assert text.splitlines()[0] == "tiny"
-    assert "2 train_segment" in text and "6 cka_tile" in text and "GPU-hours" in text and "storage" in text
+    text = run_plan(capsys, str(path), "-C", str(tmp_path))
+    lines = text.splitlines()
+    assert lines[0].split() == ["experiment", "jobs", "done", "to", "run", "disk", "on", "disk", "hours", "left"]
+    assert lines[1].split()[:4] == ["tiny", str(len(jobs.experiment_jobs(build(tiny_raw()), build(tiny_raw()).experiments[0]))), "0", lines[1].split()[1]]
     assert "largest first-attempt request per rule (device: cpu" in text
-    assert "estimated wall time per rule" in text and "storage policy (storage.grams: keep" in text
+    assert "jobs per rule and estimated wall hours" in text and "storage policy (storage.grams: keep" in text
+    rules_table = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("  ") and len(line.split()) == 6}
+    assert rules_table["train_segment"][:3] == ["2", "0", "2"] and rules_table["cka_tile"][0] == "6"
+    all_row = next(line.split() for line in lines if line.startswith("all experiments"))
+    assert rules_table["total"][0] == all_row[2]  # one job count: the per-rule table adds up to the config's row
+    assert rules_table["total"][3] == all_row[-2]  # and so do the hours
     data = json.loads(run_plan(capsys, str(path), "--json"))
     assert data["summaries"][-1]["jobs"] == jobs.count_by_rule(jobs.workflow_jobs(build(tiny_raw())))
     assert data["requests"]["train_segment"]["jobs"] == 2 and data["requests"]["cka_tile"]["gpu"] == 0
     assert data["rule_hours"]["cka_tile"]["jobs"] == 6
     total = data["summaries"][-1]
     assert data["storage_policies"]["grams_after_tiles"] == sum(total["storage_bytes"].values()) - total["storage_bytes"]["grams"]
+    assert data["experiments"][-1]["jobs"] == sum(row["jobs"] for row in data["rule_hours"].values())
     only = run_plan(capsys, str(path), "--experiment", "tiny")
     assert "all experiments" not in only
 
@@ -178,3 +196,19 @@ def test_probe_work_follows_the_step_floor():
     plain, _ = probe_work(0)
     assert floor.probe_steps == epochs * 4 * 2 and plain.probe_steps == epochs * 2 * 2
     assert cost.seconds(floor, False, 1) > cost.seconds(plain, False, 1)
+
+
+@pytest.mark.slow
+def test_planned_disk_is_within_twice_what_a_finished_run_holds(tiny_run):
+    """The planned bytes of every modelled job beside the bytes its output holds on disk (real run)."""
+    p = build(tiny_raw())
+    rows = overview.experiment_rows(p, tiny_run)
+    total = rows[-1]
+    assert total["done"] == total["jobs"]
+    assert 0.5 < total["planned_bytes"] / total["on_disk_bytes"] < 2.0, total
+
+
+@pytest.mark.slow
+def test_every_jobs_output_exists_after_a_finished_run(tiny_run):
+    done = overview.done_jobs(jobs.workflow_jobs(build(tiny_raw())), tiny_run)
+    assert done == jobs.workflow_jobs(build(tiny_raw()))

@@ -1,10 +1,9 @@
-"""Seed-replicate aggregation (repdyn.report.replicates) and the findings table (repdyn.report.findings)."""
+"""Seed-replicate aggregation (repdyn.report.replicates)."""
 
 from __future__ import annotations
 
 import pytest
 
-from repdyn.report.findings import across_seeds, findings
 from repdyn.report.index import flat_settings, replicates_section
 from repdyn.report.replicates import format_tsv, match_transitions, replicate_groups, replicate_rows, spread, tolerance
 
@@ -55,20 +54,8 @@ def test_groups_are_runs_that_differ_only_in_seed():
     assert "Seed replicates" in replicates_section(reports, "compare")[0]
 
 
-def test_findings_are_measurements_with_controls_and_need_every_seed():
-    one = findings(report("a", 0))
-    assert [f["holds"] for f in one] == [True, True, True]
-    assert "without label noise" in one[2]["controls"][1]
-    assert findings(report("a", 0, last_transitions=(50,)))[2]["holds"] is False
-    spike = report("a", 0, last_transitions=(40,), fit=38)
-    spike["summary"][0]["instabilities"] = ["37-43"]
-    assert findings(spike)[2]["holds"] is False  # a transition inside an instability does not count
-    group = [report("a", 0), report("b", 1, offdiag_last=0.99), report("c", 2)]
-    depth = across_seeds(group)[0]
-    assert (depth["holds_in"], depth["measured"], depth["seeds"]) == (2, 3, 3)
-
-
-def test_the_replicate_config_is_the_default_with_three_seeds():
+def test_the_controls_config_is_the_default_with_three_seeds():
+    """configs/default_controls.yaml: both default experiments, each over seeds 0, 1, 2; seed 0 is the default."""
     from pathlib import Path
 
     import yaml
@@ -77,12 +64,11 @@ def test_the_replicate_config_is_the_default_with_three_seeds():
 
     root = Path(__file__).resolve().parents[1]
     default = yaml.safe_load((root / "config.yaml").read_text())
-    replicate = yaml.safe_load((root / "configs" / "default_seeds.yaml").read_text())
-    (entry,) = replicate["experiments"]
-    assert entry.pop("sweep") == {"train.seed": [0, 1, 2]}
-    assert replicate == default
-    ids = plan.build(config.load([root / "configs" / "default_seeds.yaml"])).index()["experiments"]
+    controls = yaml.safe_load((root / "configs" / "default_controls.yaml").read_text())
+    assert [e.pop("sweep") for e in controls["experiments"]] == [{"train.seed": [0, 1, 2]}] * 2
+    assert controls == default
+    ids = plan.build(config.load([root / "configs" / "default_controls.yaml"])).index()["experiments"]
     default_ids = plan.build(config.load([root / "config.yaml"])).index()["experiments"]
-    (seed0,) = [v for k, v in ids.items() if k.endswith("seed0")]
-    assert seed0["train"]["id"] == next(iter(default_ids.values()))["train"]["id"]  # the default run is seed 0
-    assert len({v["train"]["id"] for v in ids.values()}) == 3
+    assert len(default_ids) == 2 and len({v["train"]["id"] for v in ids.values()}) == 6
+    for name, entry in default_ids.items():  # every default experiment is the seed-0 member of its sweep
+        assert ids[f"{name}-seed0"]["train"]["id"] == entry["train"]["id"]

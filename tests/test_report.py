@@ -29,6 +29,9 @@ from repdyn.report.summary import cell, format_tsv
 
 LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]
 EXPERIMENTS = ["w2", "w2-seed1", "w3"]
+# The index covers every experiment run in the directory: the report run starts from a copy of tiny_run, whose
+# experiment comes after the config's own.
+INDEXED = [*EXPERIMENTS, "tiny"]
 
 
 # --------------------------------------------------------------------------- unit
@@ -58,9 +61,9 @@ def test_cross_run_diagonal_pairs_equal_epochs_of_two_grids():
     assert cross_run_diagonal(result) == {"l": ([0, 2, 4], [0.0, 6.0, 11.0])}
 
 
-def _report(name, width, noise, value):
+def _report(name, width, noise, value, epochs=100):
     return {"name": name, "settings": {"data": {"label_noise": noise}, "train": {"model": {"width": width}}},
-            "summary": [{"first_layer_cka_to_init_end": value}]}
+            "epochs": epochs, "summary": [{"first_layer_cka_to_init_end": value}]}
 
 
 def test_width_study_groups_experiments_that_differ_only_in_width():
@@ -70,6 +73,10 @@ def test_width_study_groups_experiments_that_differ_only_in_width():
     assert sorted(points) == [("label_noise=0.0", 32.0, 0.9), ("label_noise=0.0", 64.0, 0.95),
                               ("label_noise=0.2", 32.0, 0.8), ("label_noise=0.2", 64.0, 0.85)]
     assert width_groups([_report("a", 32, 0.0, 0.9)]) == []
+    # one run read at two lengths (a shared run) is two groups; an experiment repeated under another name adds nothing
+    longer = width_groups([_report("a", 32, 0.0, 0.9), _report("b", 64, 0.0, 0.95), _report("a-long", 32, 0.0, 0.7, 200),
+                           _report("a-again", 32, 0.0, 0.9)])
+    assert sorted(longer) == [("epochs=100", 32.0, 0.9), ("epochs=100", 64.0, 0.95)]
 
 
 def test_html_escapes_names_from_the_config():
@@ -121,8 +128,8 @@ def test_every_page_renders_with_all_images_loaded(reported, browser):
         assert browser.title.startswith("repdyn report"), page
         images = browser.execute_script(
             "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
-        if page.parent.name == "reports":
-            expected = len(list((work / "reports" / "compare").glob("*.png")))
+        if page.parent.name == "reports":  # the comparison figures and one panel thumbnail per experiment
+            expected = len(list((work / "reports" / "compare").glob("*.png"))) + len(INDEXED)
         else:  # errors, 3 CKA, 4 DRS and 2 two-point figures, one per decision-region plane, 2 per cross-run comparison
             doc = json.loads((page.parent / "report.json").read_text())
             expected = 10 + len(doc["regions"]) + 2 * len(doc["cross"])
@@ -143,8 +150,8 @@ def test_experiment_page_shows_ids_phases_transitions_and_stores(reported, brows
     text = browser.find_element("tag name", "body").text
     for ident in (index["data"]["id"], index["train"]["id"], index["cka"]["id"], index["drs"]["id"]):
         assert ident in text
-    for heading in ("CKA similarity blocks", "DRS similarity blocks", "CKA to initialisation", "Decision regions",
-                    "Cross-run CKA against w2-seed1", "Summary"):
+    for heading in ("Contents", "CKA similarity blocks", "DRS similarity blocks", "CKA to initialisation",
+                    "Decision regions", "Cross-run CKA against w2-seed1", "Per layer", "Artifacts, ids and settings"):
         assert heading in text, heading
     hrefs = browser.execute_script("return Array.from(document.links).map(a => a.href)")
     assert any(h.rstrip("/").endswith("cka.zarr") for h in hrefs) and any(h.rstrip("/").endswith("drs.zarr") for h in hrefs)
@@ -160,12 +167,52 @@ def test_experiment_page_shows_ids_phases_transitions_and_stores(reported, brows
         assert init["epochs"] == [0, 1, 2] and init["values"][0] == pytest.approx(1.0)
 
 
+# Everything a page shows must fit its width: a table, heading or figure wider than its box is cut off (or
+# scrolls inside it), which is how wide tables hid columns before.
+OVERFLOWING = """return Array.from(document.querySelectorAll('table, h1, h2, h3, figcaption, p, nav'))
+    .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > window.innerWidth + 1)
+    .map(e => e.tagName + ': ' + e.innerText.slice(0, 60))"""
+
+
+@pytest.mark.slow
+def test_pages_lead_with_the_answer_and_nothing_is_cut_off(reported, browser, tmp_path):
+    work, _ = reported
+    browser.set_window_size(1280, 1000)
+    index = work / "reports" / "index.html"
+    browser.get(index.as_uri())
+    browser.save_screenshot(str(tmp_path / "index.png"))
+    assert (tmp_path / "index.png").stat().st_size > 10_000
+    assert browser.execute_script(OVERFLOWING) == []
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    cards = browser.execute_script("""return Array.from(document.querySelectorAll('section.card')).map(c => [
+        c.querySelector('h3').innerText, c.querySelector('img.thumb').naturalWidth, c.querySelector('p').innerText,
+        c.querySelectorAll('table tbody tr').length])""")
+    assert [c[0] for c in cards] == INDEXED
+    for name, width, events, rows in cards:
+        assert width > 0 and rows == len(LAYERS), name
+        assert events.startswith(f"{4 if name == 'tiny' else 2} epochs · ") and "double-descent peak" in events
+    # the cards come before the comparisons, and the findings slot (empty without findings) before the cards
+    order = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")
+    assert order.index("experiments") < order.index("comparisons")
+
+    page = work / "reports" / "experiments" / "w2" / "index.html"
+    browser.get(page.as_uri())
+    browser.save_screenshot(str(tmp_path / "experiment.png"))
+    assert browser.execute_script(OVERFLOWING) == []
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    sections = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.id)")
+    toc = browser.execute_script("return Array.from(document.querySelectorAll('nav.toc a')).map(a => a.hash)")
+    assert toc == [f"#{s}" for s in sections]  # the contents list every section, in page order
+    assert sections[:3] == ["events", "cka", "drs"] and sections[-1] == "artifacts"
+    assert sections.index("findings") < sections.index("summary")
+
+
 @pytest.mark.slow
 def test_summary_table_has_a_row_per_experiment_and_layer(reported):
     work, _ = reported
     with open(work / "reports" / "summary.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    assert [(r["experiment"], r["layer"]) for r in rows] == [(e, layer) for e in EXPERIMENTS for layer in LAYERS]
+    assert [(r["experiment"], r["layer"]) for r in rows] == [(e, layer) for e in INDEXED for layer in LAYERS]
     for r in rows:
         report = json.loads((work / "reports" / "experiments" / r["experiment"] / "report.json").read_text())
         assert r["perfect_fit_epoch"] == cell(report["phases"]["perfect_fit_epoch"])

@@ -52,8 +52,8 @@ def test_cost_resources_and_jobs_read_the_table():
     assert resources.GPU_RULES == rules.GPU_RULES == {"init", "train_segment", "extract_segment", "probe_segment",
                                                       "planes_eval"}
     assert resources.CLUSTER_RULES == rules.MODELLED and jobs.RULES == rules.NAMES
-    assert jobs.LOCAL_RULES == {"spec", "index", "run_metrics", "choose_pairs", "twopoint_fit", "report_experiment",
-                                "report_index", "all"}
+    assert jobs.LOCAL_RULES == {"spec", "index", "run_metrics", "cka_layer_pairs", "choose_pairs", "twopoint_fit",
+                                "report_experiment", "report_index", "all"}
     assert rules.threads("cka_assemble", 8) == 1 and rules.threads("cka_tile", 8) == 8
     assert not (rules.GPU_RULES & rules.LOCAL_RULES)
     summary_stages = {rules.RULES[r].stage for r in rules.MODELLED}

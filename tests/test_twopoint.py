@@ -98,6 +98,20 @@ def test_driven_fit_recovers_rates_with_measured_W_and_beats_its_baseline(rich_r
     assert fit.error < 1e-8 and fit.error_shuffled > 1e-3
 
 
+def test_the_other_pair_control_fails_where_the_shuffled_baseline_passes(rich_run):
+    """Any monotone H is fitted better by a monotone ∫W than by a shuffled one, so the shuffled baseline passes a
+    pair driven by some other W; the control driven by another pair's W (here the true driver, W delayed by 5 %
+    of the run) shows that this pair's own W is not what drives it."""
+    t, own = T, rich_run[:, 2]
+    delayed = np.interp(t - 0.05 * (t[-1] - t[0]), t, own)  # another pair's drive: the same shape, later
+    H, Y = simulate_driven(0.05, 1e-8, encoder_rate=0.006, eta_y=0.03, t=t, W=delayed).T
+    wrong = fit_driven(t, H, Y, own, W_other=delayed)
+    assert wrong.error < wrong.error_shuffled  # the weak baseline is passed
+    assert wrong.error_other < 1e-6 < wrong.error  # the sharper control is not
+    right = fit_driven(t, H, Y, delayed, W_other=own)
+    assert right.error < 1e-8 < right.error_other
+
+
 def test_late_slope_is_one_half_when_C_vanishes():
     k = kappa(**RATES, dx2=1.0)
     Y0 = 1e-4

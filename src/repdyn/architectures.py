@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from repdyn.datasets import DATASET_FACTS
+from repdyn.datasets import DATASET_FACTS, facts_of
 
 VIT_DIM, VIT_BLOCKS, VIT_PATCH = 768, 12, 16
 
@@ -108,12 +108,12 @@ def architecture(name: str) -> Architecture:
 def model_cost(model: Mapping[str, Any], data: Mapping[str, Any]) -> ModelCost:
     """Cost facts of a run's model on its data (settings as in the run and data spec.json)."""
     dataset = data["dataset"]
-    if dataset not in DATASET_FACTS:
-        raise ValueError(f"data.dataset: unknown dataset {dataset!r} (known: {', '.join(DATASET_FACTS)})")
+    if dataset not in DATASET_FACTS and dataset != "npz":
+        raise ValueError(f"data.dataset: unknown dataset {dataset!r} (known: {', '.join(DATASET_FACTS)}, npz)")
     arch = ARCHITECTURES.get(model["arch"])
     if arch is None:
         raise ValueError(f"model.arch: unknown architecture {model['arch']!r} (known: {', '.join(ARCHITECTURES)})")
-    return arch.cost(model, DATASET_FACTS[dataset]["classes"], data["image_size"])
+    return arch.cost(model, facts_of(data)["classes"], data["image_size"])
 
 
 class AnalysedLayersMixin:

@@ -20,13 +20,15 @@ import yaml
 
 from repdyn import grids
 from repdyn.architectures import ARCHITECTURES
-from repdyn.datasets import DATASET_FACTS
+from repdyn.datasets import facts_of
+from repdyn.imports import settings as imported
 
 SECTIONS = ("data", "model", "train", "grids", "cka", "probe", "drs", "twopoint")
 
 # Model settings each architecture uses; others are dropped after checking that none
 # was set explicitly, so that e.g. a ResNet-50 run id never depends on a default `width`.
 MODEL_KEYS = {name: ("arch", *arch.settings) for name, arch in ARCHITECTURES.items()}
+MODEL_KEYS["external"] = ("arch", *imported.EXTERNAL_MODEL_KEYS)
 
 
 class ConfigError(ValueError):
@@ -102,10 +104,12 @@ def resolve(raw: Mapping[str, Any]) -> Config:
         base = deep_merge(defaults, {k: v for k, v in entry.items() if k in SECTIONS})
         for name, settings in _expand_sweep(entry["name"], base, entry.get("sweep"), index):
             where = f"experiments[{index}] ({name})"
-            explicit_model_keys = set(settings.get("model", {}) or {})
+            explicit = {section: set(settings.get(section, {}) or {}) for section in ("data", "model", "train")}
             settings = fill_defaults(settings, schema()["$defs"]["experiment_settings"])
             _validate(settings, schema()["$defs"]["experiment_settings"], where=where, root=schema())
-            settings["model"] = _model_settings(settings["model"], explicit_model_keys, where)
+            settings["model"] = _model_settings(settings["model"], explicit["model"], where)
+            settings["train"] = imported.check_train(settings, explicit["train"], where, ConfigError)
+            settings["data"] = imported.resolve_npz(settings["data"], explicit["data"], where, ConfigError)
             _check_semantics(settings, where)
             experiments.append(Experiment(name=name, settings=settings, index=index))
     names = [e.name for e in experiments]
@@ -298,12 +302,14 @@ def _model_settings(model: dict[str, Any], explicit: set[str], where: str) -> di
         raise ConfigError(
             f"{where}.model.{unused[0]}: not used by arch {model['arch']!r} (its settings: {', '.join(used)})"
         )
-    return {k: model[k] for k in used}
+    if model["arch"] == "external":
+        imported.check_model(model, where, ConfigError)
+    return {k: model[k] for k in used if k in model}
 
 
 def _check_semantics(settings: dict[str, Any], where: str) -> None:
     data = settings["data"]
-    facts = DATASET_FACTS[data["dataset"]]
+    facts = facts_of(data)
     classes = facts["classes"]
     if data["dataset"] in ("cifar10", "svhn") and data["image_size"] != 32:
         raise ConfigError(f"{where}.data.image_size: {data['image_size']} is not allowed for {data['dataset']} (allowed: 32)")
@@ -332,10 +338,10 @@ def _check_semantics(settings: dict[str, Any], where: str) -> None:
                     f"{where}.data.normalization.{key}: {len(norm[key])} values given, "
                     f"{data['dataset']} has {facts['channels']} channel(s)"
                 )
-    opt = settings["train"]["optimizer"]
-    if opt["name"] != "sgd" and (opt["momentum"] or opt["nesterov"]):
+    opt = settings["train"].get("optimizer")  # an imported run has none
+    if opt and opt["name"] != "sgd" and (opt["momentum"] or opt["nesterov"]):
         raise ConfigError(f"{where}.train.optimizer.momentum: only used by sgd, but optimizer.name is {opt['name']!r}")
-    if opt["nesterov"] and not opt["momentum"]:
+    if opt and opt["nesterov"] and not opt["momentum"]:
         raise ConfigError(f"{where}.train.optimizer.nesterov: needs momentum > 0")
     for grid_name, spec in settings["grids"].items():
         try:

@@ -28,7 +28,7 @@ FORMAT_VERSIONS: dict[str, int] = {
     "preds": 1,
     "drs": 1,
     "pairs": 1,
-    "twopoint": 1,
+    "twopoint": 2,
 }
 
 

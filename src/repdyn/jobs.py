@@ -81,6 +81,7 @@ def _cka_jobs(plan: Plan, exp: ExperimentPlan) -> set[Job]:
         shape = art.assembled_dir(exp.epochs, col_exp.epochs).name
         out.add(job("cka_assemble", stage=art.stage, id=art.id, shape=shape))
         out.add(job("run_metrics", run=art.rows.run.id, end=_pos(exp.epochs)))
+    out |= {job("cka_layer_pairs", id=exp.cka.id, epoch=d.name[1:]) for d in exp.layer_pairs_dirs}
     return out
 
 
@@ -136,3 +137,32 @@ def count_by_rule(jobs: Iterable[Job]) -> dict[str, int]:
     if unknown:
         raise ValueError(f"jobs of unknown rule(s) {sorted(unknown)}")
     return {rule: counts[rule] for rule in RULES if counts[rule]}
+
+
+# Each rule's output as workflow/rules/*.smk names it (tests/test_plan_cost.py checks them on a finished run).
+OUTPUTS: dict[str, str] = {
+    "spec": "results/{stage}/{id}/spec.json",
+    "index": "results/index.json",
+    "prepare_data": "results/data/{id}/dataset.h5",
+    "init": "results/train/{run}/init",
+    "train_segment": "results/train/{run}/segments/{start}-{end}",
+    "run_metrics": "results/train/{run}/metrics/e{end}.tsv",
+    "extract_segment": "results/extract/{id}/{start}-{end}",
+    "cka_tile": "results/{stage}/{id}/tiles/{tile}",
+    "cka_assemble": "results/{stage}/{id}/{shape}",
+    "make_planes": "results/planes/{id}/planes.zarr",
+    "probe_segment": "results/probe/{id}/{start}-{end}",
+    "planes_eval": "results/preds/{id}/{start}-{end}",
+    "drs_tile": "results/drs/{id}/tiles/{tile}",
+    "drs_assemble": "results/drs/{id}/{shape}",
+    "choose_pairs": "results/pairs/{id}/pairs.json",
+    "twopoint_fit": "results/twopoint/{id}/{shape}",
+    "report_experiment": "reports/experiments/{name}",
+    "report_index": "reports/index.html",
+}
+
+
+def output(j: Job) -> str | None:
+    """The path of a job's output relative to the work directory (None for `all`, which writes nothing)."""
+    pattern = OUTPUTS.get(j.rule)
+    return None if pattern is None else pattern.format(**j.wc)

@@ -10,27 +10,10 @@ partitions' limits.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from repdyn import cost, jobs, plan, resources, rules, work
-
-
-def _rules_line(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {rule}" for rule, n in counts.items())
-
-
-def _storage_line(storage: dict[str, float]) -> str:
-    return ", ".join(f"{stage} {cost.human_bytes(size)}" for stage, size in storage.items() if size)
-
-
-def summary_lines(s: cost.Summary) -> list[str]:
-    cluster = sum(n for rule, n in s.jobs.items() if rule not in jobs.LOCAL_RULES)
-    return [
-        s.name,
-        f"  jobs     {sum(s.jobs.values())} ({cluster} on the cluster): {_rules_line(s.jobs)}",
-        f"  storage  {cost.human_bytes(s.total_storage)}: {_storage_line(s.storage)}",
-        f"  time     {s.gpu_hours:.1f} GPU-hours (GPU rules, one GPU each), {s.cpu_hours:.1f} CPU job-hours",
-    ]
 
 
 def largest_requests(p: plan.Plan) -> dict[str, dict[str, Any]]:
@@ -49,34 +32,46 @@ def largest_requests(p: plan.Plan) -> dict[str, dict[str, Any]]:
 
 def request_lines(requests: dict[str, dict[str, Any]], device: str) -> list[str]:
     lines = [f"largest first-attempt request per rule (device: {device}; each retry asks x{resources.RETRY_GROWTH})",
-             f"  {'rule':<16}{'jobs':>7}{'runtime':>12}{'mem':>11}  gpu"]
+             f"  {'rule':<18}{'jobs':>5}{'runtime':>12}{'mem':>11}  gpu"]
     for rule, row in requests.items():
         hours = f"{row['runtime_max'] / 60:.1f} h"
-        lines.append(f"  {rule:<16}{row['jobs']:>7}{hours:>12}{row['mem_mb_max'] / 1000:>8.1f} GB  {row['gpu']}")
+        lines.append(f"  {rule:<18}{row['jobs']:>5}{hours:>12}{row['mem_mb_max'] / 1000:>8.1f} GB  {row['gpu']}")
     return lines
 
 
-def rule_hours(p: plan.Plan) -> dict[str, dict[str, float]]:
-    """Per modelled rule: jobs and summed estimated wall hours where the config runs them (CPU unless the rule
-    is a GPU rule and device is cuda), serial, without job start-up: the planned time per stage."""
+def job_hours(p: plan.Plan, j: jobs.Job) -> float:
+    """A modelled job's estimated wall hours where the config runs it (CPU unless a GPU rule with device cuda)."""
+    on_gpu = resources.uses_gpu(j.rule, p.config.device)
+    return cost.seconds(cost.job_work(j.rule, p, j.wc), on_gpu, rules.threads(j.rule, p.config.threads), j.rule) / 3600
+
+
+def rule_hours(p: plan.Plan, root: str | Path | None = None) -> dict[str, dict[str, float]]:
+    """Per rule: jobs and summed estimated wall hours (0 for the small rules without a cost model), serial,
+    without job start-up: the planned time per stage. With `root`, also the jobs whose output exists there
+    (`done`) and the hours of the others."""
     out: dict[str, dict[str, float]] = {}
-    for j in sorted(jobs.workflow_jobs(p)):
-        if j.rule not in rules.MODELLED:
-            continue
-        on_gpu = resources.uses_gpu(j.rule, p.config.device)
-        threads = rules.threads(j.rule, p.config.threads)
-        row = out.setdefault(j.rule, {"jobs": 0, "hours": 0.0})
+    every = jobs.workflow_jobs(p)
+    done = done_jobs(every, root) if root is not None else set()
+    for j in sorted(every):
+        row = out.setdefault(j.rule, {"jobs": 0, "hours": 0.0, "done": 0, "hours_left": 0.0})
+        hours = job_hours(p, j) if j.rule in rules.MODELLED else 0.0
         row["jobs"] += 1
-        row["hours"] += cost.seconds(cost.job_work(j.rule, p, j.wc), on_gpu, threads, j.rule) / 3600
+        row["hours"] += hours
+        if j in done:
+            row["done"] += 1
+        else:
+            row["hours_left"] += hours
     return {rule: out[rule] for rule in jobs.RULES if rule in out}
 
 
 def hours_lines(hours: dict[str, dict[str, float]], device: str) -> list[str]:
-    total = sum(row["hours"] for row in hours.values())
-    lines = [f"estimated wall time per rule, jobs one after another (device: {device}; without job start-up)",
-             f"  {'rule':<18}{'jobs':>6}{'hours':>9}"]
-    lines += [f"  {rule:<18}{int(row['jobs']):>6}{row['hours']:>9.2f}" for rule, row in hours.items()]
-    return lines + [f"  {'total':<18}{'':>6}{total:>9.2f}"]
+    total = {k: sum(row[k] for row in hours.values()) for k in ("jobs", "done", "hours", "hours_left")}
+    lines = [f"jobs per rule and estimated wall hours, one after another (device: {device}; without job start-up)",
+             f"  {'rule':<18}{'jobs':>6}{'done':>6}{'to run':>8}{'hours':>9}{'left':>9}"]
+    rows = [*hours.items(), ("total", total)]
+    lines += [f"  {rule:<18}{int(row['jobs']):>6}{int(row['done']):>6}{int(row['jobs'] - row['done']):>8}"
+              f"{row['hours']:>9.2f}{row['hours_left']:>9.2f}" for rule, row in rows]
+    return lines
 
 
 def policy_footprints(p: plan.Plan, total: cost.Summary) -> dict[str, float]:
@@ -108,22 +103,70 @@ def policy_lines(footprints: dict[str, float], policy: str) -> list[str]:
             f"  checkpoints only CKA extraction reads: {h(footprints['cka_only_checkpoints'])} (kept: no policy deletes them)"]
 
 
-def plan_report(p: plan.Plan, experiment: str | None = None, as_json: bool = False) -> str:
-    """The text (or JSON) `repdyn plan` prints; `experiment` keeps only that experiment's summary."""
+def done_jobs(group: set[jobs.Job] | list[jobs.Job], root: str | Path) -> set[jobs.Job]:
+    """The jobs whose output exists under `root`; `all` (which writes nothing) once every other one is done."""
+    done = {j for j in group if (out := jobs.output(j)) is not None and (Path(root) / out).exists()}
+    rest = {j for j in group if jobs.output(j) is None}
+    return done | rest if len(done) + len(rest) == len(set(group)) else done
+
+
+def _bytes_on_disk(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def experiment_rows(p: plan.Plan, root: str | Path) -> list[dict[str, Any]]:
+    """Per experiment (shared jobs counted in each), then the whole config (shared jobs once): jobs, done,
+    planned disk beside what the finished jobs hold, estimated hours and hours left, where the config runs them."""
+    groups = [(e.name, jobs.experiment_jobs(p, e)) for e in p.experiments] + [("all experiments",
+                                                                               jobs.workflow_jobs(p))]
+    rows = []
+    for name, group in groups:
+        modelled = [j for j in sorted(group) if j.rule in rules.MODELLED]
+        done = done_jobs(group, root)
+        hours = {j: job_hours(p, j) for j in modelled}
+        rows.append({"name": name, "jobs": len(group), "done": len(done),
+                     "planned_bytes": cost.summarize(name, p, modelled, p.config.threads).total_storage,
+                     "on_disk_bytes": sum(_bytes_on_disk(Path(root) / jobs.output(j)) for j in done
+                                          if j.rule in rules.MODELLED),
+                     "hours": sum(hours.values()), "hours_left": sum(h for j, h in hours.items() if j not in done)})
+    return rows
+
+
+def experiment_lines(rows: list[dict[str, Any]], device: str) -> list[str]:
+    width = max(len(r["name"]) for r in rows)
+    where = "GPU rules on the GPU" if device == "cuda" else "every job on CPUs"
+    h = cost.human_bytes
+    lines = [f"{'experiment':<{width}}{'jobs':>7}{'done':>7}{'to run':>8}{'disk':>11}{'on disk':>11}"
+             f"{'hours':>9}{'left':>9}"]
+    lines += [f"{r['name']:<{width}}{r['jobs']:>7}{r['done']:>7}{r['jobs'] - r['done']:>8}{h(r['planned_bytes']):>11}"
+              f"{h(r['on_disk_bytes']):>11}{r['hours']:>9.2f}{r['hours_left']:>9.2f}" for r in rows]
+    return lines + [f"  disk: planned for all jobs; on disk: what the finished ones hold. hours: estimated wall time "
+                    f"of the jobs one after another (device {device}: {where})"]
+
+
+def plan_report(p: plan.Plan, experiment: str | None = None, as_json: bool = False, root: str | Path = ".") -> str:
+    """The text (or JSON) `repdyn plan` prints; `experiment` keeps only that experiment's row. Jobs whose output
+    exists under `root` count as done."""
     summaries = cost.plan_summaries(p)
     footprints = policy_footprints(p, summaries[-1])
+    rows = experiment_rows(p, root)
     if experiment:
         names = {e.name for e in p.experiments}
         if experiment not in names:
             raise ValueError(f"--experiment {experiment!r}: no such experiment (known: {', '.join(sorted(names))})")
         summaries = [s for s in summaries if s.name == experiment]
+        rows = [r for r in rows if r["name"] == experiment]
     requests = largest_requests(p)
-    hours = rule_hours(p)
+    hours = rule_hours(p, root)
     if as_json:
-        return json.dumps({"summaries": [{"name": s.name, "jobs": s.jobs, "storage_bytes": s.storage,
+        return json.dumps({"experiments": rows,
+                           "summaries": [{"name": s.name, "jobs": s.jobs, "storage_bytes": s.storage,
                                           "gpu_hours": s.gpu_hours, "cpu_hours": s.cpu_hours} for s in summaries],
                            "requests": requests, "rule_hours": hours,
                            "storage_policies": footprints}, indent=2)
-    lines = [line for s in summaries for line in summary_lines(s)]
-    return "\n".join(lines + request_lines(requests, p.config.device) + hours_lines(hours, p.config.device)
+    disk = ", ".join(f"{stage} {cost.human_bytes(size)}" for stage, size in summaries[-1].storage.items() if size)
+    return "\n".join(experiment_lines(rows, p.config.device) + [""] + hours_lines(hours, p.config.device)
+                     + [f"disk per stage: {disk}", ""] + request_lines(requests, p.config.device) + [""]
                      + policy_lines(footprints, p.config.storage["grams"]))

@@ -44,6 +44,7 @@ TABLE: tuple[Rule, ...] = (
     Rule("extract_segment", "grams", gpu=True, threads=CONFIG, work=work.extract_segment),
     Rule("cka_tile", "cka tiles", threads=CONFIG, work=work.cka_tile),
     Rule("cka_assemble", "cka matrices", work=work.cka_assemble),
+    Rule("cka_layer_pairs", "cka matrices", local=True),
     Rule("make_planes", "planes", work=work.make_planes),
     Rule("probe_segment", "probes", gpu=True, threads=CONFIG, work=work.probe_segment),
     Rule("planes_eval", "predictions", gpu=True, threads=CONFIG, work=work.planes_eval),

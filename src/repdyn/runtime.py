@@ -15,12 +15,26 @@ from typing import Any
 
 ENV_DEVICE = "REPDYN_DEVICE"
 ENV_DATA_SOURCES = "REPDYN_DATA_SOURCES"
+ENV_RUN_SOURCES = "REPDYN_RUN_SOURCES"
 
 
-def export(device: str, data_sources: dict[str, dict[str, Any]]) -> None:
-    """Set the environment that job commands read (called by the Snakefile)."""
+def export(device: str, data_sources: dict[str, dict[str, Any]],
+           run_sources: dict[str, dict[str, Any]] | None = None) -> None:
+    """Set the environment that job commands read (called by the Snakefile); `run_sources` holds where an
+    imported run's checkpoints and factory are (repdyn.imports.files.machine)."""
     os.environ[ENV_DEVICE] = device
     os.environ[ENV_DATA_SOURCES] = json.dumps(data_sources, sort_keys=True)
+    os.environ[ENV_RUN_SOURCES] = json.dumps(run_sources or {}, sort_keys=True)
+    for source in (run_sources or {}).values():  # every job that builds an imported network finds its factory
+        if source.get("pythonpath"):
+            _append_path(os.path.expanduser(source["pythonpath"]))
+
+
+def _append_path(folder: str) -> None:
+    """Add `folder` to the end of PYTHONPATH unless it is there already (repdyn's own src stays first)."""
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if folder not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([*parts, folder])
 
 
 def export_source(src: str) -> None:
@@ -36,7 +50,16 @@ def device() -> str:
 def data_source(data_id: str) -> dict[str, Any]:
     """root/download for one data artifact; defaults when run outside the workflow."""
     sources = json.loads(os.environ.get(ENV_DATA_SOURCES, "{}") or "{}")
-    return sources.get(data_id, {"root": None, "download": False})
+    return sources.get(data_id, {"root": None, "download": False, "path": None})
+
+
+def run_source(run_id: str) -> dict[str, Any]:
+    """checkpoints/pythonpath/cost of one imported run (KeyError outside a workflow that planned it)."""
+    sources = json.loads(os.environ.get(ENV_RUN_SOURCES, "{}") or "{}")
+    if run_id not in sources:
+        raise KeyError(f"imported run {run_id}: where its checkpoints are is unknown here (run it through the "
+                       f"workflow, or set {ENV_RUN_SOURCES})")
+    return sources[run_id]
 
 
 def set_threads(n: int) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repdyn.architectures import ModelCost, model_cost
-from repdyn.datasets import DATASET_FACTS, TRAIN_SIZES
+from repdyn.datasets import facts_of
 from repdyn.plan import Plan
 from repdyn.probe_schedule import probe_passes, steps_per_epoch
 from repdyn.tiling.names import parse_tile
@@ -41,10 +41,16 @@ from repdyn.tiling.names import parse_tile
 DOWNLOAD_SECONDS = 600.0
 DECODE_SECONDS_PER_IMAGE = 2e-4
 FIGURE_SECONDS_PER_LAYER = 5.0
+# Disk: a figure file (PNG or PDF) averages 50-75 kB on the tiny and default runs (heatmaps are downsampled
+# to the figure's pixels, so larger grids do not grow it much); dataset files are LZF-compressed uint8 images,
+# 0.51 of their size on zero-padded Fashion-MNIST, less compressible on natural images.
+FIGURE_FILE_BYTES = 75e3
+DATA_COMPRESSION = 0.75
 ACTIVATION_FACTOR = 10  # floats kept for backward per analysed-layer float (several tensors per block)
 PROBE_FORWARD_BATCH = 256  # repdyn.drs.probe_job.FORWARD_BATCH
 ONE_HOT_CHUNK_BYTES = 256 * 2**20  # repdyn.drs.agreement.DEFAULT_CHUNK_BYTES
 TILE_COLUMN_CHUNK = 8192  # columns per GEMM chunk in repdyn.cka.tiles
+EVAL_BATCH = 512  # repdyn.train.loop.EVAL_BATCH_SIZE: images per forward of an imported run's evaluation
 
 @dataclass(frozen=True)
 class Work:
@@ -92,14 +98,19 @@ class _RunFacts:
 def run_facts(plan: Plan, run_id: str) -> _RunFacts:
     run = _lookup(plan.runs, run_id, "run")
     data = plan.data[run.data_id].spec["settings"]
-    facts = DATASET_FACTS[data["dataset"]]
+    facts = facts_of(data)
     settings = run.spec["settings"]
-    opt = settings["train"]["optimizer"]
+    opt = settings["train"].get("optimizer") or {"name": None, "momentum": 0}  # an imported run has none
     slots = 2 if opt["name"] in ("adam", "adamw") else (1 if opt["momentum"] else 0)
-    model = model_cost(settings["model"], data)
+    if run.imported:
+        from repdyn.imports.cost import model_cost as imported_cost
+
+        model = imported_cost(settings["model"], run.machine, data, facts["classes"], facts["channels"])
+    else:
+        model = model_cost(settings["model"], data)
     return _RunFacts(
         model=model, classes=facts["classes"], image_bytes=facts["channels"] * data["image_size"] ** 2,
-        n_train=data["train_subset"] or TRAIN_SIZES[data["dataset"]],
+        n_train=data["train_subset"] or facts["train_size"],
         n_test=data["test_subset"] or facts["test_size"], n_test_all=facts["test_size"],
         probe_batches=data["probe"]["batches"], probe_batch=data["probe"]["batch_size"],
         state_bytes=4.0 * model.params * (1 + slots), train=settings["train"],
@@ -120,17 +131,21 @@ def _epochs(wildcards: Mapping[str, str]) -> tuple[int, int]:
 def prepare_data(plan: Plan, wc: Mapping[str, str]) -> Work:
     art = _lookup(plan.data, wc["id"], "data")
     data = art.spec["settings"]
-    facts = DATASET_FACTS[data["dataset"]]
-    n = TRAIN_SIZES[data["dataset"]] + facts["test_size"]
+    facts = facts_of(data)
+    n = facts["train_size"] + facts["test_size"]
     native = n * facts["channels"] * facts["native_size"] ** 2
     stored = n * facts["channels"] * data["image_size"] ** 2
+    kept = (data.get("train_subset") or facts["train_size"]) + facts["test_size"]  # the file's images
+    image_bytes = kept * facts["channels"] * data["image_size"] ** 2 * DATA_COMPRESSION
     return Work(io_bytes=native + stored, fixed_seconds=n * DECODE_SECONDS_PER_IMAGE
                 + (DOWNLOAD_SECONDS if art.machine.get("download") else 0.0),
-                host_bytes=3.0 * (native + stored), output_bytes=stored + 16.0 * n)
+                host_bytes=3.0 * (native + stored), output_bytes=image_bytes + 16.0 * kept)
 
 
 def init(plan: Plan, wc: Mapping[str, str]) -> Work:
     f = run_facts(plan, wc["run"])
+    if plan.runs[wc["run"]].imported:
+        return _import_part(plan, wc["run"], f, 0, 0)
     return Work(io_bytes=f.ckpt_bytes + f.state_bytes, host_bytes=2 * f.state_bytes + f.data_bytes,
                 output_bytes=f.ckpt_bytes + f.state_bytes)
 
@@ -138,6 +153,8 @@ def init(plan: Plan, wc: Mapping[str, str]) -> Work:
 def train_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
     f = run_facts(plan, wc["run"])
     start, end = _epochs(wc)
+    if plan.runs[wc["run"]].imported:
+        return _import_part(plan, wc["run"], f, start, end)
     epochs = end - start
     per_epoch = 3 * f.n_train + (f.n_train if f.train["eval_train"] else 0) + f.n_test
     saved = len(plan.runs[wc["run"]].segment_checkpoints(start, end)) * f.ckpt_bytes + f.state_bytes
@@ -145,6 +162,18 @@ def train_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
     return Work(device_flops=epochs * per_epoch * f.model.flops, training=True, images=epochs * per_epoch,
                 io_bytes=f.state_bytes + saved, host_bytes=2 * f.data_bytes + 3 * f.state_bytes,
                 activation_bytes=ACTIVATION_FACTOR * batch * sum(f.model.features().values()) * 4.0,
+                output_bytes=saved)
+
+
+def _import_part(plan: Plan, run_id: str, f: _RunFacts, start: int, end: int) -> Work:
+    """An imported run's init or segment job: each file of the part read and evaluated on train + test."""
+    run = plan.runs[run_id]
+    files = [e for e in map(int, run.spec["settings"]["train"]["files"]) if start < e <= end or start == end == e]
+    images = len(files) * (f.n_train + f.n_test)
+    saved = len(run.segment_checkpoints(start, end) if end else [0]) * f.ckpt_bytes
+    return Work(device_flops=images * f.model.flops, images=images, io_bytes=len(files) * f.ckpt_bytes + saved,
+                host_bytes=2 * f.data_bytes + 3 * f.ckpt_bytes,
+                activation_bytes=ACTIVATION_FACTOR * EVAL_BATCH * sum(f.model.features().values()) * 4.0 / 4,
                 output_bytes=saved)
 
 
@@ -225,10 +254,10 @@ def planes_eval(plan: Plan, wc: Mapping[str, str]) -> Work:
 def make_planes(plan: Plan, wc: Mapping[str, str]) -> Work:
     art = _lookup(plan.planes, wc["id"], "planes")
     data = art.data.spec["settings"]
-    facts = DATASET_FACTS[data["dataset"]]
+    facts = facts_of(data)
     image = facts["channels"] * data["image_size"] ** 2
     planes, _ = _planes_settings(art)
-    n = (data["train_subset"] or TRAIN_SIZES[data["dataset"]]) + facts["test_size"]
+    n = (data["train_subset"] or facts["train_size"]) + facts["test_size"]
     return Work(io_bytes=n * image + planes * 3 * image * 4.0, host_bytes=2.0 * n * image,
                 output_bytes=planes * 3 * image * 4.0)
 
@@ -259,16 +288,17 @@ def cka_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
                 output_bytes=layers * br * bc * 8.0)
 
 
-def _assembled(layers: int, cells: float, matrices_per_layer: int) -> Work:
+def _assembled(layers: int, cells: float, matrices_per_layer: int, figure_files: int) -> Work:
     size = layers * cells * 8.0 * matrices_per_layer
     return Work(io_bytes=2 * size, fixed_seconds=layers * (FIGURE_SECONDS_PER_LAYER + cells * 2e-7),
-                host_bytes=2 * size + 32.0 * cells, output_bytes=size)
+                host_bytes=2 * size + 32.0 * cells, output_bytes=size + figure_files * FIGURE_FILE_BYTES)
 
 
 def cka_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
     art = _lookup(plan.ckas, wc["id"], "cka")
     rows, cols = art.epochs(*art.lengths_of(wc["shape"]))
-    return _assembled(len(run_facts(plan, art.rows.run.id).model.layers), float(len(rows) * len(cols)), 1)
+    layers = len(run_facts(plan, art.rows.run.id).model.layers)
+    return _assembled(layers, float(len(rows) * len(cols)), 1, layers + 2)  # heatmaps, panel PNG and PDF
 
 
 def drs_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -286,10 +316,14 @@ def drs_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
 def drs_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
     art = _lookup(plan.drs, wc["id"], "drs")
     epochs = art.epochs(art.length_of(wc["shape"]))
-    return _assembled(len(run_facts(plan, art.preds.run.id).model.layers), float(len(epochs) ** 2), 2)
+    layers = len(run_facts(plan, art.preds.run.id).model.layers)
+    return _assembled(layers, float(len(epochs) ** 2), 2, layers + 4)  # heatmaps, panel and probe errors
 
 
 REPORT_FIGURES_PER_LAYER = 4  # blocks panel, init curves, copies; each as PNG and PDF
+# Figure files of one experiment's page (PNG + PDF each): errors; per CKA and DRS the panel, blocks and
+# init curves; probe errors and two decision-region planes; two two-point figures.
+REPORT_FIGURE_FILES = 2 * (1 + 2 * 3 + 3 + 2)
 BLOCK_DETECTION_S_PER_CELL = 1e-6  # dynamic programme over the E x E prefix sums, numpy-bound
 
 
@@ -318,7 +352,7 @@ def report_experiment(plan: Plan, wc: Mapping[str, str]) -> Work:
     return Work(io_bytes=size, host_bytes=2 * size,
                 fixed_seconds=layers * (REPORT_FIGURES_PER_LAYER * FIGURE_SECONDS_PER_LAYER
                                         + cells * BLOCK_DETECTION_S_PER_CELL),
-                output_bytes=layers * REPORT_FIGURES_PER_LAYER * 2e6)
+                output_bytes=(REPORT_FIGURE_FILES + 4 * len(exp.cka_cross)) * FIGURE_FILE_BYTES)
 
 
 def report_index(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -327,7 +361,8 @@ def report_index(plan: Plan, wc: Mapping[str, str]) -> Work:
     total = sum(layers * cells * 8.0 for layers, cells in sizes)
     one_layer = sum(cells * 8.0 for _, cells in sizes)
     figures = sum(layers for layers, _ in sizes) * 2
+    compared = figures if len(sizes) > 1 else 0  # comparison figures need two experiments
     return Work(io_bytes=total, host_bytes=2 * one_layer, fixed_seconds=figures * FIGURE_SECONDS_PER_LAYER,
-                output_bytes=figures * 2e6)
+                output_bytes=2 * compared * FIGURE_FILE_BYTES)
 
 

@@ -33,6 +33,8 @@ VARIABLES: dict[str, dict[str, str]] = {
     "row_epoch": {"long_name": "training epoch of the row", "units": "epoch"},
     "col_epoch": {"long_name": "training epoch of the column", "units": "epoch"},
     "layer": {"long_name": "analysed layer"},
+    "row_layer": {"long_name": "analysed layer of the row"},
+    "col_layer": {"long_name": "analysed layer of the column"},
     "cka": {"long_name": "linear CKA between the layer's representations at two epochs", "units": "1"},
     "drs": {"long_name": "decision-region similarity: fraction of plane points on which two epochs' probes agree",
             **_FRACTION},

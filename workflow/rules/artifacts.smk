@@ -20,7 +20,7 @@ rule spec:
 
 
 rule index:
-    """results/index.json: experiment names -> artifact ids and paths."""
+    """results/index.json: experiment names -> artifact ids and paths (earlier configs' kept: repdyn.history)."""
     output:
         "results/index.json",
     params:
@@ -33,4 +33,4 @@ rule index:
     run:
         import repdyn.artifacts
 
-        repdyn.artifacts.write_index(output[0], PLAN.index(), log[0])
+        repdyn.artifacts.write_index(output[0], INDEX, log[0])

@@ -79,3 +79,21 @@ rule cka_assemble:
     shell:
         "python -m repdyn cka-assemble results/{wildcards.stage}/{wildcards.id} {input.tiles} --shape {wildcards.shape}"
         " --metrics {input.metrics} --title {params.title:q} --out {output} > {log} 2>&1"
+
+
+rule cka_layer_pairs:
+    """Layers x layers CKA at one grid epoch (cka.layer_pairs_at), from the extraction part holding it."""
+    input:
+        unpack(from_plan("layer_pairs_inputs")),
+    output:
+        directory("results/cka/{id}/layers/e{epoch}"),
+    wildcard_constraints:
+        epoch="[0-9]{6}",
+    log:
+        "logs/cka_layer_pairs/{id}/e{epoch}.log",
+    localrule: True
+    conda:
+        "../../envs/repdyn.yaml"
+    shell:
+        "python -m repdyn cka-layer-pairs results/cka/{wildcards.id} --epoch {wildcards.epoch} --parts {input.parts}"
+        " --out {output} > {log} 2>&1"

@@ -6,32 +6,49 @@ import os
 
 from snakemake.exceptions import WorkflowError
 
+import repdyn.analysis.events
 import repdyn.config
+import repdyn.history
 import repdyn.ids
+import repdyn.overrides
 import repdyn.plan
 import repdyn.plan.inputs
 import repdyn.resources
+import repdyn.reruns
 import repdyn.runtime
 
 # A config given with --configfile replaces config.yaml instead of being merged into it
 # (Snakemake would otherwise let a paper-scale config inherit the default experiment's
-# small subset). `--config key=value` still overrides either.
-_raw = dict(config)
+# small subset). `--config` still overrides either, typed by repdyn.overrides (Snakemake
+# keeps every value a string and refuses dotted keys: `--config set='a.b.c=1; ...'`).
+_raw = {k: v for k, v in config.items() if k != repdyn.overrides.SET_KEY}
 if "experiments" not in _raw:
     _raw = repdyn.config.deep_merge(
         repdyn.config.yaml.safe_load(open(os.path.join(workflow.basedir, "config.yaml"))), _raw
     )
 try:
+    _raw = repdyn.overrides.apply(_raw, workflow.config_settings.config)
     CONFIG = repdyn.config.resolve(_raw)
     PLAN = repdyn.plan.build(CONFIG)
 except repdyn.config.ConfigError as exc:
     raise WorkflowError(f"repdyn config error: {exc}") from None
 
-repdyn.runtime.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()})
+# Reruns by content, not file times: the default profile leaves mtime out of the rerun triggers, and this makes
+# Snakemake honour that (repdyn.reruns; docs/snakemake.md, "When Snakemake reruns a job").
+repdyn.reruns.honour_rerun_triggers(workflow)
 
-# Snakemake reruns a job when its params change: the index lists the experiments,
-# so it is rewritten exactly when the set of experiments or their ids change.
-INDEX_DIGEST = repdyn.ids.spec_id(PLAN.index())
+repdyn.runtime.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()},
+                      {i: r.machine for i, r in PLAN.runs.items() if r.imported})
+
+# Results accumulate (repdyn.history): the index keeps the experiments of earlier configs run in this
+# directory, and the report index lists their pages too. Snakemake reruns a job when its params change:
+# the index is rewritten exactly when the set of experiments or their ids change.
+try:
+    INDEX = repdyn.history.merged_index(PLAN.index())
+except ValueError as exc:
+    raise WorkflowError(f"repdyn: {exc}") from None
+INDEX_DIGEST = repdyn.ids.spec_id(INDEX)
+EARLIER_REPORTS = repdyn.history.earlier_reports(INDEX, {e.name for e in PLAN.experiments})
 
 
 wildcard_constraints:

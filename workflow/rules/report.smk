@@ -39,13 +39,17 @@ rule report_experiment:
 
 
 rule report_index:
-    """reports/index.html over all experiments, reports/summary.tsv and the comparison figures."""
+    """reports/index.html over every experiment run here, reports/summary.tsv and the comparison figures."""
     input:
         PLAN.report_targets(),
+    params:
+        earlier=EARLIER_REPORTS,
     output:
         html="reports/index.html",
         summary=report("reports/summary.tsv", caption="../report/summary.rst", category="Summary",
                        labels={"table": "summary.tsv"}),
+        findings=report("reports/findings.tsv", caption="../report/findings.rst", category="Summary",
+                        labels={"table": "findings.tsv"}),
         compare=report(directory("reports/compare"), patterns=["{figure}.png"], caption="../report/compare.rst",
                        category="Comparisons", labels={"figure": "{figure}"}),
     log:
@@ -59,5 +63,5 @@ rule report_index:
     conda:
         "../../envs/repdyn.yaml"
     shell:
-        "python -m repdyn report-index {input} --html {output.html} --summary {output.summary}"
-        " --compare {output.compare} > {log} 2>&1"
+        "python -m repdyn report-index {input} {params.earlier} --html {output.html} --summary {output.summary}"
+        " --findings {output.findings} --compare {output.compare} > {log} 2>&1"

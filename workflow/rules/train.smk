@@ -62,6 +62,8 @@ rule run_metrics:
             labels={"run": "{run}", "through epoch": "{end}", "table": "metrics"},
         ),
         phases="results/train/{run}/metrics/e{end}.phases.json",
+    params:
+        rules=repdyn.analysis.events.RULES_VERSION,  # new event rules rewrite phases.json, not the run
     log:
         "logs/run_metrics/{run}/e{end}.log",
     benchmark:

@@ -22,7 +22,7 @@ NaN-free symmetric copy of S and O(E) further memory (the block sums
 advances, one row of S per step — the incremental form of 2-D prefix sums). Ties go to the earliest start of
 the last block (np.argmin), so equal inputs always give equal blocks.
 
-Default penalty (`default_penalty`): σ²·(5 + 2·ln E). Why:
+Penalty of the plain and index rules (`default_penalty(matrix)`): σ²·(5 + 2·ln E). Why:
 - Shape: Arlot et al. price a segmentation into D blocks at
   c₁·ln C(n−1, D−1) + c₂·D, i.e. about c₁·(1 + ln(n/D)) + c₂ per block, in
   units of the noise variance σ² of the points around their block means. We
@@ -49,18 +49,21 @@ Default penalty (`default_penalty`): σ²·(5 + 2·ln E). Why:
 - Clear blocks are found: splitting blocks of n₁ and n₂ grid points with
   within/between similarity w, b gains ≈ 2·n₁n₂/(n₁+n₂)·(w − b).
 
-Steady drift is not a phase (`drift=True`, the default). Kernel change-point detection fits
-piecewise-constant means, so a representation that drifts at a steady pace is cut into a block every
-few epochs, and where the cuts fall depends on the seed's noise. The cost is therefore measured
-against a steady-drift null model: T_ij = the mean of S over the diagonal |i - j| (what S would be
-if similarity depended only on the epoch distance), and the segmentation minimises the cost of the
-residual kernel S - T (the cost is linear in the kernel, so this is cost_S - cost_T: blocks are kept
-only for the part of their cohesion that the epoch distance does not explain). Exactly steady drift
-(S a function of |i - j|) is one block for any penalty; a jump, or a plateau between faster stretches,
-leaves a block structure in S - T and is found. The penalty stays the one computed from S. Known
-limit: where the pace falls steeply (fast early change, slow later) the fast stretch can still be
-cut into short blocks (docs/readouts.md shows the synthetic cases). `drift=False` gives the plain
-change-point segmentation of S.
+The default rule (`drift=True`, or "log"): stretches of steady drift in log time. Kernel change-point
+detection fits piecewise-constant means, so a representation that drifts at a steady pace is cut into a
+block every few epochs, and on a dense grid of thousands of epochs its fast early drift looks like a
+sequence of phases. The default therefore segments S on the paper's axis ln(1 + epoch) into stretches
+within which similarity depends only on the log distance of two epochs, each at its own pace
+(repdyn.analysis.logtime states the rule, its price and its calibration): steady log-time drift is one
+block at any E and on any grid, and a change of pace, a plateau or a jump is a transition. Its price per
+block is not the σ²·(5 + 2·ln E) above (that price belongs to the two rules below); `Blocks.strengths`
+says how many times its price each transition pays.
+
+`drift="index"`: the earlier rule. The cost is measured against a steady-drift null model in grid index:
+T_ij = the mean of S over the diagonal |i - j|, and the segmentation minimises the cost of the residual
+kernel S - T (cost_S - cost_T). Exactly steady drift in grid index is one block for any penalty; its
+known limits (a change of pace is absorbed; a steep fall of pace on a dense grid is cut into short blocks)
+are why it is no longer the default. `drift=False` gives the plain change-point segmentation of S.
 
 NaN cells (an epoch whose representation is constant, docs/algorithms.md §1.6)
 count as similarity 0 in the cost — that epoch's feature vector is the zero
@@ -78,6 +81,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from repdyn.analysis.inputs import similarity_matrix
+from repdyn.analysis.logtime import (CELL_PRICE, distance_classes, log_axis, log_lag_null, log_subgrid,
+                                     noise_sigma, refine_to_grid, segment, strengths)
 
 #: Smallest default penalty, relative to the mean |diagonal|: keeps an all-zero
 #: matrix in one block although every segmentation then costs 0 up to round-off.
@@ -101,6 +106,7 @@ class Blocks:
     within: tuple[float, ...]
     between: float
     penalty: float
+    strengths: tuple[float, ...] = ()  # per transition: how many times its price the cut saves (logtime.py)
 
     def as_dict(self) -> dict:
         """JSON-ready mapping (lists instead of tuples, NaN -> None)."""
@@ -112,6 +118,7 @@ class Blocks:
         raw["within"] = [_json_float(v) for v in self.within]
         raw["between"] = _json_float(self.between)
         raw["penalty"] = float(self.penalty)
+        raw["strengths"] = [float(v) for v in self.strengths]
         return raw
 
 
@@ -121,31 +128,58 @@ def detect_blocks(
     *,
     penalty: float | None = None,
     min_block: int = 2,
-    drift: bool = True,
+    drift: bool | str = True,
 ) -> Blocks:
     """Optimal segmentation of `epochs` into blocks of mutually similar epochs.
 
-    `penalty` is the price per block (None: `default_penalty(matrix)`); larger
-    values give fewer blocks. `min_block` is the smallest block in grid points;
-    a grid shorter than `min_block` is one block. `drift` measures the cost against the steady-drift
-    null model (module docstring); False segments S itself.
+    `penalty` is the price per block (None: the default penalty of the chosen rule); larger values give fewer
+    blocks. `min_block` is the smallest block in grid points (resampled log-time points for drift="log"); a
+    grid shorter than `min_block` is one block. `drift`: True or "index" (the default) measures the cost
+    against steady drift in grid index (module docstring); "log" segments S into stretches of steady drift in
+    log time (repdyn.analysis.logtime: calibrated for long runs, not yet the default, docs/readouts.md);
+    False segments S itself.
     """
     values, grid = similarity_matrix(matrix, epochs)
     if isinstance(min_block, bool) or not isinstance(min_block, (int, np.integer)):
         raise TypeError(f"min_block must be an integer, got {min_block!r}")
     if min_block < 1:
         raise ValueError(f"min_block must be an integer >= 1, got {min_block!r}")
+    if drift not in (True, False, "log", "index"):
+        raise ValueError(f"drift must be True, False, 'log' or 'index', got {drift!r}")
     kernel = _symmetric_kernel(values)
+    if drift is True or drift == "log":
+        return _log_time_blocks(values, kernel, grid, penalty, int(min_block))
     penalty = _noise_penalty(kernel) if penalty is None else _checked_penalty(penalty)
-    cost_kernel = kernel - lag_profile(kernel) if drift else kernel
+    cost_kernel = kernel - lag_profile(kernel) if drift == "index" else kernel
     starts = _optimal_starts(cost_kernel, float(penalty), int(min_block))
-    return _describe(values, kernel, grid, starts, float(penalty))
+    return _describe(values, kernel, grid, starts, float(penalty), _strengths(cost_kernel, starts, float(penalty)))
 
 
-def default_penalty(matrix: np.ndarray) -> float:
+def _log_time_blocks(values: np.ndarray, kernel: np.ndarray, grid: tuple[int, ...], penalty: float | None,
+                     min_block: int) -> Blocks:
+    """The default rule: stretches of steady log-time drift on the log subgrid (repdyn.analysis.logtime)."""
+    sub = log_subgrid(np.asarray(grid))
+    u = log_axis(np.asarray(grid)[sub])
+    small = values[np.ix_(sub, sub)]
+    small = (small + small.T) / 2  # NaN stays NaN
+    residual = small - log_lag_null(small, u)
+    classes = distance_classes(u)
+    noise = noise_sigma(small) ** 2
+    penalty = 2 * noise * len(sub) if penalty is None else _checked_penalty(penalty)
+    starts = segment(residual, classes, float(penalty), CELL_PRICE * noise, min_block)
+    positions = refine_to_grid(kernel, [int(sub[s]) for s in starts], sub)
+    return _describe(values, kernel, grid, positions, float(penalty),
+                     strengths(residual, classes, starts, float(penalty), CELL_PRICE * noise))
+
+
+def default_penalty(matrix: np.ndarray, epochs: Sequence[int] | None = None) -> float:
     """σ²·(5 + 2·ln E) with σ² the median half squared distance of grid neighbours (floored); see the module
-    docstring."""
-    return _noise_penalty(_symmetric_kernel(np.asarray(matrix, dtype=np.float64)))
+    docstring. With `epochs`, the log-time rule's price per block, 2 sigma² x n (repdyn.analysis.logtime, rule 3)."""
+    kernel = _symmetric_kernel(np.asarray(matrix, dtype=np.float64))
+    if epochs is None:
+        return _noise_penalty(kernel)
+    sub = log_subgrid(np.asarray(similarity_matrix(matrix, epochs)[1]))
+    return 2 * noise_sigma(kernel[np.ix_(sub, sub)]) ** 2 * len(sub)
 
 
 def _checked_penalty(penalty: float) -> float:
@@ -170,6 +204,18 @@ def lag_profile(kernel: np.ndarray) -> np.ndarray:
     means = np.array([np.diagonal(kernel, lag).mean() for lag in range(size)])
     positions = np.arange(size)
     return means[np.abs(positions[:, None] - positions[None, :])]
+
+
+def _strengths(kernel: np.ndarray, starts: list[int], penalty: float) -> tuple[float, ...]:
+    """Per transition: the cost its cut saves (the two neighbouring blocks merged minus apart) over the penalty."""
+    bounds = starts + [kernel.shape[0]]
+
+    def cost(first: int, stop: int) -> float:
+        block = kernel[first:stop, first:stop]
+        return float(np.trace(block) - block.sum() / (stop - first))
+
+    return tuple((cost(a, c) - cost(a, b) - cost(b, c)) / penalty if penalty > 0 else math.inf
+                 for a, b, c in zip(bounds, bounds[1:], bounds[2:]))
 
 
 def _noise_penalty(kernel: np.ndarray) -> float:
@@ -222,7 +268,8 @@ def _optimal_starts(kernel: np.ndarray, penalty: float, min_block: int) -> list[
 
 
 def _describe(
-    values: np.ndarray, zeroed: np.ndarray, grid: tuple[int, ...], starts: list[int], penalty: float
+    values: np.ndarray, zeroed: np.ndarray, grid: tuple[int, ...], starts: list[int], penalty: float,
+    strength: tuple[float, ...],
 ) -> Blocks:
     """Blocks with their ranges and NaN-excluding mean similarities (`zeroed`: values with NaN -> 0)."""
     size = len(grid)
@@ -250,6 +297,7 @@ def _describe(
         within=tuple(within),
         between=between,
         penalty=penalty,
+        strengths=strength,
     )
 
 

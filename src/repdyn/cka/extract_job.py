@@ -144,7 +144,7 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
     `pairs` when given, atomically (whole directory)."""
     from repdyn.data import DatasetArtifact
     from repdyn.devices import resolve_device
-    from repdyn.models import layer_labels
+    from repdyn.models.registry import run_layer_labels
     from repdyn.train import load_checkpoint_model
     from repdyn.train.checkpoints import load_checkpoint
 
@@ -153,7 +153,7 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
     probe = dataset.probe_images()
     normalised = torch.stack([dataset.normalize(batch.to(dev)) for batch in probe])  # once, not per epoch
     epochs = sorted(checkpoints)
-    arch = run["model"]["arch"]
+    layer_labels = run_layer_labels(run["model"])
     pair_batch = pair_inputs(dataset, pairs) if pairs is not None else None
     observed = []
     with float32_precision(settings["tf32"]), atomic.atomic_path(out_dir) as tmp:
@@ -171,7 +171,7 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
                                  raw_max_features=settings["raw_max_features"])
             if arrays is None:
                 attrs = {**dict(ids), "settings": dict(settings), "device": str(dev), "torch": torch.__version__}
-                arrays = create_grams_store(tmp / GRAMS_STORE, epochs, layers, layer_labels(arch), result,
+                arrays = create_grams_store(tmp / GRAMS_STORE, epochs, layers, layer_labels, result,
                                             dataset.probe_index.numpy(), attrs)
             write_epoch(arrays, position, result)
             if pair_batch is not None:

@@ -32,6 +32,13 @@ def cmd_cka_assemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cka_layer_pairs(args: argparse.Namespace) -> int:
+    from repdyn.cka.layer_pairs import run_layer_pairs
+
+    run_layer_pairs(Path(args.cka_dir), args.epoch, args.parts, args.out)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "extract", cmd_extract, "probe-set Grams of every layer at the given epochs of one training output")
     p.add_argument("extract_dir", help="the extraction artifact directory results/extract/<id>")
@@ -51,3 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", default=None, help="metrics table of the rows' run, for the error-curve panel")
     p.add_argument("--title", default="", help="figure title: the experiments these results belong to")
     add_out(p, "the assembled directory")
+
+    p = add_command(sub, "cka-layer-pairs", cmd_cka_layer_pairs,
+                    "layers x layers CKA at one grid epoch, from the Grams")
+    p.add_argument("cka_dir", help="the CKA artifact directory results/cka/<id> (its estimator and accumulation)")
+    p.add_argument("--epoch", type=int, required=True, help="the grid epoch")
+    p.add_argument("--parts", nargs="+", required=True, help="the extraction part(s) holding the epoch")
+    add_out(p, "the layer-pairs directory")

@@ -27,7 +27,8 @@ def cmd_report_experiment(args: argparse.Namespace) -> int:
                               cka=Path(args.cka) if args.cka else None, drs=Path(args.drs) if args.drs else None,
                               cross=_cross(args.cross), preds=tuple(Path(p) for p in args.preds),
                               planes=Path(args.planes) if args.planes else None,
-                              twopoint=Path(args.twopoint) if args.twopoint else None)
+                              twopoint=Path(args.twopoint) if args.twopoint else None,
+                              layer_pairs=tuple(Path(p) for p in args.layer_pairs))
     doc = ExperimentReport(inputs, penalty=args.penalty, tolerance=args.init_tolerance).write(args.out)
     print(json.dumps({"report": args.out, "layers": doc["layers"]}))
     return 0
@@ -36,7 +37,8 @@ def cmd_report_experiment(args: argparse.Namespace) -> int:
 def cmd_report_index(args: argparse.Namespace) -> int:
     from repdyn.report import build_index
 
-    build_index(args.reports, html_path=args.html, summary_path=args.summary, compare_dir=args.compare)
+    build_index(args.reports, html_path=args.html, summary_path=args.summary, compare_dir=args.compare,
+                findings_path=args.findings)
     print(json.dumps({"index": args.html, "experiments": len(args.reports)}))
     return 0
 
@@ -67,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(with --planes: the decision-region figures)")
     p.add_argument("--planes", default=None, help="the plane set's store results/planes/<id>/planes.zarr")
     p.add_argument("--twopoint", default=None, help="two-point result directory results/twopoint/<id>/e<E>")
+    p.add_argument("--layer-pairs", nargs="*", default=[], help="layers x layers CKA directories "
+                   "results/cka/<id>/layers/e<epoch>")
     p.add_argument("--penalty", type=float, default=None, help="block-detection penalty (default: automatic)")
     p.add_argument("--init-tolerance", type=float, default=0.02,
                    help="rise above its minimum at which the similarity-to-initialisation curve turns back up")
@@ -77,4 +81,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("reports", nargs="+", help="experiment report directories")
     p.add_argument("--html", required=True, help="the index page to write")
     p.add_argument("--summary", required=True, help="the summary table (TSV) to write")
+    p.add_argument("--findings", required=True, help="the findings table (TSV) to write")
     p.add_argument("--compare", required=True, help="the directory of comparison figures to write")

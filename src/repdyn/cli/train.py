@@ -8,6 +8,7 @@ from pathlib import Path
 
 from repdyn import artifacts, runtime
 from repdyn.cli.command import add_command, add_out, add_threads, positive_int
+from repdyn.imports.files import is_imported
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> int:
@@ -24,6 +25,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     runtime.set_threads(args.threads)
     spec, dataset = artifacts.run_and_dataset(Path(args.run_dir).name)
+    if is_imported(spec["settings"]):
+        _import(spec, dataset, args, 0, 0, [0])
+        return 0
     init_run(spec["settings"], dataset, args.out, device=runtime.device())
     return 0
 
@@ -34,9 +38,20 @@ def cmd_train_segment(args: argparse.Namespace) -> int:
     runtime.set_threads(args.threads)
     spec, dataset = artifacts.run_and_dataset(Path(args.run_dir).name)
     checkpoints = [int(e) for e in args.checkpoints.split(",") if e]
+    if is_imported(spec["settings"]):
+        _import(spec, dataset, args, args.start, args.end, checkpoints)
+        return 0
     train_segment(spec["settings"], dataset, Path(args.state) / "state.pt", args.end, checkpoints, args.out,
                   device=runtime.device(), expected_start=args.start)
     return 0
+
+
+def _import(spec: dict, dataset: Path, args: argparse.Namespace, start: int, end: int, checkpoints: list[int]) -> None:
+    """An imported run's init or segment job (repdyn.imports.run)."""
+    from repdyn.imports.run import import_part
+
+    source = runtime.run_source(Path(args.run_dir).name)
+    import_part(spec["settings"], dataset, source, start, end, checkpoints, args.out, device=runtime.device())
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:

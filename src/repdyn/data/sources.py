@@ -14,7 +14,7 @@ from typing import Any, Callable
 from repdyn.checks import require_int
 from repdyn.data.source_data import SourceData
 
-DATASETS = ("fashion_mnist", "cifar10", "svhn", "tiny_imagenet")
+DATASETS = ("fashion_mnist", "cifar10", "svhn", "tiny_imagenet", "npz")
 FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 
 
@@ -36,6 +36,10 @@ def resolve_root(settings: dict[str, Any]) -> Path:
 def load_source(settings: dict[str, Any]) -> SourceData:
     """Read the full train/test splits of `settings["dataset"]` at `settings["image_size"]`."""
     dataset = settings.get("dataset")
+    if dataset == "npz":
+        from repdyn.imports.npz import load
+
+        return load(settings["path"])
     loader = _loaders().get(dataset)  # type: ignore[arg-type]
     if loader is None:
         raise ValueError(f"data.dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")

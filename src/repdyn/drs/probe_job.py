@@ -105,7 +105,7 @@ def probe_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
     """Write `out_dir/probes.zarr` for the given {epoch: checkpoint path}, atomically (whole directory)."""
     from repdyn.data import DatasetArtifact
     from repdyn.devices import resolve_device
-    from repdyn.models import layer_labels
+    from repdyn.models.registry import run_layer_labels
     from repdyn.train import load_checkpoint_model
 
     if not checkpoints:
@@ -124,7 +124,7 @@ def probe_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
             result = epoch_probes(model, dataset, labels, settings, seed, memory_budget_bytes, dev, scratch_dir)
             if group is None:
                 group = create_probe_store(tmp / PROBES_STORE, epochs, result["dims"], dataset.num_classes, {
-                    **dict(ids), "layer_labels": layer_labels(run["model"]["arch"]), "settings": dict(settings),
+                    **dict(ids), "layer_labels": run_layer_labels(run["model"]), "settings": dict(settings),
                     "pooling": settings["pooling"], "labels": settings["labels"], "device": str(dev),
                     "torch": torch.__version__, "train_examples": int(dataset.train_images.shape[0]),
                     "test_examples": int(dataset.eval_index.shape[0]), "probe_epochs": result["probe_epochs"],

@@ -29,6 +29,7 @@ from matplotlib.scale import SymmetricalLogTransform
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 BASE = 10
+END_GAP = 0.06  # fraction of the axis that keeps a tick label clear of the first or last epoch's label
 LINTHRESH = 1.0
 LINSCALE = 0.5
 
@@ -109,8 +110,10 @@ class EpochAxis:
         return inverse.transform(np.asarray(coords, dtype=np.float64).reshape(-1, 1)).ravel()
 
     def major_ticks(self) -> list[int]:
-        """0 and the powers of ten in range; 1-2-5 steps when that gives fewer than three ticks."""
+        """The first and last grid epochs, and between them 0 and the powers of ten (1-2-5 steps when that gives
+        fewer than three ticks), leaving out those closer to an end than END_GAP of the axis on screen."""
         lo, hi = self.limits
+        first, last = int(self.epochs[0]), int(self.epochs[-1])
         for subs in ((1,), (1, 2, 5)):
             ticks = [0] if lo <= 0 else []
             power = 1
@@ -119,7 +122,10 @@ class EpochAxis:
                 power *= BASE
             if len(ticks) >= 3:
                 break
-        return ticks
+        span = float(np.ptp(self.to_scale([lo, hi]))) or 1.0
+        ends = self.to_scale([first, last])
+        inner = [t for t in ticks if first < t < last and np.min(np.abs(self.to_scale([t])[0] - ends)) >= END_GAP * span]
+        return sorted({first, *inner, last})
 
     def minor_ticks(self) -> list[int]:
         """2…9 times each power of ten in range, without the major ticks."""

@@ -63,13 +63,18 @@ def _fraction(row: Mapping[str, float], key: str) -> float:
     return value
 
 
+SMOOTHED_TEST = ("test, smoothed (events read from it)", {"color": "#0b5d0b", "linewidth": 2.2, "alpha": 0.55})
+
+
 def draw_error_curves(
-    ax: Axes, rows: Sequence[Mapping[str, float]], axis: EpochAxis | None = None, marks: Mapping[str, int] | None = None
+    ax: Axes, rows: Sequence[Mapping[str, float]], axis: EpochAxis | None = None, marks: Mapping[str, int] | None = None,
+    smoothed_test: tuple[Sequence[int], Sequence[float]] | None = None,
 ) -> list[Artist]:
     """Draw the curves (in %) and vertical epoch marks on `ax`; returns the legend handles.
 
     `axis` fixes the epoch range (a panel passes its heatmaps' grid so columns line up);
-    by default it is the rows' own epochs.
+    by default it is the rows' own epochs. `smoothed_test` ((epochs, fractions), e.g.
+    repdyn.analysis.events.smoothed_test_error) is drawn as a broad line under the raw test error.
     """
     epochs, series = curve_table(rows)
     axis = axis or EpochAxis(epochs, name="metrics rows' epochs")
@@ -87,6 +92,11 @@ def draw_error_curves(
             probes += 1
         (line,) = ax.plot(epochs[finite], 100 * values[finite], label=label, **style)
         handles.append(line)
+    if smoothed_test is not None and len(smoothed_test[0]):
+        label, style = SMOOTHED_TEST
+        (line,) = ax.plot(np.asarray(smoothed_test[0]), 100 * np.asarray(smoothed_test[1], dtype=np.float64),
+                          label=label, zorder=1.5, **style)
+        handles.append(line)
     axis.apply(ax, "x")
     ax.set_ylim(bottom=0)
     ax.set_xlabel("epoch", fontsize=FONT_SIZE)
@@ -98,14 +108,15 @@ def draw_error_curves(
 
 
 def error_curves_figure(
-    rows: Sequence[Mapping[str, float]], *, title: str, marks: Mapping[str, int | None] | None = None
+    rows: Sequence[Mapping[str, float]], *, title: str, marks: Mapping[str, int | None] | None = None,
+    smoothed_test: tuple[Sequence[int], Sequence[float]] | None = None,
 ) -> Figure:
     """The figure `plot_error_curves` saves."""
     epochs, _ = curve_table(rows)
     axis = EpochAxis(epochs, name="metrics rows' epochs")
     fig = new_figure(6.0, 3.2)
     ax = fig.add_subplot()
-    handles = draw_error_curves(ax, rows, axis, check_marks(marks, axis))
+    handles = draw_error_curves(ax, rows, axis, check_marks(marks, axis), smoothed_test)
     fig.legend(handles=handles, fontsize=FONT_SIZE - 1, loc="outside right upper", frameon=False)
     ax.set_title(title, fontsize=TITLE_SIZE)
     return fig
@@ -117,10 +128,12 @@ def plot_error_curves(
     *,
     title: str,
     marks: Mapping[str, int | None] | None = None,
+    smoothed_test: tuple[Sequence[int], Sequence[float]] | None = None,
 ) -> None:
     """Save train/test error curves (in %, symmetric-log epoch axis, legend) to `path` atomically.
 
-    `marks` ({label: epoch}, None values skipped) are drawn as vertical dashed lines.
+    `marks` ({label: epoch}, None values skipped) are drawn as vertical dashed lines; `smoothed_test` as in
+    draw_error_curves.
     """
     figure_format(path)
-    save_figure(error_curves_figure(rows, title=title, marks=marks), path)
+    save_figure(error_curves_figure(rows, title=title, marks=marks, smoothed_test=smoothed_test), path)

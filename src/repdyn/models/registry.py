@@ -8,7 +8,7 @@ imports the torch-based constructors only when it is called.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from repdyn.architectures import ARCHITECTURES as RECORDS
 from repdyn.architectures import VIT_BLOCKS, VIT_PATCH, architecture
@@ -39,6 +39,13 @@ def analysed_layers(name: str) -> list[str]:
 def layer_labels(name: str) -> dict[str, str]:
     """Human-readable panel titles keyed by analysed layer name."""
     return architecture(name).layer_labels
+
+
+def run_layer_labels(model: Mapping[str, Any]) -> dict[str, str]:
+    """Panel titles of a run's `model` settings: the architecture's labels, or an imported network's layer names."""
+    if model["arch"] == "external":
+        return {name: name for name in model["layers"]}
+    return layer_labels(model["arch"])
 
 
 def validate_build_settings(

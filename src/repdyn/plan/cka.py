@@ -76,6 +76,10 @@ class CkaArtifact:
         rows, cols = self.tile_epochs(tile)
         return self.rows.dirs_for(rows), self.cols.dirs_for(cols)
 
+    def layer_pairs_dir(self, epoch: int) -> PurePosixPath:
+        """Layers x layers CKA at one grid epoch (repdyn.cka.layer_pairs); self-CKA artifacts only."""
+        return self.dir / "layers" / f"e{epoch:06d}"
+
     def assembled_dir(self, rows_length: int, cols_length: int) -> PurePosixPath:
         name = f"e{rows_length:06d}" if self.symmetric else f"e{rows_length:06d}x{cols_length:06d}"
         return self.dir / name
@@ -124,6 +128,7 @@ def attach(plan: Plan) -> Plan:
     wanted = []  # (experiment plan, stage, other experiment or None, row extract id, col extract id)
     for exp in plan.experiments:
         settings = exp.experiment.section("cka")
+        _check_layer_pairs(exp, settings["layer_pairs_at"])
         rows_id = need(exp, settings)
         wanted.append((exp, "cka", None, rows_id, rows_id))
         for other_name in settings["compare_with"]:
@@ -155,6 +160,14 @@ def attach(plan: Plan) -> Plan:
     return dataclasses.replace(plan, experiments=experiments, extracts=extracts, ckas=ckas)
 
 
+def _check_layer_pairs(exp, epochs: list[int]) -> None:
+    outside = [e for e in epochs if e not in exp.grids["cka"]]
+    if outside:
+        raise ConfigError(f"experiments[{exp.experiment.index}] ({exp.name}).cka.layer_pairs_at: epoch {outside[0]} "
+                          f"is not a CKA-grid epoch (the grid has {len(exp.grids['cka'])} epochs from "
+                          f"{exp.grids['cka'][0]} to {exp.grids['cka'][-1]})")
+
+
 def _partner(plan: Plan, exp, other_name: str):
     where = f"experiments[{exp.experiment.index}] ({exp.name}).cka.compare_with"
     try:
@@ -164,6 +177,7 @@ def _partner(plan: Plan, exp, other_name: str):
         raise ConfigError(f"{where}: no experiment named {other_name!r} (experiments: {names})") from None
     if other.data.id != exp.data.id:
         raise ConfigError(f"{where}: {other_name!r} uses other data (CKA needs the same probe set)")
-    if other.run.spec["settings"]["model"]["arch"] != exp.run.spec["settings"]["model"]["arch"]:
+    ours, theirs = exp.run.spec["settings"]["model"], other.run.spec["settings"]["model"]
+    if (ours["arch"], ours.get("layers")) != (theirs["arch"], theirs.get("layers")):
         raise ConfigError(f"{where}: {other_name!r} has another architecture (its layers differ)")
     return other

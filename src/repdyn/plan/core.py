@@ -7,12 +7,15 @@ time, and Snakemake parses the Snakefile again inside every cluster job.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
 from repdyn import grids, ids
 from repdyn.config import Config, ConfigError, Experiment
+from repdyn.imports import files as imported_files
+from repdyn.imports.content import file_digests
 
 RESULTS = PurePosixPath("results")
 REPORTS = PurePosixPath("reports")  # views of the results, named by experiment (not content-addressed)
@@ -20,7 +23,7 @@ INDEX = RESULTS / "index.json"
 REPORT_INDEX = REPORTS / "index.html"
 
 # Data settings that say where the files are on this machine, not what the data is.
-DATA_MACHINE_KEYS = ("root", "download")
+DATA_MACHINE_KEYS = ("root", "download", "path")
 # Train settings that do not change what epoch e's weights are.
 TRAIN_LENGTH_KEYS = ("epochs", "segment_epochs")
 
@@ -50,6 +53,11 @@ class RunArtifact:
     epochs: int  # the longest length any experiment asks for
     segment_epochs: int
     checkpoint_epochs: tuple[int, ...]
+    machine: dict[str, Any] = field(default_factory=dict)  # an imported run's paths (repdyn.imports.files)
+
+    @property
+    def imported(self) -> bool:
+        return self.spec["settings"]["model"]["arch"] == "external"
 
     @property
     def dir(self) -> PurePosixPath:
@@ -121,6 +129,13 @@ class ExperimentPlan:
         return self.run.phases_path(self.epochs)
 
     @property
+    def layer_pairs_dirs(self) -> list[PurePosixPath]:
+        """The layers x layers CKA directories of the epochs in cka.layer_pairs_at."""
+        if self.cka is None:
+            return []
+        return [self.cka.layer_pairs_dir(e) for e in self.experiment.section("cka")["layer_pairs_at"]]
+
+    @property
     def report_dir(self) -> PurePosixPath:
         return REPORTS / "experiments" / self.name
 
@@ -160,6 +175,7 @@ class Plan:
             for art, cols_length in pairs:
                 out.append(str(art.assembled_dir(exp.epochs, cols_length)))
                 out += [str(art.tile_dir(t)) for t in art.tiles(exp.epochs, cols_length)]
+            out += [str(d) for d in exp.layer_pairs_dirs]
         return sorted(set(out))
 
     def drs_targets(self) -> list[str]:
@@ -236,13 +252,32 @@ class Plan:
 def data_artifact(exp: Experiment) -> DataArtifact:
     data = exp.section("data")
     settings = {k: v for k, v in data.items() if k not in DATA_MACHINE_KEYS}
+    if data["dataset"] == "npz":  # the id covers the arrays' content, not the file's path
+        settings["content"] = file_digests([os.path.expanduser(data["path"])])[0]
     spec = ids.artifact_spec("data", settings)
     return DataArtifact(id=ids.spec_id(spec), spec=spec, machine={k: data[k] for k in DATA_MACHINE_KEYS})
 
 
 def run_spec(exp: Experiment, data_id: str) -> dict[str, Any]:
+    if exp.section("model")["arch"] == "external":
+        return ids.artifact_spec("train", _imported_settings(exp), {"data": data_id})
     train = {k: v for k, v in exp.section("train").items() if k not in TRAIN_LENGTH_KEYS}
     return ids.artifact_spec("train", {"model": exp.section("model"), "train": train}, {"data": data_id})
+
+
+def required_epochs(exp: Experiment) -> set[int]:
+    """Epochs whose checkpoints an experiment needs: 0, its last, and every grid epoch."""
+    out = {0, exp.section("train")["epochs"]}
+    for epochs in experiment_grids(exp).values():
+        out.update(epochs)
+    return out
+
+
+def _imported_settings(exp: Experiment) -> dict[str, Any]:
+    try:
+        return imported_files.run_settings(exp.section("model"), exp.section("train"), required_epochs(exp))
+    except imported_files.ImportedFilesError as exc:
+        raise ConfigError(f"experiments[{exp.index}] ({exp.name}).{exc}") from None
 
 
 def experiment_grids(exp: Experiment) -> dict[str, tuple[int, ...]]:
@@ -277,12 +312,9 @@ def build(config: Config) -> Plan:
             raise ConfigError(
                 f"experiments {names} share training run {run_id} but set different train.segment_epochs {sorted(seg)}"
             )
-        checkpoints = {0}
-        for m in members:
-            checkpoints.add(m.section("train")["epochs"])
-            for epochs in experiment_grids(m).values():
-                checkpoints.update(epochs)
+        checkpoints = set().union(*(required_epochs(m) for m in members))
         spec, data_id = run_specs[run_id]
+        first = members[0]
         runs[run_id] = RunArtifact(
             id=run_id,
             spec=spec,
@@ -290,6 +322,8 @@ def build(config: Config) -> Plan:
             epochs=max(m.section("train")["epochs"] for m in members),
             segment_epochs=seg.pop(),
             checkpoint_epochs=tuple(sorted(checkpoints)),
+            machine=(imported_files.machine(first.section("model"), first.section("train"))
+                     if spec["settings"]["model"]["arch"] == "external" else {}),
         )
 
     experiments = tuple(

@@ -130,6 +130,11 @@ def cka_tile_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     return _tile_inputs(_cka(plan, wc), wc)
 
 
+def layer_pairs_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
+    art = _cka(plan, {**wc, "stage": "cka"})
+    return {"spec": _spec(art), "parts": [Fixed(d) for d in art.rows.dirs_for([int(wc["epoch"])])]}
+
+
 def drs_tile_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     return _tile_inputs(_find(plan.drs, wc["id"], "drs"), wc)
 
@@ -193,6 +198,8 @@ def report_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
         out["preds"] = [Fixed(d) for d in exp.drs.preds.dirs_for(exp.drs.epochs(exp.epochs))]
     if exp.twopoint is not None:
         out["twopoint"] = str(exp.twopoint.result_dir(exp.epochs))
+    if exp.layer_pairs_dirs:
+        out["layer_pairs"] = [str(d) for d in exp.layer_pairs_dirs]
     for other, art in exp.cka_cross:
         out[f"cross_{other}"] = str(art.assembled_dir(exp.epochs, plan.experiment(other).epochs))
     return out
@@ -207,6 +214,8 @@ def report_args(plan: Plan, wc: Wildcards) -> str:
     args += [f"--{key} {inputs[key]}" for key in ("cka", "drs", "planes", "twopoint") if key in inputs]
     if "preds" in inputs:
         args.append("--preds " + " ".join(str(d) for d in inputs["preds"]))
+    if "layer_pairs" in inputs:
+        args.append("--layer-pairs " + " ".join(inputs["layer_pairs"]))
     cross = [f"{other}={inputs[f'cross_{other}']}" for other, _ in exp.cka_cross]
     if cross:
         args.append("--cross " + " ".join(cross))

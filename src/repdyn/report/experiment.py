@@ -18,21 +18,23 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from repdyn import atomic
+from repdyn.analysis.events import smoothed_test_error
 from repdyn.figures import plot_blocks_panel, plot_curves, plot_error_curves
-from repdyn.models.registry import layer_labels
+from repdyn.models.registry import run_layer_labels
 from repdyn.figures.axes import visible_marks
 from repdyn.train import phase_marks, read_metrics, training_phases
 
 from . import html as h
+from .cards import headline, layer_table
 from .analysis import LayerMeasures, cross_run_diagonal, finite_or_none, measure, spans_text, transitions_text
 from .inputs import ExperimentInputs, SimilarityResult, read_cka, read_drs, read_phases
-from .findings import findings
+from .findings import experiment_measures
 from .regions import draw_regions
 from . import twopoint
-from .summary import COLUMNS, cell, summary_rows, write_tsv
+from .summary import cell, summary_rows, write_tsv
 
 FORMATS = ("png", "pdf")
 def _copy_figures(src_dir: Path, stem: str, dest: Path, name: str) -> None:
@@ -50,8 +52,7 @@ class ExperimentReport:
         self.inputs = inputs
         self.specs = inputs.specs()
         self.ids = inputs.ids()
-        arch = self.specs["train"]["settings"]["model"]["arch"]
-        self.labels = layer_labels(arch)
+        self.labels = run_layer_labels(self.specs["train"]["settings"]["model"])
         self.rows = read_metrics([inputs.metrics])
         read_phases(inputs.phases)  # checked; the events are read again from the metrics with the current rules
         self.phases = training_phases(self.rows)
@@ -60,6 +61,7 @@ class ExperimentReport:
         self.drs = read_drs(inputs.drs) if inputs.drs else None
         self.cross = {other: read_cka(path) for other, path in inputs.cross.items()}
         self.twopoint = twopoint.read_twopoint(inputs.twopoint) if inputs.twopoint else None
+        self.layer_pairs = read_layer_pairs_dirs(inputs.layer_pairs)
         self.cka_measures = measure(self.cka, penalty, tolerance) if self.cka else None
         self.drs_measures = measure(self.drs, penalty, tolerance) if self.drs else None
         self.tolerance = tolerance
@@ -76,6 +78,7 @@ class ExperimentReport:
         self.final_test_error = final_err if final_err is not None and math.isfinite(final_err) else None
         self.summary = summary_rows(inputs.name, self.layers, self.labels, self.phases, self.final_test_error,
                                     self.cka_measures, self.drs_measures)
+        self.findings = experiment_measures(self.cka, self.drs, self.phases, self.rows)
         self.regions: list[dict[str, Any]] = []  # decision-region figures drawn (plane, anchors, epochs)
 
     def label(self, layer: str) -> str:
@@ -120,13 +123,16 @@ class ExperimentReport:
             metric_epochs = sorted(int(r["epoch"]) for r in self.rows)
             for fmt in FORMATS:
                 plot_error_curves(self.rows, fig_dir / f"errors.{fmt}", title=f"{self.inputs.name}: error",
-                                  marks=visible_marks(phase_marks(self.phases), metric_epochs))
+                                  marks=visible_marks(phase_marks(self.phases), metric_epochs),
+                                  smoothed_test=smoothed_test_error(self.rows))
             if self.cka:
                 self._similarity_figures(fig_dir, self.cka, self.cka_measures, "cka")
             if self.drs:
                 self._similarity_figures(fig_dir, self.drs, self.drs_measures, "drs")
             if self.twopoint:
                 twopoint.copy_figures(self.inputs.twopoint, fig_dir, FORMATS)
+            for epoch, entry in self.layer_pairs.items():
+                shutil.copyfile(entry["figure"], fig_dir / f"layer_pairs_e{epoch}.png")
             for other, curves in self.cross_curves.items():
                 _copy_figures(self.cross[other].directory, "panel", fig_dir, f"cross_{other}_panel")
                 for fmt in FORMATS:
@@ -156,36 +162,62 @@ class ExperimentReport:
             "summary": self.summary,
             "regions": self.regions,
             "twopoint": self.twopoint["table"] if self.twopoint else None,
+            "layer_pairs": {str(e): {"layers": v["layers"],
+                                     "cka": [[finite_or_none(x) for x in row] for row in v["cka"]]}
+                            for e, v in self.layer_pairs.items()},
+            "findings": self.findings,
         }
 
     # ------------------------------------------------------------------ page
     def page(self, out_dir: Path) -> str:
+        """Contents; the training events; CKA and DRS; findings; cross-run and two-point results; the per-layer
+        table; ids, hashes and settings last."""
         name = self.inputs.name
-        body = [self._overview(out_dir), h.heading("Training", anchor="training"), self._phases_table(),
-                h.figure("figures/errors.png", "Train error on the training labels and on the clean labels, test "
-                         "error; dashed lines: perfect fitting and the double-descent peak; grey bands: "
-                         "instabilities.", alt="error curves",
-                         pdf="figures/errors.pdf")]
+        doc = self.as_dict()
+        sections: list[tuple[str, str, list[str]]] = [("events", "Training events", self._events())]
         for key, result, measures in (("cka", self.cka, self.cka_measures), ("drs", self.drs, self.drs_measures)):
             if result is not None:
-                body += self._similarity_section(key, result, measures, out_dir)
+                sections.append((key, result.kind, self._similarity_section(key, result, measures, out_dir)))
+        found = findings_section(doc)
+        if found:
+            sections.append(("findings", "Findings", found))
         for other in self.cross_curves:
-            body += [h.heading(f"Cross-run CKA against {other}", anchor=f"cross-{other}"),
-                     h.paragraph(f"CKA between this run and {other} (an independently trained network) on the "
-                                 "probe set; the panel shows every epoch pair, the curves the equal-epoch diagonal."),
-                     h.figure(f"figures/cross_{other}.png", "Cross-run CKA at equal epochs, per layer.",
-                              alt=f"cross-run CKA curves vs {other}", pdf=f"figures/cross_{other}.pdf"),
-                     h.figure(f"figures/cross_{other}_panel.png", "Cross-run CKA heatmaps (rows: this run).",
-                              alt=f"cross-run CKA panel vs {other}", pdf=f"figures/cross_{other}_panel.pdf")]
+            sections.append((f"cross-{other}", f"Cross-run CKA against {other}", [
+                h.heading(f"Cross-run CKA against {other}", anchor=f"cross-{other}"),
+                h.paragraph(f"CKA between this run and {other} (an independently trained network) on the "
+                            "probe set; the panel shows every epoch pair, the curves the equal-epoch diagonal."),
+                h.figure(f"figures/cross_{other}.png", "Cross-run CKA at equal epochs, per layer.",
+                         alt=f"cross-run CKA curves vs {other}", pdf=f"figures/cross_{other}.pdf"),
+                h.figure(f"figures/cross_{other}_panel.png", "Cross-run CKA heatmaps (rows: this run).",
+                         alt=f"cross-run CKA panel vs {other}", pdf=f"figures/cross_{other}_panel.pdf")]))
+        if self.layer_pairs:
+            sections.append(("layer-pairs", "Layer x layer CKA", [
+                h.heading("Layer x layer CKA", anchor="layer-pairs"),
+                h.paragraph("CKA between every two analysed layers at one epoch (cka.layer_pairs_at), from the same "
+                            "probe-set Grams as the epoch x epoch matrices."),
+                *(h.figure(f"figures/layer_pairs_e{e}.png", f"Layer x layer CKA at epoch {e}.",
+                           alt=f"layer x layer CKA at epoch {e}") for e in self.layer_pairs)]))
         if self.twopoint:
-            body += twopoint.section(self.twopoint, self.inputs.twopoint, out_dir)
-        body += findings_section(self.as_dict())
-        body += [h.heading("Summary", anchor="summary"),
-                 h.table(COLUMNS[1:], ([cell(r[c]) for c in COLUMNS[1:]] for r in self.summary)),
-                 h.paragraph("Also as summary.tsv; column meanings in the index page.", css="note")]
+            sections.append(("twopoint", "Two-point dynamics",
+                             twopoint.section(self.twopoint, self.inputs.twopoint, out_dir)))
+        sections.append(("summary", "Per layer", [
+            h.heading("Per layer", anchor="summary"), layer_table(self.summary),
+            h.paragraph("Every column, events included, in summary.tsv; column meanings on the index page.",
+                        css="note")]))
+        sections.append(("artifacts", "Artifacts, ids and settings", [self._overview(out_dir)]))
+        body = [h.paragraph(headline(doc)), h.toc([(a, t) for a, t, _ in sections])]
+        for _, _, parts in sections:
+            body += parts
         return h.page(f"repdyn report: {name}", body,
                       nav=[("all experiments", "../../index.html"), ("summary.tsv", "summary.tsv"),
                            ("report.json", "report.json")])
+
+    def _events(self) -> list[str]:
+        return [h.heading("Training events", anchor="events"), self._phases_table(),
+                h.figure("figures/errors.png", "Train error on the training labels and on the clean labels, test "
+                         "error and the smoothed test error the events are read from (broad line); dashed lines: "
+                         "perfect fitting and the double-descent peak; grey bands: instabilities.",
+                         alt="error curves", pdf="figures/errors.pdf")]
 
     def _overview(self, out_dir: Path) -> str:
         paths = {"data": self.inputs.data_dir, "train": self.inputs.run_dir, **self.stores}
@@ -193,7 +225,7 @@ class ExperimentReport:
                  h.link(str(paths[stage]), h.relative(paths[stage], out_dir))] for stage, ident in self.ids.items()]
         settings = [h.settings_block(f"{stage} settings (spec.json)", spec["settings"])
                     for stage, spec in self.specs.items()]
-        return "\n".join([h.heading("Artifacts", anchor="artifacts"),
+        return "\n".join([h.heading("Artifacts, ids and settings", anchor="artifacts"),
                           h.paragraph(f"{self.epochs} epochs; ids are content hashes of the settings below "
                                       "(results/<stage>/<id>/spec.json)."),
                           h.table(["stage", "id", "path"], rows, raw=True), *settings])
@@ -212,12 +244,23 @@ class ExperimentReport:
                       cell(self.final_test_error)]]),
             h.paragraph("Rules (repdyn.analysis.events, docs/readouts.md): perfect fitting is the first epoch with "
                         "zero training error on the training labels; an instability is a span after it where that "
-                        "error exceeds 1 % or the training loss 100 times its lowest value since the fit (grey "
-                        "bands in every figure); memorisation runs from the first minimum of the smoothed test "
-                        "error to perfect fitting; the double-descent peak is the highest smoothed test error in "
-                        "it, reported only when it rises above the minimum by more than the significance margin "
-                        "(2.5 times the epoch-to-epoch noise of the test error, at least 0.01). Values: smoothed "
-                        "test error as a fraction.", css="note")])
+                        "error exceeds 1 % or the training loss 100 times its lowest value since the fit (and 0.01; "
+                        "grey bands in every figure); memorisation runs from the first minimum of the smoothed test "
+                        "error to perfect fitting; the double-descent peak is the largest rise of the smoothed test "
+                        "error before the fit, reported when it clears the 95th percentile of the largest rise of "
+                        "pure noise (noise estimated before the fit; at least 0.01) and the error falls back after "
+                        "it by at least half the rise. A significant rise that does not fall back is overfitting. "
+                        f"Largest rise: {self._rise_text()}. Values: smoothed test error as a fraction.",
+                        css="note")])
+
+    def _rise_text(self) -> str:
+        rise = self.phases.get("largest_rise")
+        if not rise:
+            return "none measured (no fit)"
+        kind = {"double_descent": "double descent", "overfitting": "overfitting, no second descent"}.get(
+            rise["kind"], "not significant")
+        return (f"{cell(rise['rise'])} from epoch {rise['minimum_epoch']} to {rise['peak_epoch']}, margin "
+                f"{cell(rise['margin'])}, p = {cell(rise['p_value'])} ({kind})")
 
     def _regions_section(self) -> list[str]:
         if not self.regions:
@@ -240,6 +283,7 @@ class ExperimentReport:
         kind = result.kind
         spans = self.phases.get("instabilities")
         blocks = [[self.label(layer), len(m.blocks.ranges), transitions_text(m.blocks.transitions, spans),
+                   ", ".join(f"{v:.1f}" for v in m.blocks.strengths) or "—",
                    "; ".join(f"{a}–{b} ({cell(w) or 'n/a'})" for (a, b), w in zip(m.blocks.ranges, m.blocks.within)),
                    cell(m.blocks.between), transitions_text(m.plain.transitions, spans), cell(m.mean_offdiag),
                    cell(m.blocks.penalty)]
@@ -261,18 +305,18 @@ class ExperimentReport:
         out += [h.heading(f"{kind} similarity blocks", level=3),
                 h.figure(f"figures/{key}_blocks.png", "White lines: boundaries of the detected similarity blocks.",
                          alt=f"{kind} blocks", pdf=f"figures/{key}_blocks.pdf"),
-                h.paragraph("Exact kernel change-point detection on each layer's matrix (repdyn.analysis.blocks), "
-                            "measured against steady drift: blocks maximise the within-block similarity beyond what "
-                            "the epoch distance alone explains (the mean similarity at that distance), at a price "
-                            "per block (report.block_penalty; by default set from the matrix's neighbour-to-neighbour "
-                            "noise, so that differences below about 0.02 are never read as blocks). A transition is "
-                            "the first epoch of a new block; one that falls inside an instability is marked so: it "
-                            "follows the optimisation spike, not a training phase. The plain segmentation (no "
-                            "drift null) is shown beside it: where they differ, the difference is a change of pace "
-                            "or steady drift (docs/readouts.md).",
+                h.paragraph("Blocks are stretches of steady drift on the log-epoch axis (repdyn.analysis.blocks, "
+                            "docs/readouts.md): within a block the similarity of two epochs depends only on how far "
+                            "apart they are in log time, at the block's own pace; a transition is where the pace "
+                            "changes (fast change, then frozen), a plateau begins or ends, or the representation "
+                            "jumps. Steady drift at any pace is one block at any length and grid. The price of a cut "
+                            "is set from the matrix's own noise (report.block_penalty overrides it); each transition's "
+                            "strength says how many times its price it pays. A transition that falls inside an "
+                            "instability is marked so: it follows the optimisation spike, not a training phase. The "
+                            "plain segmentation (piecewise-constant similarity, no drift null) is shown beside it.",
                             css="note"),
-                h.table(["layer", "blocks", "transitions (epochs)", "blocks: epochs (mean within)", "mean between",
-                         "transitions without the drift null", f"mean off-diagonal {kind}", "penalty"], blocks),
+                h.table(["layer", "blocks", "transitions (epochs)", "strength (x price)",
+                         "blocks: epochs (mean within)", "mean between", "transitions without the drift null", f"mean off-diagonal {kind}", "penalty"], blocks),
                 h.heading(f"{kind} to initialisation", level=3),
                 h.figure(f"figures/{key}_init.png", f"Row 0 of each matrix: {kind} of every epoch's representation "
                          "to the first grid epoch's.", alt=f"{kind} to initialisation", pdf=f"figures/{key}_init.pdf")
@@ -286,13 +330,32 @@ class ExperimentReport:
 
 
 def findings_section(doc: Mapping[str, Any]) -> list[str]:
-    """The paper's findings this run can measure, each with its comparison and the controls a claim needs."""
-    rows = [[f["finding"], f["measurement"] + (f" ({f['detail']})" if f["detail"] else ""),
-             {True: "yes", False: "no", None: "not measurable"}[f["holds"]], "; ".join(f["controls"])]
-            for f in findings(doc)]
-    if not rows:
+    """This run's inputs to the paper's findings; the findings themselves compare runs (the index page)."""
+    layers = (doc.get("findings") or {}).get("layers") or {}
+    if not layers:
         return []
-    return [h.heading("Findings (measurements of one run)", anchor="findings"),
-            h.paragraph("One run shows a measurement, not a finding: a claim needs the controls named in the last "
-                        "column (the index reports replicate groups across seeds).", css="note"),
-            h.table(["paper's finding", "measurement (this run)", "shown in this run", "a claim needs"], rows)]
+    rows = []
+    for layer in doc["layers"]:
+        m = layers.get(layer) or {}
+        back = m.get("return_to_init") or {}
+        rows.append([doc["labels"].get(layer, layer), cell(m.get("change")),
+                     cell(back.get("rise")), cell(back.get("drift"))])
+    return [h.heading("Inputs to the findings", anchor="findings"),
+            h.paragraph("The paper's findings are contrasts between runs (label noise against its noise-0 twin, "
+                        "across seeds): see the findings table of the index page. This run's numbers: the change of "
+                        "representation (1 - log-time weighted mean off-diagonal CKA) and, after perfect fitting, "
+                        "the CKA to epoch 0 gained and the CKA to the early-stopping epoch "
+                        f"({cell((doc.get('findings') or {}).get('best_epoch')) or 'none'}) gained.", css="note"),
+            h.table(["layer", "change", "CKA to epoch 0 after the fit", "CKA to early stopping after the fit"], rows)]
+
+
+def read_layer_pairs_dirs(dirs: Sequence[Path]) -> dict[int, dict[str, Any]]:
+    """{epoch: layers, cka matrix (lists), figure path} of each layer-pairs directory, by epoch."""
+    from repdyn.cka.layer_pairs import LAYER_PAIRS_FIGURE, LAYER_PAIRS_STORE, read_layer_pairs
+
+    out = {}
+    for directory in dirs:
+        matrix, layers, attrs = read_layer_pairs(Path(directory) / LAYER_PAIRS_STORE)
+        out[int(attrs["epoch"])] = {"layers": layers, "cka": matrix.tolist(),
+                                    "figure": Path(directory) / LAYER_PAIRS_FIGURE}
+    return dict(sorted(out.items()))

@@ -1,79 +1,340 @@
-"""The paper's findings that a report can test, stated as measurements with the comparison each rests on.
+"""The paper's findings as contrasts between experiments, each with its numbers, its verdict and its controls.
 
-Why: a heatmap read by eye on one run is not a finding. Each check below is a number computed from
-the summary rows (repdyn.report.summary) with a stated comparison; on one experiment it is only a
-measurement, and the report names the controls a claim needs: other seeds (a replicate group, see
-repdyn.report.replicates) and, for anything attributed to memorising noisy labels, the same run
-without label noise.
+A finding is a comparison against a control, not a number from one run. The experiments of a report are
+grouped into noise contrasts: experiments whose settings and length are equal except for the label noise
+(and the seeds), a noisy level paired with noise 0 seed by seed. Per finding (rows of reports/findings.tsv):
 
-Checks (CKA; layers in the network's order):
-- depth: mean off-diagonal CKA falls with depth (deeper layers change more over training);
-  comparison: first analysed layer against the last, and whether the sequence is non-increasing.
-- stable first layer: the first layer's CKA to initialisation at the end is higher than the last
-  layer's (early layers stay close to their initial state).
-- transition at perfect fitting: the last layer has a CKA block transition within the replicate
-  tolerance (repdyn.report.replicates.tolerance) of the perfect-fitting epoch, not inside an instability.
+- depth x noise (Sharon & Dar: deeper layers change more when there is label noise): per layer, the change of
+  representation (1 - log-time weighted mean off-diagonal CKA, repdyn.analysis.change) with noise minus
+  without. Holds when the difference is positive at the last layer and larger there than at the first, in
+  every seed pair.
+- return toward initialisation (the first layer moves back toward its initial state after perfect fitting):
+  per layer, the rise of CKA to epoch 0 between the fit and the end, beside the change of CKA to the
+  early-stopping epoch. Holds when the first layer that moves at all (change >= MOVED) rises by more than the
+  tolerance in every seed of the noisy runs; a high final value alone is not a return.
+- probe double descent by depth: which layers' linear-probe test error over the DRS grid rises and falls again
+  (the double-descent rule of repdyn.analysis.descent). Holds when the last layer shows it and the first does
+  not, in every seed of the noisy runs.
+- transition at perfect fitting: the last layer's CKA transition nearest the fit, with the chance of so close
+  an alignment for transitions placed at random on the same log-time axis (repdyn.analysis.alignment). Holds when
+  that chance is below ALIGNMENT_LEVEL in every seed of the noisy runs.
+
+Verdicts: "holds", "does not hold", "not testable" (what it needs is missing, e.g. no noise-0 twin); a verdict
+from one seed pair is labelled "(one seed: a measurement)".
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import json
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from .replicates import tolerance
+import numpy as np
 
-SEEDS = "other seeds (configs/ holds a three-seed replicate of the default)"
-NO_NOISE = "the same run without label noise (data.label_noise: 0)"
+from repdyn import atomic
+from repdyn.analysis.change import return_to_init, weighted_change
 
+NOISE_KEY = "data.label_noise"
+#: settings that may differ inside a noise contrast: the noise itself and the seeds
+CONTRAST_FREE = (NOISE_KEY, "data.noise_seed", "train.train.seed")
+SEED_KEY = "train.train.seed"
+ALIGNMENT_LEVEL = 0.05
+MOVED = 0.01  # change (1 - weighted mean CKA) below which a layer never moved
+COLUMNS = ("finding", "layer", "values", "comparison", "verdict", "experiments")
 
-def findings(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """[{finding, measurement, holds (True/False/None = not measurable), controls}] for one experiment."""
-    rows = [r for r in report.get("summary") or [] if r.get("mean_offdiag_cka") is not None]
-    if len(rows) < 2:
-        return []
-    first, last = rows[0], rows[-1]
-    offdiag = [r["mean_offdiag_cka"] for r in rows]
-    out = [{
-        "finding": "deeper layers change more (mean off-diagonal CKA falls with depth)",
-        "measurement": ", ".join(f"{r['label']} {r['mean_offdiag_cka']:.3f}" for r in rows),
-        "holds": offdiag[0] > offdiag[-1],
-        "detail": "non-increasing through all layers" if all(a >= b for a, b in zip(offdiag, offdiag[1:]))
-        else "first > last, not monotone" if offdiag[0] > offdiag[-1] else "first <= last",
-        "controls": [SEEDS],
-    }]
-    a, b = first.get("cka_to_init_end"), last.get("cka_to_init_end")
-    out.append({
-        "finding": "the first layer stays closer to initialisation than the last",
-        "measurement": f"CKA to epoch 0 at the end: {first['label']} {_num(a)}, {last['label']} {_num(b)}",
-        "holds": None if a is None or b is None else a > b, "detail": "", "controls": [SEEDS],
-    })
-    fit = first.get("perfect_fit_epoch")
-    spans = [tuple(int(x) for x in s.split("-")) for s in first.get("instabilities") or []]
-    near = [t for t in last.get("cka_transitions") or []
-            if fit is not None and abs(t - fit) <= tolerance(fit) and not any(s <= t <= e for s, e in spans)]
-    out.append({
-        "finding": "the last layer's representation changes phase at perfect fitting",
-        "measurement": (f"perfect fit at {fit}; {last['label']} CKA transitions: "
-                        f"{', '.join(map(str, last.get('cka_transitions') or [])) or 'none'}") if fit is not None
-        else "no perfect fit", "holds": None if fit is None else bool(near),
-        "detail": f"transition {near[0]} within {tolerance(fit):.0f} epochs of the fit" if near else "",
-        "controls": [SEEDS, NO_NOISE],
-    })
-    return out
+DEPTH_NOISE = "deeper layers change more with label noise (depth x noise)"
+RETURN_INIT = "the first layer returns toward initialisation after perfect fitting"
+PROBE_DD = "probe double descent in deep layers, not in shallow ones"
+FIT_TRANSITION = "the last layer changes phase at perfect fitting"
 
 
-def across_seeds(group: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Each finding over a replicate group: in how many seeds it holds (a finding needs all of them)."""
-    per_seed = [findings(r) for r in group]
-    if not per_seed or not all(per_seed):
-        return []
+# ---------------------------------------------------------------------------------------------- per experiment
+def experiment_measures(cka: Any, drs: Any, phases: Mapping[str, Any], rows: Sequence[Mapping[str, float]]
+                        ) -> dict[str, Any]:
+    """What the findings read from one experiment (stored in its report.json under "findings").
+
+    `cka`, `drs`: repdyn.report.inputs.SimilarityResult or None; `phases`: the training events; `rows`: metrics.
+    """
+    fit = phases.get("perfect_fit_epoch")
+    best = best_epoch(phases, rows)
+    layers: dict[str, dict[str, Any]] = {}
+    if cka is not None:
+        epochs = [int(e) for e in cka.row_epochs]
+        for layer in cka.layers:
+            m = np.asarray(cka.matrices[layer], dtype=np.float64)
+            back = return_to_init(m, epochs, fit, best) if fit is not None and best is not None else None
+            layers.setdefault(layer, {}).update(change=_finite(weighted_change(m, epochs)),
+                                                 return_to_init=back.as_dict() if back else None)
+    if drs is not None and getattr(drs, "probe_test_err", None) is not None:
+        for k, layer in enumerate(drs.layers):
+            layers.setdefault(layer, {}).update(probe_epochs=[int(e) for e in drs.row_epochs],
+                                                 probe_test_err=[float(v) for v in drs.probe_test_err[:, k]])
+    return {"best_epoch": best, "layers": layers}
+
+
+def best_epoch(phases: Mapping[str, Any], rows: Sequence[Mapping[str, float]]) -> int | None:
+    """The early-stopping epoch: the double-descent minimum, else the lowest test error up to the fit."""
+    dd = phases.get("double_descent") or {}
+    if dd.get("minimum_epoch") is not None:
+        return int(dd["minimum_epoch"])
+    fit = phases.get("perfect_fit_epoch")
+    scored = [(float(r["test_err"]), int(r["epoch"])) for r in rows
+              if math.isfinite(float(r.get("test_err", math.nan))) and (fit is None or int(r["epoch"]) <= fit)]
+    return min(scored)[1] if scored else None
+
+
+# ---------------------------------------------------------------------------------------------- contrasts
+@dataclass(frozen=True)
+class NoiseContrast:
+    """A noisy level against noise 0, as (noisy report, clean report) pairs of equal seed."""
+
+    noise: float
+    pairs: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...]
+
+    @property
+    def noisy(self) -> list[Mapping[str, Any]]:
+        return [n for n, _ in self.pairs]
+
+    @property
+    def names(self) -> str:
+        return "; ".join(f"{n['name']} vs {c['name']}" for n, c in self.pairs)
+
+
+def noise_contrasts(reports: Sequence[Mapping[str, Any]],
+                    flat_settings: Callable[[Mapping[str, Any]], dict[str, Any]]) -> list[NoiseContrast]:
+    """Noise contrasts among the reports (module docstring), in the order of their first member."""
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in reports:
+        fixed = {k: v for k, v in flat_settings(r).items() if k not in CONTRAST_FREE}
+        groups[json.dumps([fixed, r.get("epochs")], sort_keys=True, default=str)].append(r)
     out = []
-    for position, finding in enumerate(per_seed[0]):
-        held = [f[position]["holds"] for f in per_seed]
-        measured = [h for h in held if h is not None]
-        out.append({"finding": finding["finding"], "seeds": len(group), "measured": len(measured),
-                    "holds_in": sum(measured), "controls": finding["controls"]})
+    for members in groups.values():
+        settings = [flat_settings(r) for r in members]
+        clean = {s.get(SEED_KEY): r for r, s in zip(members, settings) if not s.get(NOISE_KEY)}
+        for level in sorted({s.get(NOISE_KEY) for s in settings if s.get(NOISE_KEY)}):
+            pairs = tuple((r, clean[s.get(SEED_KEY)]) for r, s in zip(members, settings)
+                          if s.get(NOISE_KEY) == level and s.get(SEED_KEY) in clean)
+            if pairs:
+                out.append(NoiseContrast(float(level), pairs))
     return out
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+# ---------------------------------------------------------------------------------------------- findings
+def findings_table(reports: Sequence[Mapping[str, Any]],
+                   flat_settings: Callable[[Mapping[str, Any]], dict[str, Any]],
+                   double_descent: Callable[..., Mapping[str, Any] | None],
+                   alignment_chance: Callable[[Sequence[int], int, Sequence[int]], float | None]
+                   ) -> list[dict[str, Any]]:
+    """The rows of reports/findings.tsv over all reports (COLUMNS; verdict rows have layer "all")."""
+    contrasts = noise_contrasts(reports, flat_settings)
+    if not contrasts:
+        everyone = ", ".join(r["name"] for r in reports)
+        return [_row(f, "all", "", "needs a noise-0 twin of a noisy experiment (equal but for data.label_noise)",
+                     "not testable", everyone) for f in (DEPTH_NOISE, RETURN_INIT, PROBE_DD, FIT_TRANSITION)]
+    rows: list[dict[str, Any]] = []
+    for contrast in contrasts:
+        rows += depth_noise_rows(contrast)
+        rows += return_init_rows(contrast)
+        rows += probe_dd_rows(contrast, double_descent)
+        rows += fit_transition_rows(contrast, alignment_chance)
+    return rows
+
+
+def depth_noise_rows(contrast: NoiseContrast) -> list[dict[str, Any]]:
+    """Per layer: change with noise, without, and their difference per seed pair; then the verdict."""
+    layers = _common_layers([r for pair in contrast.pairs for r in pair])
+    if len(layers) < 2 or not all(_layer(r, layer).get("change") is not None
+                                  for pair in contrast.pairs for r in pair for layer in layers):
+        return [_row(DEPTH_NOISE, "all", "", "needs CKA in two or more layers of both runs", "not testable",
+                     contrast.names)]
+    diffs = {layer: [_layer(n, layer)["change"] - _layer(c, layer)["change"] for n, c in contrast.pairs]
+             for layer in layers}
+    rows = []
+    for layer in layers:
+        noisy = [_layer(n, layer)["change"] for n, _ in contrast.pairs]
+        clean = [_layer(c, layer)["change"] for _, c in contrast.pairs]
+        rows.append(_row(DEPTH_NOISE, _label(contrast, layer),
+                         f"change {_mean_sd(noisy)} with {contrast.noise:g} noise, {_mean_sd(clean)} without; "
+                         f"difference {_mean_sd(diffs[layer])}",
+                         "1 - log-time weighted mean off-diagonal CKA, noisy minus clean, per seed pair", "",
+                         contrast.names))
+    first, last = diffs[layers[0]], diffs[layers[-1]]
+    holds = all(b > 0 and b > a for a, b in zip(first, last))
+    rho = _spearman(list(range(len(layers))), [statistics.fmean(diffs[layer]) for layer in layers])
+    rows.append(_row(DEPTH_NOISE, "all",
+                     f"difference at {_label(contrast, layers[-1])} {_mean_sd(last)}, at "
+                     f"{_label(contrast, layers[0])} {_mean_sd(first)}; rank correlation with depth {rho:.2f}",
+                     "last layer's difference > 0 and > the first layer's, in every seed pair",
+                     _verdict(holds, len(contrast.pairs)), contrast.names))
+    return rows
+
+
+def return_init_rows(contrast: NoiseContrast, tolerance: float = 0.02) -> list[dict[str, Any]]:
+    """Per layer and noise level: CKA to epoch 0 gained after the fit, beside CKA to the early-stopping epoch."""
+    layers = _common_layers([r for pair in contrast.pairs for r in pair])
+    backs = {(side, layer): [_layer(pair[side], layer).get("return_to_init") for pair in contrast.pairs]
+             for side in (0, 1) for layer in layers}
+    if not layers or any(b is None for b in backs[(0, layers[0])]):
+        return [_row(RETURN_INIT, "all", "", "needs CKA epochs after perfect fitting in the noisy runs",
+                     "not testable", contrast.names)]
+    rows = []
+    for layer in layers:
+        parts = []
+        for side, what in ((0, f"{contrast.noise:g} noise"), (1, "no noise")):
+            known = [b for b in backs[(side, layer)] if b is not None]
+            if known:
+                parts.append(f"{what}: CKA to epoch 0 {_mean_sd([b['rise'] for b in known], signed=True)} after the "
+                             f"fit, to the early-stopping epoch {_mean_sd([b['drift'] for b in known], signed=True)}")
+            else:
+                parts.append(f"{what}: never fits")
+        rows.append(_row(RETURN_INIT, _label(contrast, layer), "; ".join(parts),
+                         "CKA(end, 0) - CKA(fit, 0) and CKA(end, best) - CKA(fit, best)", "", contrast.names))
+    first = first_moving_layer(contrast, layers)
+    rises = [b["rise"] for b in backs[(0, first)]]
+    skipped = layers[:layers.index(first)]
+    note = (f" ({', '.join(_label(contrast, x) for x in skipped)} never moved: change below {MOVED:g})"
+            if skipped else "")
+    rows.append(_row(RETURN_INIT, "all", f"{_label(contrast, first)} rise after the fit {_mean_sd(rises, True)}{note}",
+                     f"first moving layer's CKA to epoch 0 rises by more than {tolerance:g} after the fit, every "
+                     "noisy seed", _verdict(all(r > tolerance for r in rises), len(rises)), contrast.names))
+    return rows
+
+
+def first_moving_layer(contrast: NoiseContrast, layers: Sequence[str]) -> str:
+    """The first layer whose change reaches MOVED in every noisy run (the first layer when none does).
+
+    A layer that never moves cannot return; on small grey-scale images the stem convolution is one: its output
+    is a linear map of nearly constant 3 x 3 patches, whose linear CKA is about 1 for any weights.
+    """
+    for layer in layers:
+        changes = [_layer(r, layer).get("change") for r in contrast.noisy]
+        if all(c is not None and c >= MOVED for c in changes):
+            return layer
+    return layers[0]
+
+
+def probe_dd_rows(contrast: NoiseContrast, double_descent: Callable[..., Mapping[str, Any] | None]
+                  ) -> list[dict[str, Any]]:
+    """Per layer: in how many runs the probe test error shows double descent, with and without noise."""
+    layers = _common_layers([r for pair in contrast.pairs for r in pair])
+    if not layers or any(_layer(r, layers[0]).get("probe_test_err") is None for pair in contrast.pairs for r in pair):
+        return [_row(PROBE_DD, "all", "", "needs DRS probes in both runs", "not testable", contrast.names)]
+
+    def peak(report: Mapping[str, Any], layer: str) -> Mapping[str, Any] | None:
+        m = _layer(report, layer)
+        return double_descent(m["probe_epochs"], m["probe_test_err"],
+                              fit_epoch=report["phases"].get("perfect_fit_epoch"))
+
+    found = {(side, layer): [peak(pair[side], layer) for pair in contrast.pairs] for side in (0, 1) for layer in layers}
+    n = len(contrast.pairs)
+    rows = []
+    for layer in layers:
+        noisy, clean = found[(0, layer)], found[(1, layer)]
+        where = ", ".join(f"{p['minimum_epoch']}->{p['peak_epoch']}" for p in noisy if p) or "none"
+        rows.append(_row(PROBE_DD, _label(contrast, layer),
+                         f"double descent in {sum(p is not None for p in noisy)} of {n} noisy runs (minimum->peak: "
+                         f"{where}), {sum(p is not None for p in clean)} of {n} without noise",
+                         "the double-descent rule on the probe's test error over the DRS grid", "", contrast.names))
+    holds = all(found[(0, layers[-1])][k] is not None and found[(0, layers[0])][k] is None for k in range(n))
+    rows.append(_row(PROBE_DD, "all", "", "the last layer's probe shows double descent and the first layer's does "
+                     "not, every noisy seed", _verdict(holds, n), contrast.names))
+    return rows
+
+
+def fit_transition_rows(contrast: NoiseContrast,
+                        alignment_chance: Callable[[Sequence[int], int, Sequence[int]], float | None]
+                        ) -> list[dict[str, Any]]:
+    """Per noisy run: the last layer's CKA transition nearest the fit and the chance of so close an alignment."""
+    layers = _common_layers([r for pair in contrast.pairs for r in pair])
+    if not layers or any(not r.get("cka") for r in contrast.noisy):
+        return [_row(FIT_TRANSITION, "all", "", "needs CKA blocks", "not testable", contrast.names)]
+    last = layers[-1]
+    chances = []
+    rows = []
+    for report in contrast.noisy:
+        fit = report["phases"].get("perfect_fit_epoch")
+        blocks = report["cka"][last]["blocks"]
+        transitions = [int(t) for t in blocks.get("transitions") or []]
+        epochs = [int(e) for e in report["cka"][last]["init"]["epochs"]] if report["cka"][last].get("init") else []
+        chance = alignment_chance(transitions, int(fit), epochs) if fit is not None and epochs else None
+        chances.append(chance)
+        if chance is None:
+            text = "no perfect fit" if fit is None else "no CKA transition"
+        else:
+            nearest = min(transitions, key=lambda t: abs(math.log1p(t) - math.log1p(fit)))
+            text = f"fit at {fit}, nearest transition {nearest}, chance of so close an alignment {chance:.3f}"
+        rows.append(_row(FIT_TRANSITION, _label(contrast, last), text, "transitions placed at random on the same "
+                         "log-time axis", "", report["name"]))
+    holds = all(c is not None and c < ALIGNMENT_LEVEL for c in chances)
+    rows.append(_row(FIT_TRANSITION, "all", "", f"chance below {ALIGNMENT_LEVEL:g} in every noisy seed",
+                     _verdict(holds, len(chances)), contrast.names))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- output
+def format_tsv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """reports/findings.tsv: a header and one line per row (tabs and newlines inside cells become spaces)."""
+    def text(value: Any) -> str:
+        return " ".join(str(value).split())
+
+    return "\n".join(["\t".join(COLUMNS)] + ["\t".join(text(r[c]) for c in COLUMNS) for r in rows]) + "\n"
+
+
+def write_tsv(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    atomic.write_text(path, format_tsv(rows))
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _row(finding: str, layer: str, values: str, comparison: str, verdict: str, experiments: str) -> dict[str, Any]:
+    return {"finding": finding, "layer": layer, "values": values, "comparison": comparison, "verdict": verdict,
+            "experiments": experiments}
+
+
+def _verdict(holds: bool, seeds: int) -> str:
+    text = "holds" if holds else "does not hold"
+    return f"{text} (one seed: a measurement)" if seeds < 2 else f"{text} ({seeds} seeds)"
+
+
+def _layer(report: Mapping[str, Any], layer: str) -> Mapping[str, Any]:
+    return ((report.get("findings") or {}).get("layers") or {}).get(layer) or {}
+
+
+def _common_layers(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Layers every report analysed, in the first report's order."""
+    return [layer for layer in reports[0]["layers"] if all(layer in r["layers"] for r in reports)]
+
+
+def _label(contrast: NoiseContrast, layer: str) -> str:
+    return contrast.pairs[0][0]["labels"].get(layer, layer)
+
+
+def _mean_sd(values: Sequence[float], signed: bool = False) -> str:
+    fmt = "{:+.3f}" if signed else "{:.3f}"
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(statistics.fmean(values))} (sd {statistics.stdev(values):.3f}, n {len(values)})"
+
+
+def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
+    def ranks(v: Sequence[float]) -> np.ndarray:
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=float)
+        for value in set(v):
+            same = np.asarray(v) == value
+            r[same] = r[same].mean()
+        return r
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return math.nan
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -19,6 +19,10 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 
 h3 { font-size: 1.05em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; display: block; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
+td { overflow-wrap: anywhere; }
+.cards { display: flex; flex-wrap: wrap; gap: 1.5em; } .card { flex: 1 1 440px; min-width: 0; }
+.card h3 { margin-bottom: 0.3em; } img.thumb { max-width: 100%; height: auto; border: 1px solid #eee; }
+nav.toc ol { columns: 2; margin: 0.3em 0 1em; }
 th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #555; }
@@ -44,6 +48,12 @@ def page(title: str, body: Iterable[str], *, nav: Sequence[tuple[str, str]] = ()
 def heading(text: str, level: int = 2, anchor: str | None = None) -> str:
     ident = f' id="{esc(anchor)}"' if anchor else ""
     return f"<h{level}{ident}>{esc(text)}</h{level}>"
+
+
+def toc(sections: Sequence[tuple[str, str]]) -> str:
+    """A table of contents: (anchor, title) of each section, in page order."""
+    items = "".join(f'<li><a href="#{esc(anchor)}">{esc(title)}</a></li>' for anchor, title in sections)
+    return f'<nav class="toc"><strong>Contents</strong><ol>{items}</ol></nav>'
 
 
 def paragraph(text: str, css: str | None = None) -> str:

@@ -31,11 +31,12 @@ from repdyn.figures.axes import visible_marks
 from repdyn.train.metrics import phase_marks
 
 from . import html as h
+from .cards import card
 from .experiment import FORMATS
-from .findings import across_seeds
+from . import findings as paper_findings
 from .replicates import format_tsv as replicates_tsv
 from .replicates import replicate_groups, replicate_rows
-from .summary import COLUMNS, cell, write_tsv
+from .summary import cell, write_tsv
 
 WIDTH_KEY = "train.model.width"
 COLUMN_NOTES = {
@@ -44,7 +45,7 @@ COLUMN_NOTES = {
                      "jumped 100-fold (grey bands in the figures)",
     "memorisation_start": "first minimum of the smoothed test error; memorisation_end: perfect fitting",
     "test_error_peak_epoch": "epoch of the epoch-wise double-descent peak of the smoothed test error, inside "
-                             "memorisation and above the significance margin (empty: no peak)",
+                             "memorisation, significant against noise and followed by a second descent (empty: no peak)",
     "cka_transitions": "epochs where a new CKA similarity block begins",
     "mean_offdiag_cka": "mean CKA between different grid epochs",
     "cka_to_init_end": "this layer's CKA between the first and the last grid epoch",
@@ -69,7 +70,8 @@ def load_reports(report_dirs: Sequence[str | Path]) -> list[dict[str, Any]]:
 
 
 def flat_settings(report: Mapping[str, Any]) -> dict[str, Any]:
-    """'<stage>.<section>.<key>' -> value for the data and training settings (what tells experiments apart)."""
+    """'<stage>.<section>.<key>' -> value for the data and training settings and the length (what tells
+    experiments apart)."""
     out: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -81,6 +83,7 @@ def flat_settings(report: Mapping[str, Any]) -> dict[str, Any]:
 
     for stage in ("data", "train"):
         walk(stage, report["settings"].get(stage, {}))
+    out["train.epochs"] = report["epochs"]  # not in the run's settings: experiments may share a run at two lengths
     return out
 
 
@@ -95,10 +98,11 @@ def width_groups(reports: Sequence[Mapping[str, Any]]) -> list[tuple[str, float,
         if width is None or value is None:
             continue
         key = tuple((k, s.get(k)) for k in varying)
-        groups[key].append((float(width), float(value)))
+        if float(width) not in {w for w, _ in groups[key]}:  # an experiment with the same settings adds nothing
+            groups[key].append((float(width), float(value)))
     points = []
     for key, members in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        if len({w for w, _ in members}) < 2:
+        if len(members) < 2:
             continue
         label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in key) or "all experiments"
         points += [(label, w, v) for w, v in members]
@@ -177,24 +181,47 @@ def comparison_figures(reports: Sequence[Mapping[str, Any]], out_dir: Path) -> l
     return figures
 
 
+def compute_findings(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The findings table over every experiment of the index (repdyn.report.findings)."""
+    from repdyn.analysis.alignment import alignment_chance
+    from repdyn.analysis.descent import double_descent
+
+    return paper_findings.findings_table(reports, flat_settings, double_descent, alignment_chance)
+
+
+def findings_section(rows: Sequence[Mapping[str, Any]], findings_name: str) -> list[str]:
+    """The findings table: verdict rows (layer "all") first, then the per-layer numbers behind them."""
+    verdicts = [r for r in rows if r["layer"] == "all"]
+    per_layer = [r for r in rows if r["layer"] != "all"]
+    if not rows:
+        return []
+    out = [h.heading("Findings", anchor="findings"),
+           h.paragraph(f"The paper's findings as contrasts: label noise against the same run without it, seed by "
+                       f"seed. A verdict from one seed pair is a measurement, not a replication. Also as "
+                       f"{findings_name}; the rules: docs/findings.md."),
+           h.table(["finding", "verdict", "comparison", "values", "experiments"],
+                   [[r["finding"], r["verdict"], r["comparison"], r["values"], r["experiments"]] for r in verdicts])]
+    if per_layer:
+        out += [h.heading("Per layer", level=3),
+                h.table(["finding", "layer", "values"], [[r["finding"], r["layer"], r["values"]] for r in per_layer])]
+    return out
+
+
 def index_page(reports: Sequence[Mapping[str, Any]], figures: Sequence[tuple[str, str, str]], *, page_dir: Path,
-               compare_dir: Path, summary_name: str) -> str:
-    experiments = [[h.link(r["name"], h.relative(Path(r["dir"]) / "index.html", page_dir)), r["epochs"],
-                    h.esc(cell(r["phases"].get("perfect_fit_epoch")) or "never"),
-                    h.esc(cell(r["phases"].get("test_error_peak_epoch")) or "none"),
-                    h.esc(cell(r["phases"].get("test_error_peak"))), h.esc(cell(r.get("final_test_error"))),
-                    ", ".join(f"{h.esc(k)} <code>{h.esc(v)}</code>" for k, v in r["ids"].items())]
-                   for r in reports]
-    rows = [[cell(row[c]) for c in COLUMNS] for r in reports for row in r["summary"]]
+               compare_dir: Path, summary_name: str, findings: Sequence[Mapping[str, Any]] = (),
+               findings_name: str = "findings.tsv") -> str:
+    """Findings first, then one card per experiment, seed replicates, comparisons; column notes last."""
     compare_rel = h.relative(compare_dir, page_dir)
-    body = [h.heading("Experiments", anchor="experiments"),
-            h.table(["experiment", "epochs", "perfect fit", "test-error peak at", "peak", "final test error", "ids"],
-                    experiments, raw=True),
-            h.heading("Summary", anchor="summary"),
-            h.paragraph(f"One row per experiment and layer; also as {summary_name}."),
-            h.table(COLUMNS, rows),
-            "<ul>" + "".join(f"<li><code>{h.esc(k)}</code>: {h.esc(v)}</li>" for k, v in COLUMN_NOTES.items())
-            + "</ul>",
+    sections = [("experiments", "Experiments"), ("replicates", "Seed replicates"), ("comparisons", "Comparisons"),
+                ("columns", "Summary table")]
+    body = [*findings_section(findings, findings_name),
+            h.toc(sections),
+            h.heading("Experiments", anchor="experiments"),
+            h.paragraph(f"{len(reports)} experiment{'s' * (len(reports) != 1)}, every one run in this directory: each "
+                        "name and panel links to its page. Per layer: the similarity blocks, the epochs where a new "
+                        "block begins, the CKA between the first and the last grid epoch and the mean similarity "
+                        "between different epochs.", css="note"),
+            '<div class="cards">', *(card(r, page_dir) for r in reports), "</div>",
             *replicates_section(reports, compare_rel),
             h.heading("Comparisons", anchor="comparisons")]
     if not figures:
@@ -202,15 +229,23 @@ def index_page(reports: Sequence[Mapping[str, Any]], figures: Sequence[tuple[str
     for stem, title, caption in figures:
         body += [h.heading(title, level=3),
                  h.figure(f"{compare_rel}/{stem}.png", caption, alt=title, pdf=f"{compare_rel}/{stem}.pdf")]
-    return h.page("repdyn reports", body, nav=[("summary.tsv", summary_name)])
+    body += [h.heading("Summary table", anchor="columns"),
+             h.paragraph(f"Every readout per experiment and layer is in {summary_name} (one row per experiment and "
+                         "layer); its columns:"),
+             "<ul>" + "".join(f"<li><code>{h.esc(k)}</code>: {h.esc(v)}</li>" for k, v in COLUMN_NOTES.items())
+             + "</ul>"]
+    return h.page("repdyn reports", body, nav=[("findings.tsv", findings_name), ("summary.tsv", summary_name)])
 
 
 def build_index(report_dirs: Sequence[str | Path], *, html_path: str | Path, summary_path: str | Path,
-                compare_dir: str | Path) -> None:
-    """Write the summary TSV, the comparison figures and the index page (each atomically; the page last)."""
+                compare_dir: str | Path, findings_path: str | Path) -> None:
+    """Write the summary and findings TSVs, the comparison figures and the index page (each atomically; the page
+    last)."""
     reports = load_reports(report_dirs)
     html_path, compare_dir = Path(html_path), Path(compare_dir)
     write_tsv(summary_path, [row for r in reports for row in r["summary"]])
+    found = compute_findings(reports)
+    paper_findings.write_tsv(findings_path, found)
     with atomic.atomic_path(compare_dir) as tmp:
         tmp.mkdir(parents=True)
         figures = comparison_figures(reports, tmp)
@@ -218,7 +253,8 @@ def build_index(report_dirs: Sequence[str | Path], *, html_path: str | Path, sum
         if groups:
             atomic.write_text(tmp / "replicates.tsv", replicates_tsv([row for g in groups for row in replicate_rows(g)]))
     page = index_page(reports, figures, page_dir=html_path.parent, compare_dir=compare_dir,
-                      summary_name=h.relative(summary_path, html_path.parent))
+                      summary_name=h.relative(summary_path, html_path.parent), findings=found,
+                      findings_name=h.relative(findings_path, html_path.parent))
     atomic.write_text(html_path, page)
 
 
@@ -238,10 +274,4 @@ def replicates_section(reports: Sequence[Mapping[str, Any]], compare_rel: str) -
                         [[r["readout"], r["layer"], ", ".join(cell(v) or "—" for v in r["per_seed"]), cell(r["mean"]),
                           cell(r["sd"]), f"{cell(r['min'])}–{cell(r['max'])}" if r["n"] else "",
                           {True: "all seeds", False: "no", None: ""}[r["agreed"]]] for r in rows])]
-        claims = across_seeds(group)
-        if claims:
-            out.append(h.table(["paper's finding", "holds in", "a claim also needs"],
-                               [[c["finding"], f"{c['holds_in']} of {c['measured']} seeds",
-                                 "; ".join(x for x in c["controls"] if not x.startswith("other seeds")) or "—"]
-                                for c in claims]))
     return out

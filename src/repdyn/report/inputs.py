@@ -33,12 +33,14 @@ class ExperimentInputs:
     preds: tuple[Path, ...] = ()  # the DRS predictions parts (decision-region figures)
     planes: Path | None = None  # the plane set's store planes.zarr (decision-region figures)
     twopoint: Path | None = None  # two-point result directory results/twopoint/<id>/e<E>
+    layer_pairs: tuple[Path, ...] = ()  # layers x layers CKA directories results/cka/<id>/layers/e<epoch>
 
     def __post_init__(self) -> None:
         for label, path in (("data", self.data_dir), ("run", self.run_dir), ("metrics", self.metrics),
                             ("phases", self.phases), ("cka", self.cka), ("drs", self.drs), ("planes", self.planes),
                             ("twopoint", self.twopoint),
-                            *(("preds", p) for p in self.preds), *self.cross.items()):
+                            *(("preds", p) for p in self.preds), *(("layer_pairs", p) for p in self.layer_pairs),
+                            *self.cross.items()):
             if path is not None and not Path(path).exists():
                 raise FileNotFoundError(f"report of {self.name!r}: {label} input {path} does not exist")
 
@@ -78,6 +80,7 @@ class SimilarityResult:
     col_epochs: np.ndarray
     store: Path  # the Zarr store, for links
     directory: Path  # the assembled directory (figures)
+    probe_test_err: np.ndarray | None = None  # DRS only: (E, L) test error of each layer's probe
 
 
 def read_phases(path: str | os.PathLike) -> dict[str, Any]:
@@ -105,4 +108,4 @@ def read_drs(directory: str | os.PathLike) -> SimilarityResult:
     result = open_drs(directory)
     epochs = np.asarray(result.epochs)
     return SimilarityResult("DRS", list(result.layers), result.matrices, epochs, epochs,
-                            Path(directory) / DRS_STORE, Path(directory))
+                            Path(directory) / DRS_STORE, Path(directory), np.asarray(result.probe_test_err))

@@ -7,7 +7,7 @@ Columns (empty cell = undefined: the event never happened, or the analysis is of
   memorisation_start, memorisation_end   the memorisation phase: first test-error minimum to perfect fitting
   test_error_min_epoch, test_error_min     the first minimum of the smoothed test error (when a peak follows)
   test_error_peak_epoch, test_error_peak   the epoch-wise double-descent peak (smoothed test error), inside
-                                     memorisation and above the significance margin; empty otherwise
+                                     memorisation, significant and followed by a second descent; empty otherwise
   (event rules: repdyn.analysis.events)
   final_test_error                   test error at the experiment's last epoch
   cka_blocks, cka_transitions        number of similarity blocks on the CKA matrix, and the epochs where

@@ -22,7 +22,7 @@ FIGURES = ("h_ratio", "theory")
 FITS_FILE = "twopoint.json"
 COLUMNS = ("layer", "pair type", "pairs", "κ̂", "Ĉ / H", "R²", "R² shuffled", "share R² > shuffled",
            "C/H per phase", "drift", "drift shuffled", "η_h‖dx‖²", "η_y", "driven error", "error shuffled",
-           "share error < shuffled", "late slope (IQR)", "slope shuffled")
+           "share error < shuffled", "share error < other pair's W", "late slope (IQR)", "slope shuffled")
 
 
 def read_twopoint(directory: str | os.PathLike) -> dict[str, Any]:
@@ -49,8 +49,18 @@ def _row(r: Mapping[str, Any], label: str) -> list[str]:
             cell(r["r2"]), cell(r["r2_shuffled"]), cell(r["share_r2_above_shuffled"]), phases, cell(r["drift"]),
             cell(r["drift_shuffled"]), cell(r["encoder_rate"]), cell(r["eta_y"]), cell(r["driven_error"]),
             cell(r["driven_error_shuffled"]), cell(r["share_driven_below_shuffled"]),
+            cell(r.get("share_driven_below_other_pair")),
             f"{cell(r['late_slope'])} ({cell(r['late_slope_q25'])}–{cell(r['late_slope_q75'])})",
             cell(r["late_slope_shuffled"])]
+
+
+# The fit table in three parts that fit the page, each keyed by layer and pair type: the invariant, its drift
+# across the phases, the driven fit and the late slope (column indices into COLUMNS).
+PARTS = ((0, 1, 2, 3, 4, 5, 6, 7), (0, 1, 8, 9, 10), (0, 1, 11, 12, 13, 14, 15, 16, 17))
+
+
+def _tables(rows: list[list[str]]) -> list[str]:
+    return [h.table([COLUMNS[i] for i in part], [[row[i] for i in part] for row in rows]) for part in PARTS]
 
 
 def section(doc: Mapping[str, Any], result_dir: str | os.PathLike, out_dir: Path) -> list[str]:
@@ -73,7 +83,7 @@ def section(doc: Mapping[str, Any], result_dir: str | os.PathLike, out_dir: Path
                  f"{theory_layer}: H and Y measured (solid) and from the first two equations driven by the measured "
                  "W_CE with the fitted rates (dashed).", alt="two-point measured vs theory",
                  pdf="figures/twopoint_theory.pdf"),
-        h.table(list(COLUMNS), [_row(r, labels.get(r["layer"], r["layer"])) for r in doc["table"]]),
+        *_tables([_row(r, labels.get(r["layer"], r["layer"])) for r in doc["table"]]),
         h.paragraph(f"Medians over the pairs of each type. Invariant: the line H = Ĉ + κ̂·Y/H over epochs (Ĉ relative "
                     f"to the median H); its R² is only evidence where it beats the R² with Y's epochs shuffled (H is on "
                     f"both sides, so shuffled data score too). C/H per phase: median of C = H − κ̂Y/H in each training "

@@ -114,6 +114,11 @@ def build_model(run: Mapping[str, Any], dataset: Any) -> torch.nn.Module:
     model_settings = run.get("model") if isinstance(run, Mapping) else None
     if not isinstance(model_settings, Mapping) or "arch" not in model_settings:
         raise ValueError(f"run settings need model.arch, got model={model_settings!r}")
+    if model_settings["arch"] == "external":  # its module is on sys.path (PYTHONPATH: repdyn.runtime.export)
+        from repdyn.imports.external import build_external
+
+        return build_external(model_settings, _geometry(dataset, "in_channels"), _geometry(dataset, "image_size"),
+                              pythonpath=None)
     options = {key: model_settings[key] for key in ("width", "vit_image_size", "vit_interpolation") if key in model_settings}
     return build(
         model_settings["arch"],

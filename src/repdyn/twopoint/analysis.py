@@ -3,7 +3,8 @@
 Per pair and layer, over the grid epochs: the invariant line H = Ĉ + κ̂ Y/H (R² beside Y-shuffled R²); C's
 drift across the training phases (median C/median H per phase, split at the memorisation start, the
 test-error peak and the perfect-fitting epoch; spread = max − min, beside the spread with shuffled Y); the
-driven fit of η_h‖dx‖² and η_y with the measured W_CE (error beside W-shuffled error); the slope of log H
+driven fit of η_h‖dx‖² and η_y with the measured W_CE (error beside W-shuffled error and beside the error
+when the next pair's W_CE drives it: the control that can fail); the slope of log H
 against log Y from the perfect-fitting epoch on (theory: ½; without a fit, the last third of the grid),
 beside Y-shuffled. A pair type's row gives medians over its pairs and the fraction of pairs whose fit beats
 its own baseline: a fit is read as agreement only where that fraction is high, never from R² alone.
@@ -54,11 +55,12 @@ def drift_spread(epochs: np.ndarray, H: np.ndarray, Y: np.ndarray, boundaries: l
 
 
 def fit_pair(epochs: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, boundaries: list[int],
-             late: int) -> dict[str, Any]:
-    """Every reading of one pair at one layer, each with its shuffled baseline."""
+             late: int, W_other: np.ndarray | None = None) -> dict[str, Any]:
+    """Every reading of one pair at one layer, each with its shuffled baseline; the driven fit also beside the
+    fit driven by `W_other` (another pair's W_CE)."""
     inv = fit_invariant(H, Y, shuffles=SHUFFLES)
     drift = invariant_drift(epochs, H, Y, inv.kappa, boundaries)
-    driven = fit_driven(epochs, H, Y, W, shuffles=SHUFFLES)
+    driven = fit_driven(epochs, H, Y, W, shuffles=SHUFFLES, W_other=W_other)
     slope = fit_late_slope(epochs, H, Y, start=late, shuffles=SHUFFLES)
     return {
         "kappa": inv.kappa, "C_rel": inv.C / float(np.median(H)), "r2": inv.r2, "r2_shuffled": inv.r2_shuffled,
@@ -66,7 +68,7 @@ def fit_pair(epochs: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, bo
         "drift_shuffled": shuffled_median(lambda p: drift_spread(epochs, H, Y[p], boundaries), H.size,
                                           shuffles=SHUFFLES),
         "encoder_rate": driven.encoder_rate, "eta_y": driven.eta_y, "driven_error": driven.error,
-        "driven_error_shuffled": driven.error_shuffled,
+        "driven_error_shuffled": driven.error_shuffled, "driven_error_other_pair": driven.error_other,
         "late_slope": slope.slope, "late_r2": slope.r2, "late_slope_shuffled": slope.slope_shuffled,
         "late_r2_shuffled": slope.r2_shuffled,
     }
@@ -77,8 +79,10 @@ def fit_all(series: PairSeries, phases: Mapping[str, Any]) -> dict[str, Any]:
     epochs = series.epochs.astype(np.float64)
     boundaries = phase_boundaries(phases)
     late, late_rule = late_start(series.epochs, phases)
-    fits = {layer: [fit_pair(epochs, series.H[p, k], series.Y[p], series.W_ce[p], boundaries, late)
-                    for p in range(series.pairs.shape[0])]
+    count = series.pairs.shape[0]
+    fits = {layer: [fit_pair(epochs, series.H[p, k], series.Y[p], series.W_ce[p], boundaries, late,
+                             series.W_ce[(p + 1) % count] if count > 1 else None)
+                    for p in range(count)]
             for k, layer in enumerate(series.layers)}
     return {"boundaries": boundaries, "late_start": late, "late_rule": late_rule, "pairs": fits}
 
@@ -106,6 +110,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "share_drift_below_shuffled": _share(list(zip(col["drift"], col["drift_shuffled"])), lambda a, b: a < b),
         "share_driven_below_shuffled": _share(list(zip(col["driven_error"], col["driven_error_shuffled"])),
                                               lambda a, b: a < b),
+        "share_driven_below_other_pair": _share(list(zip(col["driven_error"], col["driven_error_other_pair"])),
+                                                lambda a, b: a < b),
         "late_slope_q25": _quantile(col["late_slope"], 0.25), "late_slope_q75": _quantile(col["late_slope"], 0.75),
     })
     return out

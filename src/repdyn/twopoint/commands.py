@@ -46,7 +46,7 @@ def _finite(value: Any) -> Any:
 
 def fit(twopoint_dir: Path, parts: Sequence[str], shape: str, metrics: str, out: str) -> None:
     """twopoint_fit: every pair and layer fitted, the table per layer and pair type, the figures."""
-    from repdyn.models.registry import layer_labels
+    from repdyn.models.registry import run_layer_labels
     from repdyn.figures.axes import visible_marks
     from repdyn.train import phase_marks, read_metrics, training_phases
     from repdyn.twopoint import analysis, figures
@@ -61,7 +61,7 @@ def fit(twopoint_dir: Path, parts: Sequence[str], shape: str, metrics: str, out:
     layer = series.layers[-2] if len(series.layers) > 1 else series.layers[0]  # the last layer before the logits
     examples = analysis.representatives(series, fits, layer)
     extract_spec = artifacts.read_spec(plan.RESULTS / "extract" / spec["inputs"]["extract"], "extract")
-    labels = layer_labels(artifacts.run_and_dataset(extract_spec["inputs"]["run"])[0]["settings"]["model"]["arch"])
+    labels = run_layer_labels(artifacts.run_and_dataset(extract_spec["inputs"]["run"])[0]["settings"]["model"])
     marks = visible_marks(phase_marks(phases), list(series.epochs))
     doc = {"id": twopoint_dir.name, "inputs": spec["inputs"], "pairs": extract_spec["inputs"].get("pairs"),
            "epochs": series.epochs.tolist(), "layers": list(series.layers), "layer_labels": labels,

@@ -6,7 +6,14 @@ keep their form, so three readings stay testable without the (MSE-only) third eq
 (b) the driven fit: solve dH/dt = −a W_CE, dY/dt = −W_CE(η_y H + a Y/H) with the measured W_CE (a = η_h‖dx‖²;
     closed form, ode.simulate_driven) and fit (a, η_y) to the measured H and Y;
 (c) the late phase, once logits grow and C is small against H: H ≈ sqrt(κ Y), a log-log slope of ½.
-Baselines: (a) and (c) permute Y's epochs against H's; (b) permutes W_CE's epochs (shuffle.py).
+Baselines: (a) and (c) permute Y's epochs against H's; (b) permutes W_CE's epochs (shuffle.py). That
+shuffled baseline is weak: any monotone H fits a monotone ∫W better than a shuffled one. So (b) also reports
+the sharper control that can fail: the same fit driven by another pair's W_CE (analysis.fit_pair passes the
+next pair's), which keeps W's smoothness and trend but not this pair's own drive.
+
+This cross-entropy form is repdyn's own extension of the two-point theory (van Rossem & Saxe derive it
+for the mean squared error): only dH/dt = −a W keeps the theory's form exactly; the Y equation with W_CE in
+place of W, and hence the invariant and the late slope, are a working hypothesis these fits test.
 """
 
 from __future__ import annotations
@@ -72,6 +79,7 @@ class DrivenFit:
     eta_y: float
     error: float  # Σ_k ‖x_k − x̂_k‖²/‖x_k‖² over H and Y
     error_shuffled: float  # the same fit with W_CE's epochs permuted (median)
+    error_other: float = float("nan")  # the same fit driven by another pair's W_CE (NaN when none was given)
 
 
 def driven_residuals(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, rates: np.ndarray) -> np.ndarray:
@@ -118,13 +126,15 @@ def driven_rates(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray) -> 
 
 
 def fit_driven(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W_ce: np.ndarray, *, shuffles: int = 5,
-               seed: int = 0) -> DrivenFit:
-    """Driven fit of η_h‖dx‖² and η_y to H, Y with the measured W_CE, beside its W-shuffled baseline."""
+               seed: int = 0, W_other: np.ndarray | None = None) -> DrivenFit:
+    """Driven fit of η_h‖dx‖² and η_y to H, Y with the measured W_CE, beside its W-shuffled baseline and, with
+    `W_other` (another pair's W_CE on the same epochs), the fit driven by that."""
     t = check_times(t)
     H, Y, W = (np.asarray(v, dtype=np.float64) for v in (H, Y, W_ce))
     rates, error = driven_rates(t, H, Y, W)
     baseline = shuffled_median(lambda p: driven_rates(t, H, Y, W[p])[1], t.size, shuffles=shuffles, seed=seed)
-    return DrivenFit(float(rates[0]), float(rates[1]), error, baseline)
+    other = float("nan") if W_other is None else driven_rates(t, H, Y, np.asarray(W_other, dtype=np.float64))[1]
+    return DrivenFit(float(rates[0]), float(rates[1]), error, baseline, other)
 
 
 @dataclass(frozen=True)
