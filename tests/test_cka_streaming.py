@@ -15,12 +15,9 @@ from repdyn.cka import ESTIMATORS
 from repdyn.cka.grams import packed_length
 from repdyn.cka.panels import column_chunks, read_ahead
 from repdyn.cka.store import GRAMS_STORE, create_grams_store, read_matrix_store, write_epoch, TILE_STORE
-from repdyn.cka.tile_job import run_tile
-from repdyn.cka.tiles import (
-    ACCUMULATIONS, cka_from_products, cka_mean_from_products, diagonal_tile_cka, diagonal_tile_cka_mean,
-    iter_column_chunks, row_sq_norms, segment_products, tile_products,
-)
-from repdyn.cka.transforms import batch_columns, transform
+from repdyn.cka.tile_job import run_tile, tile_cka
+from repdyn.cka.tiles import ACCUMULATIONS, iter_column_chunks
+from repdyn.cka.transforms import transform
 from repdyn.tiling import zarr_store
 
 BATCHES, N = 2, 100  # 4,950 unbiased columns per batch: the first 8192-column chunk straddles the boundary
@@ -66,19 +63,6 @@ def _block(packed, layer, epochs, estimator) -> torch.Tensor:
     return torch.stack([transform(g, sizes, estimator, dtype=torch.float32) for g in grams])
 
 
-def _in_memory(rows, cols, estimator, accumulate, diagonal) -> np.ndarray:
-    """The tile from whole blocks in memory, with the kernels of repdyn.cka.tiles."""
-    if estimator == "minibatch_unbiased_cka_mean":
-        columns = batch_columns([N] * BATCHES, estimator)
-        if diagonal:
-            return diagonal_tile_cka_mean(rows, columns, accumulate).numpy()
-        return cka_mean_from_products(*segment_products(rows, cols, columns, accumulate)).numpy()
-    if diagonal:
-        return diagonal_tile_cka(rows, accumulate).numpy()
-    return cka_from_products(tile_products(rows, cols, accumulate), row_sq_norms(rows, accumulate),
-                             row_sq_norms(cols, accumulate)).numpy()
-
-
 @pytest.mark.parametrize("accumulate", ACCUMULATIONS)
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_streamed_tile_equals_the_in_memory_kernels(stored, tmp_path, estimator, accumulate):
@@ -94,8 +78,8 @@ def test_streamed_tile_equals_the_in_memory_kernels(stored, tmp_path, estimator,
         assert list(rows_read) == row_epochs and list(cols_read) == cols
         for layer in LAYERS:
             rows = _block(packed, layer, row_epochs, estimator)
-            expected = _in_memory(rows, None if diagonal else _block(packed, layer, cols, estimator), estimator,
-                                  accumulate, diagonal)
+            expected = tile_cka(rows, None if diagonal else _block(packed, layer, cols, estimator), estimator,
+                                accumulate, [N] * BATCHES).numpy()
             if accumulate == "float64":
                 assert np.array_equal(blocks[layer], expected, equal_nan=True), (name, layer)
             else:

@@ -29,19 +29,44 @@ from repdyn.cka.tiles import (
     block_products,
     cka_from_products,
     cka_mean_from_products,
+    diagonal_tile_cka,
+    diagonal_tile_cka_mean,
+    row_sq_norms,
+    segment_products,
     streamed_products,
     streamed_symmetric_products,
     symmetric_products,
+    tile_products,
 )
+from repdyn.cka.transforms import batch_columns
 from repdyn.tiling.assembly import place_tiles
 
 log = logging.getLogger(__name__)
 
 
+def epoch_vectors(parts: GramParts, layer: str, epochs: Sequence[int], estimator: str) -> torch.Tensor:
+    """Stack of the epochs' vectors g (len(epochs), D), float32, built from the stored Grams, in memory."""
+    return torch.cat(list(batch_panels(parts, layer, epochs, estimator)), dim=1)
+
+
+def tile_cka(rows: torch.Tensor, cols: torch.Tensor | None, estimator: str, accumulate: str,
+             sizes: Sequence[int]) -> torch.Tensor:
+    """CKA of an in-memory row block against a column block (cols None: the diagonal tile, exactly symmetric)."""
+    if estimator == "minibatch_unbiased_cka_mean":
+        columns = batch_columns(sizes, estimator)
+        if cols is None:
+            return diagonal_tile_cka_mean(rows, columns, accumulate)
+        return cka_mean_from_products(*segment_products(rows, cols, columns, accumulate))
+    if cols is None:
+        return diagonal_tile_cka(rows, accumulate)
+    return cka_from_products(tile_products(rows, cols, accumulate), row_sq_norms(rows, accumulate),
+                             row_sq_norms(cols, accumulate))
+
+
 def _products(rows: Iterator[torch.Tensor], cols: Iterator[torch.Tensor] | None, estimator: str,
               accumulate: str) -> torch.Tensor:
-    """CKA of a layer's row block against its column block (cols None: the diagonal tile, exactly symmetric),
-    from their per-batch panels (`panels.batch_panels`)."""
+    """`tile_cka` from the blocks' per-batch panels (`panels.batch_panels`) streamed in: the same chunks in the
+    same order, so the same numbers."""
     if estimator == "minibatch_unbiased_cka_mean":  # per batch: the panel's own column chunks, as segment_products
         if cols is None:
             products = torch.stack([symmetric_products(panel, accumulate) for panel in rows])
