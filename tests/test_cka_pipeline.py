@@ -8,7 +8,7 @@ import torch
 import zarr
 
 from repdyn.cka import ESTIMATORS, cka_matrix, open_cka
-from repdyn.cka.extract_job import extract_part
+from repdyn.cka.extract_job import extract_part, probe_grams
 from repdyn.cka.tile_job import assemble, run_tile, write_assembled
 from repdyn.models import LayerTap
 from repdyn.train import init_run, load_checkpoint_model, train_segment
@@ -68,6 +68,20 @@ def test_extraction_store_is_readable_with_its_coordinates(parts, fmnist):
     assert "raw/linear" in group and "raw/layer4" not in group  # only layers with <= 16 features
     assert np.array_equal(group["probe_index"][:], fmnist.probe_index.numpy())
     assert group.attrs["layers"] == ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]
+
+
+def test_extraction_equals_a_fresh_network_per_epoch(parts, checkpoints, fmnist):
+    """The job builds the network once and loads each epoch's weights into it, normalising the probe set
+    once: the Grams equal those of a network built from each checkpoint alone, bit for bit."""
+    for part, epochs in zip(parts, ((0, 1), (2, 3))):
+        group = zarr.open_group(str(part / "grams.zarr"), mode="r")
+        for position, epoch in enumerate(epochs):
+            model = load_checkpoint_model(checkpoints[epoch], RUN, fmnist)
+            alone = probe_grams(model, fmnist.probe_images(), fmnist.normalize, model.analysed_layers,
+                                torch.device("cpu"), full_gram=True, raw_max_features=16)
+            for layer, entry in alone.items():
+                for kind, values in entry.items():
+                    assert np.array_equal(group[f"{kind}/{layer}"][position], values), (epoch, layer, kind)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)

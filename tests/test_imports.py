@@ -72,9 +72,10 @@ def ids_of(raw: dict) -> dict[str, list[str]]:
 
 
 def test_native_ids_are_those_before_imported_runs_existed():
-    """The tiny config's ids as the code before `npz`/`external`/`checkpoints` computed them."""
+    """The tiny config's ids as the code before `npz`/`external`/`checkpoints` computed them (the CKA id
+    changed once since, when `cka.accumulate` began to default to chunked_float32: it was e2648afd5ddc)."""
     assert ids_of(tiny_raw()) == {
-        "data": ["272d8d9b13bd"], "runs": ["b3f7d52c1eb6"], "extracts": ["d912c4dd4aea"], "ckas": ["e2648afd5ddc"],
+        "data": ["272d8d9b13bd"], "runs": ["b3f7d52c1eb6"], "extracts": ["d912c4dd4aea"], "ckas": ["c1512726ef5c"],
         "probes": ["ca38618ccc06"], "preds": ["68c215f19950"], "drs": ["6561265ffcd6"]}
 
 

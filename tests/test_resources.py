@@ -87,10 +87,11 @@ def test_training_estimate_grows_with_width_and_segment_length():
 def test_tile_memory_follows_the_block_size():
     small, big = paper_plan(cka={"block": 250}), paper_plan(cka={"block": 2000})
     small_mb, big_mb = estimate(small, "cka_tile")["mem_mb"], estimate(big, "cka_tile")["mem_mb"]
-    # one layer's two blocks of float32 Gram vectors, 2 x block x D x 4 bytes with D = 4 x 512 x 513 / 2, plus the
-    # float64 tile (twice) and the float64 column chunks of 8192 (repdyn.cka.tile_job, repdyn.cka.tiles)
+    # the first tile is a diagonal one: three panels of one probe batch's float32 Gram vectors of its block,
+    # 3 x block x D/4 x 4 bytes with D = 4 x 512 x 513 / 2, plus the float64 tile (twice) and up to four float64
+    # column chunks of 8192 (repdyn.cka.panels, repdyn.cka.tiles)
     def held(block: int) -> float:
-        return 2 * block * (4 * 512 * 513 / 2) * 4 + 2 * block**2 * 8 + 2 * block * 8192 * 8
+        return 3 * block * (512 * 513 / 2) * 4 + 2 * block**2 * 8 + 4 * block * 8192 * 8
 
     assert big_mb - small_mb == pytest.approx(resources.MEM_SAFETY * (held(2000) - held(250)) / 1e6, abs=200)
     assert estimate(big, "cka_tile")["runtime"] > estimate(small, "cka_tile")["runtime"]

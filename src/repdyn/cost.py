@@ -36,7 +36,8 @@ SCRATCH_BYTES_PER_S = 1e9
 # listed keeps factor 1. GPU estimates are not calibrated (no GPU run measured yet).
 CPU_CALIBRATION: dict[str, float] = {
     # paper-grid run, tiles of 1001 x 1001 epochs, 2 threads: diagonal 273-287 s against 168 modelled,
-    # off-diagonal 637 s against 337 (reading and checking 2-4 GB of Grams per layer is not GEMM-bound)
+    # off-diagonal 637 s against 337 (reading and checking 2-4 GB of Grams per layer is not GEMM-bound).
+    # Measured before tiles streamed their blocks on a read-ahead thread: to be recalibrated on the next run.
     "cka_tile": 1.8,
 }
 

@@ -18,10 +18,12 @@ Work of a job, from the artifact its wildcards name:
 - planes_eval: per grid epoch P R^2 points through the network (F) and every probe (2 p C).
 - cka_tile: 2 B_r B_c D FLOPs per layer (D = B n(n+1)/2, or N(N+1)/2 for full_biased) at CPU GEMM
   throughput, half that on a diagonal tile; reads (B_r + B_c) D float32 per layer (B_r D on a diagonal
-  tile), holds one layer's two blocks: (B_r + B_c) D 4 bytes.
+  tile), streamed a probe batch's columns at a time: holds up to three panels per block, 3 (B_r + B_c) D/B 4
+  bytes (the whole blocks when B <= 3), and up to four float64 column chunks per block.
 - drs_tile: one-hot agreement GEMMs, 2 B_r B_c C P R^2 FLOPs per layer; holds (B_r + B_c) P R^2 bytes.
 - assembly: the E_r x E_c float64 matrices of all layers, read, held and written, plus figures.
-Storage figures are uncompressed upper bounds (Zarr compresses Grams and predictions somewhat).
+Storage figures are uncompressed upper bounds (Grams are stored uncompressed; Zarr compresses predictions
+somewhat).
 """
 
 from __future__ import annotations
@@ -260,12 +262,19 @@ def make_planes(plan: Plan, wc: Mapping[str, str]) -> Work:
                 output_bytes=planes * 3 * image * 4.0)
 
 
+def _tile_panel_bytes(rows: int, cols: int, d: float, batches: int) -> float:
+    """A tile's epoch vectors in memory: per block up to three panels of one probe batch's columns
+    (repdyn.cka.panels), never more than the whole block."""
+    return sum(e * d * 4.0 * min(1.0, 3 / batches) for e in (rows, cols))
+
+
 def cka_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
     art = _lookup(plan.ckas, wc["id"], "cka")
     rows, cols = art.tile_epochs(parse_tile(wc["tile"]))
     f = run_facts(plan, art.rows.run.id)
     layers = len(f.model.layers)
-    d = _gram_floats(f, full=False) if art.spec["settings"]["estimator"] != "full_biased" else (
+    full = art.spec["settings"]["estimator"] == "full_biased"
+    d = _gram_floats(f, full=False) if not full else (
         (f.probe_batch * f.probe_batches) * (f.probe_batch * f.probe_batches + 1) / 2)
     br, bc = len(rows), len(cols)
     # A diagonal tile reads one block and forms only the row blocks on and right of the diagonal of the
@@ -274,7 +283,8 @@ def cka_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
     return Work(gemm_flops=layers * 2.0 * br * bc * d * (0.5 if diagonal else 1.0),
                 gemm_float64=art.spec["settings"]["accumulate"] == "float64",
                 io_bytes=layers * ((br + (0 if diagonal else bc)) * d * 4.0 + br * bc * 8.0),
-                host_bytes=(br + bc) * d * 4.0 + 2 * br * bc * 8.0 + (br + bc) * TILE_COLUMN_CHUNK * 8.0,
+                host_bytes=(_tile_panel_bytes(br, 0 if diagonal else bc, d, 1 if full else f.probe_batches)
+                            + 2 * br * bc * 8.0 + 4 * (br + (0 if diagonal else bc)) * TILE_COLUMN_CHUNK * 8.0),
                 output_bytes=layers * br * bc * 8.0)
 
 

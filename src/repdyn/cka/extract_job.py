@@ -13,17 +13,15 @@ import contextlib
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from repdyn import atomic, zarr_labels
+from repdyn import atomic
 from repdyn.cka.grams import centred_gram, pack_upper
-from repdyn.cka.store import GRAMS_STORE
+from repdyn.cka.store import GRAMS_STORE, create_grams_store, write_epoch
 from repdyn.tiling import zarr_store
-from repdyn.tiling.zarr_store import add_array, create_group
 from repdyn.twopoint.record import PairRecord
 from repdyn.twopoint.series import stack_epochs
 from repdyn.twopoint.store import TWOPOINT_STORE, forward_pairs, pair_inputs, write_store
@@ -102,7 +100,9 @@ def probe_grams(model: torch.nn.Module, probe_images: torch.Tensor, normalize, l
                 ) -> dict[str, dict[str, np.ndarray]]:
     """Per layer: "grams" (B, n(n+1)/2) float32, and "full" (N(N+1)/2,) / "raw" (N, p) when asked.
 
-    `probe_images` is uint8 (B, n, C, H, W); batches are forwarded one at a time, in `forward_layout`.
+    `probe_images` is (B, n, C, H, W), uint8 with its `normalize`, or already normalised on `device` with
+    `normalize` None (what extraction passes: normalised once per job); batches are forwarded one at a time,
+    in `forward_layout`.
     """
     from repdyn.models import LayerTap
 
@@ -115,7 +115,8 @@ def probe_grams(model: torch.nn.Module, probe_images: torch.Tensor, normalize, l
     kept: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
     with torch.no_grad(), LayerTap(model, list(layers), flatten=False) as tap:
         for b in range(batches):
-            outputs = forward_batch(model, tap, normalize(probe_images[b].to(device)), layout, chunk)
+            images = probe_images[b].to(device)
+            outputs = forward_batch(model, tap, images if normalize is None else normalize(images), layout, chunk)
             for layer in layers:
                 packed = pack_upper(centred_gram(feature_rows(outputs[layer])))
                 if not torch.isfinite(packed).all():
@@ -145,29 +146,34 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
     from repdyn.devices import resolve_device
     from repdyn.models.registry import run_layer_labels
     from repdyn.train import load_checkpoint_model
+    from repdyn.train.checkpoints import load_checkpoint
 
     dev = resolve_device(device)
     dataset = DatasetArtifact.load(dataset_path)
     probe = dataset.probe_images()
+    normalised = torch.stack([dataset.normalize(batch.to(dev)) for batch in probe])  # once, not per epoch
     epochs = sorted(checkpoints)
-    labels = run_layer_labels(run["model"])
+    layer_labels = run_layer_labels(run["model"])
     pair_batch = pair_inputs(dataset, pairs) if pairs is not None else None
     observed = []
     with float32_precision(settings["tf32"]), atomic.atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
-        group = None
+        arrays = None
+        model = None
         for position, epoch in enumerate(epochs):
             started = time.perf_counter()
-            model = load_checkpoint_model(checkpoints[epoch], run, dataset, device=str(dev))
+            if model is None:  # the network is built once; later epochs only load their weights into it
+                model = load_checkpoint_model(checkpoints[epoch], run, dataset, device=str(dev))
+            else:
+                model.load_state_dict(load_checkpoint(checkpoints[epoch])["model"])
             layers = model.analysed_layers
-            result = probe_grams(model, probe, dataset.normalize, layers, dev, full_gram=settings["full_gram"],
+            result = probe_grams(model, normalised, None, layers, dev, full_gram=settings["full_gram"],
                                  raw_max_features=settings["raw_max_features"])
-            if group is None:
-                group = _create(tmp / GRAMS_STORE, epochs, layers, labels, result, probe.shape,
-                                dataset, settings, ids, dev)
-            for layer, entry in result.items():
-                for kind, values in entry.items():
-                    group[f"{kind}/{layer}"][position] = values
+            if arrays is None:
+                attrs = {**dict(ids), "settings": dict(settings), "device": str(dev), "torch": torch.__version__}
+                arrays = create_grams_store(tmp / GRAMS_STORE, epochs, layers, layer_labels, result,
+                                            dataset.probe_index.numpy(), attrs)
+            write_epoch(arrays, position, result)
             if pair_batch is not None:
                 images, labels, local, _ = pair_batch
                 observed.append(forward_pairs(model, images, labels, local, layers, dev, chunk=int(probe.shape[1])))
@@ -177,33 +183,3 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
             series = stack_epochs(epochs, observed, layers, pairs.pairs.index, pairs.pairs.kind, pair_batch[3])
             write_store(tmp / TWOPOINT_STORE, series, pairs, {**dict(ids), "device": str(dev), "torch": torch.__version__})
 
-
-def _create(path: Path, epochs: list[int], layers: list[str], labels: Mapping[str, str], first: Mapping,
-            probe_shape: tuple, dataset, settings: Mapping[str, Any], ids: Mapping[str, str], dev: torch.device):
-    batches, batch_size = int(probe_shape[0]), int(probe_shape[1])
-    group = create_group(path, {
-        "layers": list(layers), "layer_labels": dict(labels), "batches": batches, "batch_size": batch_size,
-        "packing": "upper triangle with diagonal, row-major (torch.triu_indices order)",
-        "gram": "X_c X_c^T of batch-centred flattened features (float32)", **dict(ids),
-        "settings": dict(settings), "device": str(dev), "torch": torch.__version__,
-    })
-    e = len(epochs)
-    label = zarr_labels.attrs
-    add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",), attrs=label("epoch"))
-    add_array(group, "probe_index", dataset.probe_index.numpy(), dims=("batch", "example"), attrs=label("probe_index"))
-    zarr_labels.add_index(group, "batch", range(batches))
-    zarr_labels.add_index(group, "example", range(batch_size))
-    zarr_labels.add_index(group, "probe_example", dataset.probe_index.numpy().reshape(-1))
-    for layer, entry in first.items():
-        length = entry["grams"].shape[1]
-        add_array(group, f"grams/{layer}", shape=(e, batches, length), dtype="float32", chunks=(1, 1, length),
-                  dims=("epoch", "batch", "packed_gram"), attrs=label("grams", layer=layer, n=batch_size))
-        if "full" in entry:
-            add_array(group, f"full/{layer}", shape=(e, entry["full"].shape[0]), dtype="float32",
-                      chunks=(1, entry["full"].shape[0]), dims=("epoch", "packed_full_gram"),
-                      attrs=label("full", layer=layer, n=batches * batch_size))
-        if "raw" in entry:
-            n, p = entry["raw"].shape
-            add_array(group, f"raw/{layer}", shape=(e, n, p), dtype="float32", chunks=(1, n, p),
-                      dims=("epoch", "probe_example", zarr_labels.feature_dim(layer)), attrs=label("raw", layer=layer))
-    return group

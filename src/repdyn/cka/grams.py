@@ -110,6 +110,16 @@ def triu_flat_indices(n: int, offset: int, device: torch.device | str) -> tuple[
     return _triu_flat_cached(n, offset, torch.device(device))
 
 
+@functools.lru_cache(maxsize=32)
+def _unpack_index(n: int, device: torch.device) -> torch.Tensor:
+    upper, lower = triu_flat_indices(n, 0, device)
+    index = torch.empty(n * n, dtype=torch.long, device=device)
+    positions = torch.arange(packed_length(n), device=device)
+    index[upper] = positions
+    index[lower] = positions
+    return index
+
+
 def packed_length(n: int) -> int:
     """Length n(n+1)/2 of a packed n x n symmetric matrix."""
     return n * (n + 1) // 2
@@ -130,8 +140,5 @@ def unpack_upper(packed: torch.Tensor, n: int) -> torch.Tensor:
         raise ValueError(
             f"packed Gram for n={n} must have shape ({packed_length(n)},), got shape {tuple(packed.shape)}"
         )
-    upper, lower = triu_flat_indices(n, 0, packed.device)
-    full = packed.new_empty(n * n)
-    full.index_copy_(0, upper, packed)
-    full.index_copy_(0, lower, packed)
-    return full.reshape(n, n)
+    # one gather (each entry's packed position) instead of two scatters: the same values, about twice as fast
+    return packed.index_select(0, _unpack_index(n, packed.device)).reshape(n, n)

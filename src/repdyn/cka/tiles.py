@@ -5,7 +5,8 @@ row norms of both blocks; CKA = M_IJ / √(diag_I diag_J) (docs/algorithms.md §
 symmetric matrix; use `diagonal_tile_cka` for I = J so that the diagonal is exactly 1 and the block exactly
 symmetric, from about half the arithmetic of a general tile (`symmetric_products`).
 
-Accumulation (docs/algorithms.md §1.6): "float64" casts each column chunk to float64 and multiplies in float64 (~1e-14);
+Accumulation (docs/algorithms.md §1.6): "float64" casts each column chunk to float64 and multiplies in float64,
+accumulating in the GEMM (~1e-14);
 "chunked_float32" multiplies float32 chunks of at most 8192 columns and sums the partial products in
 float64 (~1e-7 at D = 5e5, about twice as fast on CPU, far faster on GPUs). On CUDA with TF32 enabled the
 float32 chunks are multiplied in float64 instead (never TF32).
@@ -20,6 +21,7 @@ c = 8192 needs 8 MB + 131 MB of temporaries beyond its float32 input, never two 
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
@@ -53,6 +55,29 @@ def check_accumulate(accumulate: str, chunk: int = DEFAULT_CHUNK) -> None:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
     if accumulate == "chunked_float32" and chunk > MAX_FLOAT32_CHUNK:
         raise ValueError(f"chunk={chunk} is too wide for chunked_float32 accumulation (at most {MAX_FLOAT32_CHUNK})")
+
+
+def _accumulate_product(out: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> None:
+    """out += left @ rightᵀ in float64: one GEMM that accumulates into `out` for float64 operands (no
+    temporary, no extra pass: 1.5x faster per 8192-column chunk on 2 shared cores), a float32 product added
+    in float64 otherwise."""
+    if left.dtype == torch.float64:
+        out.addmm_(left, right.T)
+    else:
+        out += (left @ right.T).to(torch.float64)
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the enclosed (memory-bound, short) torch operations on this thread alone: split over threads they
+    wait at barriers for cores that the read-ahead threads hold (row norms of the chunks: 5x faster measured
+    on 2 shared cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def iter_column_chunks(block: torch.Tensor, chunk: int = DEFAULT_CHUNK) -> Iterator[torch.Tensor]:
@@ -95,9 +120,10 @@ def streamed_products(
             norms_j = torch.zeros(right.shape[0], dtype=torch.float64, device=device)
         work = torch.float64 if accumulate == "float64" else exact_matmul_dtype(torch.float32, device)
         left, right = left.to(device=device, dtype=work), right.to(device=device, dtype=work)
-        products += (left @ right.T).to(torch.float64)
-        norms_i += (left * left).sum(dim=1).to(torch.float64)
-        norms_j += (right * right).sum(dim=1).to(torch.float64)
+        _accumulate_product(products, left, right)
+        with _one_thread():
+            norms_i += (left * left).sum(dim=1).to(torch.float64)
+            norms_j += (right * right).sum(dim=1).to(torch.float64)
     if products is None:
         raise ValueError("no column chunks were given: a tile needs vectors with D >= 1 columns")
     return TileProducts(products, norms_i, norms_j)
@@ -192,7 +218,16 @@ def _row_blocks(rows: int) -> list[tuple[int, int]]:
 
 
 def symmetric_products(block: torch.Tensor, accumulate: str = "float64", chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
-    """G Gᵀ (a, a) float64, exactly symmetric, from about half the multiply-adds of a general product.
+    """G Gᵀ (a, a) float64, exactly symmetric, from about half the multiply-adds of a general product
+    (`streamed_symmetric_products` over the column chunks of an in-memory block)."""
+    check_accumulate(accumulate, chunk)
+    if block.dim() != 2:
+        raise ValueError(f"G must be 2-D (epochs, D), got shape {tuple(block.shape)}")
+    return streamed_symmetric_products(iter_column_chunks(block, chunk), accumulate)
+
+
+def streamed_symmetric_products(chunks: Iterable[torch.Tensor], accumulate: str = "float64") -> torch.Tensor:
+    """G Gᵀ (a, a) float64 from the column chunks of G, one chunk at a time, exactly symmetric.
 
     The syrk idea with matrix products that stay large: for each block of about SYMMETRIC_BLOCK rows I,
     one product G_I G_{I..}ᵀ fills block row I on and right of the diagonal (a·(a+b)/2 of the a² entries
@@ -200,17 +235,25 @@ def symmetric_products(block: torch.Tensor, accumulate: str = "float64", chunk: 
     averaged with its transpose. Same accumulation as `tile_products` (float64, or float32 chunks summed
     in float64), so the entries agree with it to float rounding.
     """
-    check_accumulate(accumulate, chunk)
-    if block.dim() != 2:
-        raise ValueError(f"G must be 2-D (epochs, D), got shape {tuple(block.shape)}")
-    a = block.shape[0]
-    upper = torch.zeros((a, a), dtype=torch.float64, device=block.device)
-    work = torch.float64 if accumulate == "float64" else exact_matmul_dtype(torch.float32, block.device)
-    ranges = _row_blocks(a)
-    for part in iter_column_chunks(block, chunk):
+    check_accumulate(accumulate, 1)
+    upper = ranges = None
+    for index, part in enumerate(chunks):
+        if part.dim() != 2 or (upper is not None and part.shape[0] != upper.shape[0]):
+            raise ValueError(f"column chunk {index} has shape {tuple(part.shape)}; expected (epochs, columns) chunks "
+                             "of one block")
+        if accumulate == "chunked_float32" and part.shape[1] > MAX_FLOAT32_CHUNK:
+            raise ValueError(
+                f"column chunk {index} has {part.shape[1]} columns; chunked_float32 allows at most {MAX_FLOAT32_CHUNK}"
+            )
+        if upper is None:
+            upper = torch.zeros((part.shape[0], part.shape[0]), dtype=torch.float64, device=part.device)
+            ranges = _row_blocks(part.shape[0])
+        work = torch.float64 if accumulate == "float64" else exact_matmul_dtype(torch.float32, part.device)
         part = part.to(work)
         for start, stop in ranges:
-            upper[start:stop, start:] += (part[start:stop] @ part[start:].T).to(torch.float64)
+            _accumulate_product(upper[start:stop, start:], part[start:stop], part[start:])
+    if upper is None:
+        raise ValueError("no column chunks were given: a tile needs vectors with D >= 1 columns")
     for start, stop in ranges:
         square = upper[start:stop, start:stop]
         square.copy_((square + square.T) / 2)

@@ -1,7 +1,8 @@
 """Zarr helpers shared by every store of the pipelines: groups, named arrays, consolidation.
 
-Every array gets dimension names (xarray and zarr users see the axes) and the same compressor; a float
-array's fill value is NaN, so a cell never written reads as missing rather than as a number.
+Every array gets dimension names (xarray and zarr users see the axes) and the same compressor (unless
+it asks for none); a float array's fill value is NaN, so a cell never written reads as missing rather
+than as a number.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ def create_group(path: str | os.PathLike, attrs: Mapping[str, Any]) -> zarr.Grou
 
 
 def add_array(group: zarr.Group, name: str, data: np.ndarray | None = None, *, shape=None, dtype=None,
-              chunks=None, dims: Sequence[str], attrs: Mapping[str, Any] | None = None) -> zarr.Array:
-    """Create an array (optionally filled), with dimension names so xarray/zarr users see the axes."""
+              chunks=None, dims: Sequence[str], attrs: Mapping[str, Any] | None = None,
+              compress: bool = True) -> zarr.Array:
+    """Create an array (optionally filled), with dimension names so xarray/zarr users see the axes;
+    `compress` False stores its chunks as plain bytes (for data that does not compress)."""
     if data is not None:
         shape, dtype = data.shape, data.dtype
     array = group.create_array(
-        name, shape=shape, dtype=dtype, chunks=chunks or shape, compressors=_COMPRESSOR,
+        name, shape=shape, dtype=dtype, chunks=chunks or shape, compressors=_COMPRESSOR if compress else None,
         fill_value=np.nan if np.dtype(dtype).kind == "f" else 0, dimension_names=tuple(dims),
         attributes=dict(attrs or {}),
     )

@@ -1,0 +1,151 @@
+"""Epoch vectors streamed from the Gram store: one probe batch's columns of a block at a time, read ahead.
+
+A tile needs, per layer, the float32 epoch vectors G (epochs, D) of its row and column blocks. Their
+columns come in per-batch parts (`transforms.batch_columns`), and the store keeps one chunk per (epoch,
+batch) Gram, so the part of batch b for a block is one read of consecutive chunks per extraction part.
+`batch_panels` yields those parts in order; `read_ahead` runs any such generator on a thread so that the
+next panel is read, decompressed and transformed while the GEMM works on the current one;
+`column_chunks` re-cuts a stream of panels into the column chunks of `tiles.iter_column_chunks` over the
+whole vector, so the products are the same sums, in the same order, as from the block in memory, and
+`working_chunks` converts them to the GEMM's dtype on another thread.
+
+Memory: a read-ahead stream holds at most three panels (the one in use, one queued, one being built): for
+a block of a epochs, 3·a·D/B·4 bytes instead of the whole block's a·D·4; converted chunks add at most four
+of a·c·8 bytes (c = 8192 columns).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from .store import GramParts
+from .tiles import DEFAULT_CHUNK
+from .transforms import transform
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def _runs(parts: GramParts, epochs: Sequence[int]) -> Iterator[tuple[object, int, int, int]]:
+    """(part, first index, stop index, first row) of each run of epochs stored consecutively in one part."""
+    start = 0
+    while start < len(epochs):
+        part = parts.part_of(epochs[start])
+        first = part.index(epochs[start])
+        stop = start + 1
+        while stop < len(epochs) and parts.part_of(epochs[stop]) is part and part.index(epochs[stop]) == first + stop - start:
+            stop += 1
+        yield part, first, first + stop - start, start
+        start = stop
+
+
+def packed_panel(parts: GramParts, layer: str, epochs: Sequence[int], batch: int | None) -> np.ndarray:
+    """Packed Grams (len(epochs), L) of one probe batch (None: the full Gram) for the epochs, in their order,
+    read as one slice of consecutive chunks per run of stored epochs."""
+    out = None
+    for part, first, stop, row in _runs(parts, epochs):
+        values = part.packed_range(layer, first, stop, batch)
+        if out is None:
+            out = np.empty((len(epochs), values.shape[1]), dtype=values.dtype)
+        out[row : row + stop - first] = values
+    return out
+
+
+def batch_panels(parts: GramParts, layer: str, epochs: Sequence[int], estimator: str) -> Iterator[torch.Tensor]:
+    """Per probe batch in order, the float32 columns (len(epochs), D_b) of that batch's part of G."""
+    first = parts.parts[0]
+    full = estimator == "full_biased"
+    n = first.batch_size * first.batches if full else first.batch_size
+    for batch in [None] if full else range(first.batches):
+        packed = torch.from_numpy(packed_panel(parts, layer, epochs, batch))
+        panel = None  # filled row by row: one panel, never a list of rows beside it
+        for row, grams in enumerate(packed):
+            vector = transform([grams], [n], estimator, dtype=torch.float32)
+            if panel is None:
+                panel = torch.empty((len(epochs), vector.shape[0]), dtype=torch.float32)
+            panel[row] = vector
+        yield panel
+
+
+def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """The items of `items`, produced on a thread up to `depth` ahead of the consumer; its errors re-raised here.
+
+    The thread runs torch single-threaded: its many small operations then never wait at a parallel region's
+    barrier for cores that the consumer's GEMM holds (measured on 2 shared cores: a Gram transform took
+    3-4 ms on one thread, 35-200 ms on two). Stopping early (closing the iterator) stops the thread after the
+    item it is building.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        torch.set_num_threads(1)  # this thread's own setting; the consumer keeps its threads
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            slots.put(error)
+
+    thread = threading.Thread(target=produce, name="repdyn-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                slots.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+def working_chunks(panels: Iterable[torch.Tensor], accumulate: str, chunk: int = DEFAULT_CHUNK) -> Iterator[torch.Tensor]:
+    """`column_chunks` of the panels in the dtype the tile's GEMMs use: for float64 accumulation converted on a
+    thread, up to two chunks ahead (the same values `tiles.streamed_products` would convert itself)."""
+    chunks = column_chunks(panels, chunk)
+    if accumulate != "float64":
+        return chunks
+    return read_ahead((c.to(torch.float64) for c in chunks), depth=2)
+
+
+def column_chunks(panels: Iterable[torch.Tensor], chunk: int = DEFAULT_CHUNK) -> Iterator[torch.Tensor]:
+    """Column chunks of width `chunk` over the concatenation of `panels` (the last may be narrower): the
+    chunks `tiles.iter_column_chunks` cuts from the whole block. A chunk across a panel boundary is copied."""
+    carry = None
+    for panel in panels:
+        start = 0
+        if carry is not None:
+            start = chunk - carry.shape[1]
+            carry = torch.cat([carry, panel[:, :start]], dim=1)
+            if carry.shape[1] < chunk:
+                continue
+            yield carry
+            carry = None
+        while panel.shape[1] - start >= chunk:
+            yield panel[:, start : start + chunk]
+            start += chunk
+        if start < panel.shape[1]:
+            carry = panel[:, start:].clone()
+    if carry is not None:
+        yield carry
