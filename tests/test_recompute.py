@@ -140,6 +140,7 @@ def test_a_second_config_joins_the_first(tiny_run, tmp_path):
 def test_new_event_rules_rewrite_the_metrics_not_the_run(tiny_run, tmp_path):
     """A checkout whose event rules have a new version, on a copy of the finished run: metrics and reports only."""
     checkout = tmp_path / "checkout"
+    checkout.mkdir()
     for part in ("Snakefile", "workflow", "src", "profiles"):
         source = REPO / part
         if source.is_dir():

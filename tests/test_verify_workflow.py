@@ -100,10 +100,10 @@ def damage(path: Path, how: str) -> str:
 def test_every_output_of_a_run_has_a_manifest_and_verifies(run):
     outputs = {base64.urlsafe_b64decode(p.name).decode() for p in (run / ".snakemake" / "metadata").iterdir()}
     recorded = {str(artifact.path.relative_to(run)) for artifact, _ in verify.find([run / "results", run / "reports"]).checks}
-    assert recorded == outputs and len(outputs) == 44  # every output of the 42 jobs (run_metrics and report_index have two or three)
+    assert recorded == outputs and len(outputs) == 45  # every output of the 42 jobs (run_metrics two, report_index four)
     proc = repdyn(run, "verify", "results", "reports")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "44 artifacts" in proc.stderr and "0 damaged, 0 files in no manifest" in proc.stderr
+    assert "45 artifacts" in proc.stderr and "0 damaged, 0 files in no manifest" in proc.stderr
 
 
 def test_record_finds_exactly_the_artifacts_the_run_wrote(run, tmp_path):

@@ -34,9 +34,10 @@ ARTIFACT_PATTERNS = tuple(re.compile(rf"(?:^|/)(?:{pattern})$") for pattern in (
     rf"results/(?:extract|probe|preds)/{_ID}/{_PART}",
     rf"results/(?:cka|cka_cross|drs)/{_ID}/tiles/{_PART}_{_PART}",
     rf"results/(?:cka|cka_cross|drs|twopoint)/{_ID}/{_END}(?:x[0-9]{{6}})?",
+    rf"results/cka/{_ID}/layers/{_END}",
     rf"results/pairs/{_ID}/pairs\.json",
     rf"results/planes/{_ID}/planes\.zarr",
-    r"reports/(?:index\.html|summary\.tsv|compare|experiments/[^/]+)",
+    r"reports/(?:index\.html|summary\.tsv|findings\.tsv|compare|experiments/[^/]+)",
 ))
 
 

@@ -91,6 +91,8 @@ rule cka_layer_pairs:
         epoch="[0-9]{6}",
     log:
         "logs/cka_layer_pairs/{id}/e{epoch}.log",
+    benchmark:
+        "benchmarks/cka_layer_pairs/{id}/e{epoch}.tsv"
     localrule: True
     conda:
         "../../envs/repdyn.yaml"

@@ -43,6 +43,7 @@ NEAR_EPOCHS = 2
 LOG_WIDTH = 0.05
 DRAWS = 1000
 NULL_CHUNK = 100  # null draws smoothed at a time
+TIE_DIGITS = 12  # smoothed values equal to this many decimals are ties (the earliest epoch counts)
 MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation of a normal distribution
 ABS_NORMAL_QUANTILES = {0.5: 1 / MAD_TO_SIGMA, 0.25: 0.31864}  # quantiles of |Z|, Z standard normal
 MIN_NOISE_POINTS = 12  # a shorter search region takes its noise from the whole curve's lower quartile
@@ -113,10 +114,11 @@ def smooth(epochs: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def largest_rise(s: np.ndarray) -> tuple[int, int, float]:
-    """(i, j, s_j - s_i) maximising the rise over i <= j; i is the first lowest point before j."""
+    """(i, j, s_j - s_i) maximising the rise over i <= j; i is the first lowest point before j (values equal to
+    TIE_DIGITS decimals are ties, so float rounding of a running mean never decides between them)."""
     gains = s - np.minimum.accumulate(s)
     peak = int(np.argmax(gains))
-    low = int(np.argmin(s[:peak + 1]))
+    low = int(np.argmin(np.round(s[:peak + 1], TIE_DIGITS)))
     return low, peak, float(gains[peak])
 
 

@@ -43,7 +43,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from repdyn.analysis.descent import ALPHA, MIN_RISE, Rise, read_rise, smooth
+from repdyn.analysis.descent import ALPHA, MIN_RISE, TIE_DIGITS, Rise, read_rise, smooth
 
 #: Version of the rules above. phases.json lives inside the run's artifact, whose id does not change with
 #: them: the run_metrics rule passes this as a param, so a new version rewrites phases.json (and what reads
@@ -202,7 +202,7 @@ def _memorisation(epochs: list[int], raw: list[float], fit: int | None,
     else:
         before = [i for i, e in enumerate(epochs) if e <= fit]
         s = smooth(np.asarray(epochs), np.asarray(raw, dtype=np.float64))
-        start = epochs[min(before, key=lambda i: (s[i], i))]
+        start = epochs[min(before, key=lambda i: (round(float(s[i]), TIE_DIGITS), i))]
     return (start, fit) if start < fit else None
 
 
