@@ -134,10 +134,9 @@ def detect_blocks(
 
     `penalty` is the price per block (None: the default penalty of the chosen rule); larger values give fewer
     blocks. `min_block` is the smallest block in grid points (resampled log-time points for drift="log"); a
-    grid shorter than `min_block` is one block. `drift`: True or "index" (the default) measures the cost
-    against steady drift in grid index (module docstring); "log" segments S into stretches of steady drift in
-    log time (repdyn.analysis.logtime: calibrated for long runs, not yet the default, docs/readouts.md);
-    False segments S itself.
+    grid shorter than `min_block` is one block. `drift`: True or "log" (the default) segments S into stretches
+    of steady drift in log time (repdyn.analysis.logtime; calibration in docs/readouts.md); "index" measures
+    the cost against steady drift in grid index (module docstring); False segments S itself.
     """
     values, grid = similarity_matrix(matrix, epochs)
     if isinstance(min_block, bool) or not isinstance(min_block, (int, np.integer)):
