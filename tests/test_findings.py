@@ -96,6 +96,12 @@ def test_noise_contrasts_pair_noisy_and_clean_runs_seed_by_seed():
     reports[-1]["settings"]["train"]["model"]["width"] = 8  # another width: not a control of these
     (contrast,) = F.noise_contrasts(reports, flat_settings)
     assert contrast.noise == 0.2 and [(n["name"], c["name"]) for n, c in contrast.pairs] == [("n0", "c0"), ("n1", "c1")]
+    # the same run under a second name (another config's experiment) is not another seed
+    again = report("n0-again", noise=0.2, seed=0, matrices=same)
+    for r, run in ((reports[0], "run-n0"), (again, "run-n0")):
+        r["ids"] = {"train": run}
+    (contrast,) = F.noise_contrasts(reports + [again], flat_settings)
+    assert [n["name"] for n, _ in contrast.pairs] == ["n0", "n1"]
     alone = [report("n0", noise=0.2, seed=0, matrices=same)]
     rows = compute_findings(alone)
     assert {r["verdict"] for r in rows} == {"not testable"} and len(rows) == 4

@@ -108,7 +108,12 @@ def noise_contrasts(reports: Sequence[Mapping[str, Any]],
                     flat_settings: Callable[[Mapping[str, Any]], dict[str, Any]]) -> list[NoiseContrast]:
     """Noise contrasts among the reports (module docstring), in the order of their first member."""
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    seen: set[str] = set()
     for r in reports:
+        run = (r.get("ids") or {}).get("train", r["name"])
+        if run in seen:  # one run shown under two names (two configs) is one seed, not two
+            continue
+        seen.add(run)
         fixed = {k: v for k, v in flat_settings(r).items() if k not in CONTRAST_FREE}
         groups[json.dumps([fixed, r.get("epochs")], sort_keys=True, default=str)].append(r)
     out = []
