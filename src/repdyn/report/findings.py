@@ -38,10 +38,11 @@ import numpy as np
 from repdyn import atomic
 from repdyn.analysis.change import return_to_init, weighted_change
 
+from .replicates import SEED_KEY
+
 NOISE_KEY = "data.label_noise"
 #: settings that may differ inside a noise contrast: the noise itself and the seeds
 CONTRAST_FREE = (NOISE_KEY, "data.noise_seed", "train.train.seed")
-SEED_KEY = "train.train.seed"
 ALIGNMENT_LEVEL = 0.05
 MOVED = 0.01  # change (1 - weighted mean CKA) below which a layer never moved
 COLUMNS = ("finding", "layer", "values", "comparison", "verdict", "experiments")
