@@ -5,7 +5,7 @@ results/index.json maps each name (of every config run here: repdyn.history) to 
 module opens them as labelled xarray data and says which exist.
 
     import repdyn
-    exp = repdyn.open_experiment("fmnist-noise20-rn18k8")
+    exp = repdyn.open_experiment("fmnist-noise20-rn18k4")
     exp.cka.cka.sel(layer="layer4")          # xarray: (row_epoch, col_epoch), coordinates and units
     exp.drs, exp.events, exp.metrics, exp.paths
 """
