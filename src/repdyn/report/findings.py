@@ -38,6 +38,7 @@ import numpy as np
 from repdyn import atomic
 from repdyn.analysis.change import return_to_init, weighted_change
 
+from .analysis import finite_or_none
 from .replicates import SEED_KEY
 
 NOISE_KEY = "data.label_noise"
@@ -68,7 +69,7 @@ def experiment_measures(cka: Any, drs: Any, phases: Mapping[str, Any], rows: Seq
         for layer in cka.layers:
             m = np.asarray(cka.matrices[layer], dtype=np.float64)
             back = return_to_init(m, epochs, fit, best) if fit is not None and best is not None else None
-            layers.setdefault(layer, {}).update(change=_finite(weighted_change(m, epochs)),
+            layers.setdefault(layer, {}).update(change=finite_or_none(weighted_change(m, epochs)),
                                                  return_to_init=back.as_dict() if back else None)
     if drs is not None and getattr(drs, "probe_test_err", None) is not None:
         for k, layer in enumerate(drs.layers):
@@ -341,6 +342,3 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
         return math.nan
     return float(np.corrcoef(rx, ry)[0, 1])
 
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
