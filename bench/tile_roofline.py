@@ -35,7 +35,7 @@ import torch
 from repdyn.cka.grams import packed_length
 from repdyn.cka import store  # only names an older checkout has too: --job-src runs this file under it
 from repdyn.cka.transforms import vector_length
-from repdyn.tiling import zarr_store
+from repdyn.storage import zarr_store
 
 ESTIMATOR = "minibatch_unbiased"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from repdyn import grids
+from repdyn.config import grids
 
 PAPER_CKA_SPARSE = {"ranges": [[0, 300, 1], [300, 900, 3], [900, 3990, 10]]}
 PAPER_DRS_RESNET = {"ranges": [[0, 300, 1], [300, 900, 3], [900, 3995, 5]]}

@@ -1,4 +1,4 @@
-"""Job counts, storage and device hours of a plan (repdyn.jobs, repdyn.cost, `repdyn plan`)."""
+"""Job counts, storage and device hours of a plan (repdyn.scheduling.jobs, repdyn.cost.model, `repdyn plan`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from conftest import REPO, tiny_raw
 from workflow_helpers import planned_jobs, write_config
 
 from repdyn.cli import planning as cli_plan
-from repdyn import config, cost, jobs, overview, plan, work
+from repdyn import config, plan
 
 # The paper-scale configs; configs/default_seeds.yaml is the CPU default's seed replicate (tests/test_replicates.py),
+from repdyn.cost import model as cost
+from repdyn.scheduling import jobs
+from repdyn.cost import report as overview
+from repdyn.cost import work
 # configs/paper_grid_cpu.yaml the paper's grids on a small CPU experiment (test_paper_grid_cpu_*).
 CPU_CONFIGS = ("default_seeds.yaml", "default_controls.yaml", "default_eps.yaml", "paper_grid_cpu.yaml")
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name not in CPU_CONFIGS)

@@ -9,7 +9,8 @@ from repdyn.cli.command import USER, add_command
 
 
 def _plan(args: argparse.Namespace):
-    from repdyn import config, overrides, plan
+    from repdyn import config, plan
+    from repdyn.config import overrides
 
     return plan.build(config.load(args.configs or ["config.yaml"], overrides.from_assignments(args.set)))
 
@@ -34,7 +35,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from repdyn.overview import plan_report
+    from repdyn.cost.report import plan_report
 
     print(plan_report(_plan(args), args.experiment, args.json, root=args.directory))
     return 0

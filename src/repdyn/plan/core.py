@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from repdyn import grids, ids
+from repdyn.config import grids
+
+from repdyn.storage import ids
 from repdyn.config import Config, ConfigError, Experiment
 from repdyn.imports import files as imported_files
 from repdyn.imports.content import file_digests

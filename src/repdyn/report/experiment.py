@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from repdyn import atomic
+from repdyn.storage import atomic
 from repdyn.analysis.events import smoothed_test_error
 from repdyn.figures import plot_blocks_panel, plot_curves, plot_error_curves
 from repdyn.models.registry import run_layer_labels

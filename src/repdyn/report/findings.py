@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from repdyn import atomic
+from repdyn.storage import atomic
 from repdyn.analysis.change import return_to_init, weighted_change
 
 from .analysis import finite_or_none

@@ -24,8 +24,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import zarr
 
-from repdyn import atomic, zarr_labels
-from repdyn.integrity import require
+from repdyn.storage import atomic
+
+from repdyn.storage import zarr_labels
+from repdyn.storage.integrity import require
 from repdyn.figures import plot_curves, plot_layer_comparison, plot_width_study
 from repdyn.figures.axes import visible_marks
 from repdyn.train.metrics import phase_marks

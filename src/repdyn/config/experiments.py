@@ -18,9 +18,9 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from repdyn import grids
-from repdyn.architectures import ARCHITECTURES
-from repdyn.datasets import facts_of
+from repdyn.config import grids
+from repdyn.models.architectures import ARCHITECTURES
+from repdyn.config.dataset_facts import facts_of
 from repdyn.imports import settings as imported
 
 SECTIONS = ("data", "model", "train", "grids", "cka", "probe", "drs", "twopoint")
@@ -68,7 +68,7 @@ class Config:
 @functools.cache
 def schema() -> dict[str, Any]:
     """The config JSON schema shipped with the package (also used by the Snakefile)."""
-    text = resources.files("repdyn").joinpath("schema/config.schema.yaml").read_text()
+    text = resources.files("repdyn").joinpath("config/config.schema.yaml").read_text()
     return yaml.safe_load(text)
 
 

@@ -2,9 +2,9 @@
 
 Why: cluster jobs need runtime and memory requests before anything has run, and a user needs disk and
 GPU-hours before submitting a 4000-epoch experiment. Everything here is arithmetic on the plan: no
-torch, no files, so it runs at Snakemake parse time and in `repdyn plan`. repdyn.cost turns a `Work`
-into seconds on a device; repdyn.rules says which estimate belongs to which rule; the architectures'
-FLOPs, parameters and layer sizes are in repdyn.architectures. docs/cost-model.md explains the numbers.
+torch, no files, so it runs at Snakemake parse time and in `repdyn plan`. repdyn.cost.model turns a `Work`
+into seconds on a device; repdyn.scheduling.rule_table says which estimate belongs to which rule; the architectures'
+FLOPs, parameters and layer sizes are in repdyn.models.architectures. docs/cost-model.md explains the numbers.
 
 Work of a job, from the artifact its wildcards name:
 - train_segment: F (3 N_train + N_train [eval_train] + N_test) FLOPs per epoch at training throughput,
@@ -13,7 +13,7 @@ Work of a job, from the artifact its wildcards name:
 - extract_segment: per grid epoch one forward of the probe set (N_probe F) and the Grams
   (2 n^2 p per batch and layer, float32 GEMMs); stores B n(n+1)/2 float32 per layer and epoch.
 - probe_segment: per grid epoch one forward of train + test set, probe training 6 p C FLOPs per example
-  and probe epoch (repdyn.probe_schedule: at least probe.min_steps steps); features beyond
+  and probe epoch (repdyn.config.probe_schedule: at least probe.min_steps steps); features beyond
   probe.memory_budget_mb are streamed from scratch once per probe epoch.
 - planes_eval: per grid epoch P R^2 points through the network (F) and every probe (2 p C).
 - cka_tile: 2 B_r B_c D FLOPs per layer (D = B n(n+1)/2, or N(N+1)/2 for full_biased) at CPU GEMM
@@ -32,10 +32,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from repdyn.architectures import ModelCost, model_cost
-from repdyn.datasets import facts_of
+from repdyn.models.architectures import ModelCost, model_cost
+from repdyn.config.dataset_facts import facts_of
 from repdyn.plan import Plan
-from repdyn.probe_schedule import probe_passes, steps_per_epoch
+from repdyn.config.probe_schedule import probe_passes, steps_per_epoch
 from repdyn.tiling.names import parse_tile
 
 DOWNLOAD_SECONDS = 600.0

@@ -15,7 +15,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
-from repdyn import zarr_labels as labels
+from repdyn.storage import zarr_labels as labels
 
 _COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
 
