@@ -58,14 +58,16 @@ def _split_model_section(raw: dict) -> None:
     raw["experiments"] = [{"name": "a", "model": raw["defaults"].pop("model")}, {"name": "b"}]
 
 
-# (change to tiny_raw, the start of the one-line message). Each names the key: a section missing from both
-# defaults and the experiment is named with the experiment, as only the merged settings lack it.
+# Each case: a change to tiny_raw and the start of its one-line error, which names the key. A section missing
+# from both defaults and the experiment is named with the experiment: only the merged settings lack it.
 CONFIG_ERRORS = {
     "no data section": (lambda raw: raw["defaults"].pop("data"),
                         "experiments[0] (tiny): required section missing: data (give it under defaults: or in this "
                         "experiment; data: {} takes the defaults)"),
-    "no model section": (lambda raw: raw["defaults"].pop("model"), "experiments[0] (tiny): required section missing: model"),
-    "no train section": (lambda raw: raw["defaults"].pop("train"), "experiments[0] (tiny): required section missing: train"),
+    "no model section": (lambda raw: raw["defaults"].pop("model"),
+                         "experiments[0] (tiny): required section missing: model"),
+    "no train section": (lambda raw: raw["defaults"].pop("train"),
+                         "experiments[0] (tiny): required section missing: train"),
     "no defaults, no sections": (lambda raw: raw.pop("defaults"),
                                  "experiments[0] (tiny): required sections missing: data, model, train"),
     "section in one experiment only": (_split_model_section, "experiments[1] (b): required section missing: model"),
@@ -84,7 +86,8 @@ CONFIG_ERRORS = {
     "grid epoch past the end": (lambda raw: raw["defaults"]["grids"].update(cka=[0, 2, 200]),
                                 "experiments[0] (tiny).grids.cka: epoch 200 is past train.epochs = 4;"),
     "grid epochs past the end": (lambda raw: raw["defaults"]["grids"].update(drs=[0, 5, 6, 7]),
-                                 "experiments[0] (tiny).grids.drs: epoch 5 is past train.epochs = 4 (and 2 later epochs)"),
+                                 "experiments[0] (tiny).grids.drs: epoch 5 is past train.epochs = 4 "
+                                 "(and 2 later epochs)"),
     "train_subset too large": (lambda raw: raw["defaults"]["data"].update(train_subset=70000),
                                "experiments[0] (tiny).data.train_subset: 70000 is more than the 60000 training "
                                "examples of fashion_mnist"),
