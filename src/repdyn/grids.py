@@ -24,7 +24,7 @@ def check(spec: GridSpec, length: int | None = None) -> None:
                 raise ValueError(
                     f"explicit grid is not strictly increasing at position {pos} ({spec[pos]} after {spec[pos - 1]})"
                 )
-        past = [e for e in spec if length is not None and e > length]
+        past = [e for e in spec if e > length] if length is not None else []
         if past:
             more = f" (and {len(past) - 1} later epoch{'s' * (len(past) > 2)})" if len(past) > 1 else ""
             raise ValueError(f"epoch {past[0]} is past train.epochs = {length}{more}; list only trained epochs, "
