@@ -8,13 +8,14 @@ so that ids do not depend on whether a value was written out or defaulted.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import itertools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
@@ -24,6 +25,8 @@ from repdyn.config.dataset_facts import facts_of
 from repdyn.imports import settings as imported
 
 SECTIONS = ("data", "model", "train", "grids", "cka", "probe", "drs", "twopoint")
+# Sections every experiment must have (from defaults or its own entry); `{}` takes every default.
+REQUIRED_SECTIONS = ("data", "model", "train")
 
 # Model settings each architecture uses; others are dropped after checking that none
 # was set explicitly, so that e.g. a ResNet-50 run id never depends on a default `width`.
@@ -74,8 +77,7 @@ def schema() -> dict[str, Any]:
 
 def load(paths: str | Path | Iterable[str | Path], overrides: Mapping[str, Any] | None = None) -> Config:
     """Read one or more YAML files (later ones merged on top) and resolve them."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     merged: dict[str, Any] = {}
     for path in paths:
         path = Path(path)
@@ -90,7 +92,18 @@ def load(paths: str | Path | Iterable[str | Path], overrides: Mapping[str, Any] 
         merged = deep_merge(merged, data)
     if overrides:
         merged = deep_merge(merged, dict(overrides))
-    return resolve(merged)
+    with naming_sources(paths, bool(overrides)):
+        return resolve(merged)
+
+
+@contextlib.contextmanager
+def naming_sources(paths: Iterable[str | Path], overridden: bool = False) -> Iterator[None]:
+    """A ConfigError raised inside starts with the config files it concerns (`a.yaml, b.yaml with overrides: ...`)."""
+    try:
+        yield
+    except ConfigError as exc:
+        label = ", ".join(map(str, paths)) + (" with overrides" if overridden else "")
+        raise ConfigError(f"{label}: {exc}") from None
 
 
 def resolve(raw: Mapping[str, Any]) -> Config:
@@ -104,6 +117,7 @@ def resolve(raw: Mapping[str, Any]) -> Config:
         base = deep_merge(defaults, {k: v for k, v in entry.items() if k in SECTIONS})
         for name, settings in _expand_sweep(entry["name"], base, entry.get("sweep"), index):
             where = f"experiments[{index}] ({name})"
+            _check_required_sections(settings, where)
             explicit = {section: set(settings.get(section, {}) or {}) for section in ("data", "model", "train")}
             settings = fill_defaults(settings, schema()["$defs"]["experiment_settings"])
             _validate(settings, schema()["$defs"]["experiment_settings"], where=where, root=schema())
@@ -131,6 +145,14 @@ def _check_defaults(defaults: Mapping[str, Any]) -> None:
         raise ConfigError("defaults.sweep: not allowed in defaults (give sweep: to an entry of experiments)")
 
 
+def _check_required_sections(settings: Mapping[str, Any], where: str) -> None:
+    """data, model and train must come from defaults or the experiment's entry (an empty one takes the defaults)."""
+    missing = [name for name in REQUIRED_SECTIONS if name not in settings]
+    if missing:
+        raise ConfigError(f"{where}: required section{'s' * (len(missing) > 1)} missing: {', '.join(missing)} (give "
+                          f"it under defaults: or in this experiment; {missing[0]}: {{}} takes the defaults)")
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Nested dicts merge key by key; any other value (lists included) replaces."""
     out = copy.deepcopy(dict(base))
@@ -151,7 +173,7 @@ def _expand_sweep(name: str, base: dict, sweep: Mapping[str, list] | None, index
         settings = copy.deepcopy(base)
         suffix = []
         for key, value in zip(keys, values):
-            _set_path(settings, key.split("."), value)
+            _set_path(settings, key.split("."), value, f"experiments[{index}].sweep")
             suffix.append(f"{key.split('.')[-1]}{_short(value)}")
         yield f"{name}-{'-'.join(suffix)}", settings
 
@@ -162,11 +184,11 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def _set_path(obj: dict, path: list[str], value: Any) -> None:
+def _set_path(obj: dict, path: list[str], value: Any, where: str) -> None:
     for key in path[:-1]:
         obj = obj.setdefault(key, {})
         if not isinstance(obj, dict):
-            raise ConfigError(f"sweep: {'.'.join(path)} does not name a setting inside a mapping")
+            raise ConfigError(f"{where}: {'.'.join(path)} does not name a setting inside a mapping")
     obj[path[-1]] = value
 
 
@@ -254,8 +276,14 @@ def _deepest(error):
     """For oneOf/anyOf failures, report the branch error that got furthest."""
     while error.context:
         # Prefer the branch of the right type (its error is about content, not type), then the deepest.
-        error = max(error.context, key=lambda e: (e.validator != "type", len(list(e.absolute_path))))
+        error = max(error.context, key=lambda e: (not _wrong_kind(e), len(list(e.absolute_path))))
     return error
+
+
+def _wrong_kind(error) -> bool:
+    """The error says the value is of another kind than its branch wants (a mapping where a constant is)."""
+    return error.validator == "type" or (error.validator in ("const", "enum")
+                                         and isinstance(error.instance, (dict, list)))
 
 
 def _describe(error, where: str, root: Mapping[str, Any]) -> str:
@@ -268,15 +296,27 @@ def _describe(error, where: str, root: Mapping[str, Any]) -> str:
         keys = ", ".join(f"{path + '.' if path else ''}{k}" for k in extra)
         return f"unknown key {keys} (allowed here: {allowed})"
     if kind == "required":
-        return f"{path or 'config'}: {error.message}"
+        missing = [key for key in error.validator_value if key not in error.instance]
+        return f"{path or 'config'}: required key{'s' * (len(missing) > 1)} missing: {', '.join(missing)}"
     if kind in ("enum", "const"):
         allowed = sub.get("enum", [sub.get("const")])
-        return f"{path}: {error.instance!r} is not allowed (allowed: {', '.join(map(repr, allowed))})"
+        return f"{path}: {_yaml_value(error.instance)} is not allowed (allowed: {', '.join(map(repr, allowed))})"
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        return f"{path}: {error.instance!r} is out of range (allowed: {_range(sub)})"
+        return f"{path}: {_yaml_value(error.instance)} is out of range (allowed: {_range(sub)})"
     if kind == "type":
-        return f"{path}: {error.instance!r} has the wrong type (expected {error.validator_value})"
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        return f"{path}: {_yaml_value(error.instance)} is not {' or '.join(TYPE_WORDS[t] for t in wanted)}"
     return f"{path or 'config'}: {error.message}"
+
+
+# JSON-schema types as a YAML writer knows them.
+TYPE_WORDS = {"object": "a mapping", "array": "a list", "integer": "an integer", "number": "a number",
+              "string": "a string", "boolean": "true or false", "null": "null"}
+
+
+def _yaml_value(value: Any) -> str:
+    """A value as the config file shows it: null for an empty key, true/false, quoted strings."""
+    return "null (empty)" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
 
 
 def _range(sub: Mapping[str, Any]) -> str:
@@ -310,20 +350,12 @@ def _model_settings(model: dict[str, Any], explicit: set[str], where: str) -> di
 def _check_semantics(settings: dict[str, Any], where: str) -> None:
     data = settings["data"]
     facts = facts_of(data)
-    classes = facts["classes"]
     if data["dataset"] in ("cifar10", "svhn") and data["image_size"] != 32:
         raise ConfigError(f"{where}.data.image_size: {data['image_size']} is not allowed for {data['dataset']} (allowed: 32)")
     if data["dataset"] == "fashion_mnist" and data["image_size"] not in (28, 32):
         raise ConfigError(f"{where}.data.image_size: {data['image_size']} is not allowed for fashion_mnist (allowed: 28, 32)")
-    subset = data["train_subset"]
-    if subset is not None and subset % classes:
-        raise ConfigError(f"{where}.data.train_subset: {subset} is not a multiple of the {classes} classes of {data['dataset']}")
-    test_subset = data["test_subset"]
-    if test_subset is not None and (test_subset % classes or test_subset > facts["test_size"]):
-        raise ConfigError(
-            f"{where}.data.test_subset: {test_subset} must be a multiple of the {classes} classes "
-            f"and at most the {facts['test_size']} test examples of {data['dataset']}"
-        )
+    _check_subset(data, "train_subset", "training", facts["train_size"], facts["classes"], where)
+    _check_subset(data, "test_subset", "test", facts["test_size"], facts["classes"], where)
     probe = data["probe"]
     if probe["batches"] * probe["batch_size"] > facts["test_size"]:
         raise ConfigError(
@@ -345,6 +377,15 @@ def _check_semantics(settings: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}.train.optimizer.nesterov: needs momentum > 0")
     for grid_name, spec in settings["grids"].items():
         try:
-            grids.check(spec)
+            grids.check(spec, settings["train"]["epochs"])
         except ValueError as exc:
             raise ConfigError(f"{where}.grids.{grid_name}: {exc}") from None
+
+
+def _check_subset(data: dict[str, Any], key: str, split: str, size: int, classes: int, where: str) -> None:
+    """A class-balanced subset of a split: a multiple of the class count, and no larger than the split."""
+    subset, dataset = data[key], data["dataset"]
+    if subset is not None and subset % classes:
+        raise ConfigError(f"{where}.data.{key}: {subset} is not a multiple of the {classes} classes of {dataset}")
+    if subset is not None and subset > size:
+        raise ConfigError(f"{where}.data.{key}: {subset} is more than the {size} {split} examples of {dataset}")
