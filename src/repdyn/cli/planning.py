@@ -34,7 +34,7 @@ def validate_summary(p, sources: list[str]) -> str:
 
 def _grid_summary(kind: str, epochs: tuple[int, ...], spec, length: int) -> str:
     """`cka 37 epochs`, and how many grid points lie after the last epoch (kept for a longer run)."""
-    from repdyn import grids
+    from repdyn.config import grids
 
     later = len(grids.beyond(spec, length))
     return f"{kind} {len(epochs)} epochs" + (f" (+{later} after epoch {length})" if later else "")

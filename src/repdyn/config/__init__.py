@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Config", "ConfigError", "Experiment", "deep_merge", "load", "resolve", "schema"]
+__all__ = ["Config", "ConfigError", "Experiment", "deep_merge", "load", "naming_sources", "resolve", "schema"]
 
 
 def __getattr__(name: str) -> Any:
