@@ -58,7 +58,8 @@ from repdyn.storage import atomic
 from repdyn.cka import cka_matrix, open_cka
 from repdyn.cka.api import epoch_vector
 from repdyn.extract.job import extract_part
-from repdyn.cka.tile_job import assemble, run_tile, write_assembled
+from repdyn.cka.assemble_job import assemble, write_assembled
+from repdyn.cka.tile_job import run_tile
 from repdyn.cka.tiles import diagonal_tile_cka, tile_products
 from repdyn.cka.transforms import vector_length
 from repdyn.data import DatasetArtifact, prepare_dataset

@@ -40,7 +40,7 @@ import cka as bench_cka  # noqa: E402  (bench/cka.py: the cached model and probe
 from drs import interleaved_times  # noqa: E402
 
 from repdyn.extract.job import extract_part, feature_rows, forward_batch, forward_layout, probe_grams  # noqa: E402
-from repdyn.cka import store  # noqa: E402
+from repdyn.extract import grams_store as store  # noqa: E402
 from repdyn.cka.grams import centred_gram, pack_upper  # noqa: E402
 from repdyn.data import DatasetArtifact  # noqa: E402
 from repdyn.models import LayerTap  # noqa: E402

@@ -6,7 +6,7 @@ Every step runs the package's own code in a child process of its own, so that it
 
 - tiles:    write the tiles of a symmetric E x E matrix per layer (block x block, the tile store the cka_tile
             job writes), from a synthetic matrix with known blocks (not timed as a workflow step);
-- assemble: repdyn.cka.tile_job.assemble + write_assembled, as the cka_assemble job does;
+- assemble: repdyn.cka.assemble_job.assemble + write_assembled, as the cka_assemble job does;
 - read:     bytes read (Linux /proc/self/io rchar) to get one row, one 500 x 500 block and a whole layer of the
             assembled store, through xarray and through repdyn.cka.open_cka;
 - figures:  repdyn.cka.figures.cka_figures (one heatmap per layer, the panel as PNG and PDF with error curves
@@ -74,7 +74,7 @@ def step_tiles(work: Path, epochs: int, block: int, layers: int) -> dict:
 
 
 def step_assemble(work: Path, epochs: int) -> dict:
-    from repdyn.cka.tile_job import assemble, write_assembled
+    from repdyn.cka.assemble_job import assemble, write_assembled
 
     grid = list(range(epochs))
     matrices, attrs = assemble(json.loads((work / "tiles.json").read_text()), grid, grid, symmetric=True)

@@ -33,7 +33,10 @@ import numpy as np
 import torch
 
 from repdyn.cka.grams import packed_length
-from repdyn.cka import store  # only names an older checkout has too: --job-src runs this file under it
+try:  # --job-src runs this file under another checkout: the Gram store's module under either name
+    from repdyn.extract import grams_store as store
+except ImportError:
+    from repdyn.cka import store
 from repdyn.cka.transforms import vector_length
 from repdyn.storage import zarr_store
 

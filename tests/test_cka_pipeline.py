@@ -9,7 +9,8 @@ import zarr
 
 from repdyn.cka import ESTIMATORS, cka_matrix, open_cka
 from repdyn.extract.job import extract_part, probe_grams
-from repdyn.cka.tile_job import assemble, run_tile, write_assembled
+from repdyn.cka.assemble_job import assemble, write_assembled
+from repdyn.cka.tile_job import run_tile
 from repdyn.models import LayerTap
 from repdyn.train import init_run, load_checkpoint_model, train_segment
 

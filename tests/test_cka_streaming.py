@@ -14,7 +14,8 @@ import torch
 from repdyn.cka import ESTIMATORS
 from repdyn.cka.grams import packed_length
 from repdyn.cka.panels import column_chunks, read_ahead
-from repdyn.cka.store import GRAMS_STORE, create_grams_store, read_matrix_store, write_epoch, TILE_STORE
+from repdyn.cka.store import TILE_STORE, read_matrix_store
+from repdyn.extract.grams_store import GRAMS_STORE, create_grams_store, write_epoch
 from repdyn.cka.tile_job import run_tile, tile_cka
 from repdyn.cka.tiles import ACCUMULATIONS, iter_column_chunks
 from repdyn.cka.transforms import transform

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from repdyn import __version__
 from repdyn.cli import parser
 from conftest import tiny_raw
-from repdyn.cli.command import JOB, USER, positive_int
+from repdyn.cli.command import JOB, USER, aliases, positive_int
 from workflow_helpers import write_config
 
 
@@ -24,9 +26,51 @@ def test_help_lists_user_commands_apart_from_job_commands():
     out = run("--help").stdout
     user, jobs = out.split("commands for people:")[1].split("job commands")
     assert [line.split()[0] for line in user.strip().splitlines()] == ["validate", "plan", "status", "verify", "events"]
-    for name in ("prepare-data", "train-segment", "extract", "cka-tile", "drs-assemble", "report-index"):
+    for name in ("prepare-data", "train-segment", "extract-segment", "cka-tile", "drs-assemble", "report-index"):
         assert f"  {name} " in jobs
     assert "validate" not in jobs
+
+
+RULE_FILES = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+
+
+def rule_blocks() -> dict[str, str]:
+    """Rule name -> the text of its block in workflow/rules/*.smk."""
+    blocks = {}
+    for path in sorted(RULE_FILES.glob("*.smk")):
+        parts = re.split(r"^rule (\w+):\n", path.read_text(), flags=re.M)
+        blocks.update(zip(parts[1::2], parts[2::2]))
+    return blocks
+
+
+def _subcommands() -> argparse._SubParsersAction:
+    return next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def test_help_lists_every_job_command_by_its_rules_name_and_no_alias():
+    jobs = run("--help").stdout.split("job commands")[1]
+    listed = [line.split()[0] for line in jobs.splitlines()[1:] if line.startswith("  ")]
+    shell_rules = [name for name, body in rule_blocks().items() if "    shell:" in body]
+    assert sorted(listed) == sorted(name.replace("_", "-") for name in shell_rules)
+    assert not set(listed) & set(aliases(_subcommands()))
+
+
+def test_every_rules_shell_line_names_a_command_whose_primary_name_is_the_rules():
+    known, alias_of = _subcommands().choices, aliases(_subcommands())
+    named = {}
+    for name, body in rule_blocks().items():
+        for command in re.findall(r"python -m repdyn ([\w-]+)", body):
+            assert command in known, f"rule {name} runs `repdyn {command}`, which is no command"
+            named[name] = alias_of.get(command, command)
+    assert named and all(command == name.replace("_", "-") for name, command in named.items()), named
+    assert alias_of == {"extract": "extract-segment", "probe": "probe-segment", "metrics": "run-metrics",
+                        "twopoint": "twopoint-fit"}
+
+
+def test_an_alias_runs_its_command():
+    proc = run("probe", "results/probe/x", "--source", "s", "--epochs", "1", "--out", "o", "--memory-budget-mb", "0")
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: repdyn probe-segment")
+    assert "Also runs as `repdyn metrics`" in run("run-metrics", "--help").stdout
 
 
 def test_version():
@@ -50,7 +94,8 @@ def test_positive_integer_arguments_are_checked():
     for bad in ("0", "-2", "x"):
         with pytest.raises(argparse.ArgumentTypeError):
             positive_int(bad)
-    proc = run("probe", "results/probe/x", "--source", "s", "--epochs", "1", "--out", "o", "--memory-budget-mb", "0")
+    proc = run("probe-segment", "results/probe/x", "--source", "s", "--epochs", "1", "--out", "o",
+               "--memory-budget-mb", "0")
     assert proc.returncode == 2 and "--memory-budget-mb" in proc.stderr
 
 

@@ -23,7 +23,8 @@ from repdyn.drs.planes_job import make_planes
 from repdyn.drs.preds_job import preds_part
 from repdyn.drs.probe_job import probe_part, probe_seed
 from repdyn.drs.store import PredsParts, ProbePart, ProbeParts, read_planes
-from repdyn.drs.tile_job import assemble, run_tile, write_assembled
+from repdyn.drs.assemble_job import assemble, write_assembled
+from repdyn.drs.tile_job import run_tile
 from repdyn.drs.selection import select_planes
 from repdyn.drs.probes import FeatureCache, probe_errors
 from repdyn.train import init_run, load_checkpoint_model, read_metrics, train_segment

@@ -21,7 +21,7 @@ from repdyn import plan as planning
 from repdyn.cka.grams import unpack_upper
 from repdyn.twopoint import PAIR_TYPES, analysis
 from repdyn.twopoint.record import draw, read_pairs, write_pairs
-from repdyn.twopoint.store import TWOPOINT_STORE, read_part, read_series
+from repdyn.extract.twopoint_store import TWOPOINT_STORE, read_part, read_series
 
 xr = pytest.importorskip("xarray")
 

@@ -6,11 +6,12 @@ Same shape as repdyn.drs:
     maths     estimators (names, batch rules), grams (batch-centred Grams, packed storage form),
               transforms (Grams -> an epoch's vector g whose inner products are HSIC sums), tiles (blocks
               of G Gᵀ and their normalisation), api (in-memory convenience on top; no I/O)
-    store     the Zarr layout of the CKA stages; `open_cka` reads an assembled result
-    jobs      extract_job (extract_segment), tile_job (cka_tile, assembly), commands (each job as
-              `python -m repdyn` runs it, reading spec.json)
+    store     the Zarr layout of the CKA tiles and matrices; `open_cka` reads an assembled result
+    jobs      tile_job (cka_tile), assemble_job (cka_assemble), layer_pairs (cka_layer_pairs), entry_points
+              (each job as `python -m repdyn` runs it, reading spec.json)
     figures   heatmaps and the layer panel
-What CKA and DRS share (tile names, epoch parts, Zarr helpers, assembly) is repdyn.tiling.
+The Grams come from the extraction stage (repdyn.extract: the job and grams.zarr's layout). What CKA and DRS
+share (tile names, epoch parts, Zarr helpers, assembly) is repdyn.tiling.
 
 `ESTIMATORS` is importable without torch (config validation needs it at Snakefile parse time); the
 torch-based names are loaded on first use.

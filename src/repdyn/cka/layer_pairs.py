@@ -24,7 +24,7 @@ import torch
 from repdyn.storage import atomic
 
 from repdyn.storage import zarr_labels
-from repdyn.cka.store import GramParts
+from repdyn.extract.grams_store import GramParts
 from repdyn.cka.tile_job import epoch_vectors, tile_cka
 from repdyn.storage import zarr_store
 

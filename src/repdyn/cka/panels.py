@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from .store import GramParts
+from repdyn.extract.grams_store import GramParts
 from .tiles import DEFAULT_CHUNK
 from .transforms import transform
 

@@ -1,4 +1,4 @@
-"""cka_tile and cka_assemble: blocks of the epoch x epoch matrix from stored Grams, then the whole matrix.
+"""cka_tile: one block of the epoch x epoch CKA matrices of all layers, from the stored Grams.
 
 A tile holds rows [a, b) x columns [c, d) of the grid, for all layers at once. Its epoch vectors are streamed
 from the store one probe batch's columns at a time (repdyn.cka.panels), read, decompressed and transformed on
@@ -15,15 +15,12 @@ import itertools
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from repdyn.storage import atomic
 from repdyn.cka.estimators import check_estimator
-from repdyn.cka.store import CKA_STORE, TILE_STORE, GramParts, read_matrix_store, write_matrix_store
 from repdyn.cka.panels import batch_panels, read_ahead, working_chunks
 from repdyn.cka.tiles import (
     block_products,
@@ -38,8 +35,10 @@ from repdyn.cka.tiles import (
     symmetric_products,
     tile_products,
 )
+from repdyn.cka.store import TILE_STORE, write_matrix_store
 from repdyn.cka.transforms import batch_columns
-from repdyn.tiling.assembly import place_tiles
+from repdyn.extract.grams_store import GramParts
+from repdyn.storage import atomic
 
 log = logging.getLogger(__name__)
 
@@ -111,28 +110,3 @@ def run_tile(out_dir: str | os.PathLike, row_parts: Sequence[str], col_parts: Se
     with atomic.atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         write_matrix_store(tmp / TILE_STORE, blocks, row_epochs, col_epochs, {**attrs, "layers": rows.layers})
-
-
-def assemble(tile_dirs: Sequence[str | os.PathLike], row_epochs: Sequence[int], col_epochs: Sequence[int],
-             symmetric: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Place every tile into the full matrices (mirroring for symmetric CKA); every cell must be covered."""
-    attrs: dict[str, Any] = {}
-
-    def tiles():
-        nonlocal attrs
-        for tile_dir in tile_dirs:
-            blocks, t_rows, t_cols, attrs = read_matrix_store(Path(tile_dir) / TILE_STORE)
-            yield blocks, t_rows, t_cols
-
-    matrices = place_tiles(tiles(), row_epochs, col_epochs, symmetric, fill=np.nan, dtype=np.float64)
-    return {layer: matrices[layer] for layer in attrs.get("layers", matrices)}, attrs
-
-
-def write_assembled(out_dir: str | os.PathLike, matrices: Mapping[str, np.ndarray], row_epochs: Sequence[int],
-                    col_epochs: Sequence[int], attrs: Mapping[str, Any]) -> Path:
-    """The assembled store inside a fresh output directory."""
-    out_dir = Path(out_dir)
-    store = out_dir / CKA_STORE
-    with atomic.atomic_path(store) as tmp:
-        write_matrix_store(tmp, matrices, row_epochs, col_epochs, attrs)
-    return store

@@ -15,23 +15,23 @@ import os
 import sys
 
 from repdyn import __version__
-from repdyn.cli import cka, drs, planning, report, status, train, twopoint, verify
+from repdyn.cli import cka, drs, extract, planning, report, status, train, twopoint, verify
 from repdyn.cli.command import JOB, USER
 from repdyn.config import ConfigError
 
-MODULES = (planning, status, verify, train, cka, drs, twopoint, report)
+MODULES = (planning, status, verify, train, extract, cka, drs, twopoint, report)
 HEADINGS = {USER: "commands for people", JOB: "job commands (run by the workflow; each can be rerun by hand)"}
 # The order a person meets them in: check a config, see its cost, see what is done, check files, read events.
 USER_ORDER = ("validate", "plan", "status", "verify", "events")
 
 
 def _command_list(sub: argparse._SubParsersAction) -> str:
-    """The commands under their kind's heading, people's commands first, for `repdyn --help`."""
+    """The commands (not their aliases) under their kind's heading, people's commands first, for `repdyn --help`."""
     helps = {action.dest: action.help for action in sub._choices_actions}
     rank = {name: i for i, name in enumerate(USER_ORDER)}
     blocks = []
     for kind, heading in HEADINGS.items():
-        names = sorted((name for name, p in sub.choices.items() if p.get_default("kind") == kind),
+        names = sorted((name for name in helps if sub.choices[name].get_default("kind") == kind),
                        key=lambda name: rank.get(name, len(rank)))
         blocks.append(heading + ":\n" + "\n".join(f"  {name:<18}{helps[name]}" for name in names))
     return "\n\n".join(blocks)

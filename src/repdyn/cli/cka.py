@@ -1,4 +1,4 @@
-"""Job commands of the CKA stages: extract, cka-tile, cka-assemble (called by workflow/rules/cka.smk)."""
+"""Job commands of the CKA stages: cka-tile, cka-assemble, cka-layer-pairs (called by workflow/rules/cka.smk)."""
 
 from __future__ import annotations
 
@@ -9,26 +9,18 @@ from repdyn.machine import settings as runtime
 from repdyn.cli.command import add_command, add_out, add_threads, add_tile_arguments
 
 
-def cmd_extract(args: argparse.Namespace) -> int:
-    from repdyn.cka import commands
-
-    runtime.set_threads(args.threads)
-    commands.extract(Path(args.extract_dir), args.source, args.epochs, args.out, device=runtime.device())
-    return 0
-
-
 def cmd_cka_tile(args: argparse.Namespace) -> int:
-    from repdyn.cka import commands
+    from repdyn.cka import entry_points
 
     runtime.set_threads(args.threads)
-    commands.tile(Path(args.cka_dir), args.tile, args.rows, args.cols, args.out)
+    entry_points.tile(Path(args.cka_dir), args.tile, args.rows, args.cols, args.out)
     return 0
 
 
 def cmd_cka_assemble(args: argparse.Namespace) -> int:
-    from repdyn.cka import commands
+    from repdyn.cka import entry_points
 
-    commands.assemble(Path(args.cka_dir), args.tiles, args.shape, args.metrics, args.title, args.out)
+    entry_points.assemble(Path(args.cka_dir), args.tiles, args.shape, args.metrics, args.title, args.out)
     return 0
 
 
@@ -40,13 +32,6 @@ def cmd_cka_layer_pairs(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "extract", cmd_extract, "probe-set Grams of every layer at the given epochs of one training output")
-    p.add_argument("extract_dir", help="the extraction artifact directory results/extract/<id>")
-    p.add_argument("--source", required=True, help="training output directory holding checkpoints/")
-    p.add_argument("--epochs", required=True, help="comma-separated epochs")
-    add_out(p, "the part directory")
-    add_threads(p)
-
     p = add_command(sub, "cka-tile", cmd_cka_tile, "one block of the CKA matrices of all layers")
     p.add_argument("cka_dir", help="the CKA artifact directory results/cka/<id> (or results/cka_cross/<id>)")
     add_tile_arguments(p, "extraction parts")

@@ -1,4 +1,9 @@
-"""One way to add a command: its kind (a user's command or a job the workflow runs) is part of it."""
+"""One way to add a command: its kind (a user's command or a job the workflow runs) is part of it.
+
+A job command is named after its rule, with hyphens for underscores (rule extract_segment: `repdyn
+extract-segment`). A few rules' shell lines name a command by an older name; those names stay as aliases,
+because Snakemake reruns every finished job whose rule's shell text changes (docs/cli.md).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,20 @@ JOB = "job"
 
 
 def add_command(sub: argparse._SubParsersAction, name: str, func: Callable[[argparse.Namespace], int], help: str,
-                kind: str = JOB) -> argparse.ArgumentParser:
-    """A subcommand with its one-line help (shown in `repdyn --help` under its kind)."""
-    p = sub.add_parser(name, help=help, description=help)
+                kind: str = JOB, alias: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand with its one-line help (shown in `repdyn --help` under its kind); `alias`: the name a rule's
+    shell line uses, accepted as well and not listed."""
+    description = help if alias is None else f"{help}\n\nAlso runs as `repdyn {alias}`, the name its rule's shell line uses."
+    p = sub.add_parser(name, aliases=[alias] if alias else [], help=help, description=description,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=func, kind=kind)
     return p
+
+
+def aliases(sub: argparse._SubParsersAction) -> dict[str, str]:
+    """{alias: command} of the subcommands."""
+    primary = {id(sub.choices[action.dest]): action.dest for action in sub._choices_actions}
+    return {name: primary[id(p)] for name, p in sub.choices.items() if primary[id(p)] != name}
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:

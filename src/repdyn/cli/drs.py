@@ -1,4 +1,4 @@
-"""Job commands of the DRS stages: make-planes, probe, planes-eval, drs-tile, drs-assemble
+"""Job commands of the DRS stages: make-planes, probe-segment, planes-eval, drs-tile, drs-assemble
 (called by workflow/rules/drs.smk)."""
 
 from __future__ import annotations
@@ -11,41 +11,41 @@ from repdyn.cli.command import add_command, add_out, add_threads, add_tile_argum
 
 
 def cmd_make_planes(args: argparse.Namespace) -> int:
-    from repdyn.drs import commands
+    from repdyn.drs import entry_points
 
-    commands.make_planes(Path(args.planes_dir), args.out)
+    entry_points.make_planes(Path(args.planes_dir), args.out)
     return 0
 
 
-def cmd_probe(args: argparse.Namespace) -> int:
-    from repdyn.drs import commands
+def cmd_probe_segment(args: argparse.Namespace) -> int:
+    from repdyn.drs import entry_points
 
     runtime.set_threads(args.threads)
-    commands.probe(Path(args.probe_dir), args.source, args.epochs, args.out, args.memory_budget_mb, runtime.device())
+    entry_points.probe(Path(args.probe_dir), args.source, args.epochs, args.out, args.memory_budget_mb, runtime.device())
     return 0
 
 
 def cmd_planes_eval(args: argparse.Namespace) -> int:
-    from repdyn.drs import commands
+    from repdyn.drs import entry_points
 
     runtime.set_threads(args.threads)
-    commands.planes_eval(Path(args.preds_dir), args.probes, args.planes, args.source, args.epochs, args.out,
+    entry_points.planes_eval(Path(args.preds_dir), args.probes, args.planes, args.source, args.epochs, args.out,
                          args.batch_size, runtime.device())
     return 0
 
 
 def cmd_drs_tile(args: argparse.Namespace) -> int:
-    from repdyn.drs import commands
+    from repdyn.drs import entry_points
 
     runtime.set_threads(args.threads)
-    commands.tile(Path(args.drs_dir), args.tile, args.rows, args.cols, args.out, runtime.device())
+    entry_points.tile(Path(args.drs_dir), args.tile, args.rows, args.cols, args.out, runtime.device())
     return 0
 
 
 def cmd_drs_assemble(args: argparse.Namespace) -> int:
-    from repdyn.drs import commands
+    from repdyn.drs import entry_points
 
-    commands.assemble(Path(args.drs_dir), args.tiles, args.shape, args.probes, args.metrics, args.title, args.out)
+    entry_points.assemble(Path(args.drs_dir), args.tiles, args.shape, args.probes, args.metrics, args.title, args.out)
     return 0
 
 
@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("planes_dir", help="the plane-set artifact directory results/planes/<id>")
     add_out(p, "the planes.zarr store")
 
-    p = add_command(sub, "probe", cmd_probe, "linear probes of every layer at the given epochs of one training output")
+    p = add_command(sub, "probe-segment", cmd_probe_segment,
+                    "linear probes of every layer at the given epochs of one training output", alias="probe")
     p.add_argument("probe_dir", help="the probe artifact directory results/probe/<id>")
     _part_arguments(p)
     p.add_argument("--memory-budget-mb", type=positive_int, default=4096,

@@ -1,4 +1,4 @@
-"""Job commands of the data and training stages: prepare-data, init, train-segment, metrics
+"""Job commands of the data and training stages: prepare-data, init, train-segment, run-metrics
 (called by workflow/rules/data.smk and train.smk)."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _import(spec: dict, dataset: Path, args: argparse.Namespace, start: int, end
     import_part(spec["settings"], dataset, source, start, end, checkpoints, args.out, device=runtime.device())
 
 
-def cmd_metrics(args: argparse.Namespace) -> int:
+def cmd_run_metrics(args: argparse.Namespace) -> int:
     from repdyn.storage import atomic
     from repdyn.train import read_metrics, training_phases
     from repdyn.train.metrics import write_metrics
@@ -87,8 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_out(p, "the segment directory")
     add_threads(p)
 
-    p = add_command(sub, "metrics", cmd_metrics,
-                    "concatenate per-segment metrics through an epoch; detect training phases")
+    p = add_command(sub, "run-metrics", cmd_run_metrics,
+                    "concatenate per-segment metrics through an epoch; detect training phases", alias="metrics")
     p.add_argument("segment_dirs", nargs="+", help="init and segment directories, in epoch order")
     p.add_argument("--end", type=int, required=True, help="last epoch of the table")
     p.add_argument("--out", required=True, help="the metrics table (TSV) to write")

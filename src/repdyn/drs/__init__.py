@@ -10,8 +10,8 @@ Same shape as repdyn.cka:
               probe_job.probe_part        probe_segment:  probes of every layer at a segment's DRS-grid epochs
               preds_job.preds_part        planes_eval:    their predicted classes on every plane point
               tile_job.run_tile           drs_tile:       exact agreement counts of two blocks of epochs
-              tile_job.assemble           drs_assemble:   the whole matrix
-              commands                    each job as `python -m repdyn` runs it (reads spec.json)
+              assemble_job.assemble       drs_assemble:   the whole matrix
+              entry_points                each job as `python -m repdyn` runs it (reads spec.json)
     figures   heatmaps, the layer panel, probe error curves
 What CKA and DRS share (tile names, epoch parts, Zarr helpers, assembly) is repdyn.tiling.
 """

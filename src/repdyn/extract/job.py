@@ -1,10 +1,10 @@
-"""extract_segment: probe-set Grams of every analysed layer at every grid epoch (pipeline step 4).
+"""extract_segment: probe-set Grams of every analysed layer at every grid epoch of one training segment.
 
 One forward pass of the fixed probe set per epoch (eval mode, no augmentation) serves every layer; per
 (epoch, layer, batch) only the Gram of the batch-centred features is kept, which every estimator derives
 from (docs/algorithms.md §1.5). Raw activations are kept only for small layers. With recorded pairs, the
 same loaded checkpoint also forwards the pairs' training images as one more small batch
-(repdyn.twopoint.store: twopoint.zarr beside grams.zarr).
+(repdyn.extract.twopoint_store: twopoint.zarr beside grams.zarr).
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from repdyn.storage import atomic
 from repdyn.cka.grams import centred_gram, pack_upper
-from repdyn.cka.store import GRAMS_STORE, create_grams_store, write_epoch
-from repdyn.storage import zarr_store
+from repdyn.extract.grams_store import GRAMS_STORE, create_grams_store, write_epoch
+from repdyn.extract.twopoint_store import TWOPOINT_STORE, forward_pairs, pair_inputs, write_store
+from repdyn.storage import atomic, zarr_store
 from repdyn.twopoint.record import PairRecord
 from repdyn.twopoint.series import stack_epochs
-from repdyn.twopoint.store import TWOPOINT_STORE, forward_pairs, pair_inputs, write_store
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The two-point section of an experiment's page: H/H(0) per pair type and layer, the fit table, theory curves.
 
-The figures are copied from the two-point result (repdyn.twopoint.commands), the table is its twopoint.json:
+The figures are copied from the two-point result (repdyn.twopoint.entry_points), the table is its twopoint.json:
 report and results never disagree. Every reading stands beside its epoch-shuffled baseline and the share of
 pairs that beat it, so that the table is read as agreement only where the data single out the time order.
 """

@@ -1,4 +1,4 @@
-"""The CKA jobs as the workflow runs them: read the artifact's spec.json, then extract, tile or assemble.
+"""The CKA jobs' entry points: read the artifact's spec.json, then compute a tile or assemble the matrices.
 
 Each function is one command of `python -m repdyn` (repdyn.cli.cka parses the arguments); settings come
 from the spec, so a rule's shell text holds only paths and epochs, and a job can be rerun by hand.
@@ -20,22 +20,6 @@ from repdyn.config import grids
 from repdyn.analysis import mean_offdiag
 from repdyn.tiling.assembly import write_result
 from repdyn.tiling.names import tile_epochs
-from repdyn.tiling.parts import checkpoint_paths, parse_epochs
-
-
-def extract(extract_dir: Path, source: str, epochs_text: str, out: str, device: str) -> None:
-    """extract_segment: the Grams of one training segment's grid epochs."""
-    from repdyn.extract.job import extract_part
-
-    from repdyn.twopoint.record import read_pairs
-
-    spec = artifacts.read_spec(extract_dir, "extract")
-    run_spec, dataset = artifacts.run_and_dataset(spec["inputs"]["run"])
-    checkpoints = checkpoint_paths(source, parse_epochs(epochs_text))
-    pairs_id = spec["inputs"].get("pairs")  # absent in extractions planned before pairs were recorded
-    pairs = read_pairs(plan.RESULTS / "pairs" / pairs_id / plan.twopoint.PAIRS_FILE) if pairs_id else None
-    extract_part(run_spec["settings"], dataset, checkpoints, out, spec["settings"],
-                 {"extract": extract_dir.name, **spec["inputs"]}, device=device, pairs=pairs)
 
 
 def _cka_spec(cka_dir: Path) -> tuple[dict[str, Any], str, Any, Any]:
@@ -64,8 +48,8 @@ def _nanmin(m: np.ndarray) -> float:
 def assemble(cka_dir: Path, tiles: Sequence[str], shape: str, metrics: str | None, title: str, out: str) -> None:
     """cka_assemble: the whole matrices (Zarr), heatmaps, the panel with the error curves, summary.json."""
     from repdyn.cka.figures import cka_figures
-    from repdyn.cka.tile_job import assemble as assemble_tiles
-    from repdyn.cka.tile_job import write_assembled
+    from repdyn.cka.assemble_job import assemble as assemble_tiles
+    from repdyn.cka.assemble_job import write_assembled
     from repdyn.train import phase_marks, read_metrics, training_phases
 
     spec, stage, grid_rows, grid_cols = _cka_spec(cka_dir)

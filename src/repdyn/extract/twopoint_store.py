@@ -1,4 +1,4 @@
-"""twopoint.zarr: the pair observables of one extraction part, and reading a run's parts back as a PairSeries.
+"""twopoint.zarr, the pair observables an extraction part records: forwarding the pairs, the layout, its reader.
 
 Each extraction part forwards the recorded pairs' examples once per checkpoint it has loaded (one small batch,
 eval mode, no augmentation, the normalised training images) and stores, labelled for xarray:
@@ -19,15 +19,11 @@ import numpy as np
 import torch
 import zarr
 
-from repdyn.storage import integrity
-
-from repdyn.storage import zarr_labels
-from repdyn.storage import zarr_store
-
-from .observables import squared_distance
-from .pairs import PAIR_TYPES
-from .record import PairRecord
-from .series import PairSeries, concat_epochs, epoch_observables, pair_batch
+from repdyn.storage import integrity, zarr_labels, zarr_store
+from repdyn.twopoint.observables import squared_distance
+from repdyn.twopoint.pairs import PAIR_TYPES
+from repdyn.twopoint.record import PairRecord
+from repdyn.twopoint.series import PairSeries, concat_epochs, epoch_observables, pair_batch
 
 TWOPOINT_STORE = "twopoint.zarr"
 MEMBERS = ("first", "second")

@@ -72,8 +72,8 @@ def assemble(drs_dir: Path, tiles: Sequence[str], shape: str, probe_parts: Seque
     """drs_assemble: the whole matrices (Zarr), heatmaps, panels, probe error curves, summary.json."""
     from repdyn.drs.figures import drs_figures
     from repdyn.drs.store import ProbeParts
-    from repdyn.drs.tile_job import assemble as assemble_tiles
-    from repdyn.drs.tile_job import write_assembled
+    from repdyn.drs.assemble_job import assemble as assemble_tiles
+    from repdyn.drs.assemble_job import write_assembled
     from repdyn.train import phase_marks, read_metrics, training_phases
 
     spec = artifacts.read_spec(drs_dir, "drs")

@@ -54,7 +54,7 @@ def fit(twopoint_dir: Path, parts: Sequence[str], shape: str, metrics: str, out:
     from repdyn.figures.axes import visible_marks
     from repdyn.train import phase_marks, read_metrics, training_phases
     from repdyn.twopoint import analysis, figures
-    from repdyn.twopoint.store import read_series
+    from repdyn.extract.twopoint_store import read_series
 
     spec = artifacts.read_spec(twopoint_dir, "twopoint")
     epochs = grids.epochs(spec["settings"]["grid"], plan.TwopointArtifact.length_of(shape))
