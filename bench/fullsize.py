@@ -142,7 +142,7 @@ def step_report(work: Path, epochs: int) -> dict:
     from repdyn.cka import open_cka
     from repdyn.figures import plot_blocks_panel, plot_curves
     from repdyn.report.analysis import measure
-    from repdyn.report.inputs import SimilarityResult
+    from repdyn.report.readers import SimilarityResult
     from repdyn.train import phase_marks, training_phases
 
     m = open_cka(work / "assembled")

@@ -10,7 +10,7 @@ import pytest
 from repdyn.analysis.change import log_weights, nearest_grid_epoch, return_to_init, weighted_change
 from repdyn.report import findings as F
 from repdyn.report.index import compute_findings, flat_settings
-from repdyn.report.inputs import SimilarityResult
+from repdyn.report.readers import SimilarityResult
 
 EPOCHS = [0, 1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45, 64, 90, 128, 181, 256]
 LAYERS = ["conv1", "layer4", "linear"]

@@ -1,4 +1,4 @@
-"""repdyn.plan.inputs: what each rule's job reads, which inputs are ancient (Fixed), and the epoch params."""
+"""repdyn.plan.inputs: what each rule's job reads, which inputs are Ancient (wrapped in ancient()), and the epoch params."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from conftest import tiny_raw
 from repdyn import config, plan
 from repdyn.scheduling import jobs
 from repdyn.plan.inputs import (
-    Fixed,
+    Ancient,
     cka_assemble_inputs,
     cka_tile_inputs,
     drs_assemble_inputs,
@@ -33,25 +33,25 @@ def test_checkpoint_edges_are_not_ancient_and_fixed_inputs_are():
     run = next(iter(p.runs.values()))
     second = {"run": run.id, "start": "000002", "end": "000004"}
     got = segment_inputs(p, second)
-    assert isinstance(got["spec"], Fixed) and got["spec"] == f"results/train/{run.id}/spec.json"
-    assert isinstance(got["data"], Fixed)
-    assert got["state"] == f"results/train/{run.id}/segments/000000-000002" and not isinstance(got["state"], Fixed)
+    assert isinstance(got["spec"], Ancient) and got["spec"] == f"results/train/{run.id}/spec.json"
+    assert isinstance(got["data"], Ancient)
+    assert got["state"] == f"results/train/{run.id}/segments/000000-000002" and not isinstance(got["state"], Ancient)
     assert segment_checkpoints(p, second) == "3,4"
     preds = preds_inputs(p, first(p, "planes_eval"))
-    assert not isinstance(preds["probes"], Fixed) and not isinstance(preds["source"], Fixed)
-    assert isinstance(preds["planes"], Fixed)
+    assert not isinstance(preds["probes"], Ancient) and not isinstance(preds["source"], Ancient)
+    assert isinstance(preds["planes"], Ancient)
 
 
 def test_tiles_read_parts_as_fixed_and_assembly_reads_every_tile():
     p = tiny_plan()
     tile = cka_tile_inputs(p, first(p, "cka_tile"))
-    assert tile["rows"] and all(isinstance(d, Fixed) for d in tile["rows"] + tile["cols"])
+    assert tile["rows"] and all(isinstance(d, Ancient) for d in tile["rows"] + tile["cols"])
     wc = first(p, "cka_assemble")
     assembled = cka_assemble_inputs(p, wc)
     art = p.ckas[wc["id"]]
     assert assembled["tiles"] == [str(art.tile_dir(t)) for t in art.tiles(4, 4)] and len(assembled["tiles"]) == 6
     drs = drs_assemble_inputs(p, first(p, "drs_assemble"))
-    assert len(drs["probes"]) == 3 and isinstance(drs["metrics"], Fixed)  # init part (epoch 0) and two segments
+    assert len(drs["probes"]) == 3 and isinstance(drs["metrics"], Ancient)  # init part (epoch 0) and two segments
     assert extract_epochs(p, {"id": art.rows.id, "start": "000000", "end": "000002"}) == "1,2"
 
 

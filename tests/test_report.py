@@ -24,7 +24,7 @@ from repdyn.report import COLUMNS, ExperimentInputs
 from repdyn.report.analysis import cross_run_diagonal, mean_offdiag
 from repdyn.report.html import esc, table
 from repdyn.report.index import width_groups
-from repdyn.report.inputs import SimilarityResult
+from repdyn.report.readers import SimilarityResult
 from repdyn.report.summary import cell, format_tsv
 
 LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]

@@ -61,8 +61,8 @@ wildcard_constraints:
 
 
 def _for_snakemake(value):
-    """repdyn.plan.inputs values as Snakemake wants them: a Fixed path (never changes for its id) is ancient()."""
-    if isinstance(value, repdyn.plan.inputs.Fixed):
+    """repdyn.plan.inputs values as Snakemake wants them: an Ancient path (never changes for its id) is ancient()."""
+    if isinstance(value, repdyn.plan.inputs.Ancient):
         return ancient(str(value))
     if isinstance(value, dict):
         return {k: _for_snakemake(v) for k, v in value.items()}

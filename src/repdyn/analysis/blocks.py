@@ -80,7 +80,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from repdyn.analysis.inputs import similarity_matrix
+from repdyn.analysis.matrix_checks import similarity_matrix
 from repdyn.analysis.logtime import (CELL_PRICE, distance_classes, log_axis, log_lag_null, log_subgrid,
                                      noise_sigma, refine_to_grid, segment, strengths)
 

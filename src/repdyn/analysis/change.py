@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from repdyn.analysis.inputs import similarity_matrix
+from repdyn.analysis.matrix_checks import similarity_matrix
 
 
 def log_weights(epochs: Sequence[int]) -> np.ndarray:

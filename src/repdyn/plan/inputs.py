@@ -1,8 +1,8 @@
 """What each rule's job reads, and the params that carry its epochs, from the plan and the job's wildcards.
 
-Why here: the plan objects know every path, so the rule files only name these functions
+The plan objects know every path, so the rule files only name these functions
 (workflow/rules/common.smk adapts them to Snakemake). An input whose content never changes for its id
-(spec.json, a dataset, a finished part read by a tile) is a `Fixed` path: the rule marks it ancient(),
+(spec.json, a dataset, a finished part read by a tile) is an `Ancient` path: the rule marks it ancient(),
 so its modification time never triggers a rerun. The edges that carry checkpoints and a part's epochs
 (training segment -> next segment, segment -> part, probe part -> predictions part) are plain paths on
 purpose: docs/snakemake.md explains why.
@@ -19,12 +19,12 @@ from repdyn.tiling.names import parse_tile
 Wildcards = Mapping[str, str]
 
 
-class Fixed(str):
+class Ancient(str):
     """A path whose content never changes for its id (the rule wraps it in ancient())."""
 
 
-def _spec(art: Any) -> Fixed:
-    return Fixed(art.dir / "spec.json")
+def _spec(art: Any) -> Ancient:
+    return Ancient(art.dir / "spec.json")
 
 
 def _find(table: Mapping[str, Any], key: str, what: str) -> Any:
@@ -44,7 +44,7 @@ def _epochs_param(art: Any, wc: Wildcards) -> str:
 
 def train_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     run = _find(plan.runs, wc["run"], "train")
-    return {"spec": _spec(run), "data": Fixed(plan.data[run.data_id].h5)}
+    return {"spec": _spec(run), "data": Ancient(plan.data[run.data_id].h5)}
 
 
 def segment_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
@@ -60,21 +60,21 @@ def segment_checkpoints(plan: Plan, wc: Wildcards) -> str:
 
 def metrics_inputs(plan: Plan, wc: Wildcards) -> list[Any]:
     run = _find(plan.runs, wc["run"], "train")
-    return [Fixed(run.init_dir)] + [Fixed(run.segment_dir(s, e)) for s, e in run.segments_through(int(wc["end"]))]
+    return [Ancient(run.init_dir)] + [Ancient(run.segment_dir(s, e)) for s, e in run.segments_through(int(wc["end"]))]
 
 
 # --------------------------------------------------------------------------- parts (extraction, probes, predictions)
 
 
 def _part_inputs(plan: Plan, art: Any, run: Any, wc: Wildcards) -> dict[str, Any]:
-    return {"spec": _spec(art), "run_spec": _spec(run), "data": Fixed(plan.data[run.data_id].h5),
+    return {"spec": _spec(art), "run_spec": _spec(run), "data": Ancient(plan.data[run.data_id].h5),
             "source": str(art.part_source(int(wc["start"]), int(wc["end"])))}
 
 
 def extract_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _find(plan.extracts, wc["id"], "extract")
     pairs = plan.pairs[art.spec["inputs"]["pairs"]]
-    return {**_part_inputs(plan, art, art.run, wc), "pairs": Fixed(pairs.file)}
+    return {**_part_inputs(plan, art, art.run, wc), "pairs": Ancient(pairs.file)}
 
 
 def extract_epochs(plan: Plan, wc: Wildcards) -> str:
@@ -94,7 +94,7 @@ def preds_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _find(plan.preds, wc["id"], "preds")
     start, end = int(wc["start"]), int(wc["end"])
     return {**_part_inputs(plan, art, art.run, wc), "probes": str(art.probe_part(start, end)),
-            "planes": Fixed(art.planes.store)}
+            "planes": Ancient(art.planes.store)}
 
 
 def preds_epochs(plan: Plan, wc: Wildcards) -> str:
@@ -103,12 +103,12 @@ def preds_epochs(plan: Plan, wc: Wildcards) -> str:
 
 def pairs_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _find(plan.pairs, wc["id"], "pairs")
-    return {"spec": _spec(art), "data": Fixed(art.data.h5)}
+    return {"spec": _spec(art), "data": Ancient(art.data.h5)}
 
 
 def planes_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _find(plan.planes, wc["id"], "planes")
-    return {"spec": _spec(art), "data": Fixed(art.data.h5)}
+    return {"spec": _spec(art), "data": Ancient(art.data.h5)}
 
 
 # --------------------------------------------------------------------------- tiles and assembly
@@ -123,7 +123,7 @@ def _cka(plan: Plan, wc: Wildcards) -> Any:
 
 def _tile_inputs(art: Any, wc: Wildcards) -> dict[str, Any]:
     rows, cols = art.tile_parts(parse_tile(wc["tile"]))
-    return {"spec": _spec(art), "rows": [Fixed(d) for d in rows], "cols": [Fixed(d) for d in cols]}
+    return {"spec": _spec(art), "rows": [Ancient(d) for d in rows], "cols": [Ancient(d) for d in cols]}
 
 
 def cka_tile_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def cka_tile_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
 
 def layer_pairs_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _cka(plan, {**wc, "stage": "cka"})
-    return {"spec": _spec(art), "parts": [Fixed(d) for d in art.rows.dirs_for([int(wc["epoch"])])]}
+    return {"spec": _spec(art), "parts": [Ancient(d) for d in art.rows.dirs_for([int(wc["epoch"])])]}
 
 
 def drs_tile_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
@@ -143,22 +143,22 @@ def cka_assemble_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _cka(plan, wc)
     rows_length, cols_length = art.lengths_of(wc["shape"])
     return {"spec": _spec(art), "tiles": [str(art.tile_dir(t)) for t in art.tiles(rows_length, cols_length)],
-            "metrics": Fixed(art.rows.run.metrics_path(rows_length))}
+            "metrics": Ancient(art.rows.run.metrics_path(rows_length))}
 
 
 def drs_assemble_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _find(plan.drs, wc["id"], "drs")
     length = art.length_of(wc["shape"])
     return {"spec": _spec(art), "tiles": [str(art.tile_dir(t)) for t in art.tiles(length)],
-            "probes": [Fixed(d) for d in art.probe_parts(length)],
-            "metrics": Fixed(art.preds.run.metrics_path(length))}
+            "probes": [Ancient(d) for d in art.probe_parts(length)],
+            "metrics": Ancient(art.preds.run.metrics_path(length))}
 
 
 def twopoint_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _find(plan.twopoints, wc["id"], "twopoint")
     length = art.length_of(wc["shape"])
-    return {"spec": _spec(art), "parts": [Fixed(d) for d in art.parts(length)],
-            "metrics": Fixed(art.extract.run.metrics_path(length))}
+    return {"spec": _spec(art), "parts": [Ancient(d) for d in art.parts(length)],
+            "metrics": Ancient(art.extract.run.metrics_path(length))}
 
 
 def cka_title(plan: Plan, wc: Wildcards) -> str:
@@ -194,8 +194,8 @@ def report_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
         out["cka"] = str(exp.cka.assembled_dir(exp.epochs, exp.epochs))
     if exp.drs is not None:
         out["drs"] = str(exp.drs.assembled_dir(exp.epochs))
-        out["planes"] = Fixed(exp.drs.preds.planes.store)
-        out["preds"] = [Fixed(d) for d in exp.drs.preds.dirs_for(exp.drs.epochs(exp.epochs))]
+        out["planes"] = Ancient(exp.drs.preds.planes.store)
+        out["preds"] = [Ancient(d) for d in exp.drs.preds.dirs_for(exp.drs.epochs(exp.epochs))]
     if exp.twopoint is not None:
         out["twopoint"] = str(exp.twopoint.result_dir(exp.epochs))
     if exp.layer_pairs_dirs:

@@ -11,7 +11,7 @@ figures comparing experiments).
 
 from .experiment import ExperimentReport
 from .index import build_index
-from .inputs import ExperimentInputs
+from .readers import ExperimentInputs
 from .summary import COLUMNS
 
 __all__ = ["COLUMNS", "ExperimentInputs", "ExperimentReport", "build_index"]

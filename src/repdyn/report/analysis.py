@@ -14,7 +14,7 @@ import numpy as np
 
 from repdyn.analysis import Blocks, InitCurve, detect_blocks, init_curve, mean_offdiag
 
-from .inputs import SimilarityResult
+from .readers import SimilarityResult
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from repdyn.train import phase_marks, read_metrics, training_phases
 from . import html as h
 from .cards import headline, layer_table
 from .analysis import LayerMeasures, cross_run_diagonal, finite_or_none, measure, spans_text, transitions_text
-from .inputs import ExperimentInputs, SimilarityResult, read_cka, read_drs, read_phases
+from .readers import ExperimentInputs, SimilarityResult, read_cka, read_drs, read_phases
 from .findings import experiment_measures
 from .regions import draw_regions
 from . import twopoint

@@ -59,7 +59,7 @@ def experiment_measures(cka: Any, drs: Any, phases: Mapping[str, Any], rows: Seq
                         ) -> dict[str, Any]:
     """What the findings read from one experiment (stored in its report.json under "findings").
 
-    `cka`, `drs`: repdyn.report.inputs.SimilarityResult or None; `phases`: the training events; `rows`: metrics.
+    `cka`, `drs`: repdyn.report.readers.SimilarityResult or None; `phases`: the training events; `rows`: metrics.
     """
     fit = phases.get("perfect_fit_epoch")
     best = best_epoch(phases, rows)

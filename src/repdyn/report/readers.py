@@ -1,8 +1,7 @@
-"""What one experiment's report reads: artifact directories, their specs, metrics and assembled matrices.
+"""The readers of what one experiment's report shows: artifact directories, their specs, metrics and matrices.
 
-Why a separate module: the report job gets only paths (from the Snakemake rule), and every
-reader here fails with an error that names the missing file, so a report never renders from a
-half-finished results tree.
+The report job gets only paths (from the Snakemake rule), and every reader here fails with an error that
+names the missing file, so a report never renders from a half-finished results tree.
 """
 
 from __future__ import annotations
@@ -86,7 +85,7 @@ class SimilarityResult:
 
 
 def read_phases(path: str | os.PathLike) -> dict[str, Any]:
-    """The perfect-fit epoch and test-error peak written by `repdyn metrics`."""
+    """The perfect-fit epoch and test-error peak written by `repdyn run-metrics`."""
     integrity.require(path)
     doc = json.loads(Path(path).read_text())
     missing = {"perfect_fit_epoch", "test_error_peak_epoch", "test_error_peak"} - set(doc)
