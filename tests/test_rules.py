@@ -65,3 +65,13 @@ def test_cost_resources_and_jobs_read_the_table():
     summary_stages = {rules.RULES[r].stage for r in rules.MODELLED}
     assert {"checkpoints", "grams", "cka tiles", "drs matrices", "reports"} <= summary_stages
     assert cost.job_work.__module__ == "repdyn.cost.model"
+
+
+def test_the_spec_rule_takes_its_stages_from_the_format_versions():
+    """The spec rule's stage wildcard is derived (common.smk's STAGES), never a second list of stage names."""
+    from repdyn.storage.ids import FORMAT_VERSIONS
+
+    assert directive(rule_blocks()["spec"].replace("\n        ", " "), "wildcard_constraints") == "stage=STAGES,"
+    rule_text = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    assert "|".join(FORMAT_VERSIONS) not in rule_text.replace('"|".join(repdyn.storage.ids.FORMAT_VERSIONS)', "")
+    assert 'STAGES = "|".join(repdyn.storage.ids.FORMAT_VERSIONS)' in (REPO / "workflow/rules/common.smk").read_text()

@@ -7,7 +7,7 @@ rule spec:
     output:
         "results/{stage}/{id}/spec.json",
     wildcard_constraints:
-        stage="data|train|extract|cka|cka_cross|planes|probe|preds|drs|pairs|twopoint",
+        stage=STAGES,
     log:
         "logs/spec/{stage}/{id}.log",
     benchmark:

@@ -50,6 +50,8 @@ try:
 except ValueError as exc:
     raise WorkflowError(f"repdyn: {exc}") from None
 INDEX_DIGEST = repdyn.storage.ids.spec_id(INDEX)
+# The stages whose artifacts have a spec.json: every stage with a format version (rule spec's wildcard).
+STAGES = "|".join(repdyn.storage.ids.FORMAT_VERSIONS)
 EARLIER_REPORTS = repdyn.results.history.earlier_reports(INDEX, {e.name for e in PLAN.experiments})
 
 
