@@ -12,7 +12,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+from repdyn.data.sources import FASHION_MNIST_DEFAULT_ROOT  # noqa: E402  (the worktree's src, inserted above)
+
+FASHION_MNIST = Path(FASHION_MNIST_DEFAULT_ROOT)
 
 
 @pytest.fixture(scope="session")

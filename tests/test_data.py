@@ -29,8 +29,9 @@ from repdyn.data import (
 from conftest import fmnist_data_settings
 from repdyn.data import artifact as artifact_module
 from repdyn.data.fashion_mnist import FILES, read_idx
+from repdyn.data.sources import FASHION_MNIST_DEFAULT_ROOT
 
-FMNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
+FMNIST_ROOT = Path(FASHION_MNIST_DEFAULT_ROOT)
 pytestmark = pytest.mark.skipif(
     not (FMNIST_ROOT / FILES["train_images"]).is_file(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed"
 )

@@ -20,8 +20,10 @@ from repdyn.models import LayerTap, build
 from repdyn.drs.planes import PlaneSet
 from repdyn.drs.selection import select_planes
 from repdyn.drs.probes import FeatureCache, predict, train_probes
+from repdyn.data.fashion_mnist import FILES
+from repdyn.data.sources import FASHION_MNIST_DEFAULT_ROOT
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+FMNIST = Path(FASHION_MNIST_DEFAULT_ROOT) / FILES["train_images"]
 
 
 def direct_counts(qi: np.ndarray, qj: np.ndarray) -> np.ndarray:

@@ -15,8 +15,10 @@ import torch
 
 from repdyn.drs.planes import DEGENERACY_RTOL, Plane, PlaneSet
 from repdyn.drs.selection import select_planes, select_triplets
+from repdyn.data.fashion_mnist import FILES
+from repdyn.data.sources import FASHION_MNIST_DEFAULT_ROOT
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+FMNIST = Path(FASHION_MNIST_DEFAULT_ROOT) / FILES["train_images"]
 needs_fmnist = pytest.mark.skipif(not FMNIST.is_file(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed")
 
 

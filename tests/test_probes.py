@@ -32,8 +32,10 @@ from repdyn.drs.probes import (
     shuffle_order,
     train_probes,
 )
+from repdyn.data.fashion_mnist import FILES
+from repdyn.data.sources import FASHION_MNIST_DEFAULT_ROOT
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+FMNIST = Path(FASHION_MNIST_DEFAULT_ROOT) / FILES["train_images"]
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 

@@ -11,6 +11,7 @@ import torch
 from repdyn.cka.grams import centred_gram, pack_upper
 from repdyn.data.fashion_mnist import FILES, read_idx
 from repdyn.data.noise import flip_labels
+from repdyn.data.sources import FASHION_MNIST_DEFAULT_ROOT
 from repdyn.twopoint import (
     PAIR_TYPES, ce_alignment, choose_pairs, conserved, distance_from_gram, distance_from_packed_gram,
     epoch_observables, final_distance, fit_driven, fit_error, fit_invariant, fit_late_slope, fit_mse,
@@ -20,7 +21,7 @@ from repdyn.twopoint import (
 from repdyn.twopoint.controls import CONTROLS
 from repdyn.twopoint.fit_mse import shuffled_fit_error
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
+FMNIST = Path(FASHION_MNIST_DEFAULT_ROOT)
 T = np.arange(0.0, 3001.0, 10.0)  # every 10th epoch: the fits see the whole trajectory at a tenth of the cost
 RICH = (0.05, 1e-8, 1e-8 - np.sqrt(0.5) * 1e-4)  # small initial state: H(0) = 0.05, dy(0) = 1e-4
 RATES = {"eta_h": 0.004, "eta_y": 0.02}

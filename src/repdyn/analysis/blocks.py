@@ -83,6 +83,7 @@ import numpy as np
 from repdyn.analysis.matrix_checks import similarity_matrix
 from repdyn.analysis.logtime import (CELL_PRICE, distance_classes, log_axis, log_lag_null, log_subgrid,
                                      noise_sigma, refine_to_grid, segment, strengths)
+from repdyn.config.integers import is_int, is_number
 
 #: Smallest default penalty, relative to the mean |diagonal|: keeps an all-zero
 #: matrix in one block although every segmentation then costs 0 up to round-off.
@@ -139,7 +140,7 @@ def detect_blocks(
     the cost against steady drift in grid index (module docstring); False segments S itself.
     """
     values, grid = similarity_matrix(matrix, epochs)
-    if isinstance(min_block, bool) or not isinstance(min_block, (int, np.integer)):
+    if not is_int(min_block):
         raise TypeError(f"min_block must be an integer, got {min_block!r}")
     if min_block < 1:
         raise ValueError(f"min_block must be an integer >= 1, got {min_block!r}")
@@ -182,7 +183,7 @@ def default_penalty(matrix: np.ndarray, epochs: Sequence[int] | None = None) -> 
 
 
 def _checked_penalty(penalty: float) -> float:
-    if isinstance(penalty, bool) or not isinstance(penalty, (int, float, np.integer, np.floating)):
+    if not is_number(penalty):
         raise TypeError(f"penalty must be a number, got {penalty!r}")
     if not math.isfinite(penalty) or penalty < 0:
         raise ValueError(f"penalty must be a finite number >= 0, got {penalty!r}")

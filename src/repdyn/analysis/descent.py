@@ -36,6 +36,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from repdyn.config.integers import is_int
+
 ALPHA = 0.05
 MIN_RISE = 0.01
 DESCENT_SHARE = 0.5
@@ -145,7 +147,7 @@ def rise_null(epochs: np.ndarray, draws: int, seed: int, noise_epochs: np.ndarra
     """Rule 4: the largest smoothed rise of `draws` pure-noise curves on `epochs`, each in units of its own
     rule-2 sigma read on `noise_epochs` (default `epochs`) with `quantile` (studentised: the null holds however
     few points the noise is estimated from). Cached per grid."""
-    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+    if not is_int(draws) or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
     noise_grid = epochs if noise_epochs is None else noise_epochs
     return _unit_null(tuple(int(e) for e in epochs), tuple(int(e) for e in noise_grid), int(draws), int(seed),

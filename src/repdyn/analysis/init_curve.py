@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from repdyn.analysis.matrix_checks import similarity_matrix
+from repdyn.config.integers import is_number
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def init_curve(matrix: np.ndarray, epochs: Sequence[int], *, tolerance: float = 
     epoch, or a negative / non-finite `tolerance` (TypeError for a non-number).
     """
     values, grid = similarity_matrix(matrix, epochs)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating, np.integer)):
+    if not is_number(tolerance):
         raise TypeError(f"tolerance must be a number, got {tolerance!r}")
     if not math.isfinite(tolerance) or tolerance < 0:
         raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from repdyn.config.integers import is_int
+
 ESTIMATORS: tuple[str, ...] = (
     "minibatch_unbiased",
     "minibatch_unbiased_cka_mean",
@@ -39,11 +41,11 @@ def is_unbiased(estimator: str) -> bool:
 
 def batch_sizes(n: int, batch_size: int | None) -> list[int]:
     """Sizes of contiguous batches of `n` examples; the last may be smaller; None = one batch of n."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_int(n) or n < 1:
         raise ValueError(f"number of examples n must be a positive int, got {n!r}")
     if batch_size is None:
         return [n]
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
     full, rest = divmod(n, batch_size)
     return [batch_size] * full + ([rest] if rest else [])

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from repdyn.machine import settings as runtime
-from repdyn.cli.command import add_command, add_out, add_threads, add_tile_arguments
+from repdyn.cli.command import add_command, add_out, add_tile_arguments
 
 
 def cmd_cka_tile(args: argparse.Namespace) -> int:

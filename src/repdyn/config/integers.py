@@ -1,6 +1,7 @@
 """The argument checks repeated across the package, written once.
 
-An integer here is a Python or NumPy integer, never a bool (True would otherwise count as 1).
+An integer here is a Python or NumPy integer, never a bool (True would otherwise count as 1); a number is
+an integer or a real number (Python or NumPy float), never a bool either.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from typing import Any
 
 def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def require_int(name: str, value: Any, minimum: int = 1) -> int:

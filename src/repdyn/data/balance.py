@@ -21,7 +21,7 @@ def balanced_subset(labels: np.ndarray, num_classes: int, size: int | None, seed
     labels = _check_labels(labels, num_classes)
     if size is None:
         return np.arange(labels.size, dtype=np.int64)
-    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0 or size % num_classes:
+    if not is_int(size) or size <= 0 or size % num_classes:
         raise ValueError(
             f"data.train_subset must be a positive multiple of the number of classes ({num_classes}) or null; got {size!r}"
         )

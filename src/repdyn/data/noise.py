@@ -14,6 +14,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from repdyn.config.integers import is_number
+
 
 def noisy_per_class(rate: float, num_examples: int, num_classes: int) -> int:
     """floor(q * N / C), computed exactly."""
@@ -22,7 +24,7 @@ def noisy_per_class(rate: float, num_examples: int, num_classes: int) -> int:
 
 
 def check_rate(rate: float) -> None:
-    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= float(rate) < 1.0:
+    if not is_number(rate) or not 0.0 <= float(rate) < 1.0:
         raise ValueError(f"data.label_noise must be a number in [0, 1); got {rate!r}")
 
 

@@ -16,6 +16,7 @@ from .balance import balanced_subset, probe_batches
 from .noise import check_rate, flip_labels, noisy_per_class
 from .normalization import resolve_normalization
 from .sources import load_source
+from repdyn.config.integers import is_int
 
 REQUIRED_KEYS = (
     "dataset", "root", "download", "image_size", "train_subset", "test_subset", "subset_seed",
@@ -85,5 +86,5 @@ def check_settings(settings: dict[str, Any]) -> None:
 
 
 def _check_seed(value: Any, key: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not is_int(value) or value < 0:
         raise ValueError(f"{key} must be a non-negative integer; got {value!r}")

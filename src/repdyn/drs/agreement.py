@@ -27,6 +27,7 @@ from repdyn.drs.planes import PlaneSet
 from repdyn.drs.prefetch import prefetch
 from repdyn.drs.probes.features import check_pooling, model_device, pool_output
 from repdyn.drs.probes.linear import MAX_CLASSES, Probe, predict
+from repdyn.config.integers import is_int
 
 __all__ = ["EXACT_POINTS_LIMIT", "agreement_counts", "drs_block", "drs_matrix", "predict_planes"]
 
@@ -135,10 +136,6 @@ def parameters_in(model: nn.Module, layout: torch.memory_format) -> Iterator[Non
                 p.data = kept[name]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _as_prediction_rows(q: Any, key: str, num_classes: int) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(q.cpu() if isinstance(q, torch.Tensor) else q))
     if t.dim() < 2 or t.dtype.is_floating_point or t.dtype == torch.bool:
@@ -174,7 +171,7 @@ def agreement_counts(
     value whose one-hot chunks fit `max_chunk_bytes`, and never exceeds 2^24
     (where float32 counts would stop being exact).
     """
-    if not _is_int(num_classes) or not 1 <= num_classes <= MAX_CLASSES:
+    if not is_int(num_classes) or not 1 <= num_classes <= MAX_CLASSES:
         raise ValueError(f"num_classes must be an integer in [1, {MAX_CLASSES}], got {num_classes!r}")
     same = Q_J is Q_I
     qi = _as_prediction_rows(Q_I, "Q_I", num_classes)
@@ -185,7 +182,7 @@ def agreement_counts(
     rows = qi.shape[0] + (0 if same else qj.shape[0])
     if chunk_points is None:
         chunk_points = max(1, min(EXACT_POINTS_LIMIT - 1, max_chunk_bytes // max(1, rows * num_classes * 4)))
-    elif not _is_int(chunk_points) or not 1 <= chunk_points < EXACT_POINTS_LIMIT:
+    elif not is_int(chunk_points) or not 1 <= chunk_points < EXACT_POINTS_LIMIT:
         raise ValueError(f"chunk_points must be an integer in [1, 2^24) for exact float32 counts, got {chunk_points!r}")
     device = torch.device(device)
     counts = torch.zeros(qi.shape[0], qj.shape[0], dtype=torch.int64, device=device)

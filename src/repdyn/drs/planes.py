@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from repdyn.config.integers import require_int
+from repdyn.config.integers import is_int, require_int
 
 DEFAULT_RESOLUTION = 50
 DEFAULT_RANGE = 0.1
@@ -45,7 +45,7 @@ def as_float64_numpy(x: Any, name: str) -> np.ndarray:
 
 
 def check_grid_settings(resolution: int, range_l: float, range_r: float) -> None:
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 2:
+    if not is_int(resolution) or resolution < 2:
         raise ValueError(f"resolution must be an integer >= 2 (points per axis), got {resolution!r}")
     for key, value in (("range_l", range_l), ("range_r", range_r)):
         if not isinstance(value, (int, float, np.floating, np.integer)) or not np.isfinite(value) or value < 0:

@@ -28,6 +28,8 @@ from matplotlib.patches import Patch
 from matplotlib.scale import SymmetricalLogTransform
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
+from repdyn.config.integers import is_int, is_number
+
 BASE = 10
 END_GAP = 0.06  # fraction of the axis that keeps a tick label clear of the first or last epoch's label
 LINTHRESH = 1.0
@@ -172,7 +174,7 @@ def check_marks(marks: Mapping[str, Mark | None] | None, axis: EpochAxis) -> dic
         if isinstance(epoch, (tuple, list)):
             checked[str(label)] = _checked_span(label, epoch, lo, hi)
             continue
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer, float, np.floating)) or epoch != round(epoch):
+        if not is_number(epoch) or epoch != round(epoch):
             raise ValueError(f"marks[{label!r}]: epoch must be an integer; got {epoch!r}")
         if not lo <= epoch <= hi:
             raise ValueError(f"marks[{label!r}]: epoch {epoch} is outside the plotted epochs [{lo}, {hi}]")
@@ -181,7 +183,7 @@ def check_marks(marks: Mapping[str, Mark | None] | None, axis: EpochAxis) -> dic
 
 
 def _checked_span(label: object, span: Sequence, lo: float, hi: float) -> tuple[int, int]:
-    if len(span) != 2 or any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) for e in span):
+    if len(span) != 2 or not all(is_int(e) for e in span):
         raise ValueError(f"marks[{label!r}]: a span must be two integer epochs (start, end); got {span!r}")
     start, end = int(span[0]), int(span[1])
     if start > end:

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from repdyn.config.integers import is_number
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
@@ -67,7 +69,7 @@ def link(text: str, href: str) -> str:
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: bool = False) -> str:
     """A table; cells are escaped unless `raw` (cells already HTML, e.g. links). Numbers align right."""
     def td(value: Any) -> str:
-        css = ' class="num"' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+        css = ' class="num"' if is_number(value) else ""
         return f"<td{css}>{value if raw else esc(value)}</td>"
 
     head = "".join(f"<th>{esc(h)}</th>" for h in header)

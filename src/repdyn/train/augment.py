@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from repdyn.config.integers import is_int
+
 _63_BITS = (1 << 63) - 1
 
 
@@ -33,7 +35,7 @@ def epoch_seeds(seed: int, epoch: int) -> tuple[int, int]:
     unrelated streams.
     """
     for name, value in (("train.seed", seed), ("epoch", epoch)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        if not is_int(value) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     words = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(2, dtype=np.uint64)
     return int(words[0]) & _63_BITS, int(words[1]) & _63_BITS
@@ -71,7 +73,7 @@ def draw_epoch(num_examples: int, seed: int, epoch: int, padding: int, hflip: bo
     """
     if num_examples < 1:
         raise ValueError(f"cannot draw an epoch for {num_examples} training examples")
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+    if not is_int(padding) or padding < 0:
         raise ValueError(f"train.augment.crop_padding must be an integer >= 0, got {padding!r}")
     generator = torch.Generator(device="cpu")
     generator.manual_seed(epoch_seeds(seed, epoch)[0])

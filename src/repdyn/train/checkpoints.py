@@ -17,6 +17,7 @@ import torch
 from repdyn.storage.atomic import torch_save
 from repdyn.machine.devices import resolve_device
 from repdyn.storage.integrity import require
+from repdyn.config.integers import is_int
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.pt"
@@ -30,7 +31,7 @@ _CHECKPOINT_KEYS = ("format_version", "epoch", "model")
 
 def checkpoint_name(epoch: int) -> str:
     """File name of the checkpoint of `epoch` (zero-padded so names sort by epoch)."""
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+    if not is_int(epoch) or epoch < 0:
         raise ValueError(f"checkpoint epoch must be a non-negative integer, got {epoch!r}")
     return f"e{epoch:06d}.pt"
 

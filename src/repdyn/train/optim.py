@@ -12,6 +12,8 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
+from repdyn.config.integers import is_number
+
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
 KEY = "train.optimizer"
 
@@ -20,7 +22,7 @@ def _number(settings: Mapping[str, Any], key: str, *, positive: bool) -> float:
     if key not in settings:
         raise ValueError(f"{KEY}.{key} is missing")
     value = settings[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_number(value) or not math.isfinite(value):
         raise ValueError(f"{KEY}.{key} must be a finite number, got {value!r}")
     if positive and value <= 0:
         raise ValueError(f"{KEY}.{key} must be > 0, got {value!r}")
@@ -34,7 +36,7 @@ def _betas(settings: Mapping[str, Any]) -> tuple[float, float]:
     if (
         not isinstance(betas, (list, tuple))
         or len(betas) != 2
-        or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)
+        or not all(is_number(b) and 0 <= b < 1 for b in betas)
     ):
         raise ValueError(f"{KEY}.betas must be two numbers in [0, 1), got {betas!r}")
     return float(betas[0]), float(betas[1])

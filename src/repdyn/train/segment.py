@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import numbers
 import os
 import platform
 import time
@@ -39,6 +38,7 @@ from repdyn.train.checkpoints import (
 )
 from repdyn.train.metrics import write_metrics
 from repdyn.train.optim import build_optimizer
+from repdyn.config.integers import is_int
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +97,13 @@ def init_run(run: Mapping[str, Any], dataset_path: str | os.PathLike, out_dir: s
         write_metrics(tmp / METRICS_FILE, [row])
 
 
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_epochs(start: int, end: Any, checkpoint_epochs: Sequence[Any]) -> tuple[int, list[int]]:
     """Validate the segment bounds; numpy integers (e.g. from a grid array) are accepted."""
-    if not _is_integer(end) or end <= start:
+    if not is_int(end) or end <= start:
         raise ValueError(f"segment end must be an integer > the resume state's epoch {start}, got {end!r}")
     epochs = []
     for epoch in checkpoint_epochs:
-        if not _is_integer(epoch) or not start < epoch <= end:
+        if not is_int(epoch) or not start < epoch <= end:
             raise ValueError(f"checkpoint epoch {epoch!r} lies outside the segment ({start}, {end}]")
         epochs.append(int(epoch))
     return int(end), sorted(set(epochs))
