@@ -1,4 +1,4 @@
-"""Kill-and-resume drills at the Snakemake level (issue 5): Snakemake and its running jobs are SIGKILLed while
+"""Kill-and-resume drills at the Snakemake level: Snakemake and its running jobs are SIGKILLed while
 an extraction is writing its Gram store, while CKA tiles run, while DRS tiles run. The next invocation
 (`--unlock`, then `--rerun-incomplete`) must run exactly the jobs that had not finished, leave every finished
 output untouched, and end with the CKA/DRS matrices of an uninterrupted run, bit for bit (CPU).

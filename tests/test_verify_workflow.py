@@ -1,4 +1,4 @@
-"""Corrupt inputs on a real run (issue 14, item 5): every store kind the workflow writes is damaged in turn
+"""Corrupt inputs on a real run: every store kind the workflow writes is damaged in turn
 (a chunk file truncated to half, or one byte flipped in its middle); `repdyn verify` must name the file, and
 the job that consumes the store, run with the exact command Snakemake ran it with, must fail with one line
 naming the artifact and the command that rebuilds it. One drill goes through Snakemake itself: a truncated

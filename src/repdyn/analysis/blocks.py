@@ -59,11 +59,11 @@ block at any E and on any grid, and a change of pace, a plateau or a jump is a t
 block is not the σ²·(5 + 2·ln E) above (that price belongs to the two rules below); `Blocks.strengths`
 says how many times its price each transition pays.
 
-`drift="index"`: the earlier rule. The cost is measured against a steady-drift null model in grid index:
+`drift="index"`: the alternative rule. The cost is measured against a steady-drift null model in grid index:
 T_ij = the mean of S over the diagonal |i - j|, and the segmentation minimises the cost of the residual
 kernel S - T (cost_S - cost_T). Exactly steady drift in grid index is one block for any penalty; its
 known limits (a change of pace is absorbed; a steep fall of pace on a dense grid is cut into short blocks)
-are why it is no longer the default. `drift=False` gives the plain change-point segmentation of S.
+are why it is not the default. `drift=False` gives the plain change-point segmentation of S.
 
 NaN cells (an epoch whose representation is constant, docs/algorithms.md §1.6)
 count as similarity 0 in the cost — that epoch's feature vector is the zero

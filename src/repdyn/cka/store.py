@@ -12,8 +12,8 @@ Assembled (`results/cka/<id>/e<E>/cka.zarr`):
     attrs: layers, layer_labels, estimator, experiment(s), ids
 
 Every store is consolidated and labelled for xarray (repdyn.storage.zarr_labels):
-`xarray.open_zarr(".../cka.zarr").cka.sel(layer="layer4", row_epoch=10)`. Stores written before the labelled
-layout (one array `cka/<layer>` per layer) are read as well.
+`xarray.open_zarr(".../cka.zarr").cka.sel(layer="layer4", row_epoch=10)`. A store in the unlabelled
+layout (one array `cka/<layer>` per layer) reads as well.
 
 Every store is built in a temporary directory that is renamed into place when complete (its parent
 directory is the job's declared output), so a killed job never leaves a store that looks finished.

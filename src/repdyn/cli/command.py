@@ -1,8 +1,8 @@
 """One way to add a command: its kind (a user's command or a job the workflow runs) is part of it.
 
 A job command is named after its rule, with hyphens for underscores (rule extract_segment: `repdyn
-extract-segment`). A few rules' shell lines name a command by an older name; those names stay as aliases,
-because Snakemake reruns every finished job whose rule's shell text changes (docs/cli.md).
+extract-segment`). A few rules' shell lines name their command by an alias, which stays: changing a rule's
+shell text would make Snakemake rerun every finished job of that rule (docs/cli.md).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from .source_data import SourceData
-from .sources import FASHION_MNIST_DEFAULT_ROOT
 
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 NATIVE_SIZE = 28
@@ -34,8 +33,8 @@ def load_fashion_mnist(root: Path, image_size: int) -> SourceData:
         raise FileNotFoundError(
             f"Fashion-MNIST not found under data.root {str(root)!r}: missing {', '.join(missing)} "
             f"(expected {', '.join(FILES.values())}). Install the Debian package dataset-fashion-mnist "
-            f"(files land in {FASHION_MNIST_DEFAULT_ROOT}) or download them from "
-            "https://github.com/zalandoresearch/fashion-mnist (data/fashion/) into that folder."
+            "(it puts them in the default data.root) or download them from "
+            "https://github.com/zalandoresearch/fashion-mnist (data/fashion/) into data.root."
         )
     arrays = {key: read_idx(path) for key, path in paths.items()}  # type: ignore[arg-type]
     splits = {}

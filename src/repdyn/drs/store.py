@@ -36,8 +36,8 @@ Assembled (`results/drs/<id>/e<E>/drs.zarr`):
 
 Every store is built under a temporary name and renamed into place when complete, so a killed job
 never leaves a store that looks finished. Every finished store is consolidated and labelled for xarray
-(repdyn.storage.zarr_labels): `xarray.open_zarr(".../drs.zarr").drs.sel(layer="layer4", row_epoch=10)`. Stores
-written before the labelled layout (one array `drs/<layer>` per layer) are read as well.
+(repdyn.storage.zarr_labels): `xarray.open_zarr(".../drs.zarr").drs.sel(layer="layer4", row_epoch=10)`. A store
+in the unlabelled layout (one array `drs/<layer>` per layer) reads as well.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def read_part(part: str | os.PathLike) -> PairSeries:
     path = Path(part) / TWOPOINT_STORE
     integrity.require(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no two-point store (an extraction part written before pairs were recorded?)")
+        raise FileNotFoundError(f"{path}: no two-point store (its extraction spec names no pairs?)")
     g = zarr.open_group(str(path), mode="r")
     kind = np.asarray([PAIR_TYPES.index(t) for t in g["pair_type"][...]], dtype=np.int8)
     return PairSeries(epochs=g["epoch"][...], layers=tuple(g.attrs["layers"]), pairs=g["index"][...], kind=kind,

@@ -11,7 +11,7 @@ from repdyn.imports import npz
 
 # Train settings an imported run uses: seed derives the probes' seeds; the others say which files to read.
 IMPORTED_TRAIN_KEYS = ("seed", "epochs", "segment_epochs", "checkpoints", "state_dict_key")
-# Train settings only an imported run has (dropped from a native run's settings, whose ids stay as they were).
+# Train settings only an imported run has (dropped from a native run's settings, so they leave its id alone).
 IMPORT_ONLY_TRAIN_KEYS = ("checkpoints", "state_dict_key")
 EXTERNAL_MODEL_KEYS = ("factory", "pythonpath", "kwargs", "layers", "cost")
 

@@ -5,8 +5,9 @@ The readers of every stored kind (dataset.h5, checkpoints and resume states, met
 parts, CKA and DRS tiles, assembled matrices, planes, probes, predictions) call `require` before they open
 anything. It compares names and sizes with the artifact's manifest (repdyn.storage.checksums) and reads every byte
 of the files it covers once for their CRC-32: the cost is one extra read at memory speed, small beside what
-a job does with the data (bench/checksums.py). A path is checked once per process. An artifact written
-before manifests existed has none and is read unchecked (`repdyn verify --record` gives it one).
+a job does with the data (bench/checksums.py). A path is checked once per process. An artifact without a
+manifest (stored before repdyn recorded checksums) is read unchecked, so it stays usable; `repdyn verify
+--record` gives it one.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def require(path: str | os.PathLike) -> None:
         if not path.exists() and target is not None:
             raise MissingInput(f"input {shown(path)} is missing; build it: {rebuild_command(target)}")
         if path.exists():
-            _checked.add(key)  # written before manifests existed: nothing to compare with
+            _checked.add(key)  # no manifest: nothing to compare with
         return
     problems = checksums.check_artifact(artifact, under=path)
     if problems:

@@ -13,8 +13,8 @@ stores with groups, whose children inherit the root's coordinates) gives labelle
   layer, one row or one 500 x 500 block reads only its own chunks, never the whole matrix;
 - a finished store is consolidated: opening it reads one zarr.json (and xarray does not warn).
 
-Stores written before this layout (per-layer matrices in a group, `cka/<layer>`) still read through
-`layer_matrix`; their ids are the same, since the numbers are.
+A store that holds per-layer matrices in a group (`cka/<layer>`, the unlabelled layout) still reads through
+`layer_matrix`; its id is that of a labelled store of the same numbers.
 """
 
 from __future__ import annotations
@@ -118,4 +118,4 @@ def layer_matrix(group: zarr.Group, name: str, layer: str) -> np.ndarray:
     node = group[name]
     if isinstance(node, zarr.Array):
         return node[layers.index(layer)]
-    return node[layer][...]  # written before the labelled layout: one array per layer
+    return node[layer][...]  # the unlabelled layout: one array per layer

@@ -1,4 +1,4 @@
-"""Training: resumable, bit-reproducible segments with per-epoch metrics (pipeline steps 2-3).
+"""Training: resumable, bit-reproducible segments with per-epoch metrics (rules init, train_segment, run_metrics).
 
     init_run(run, dataset_path, out_dir, device)            epoch 0
     train_segment(run, dataset_path, state_path, end, checkpoint_epochs, out_dir, device)

@@ -1,4 +1,4 @@
-"""The `init` and `train_segment` pipeline steps: each writes one complete directory or none.
+"""The `init` and `train_segment` jobs: each writes one complete directory or none.
 
 A segment directory is built under a temporary sibling name and renamed into
 place only after its last file is written, so a job killed at any moment (a
