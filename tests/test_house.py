@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,18 @@ def test_the_design_check_sees_a_missing_package():
     without = re.sub(r"^ {6}cka/ .*$", "", design, flags=re.M)
     assert "cka" in documented_packages(design)
     assert "cka" not in documented_packages(without)
+
+
+# --- lint and format (configured in pyproject.toml) -----------------------------------------------
+
+LINTERS = {
+    "ruff check": ["ruff", "check", "--no-cache", "."],
+    "ruff format": ["ruff", "format", "--no-cache", "--check", "."],
+    "snakefmt": ["snakefmt", "--check", "."],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINTERS))
+def test_the_tree_is_linted_and_formatted(name):
+    result = subprocess.run([sys.executable, "-m", *LINTERS[name]], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, f"{name} is not clean (fix: {' '.join(LINTERS[name][:1])} without --check):\n{result.stdout}{result.stderr}"
