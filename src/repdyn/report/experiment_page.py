@@ -3,13 +3,15 @@
 Sections in order: contents; the training events; CKA and DRS with their blocks and similarity to
 initialisation; this run's inputs to the findings; cross-run and layer x layer CKA; two-point dynamics;
 the per-layer table; ids, paths and settings last. The figures it shows are written by ExperimentReport.
+Every function reads a measured repdyn.report.experiment.ExperimentReport (typed Any here: that module calls
+this one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import html as h
 from . import twopoint
@@ -18,11 +20,8 @@ from .cards import headline, layer_table
 from .inputs import SimilarityResult
 from .summary import cell
 
-if TYPE_CHECKING:
-    from .experiment import ExperimentReport
 
-
-def experiment_page(report: ExperimentReport, out_dir: Path) -> str:
+def experiment_page(report: Any, out_dir: Path) -> str:
     """Contents; the training events; CKA and DRS; findings; cross-run and two-point results; the per-layer
     table; ids, hashes and settings last."""
     name = report.inputs.name
@@ -66,7 +65,7 @@ def experiment_page(report: ExperimentReport, out_dir: Path) -> str:
                        ("report.json", "report.json")])
 
 
-def _events(report: ExperimentReport) -> list[str]:
+def _events(report: Any) -> list[str]:
     return [h.heading("Training events", anchor="events"), _phases_table(report),
             h.figure("figures/errors.png", "Train error on the training labels and on the clean labels, test "
                      "error and the smoothed test error the events are read from (broad line); dashed lines: "
@@ -74,7 +73,7 @@ def _events(report: ExperimentReport) -> list[str]:
                      alt="error curves", pdf="figures/errors.pdf")]
 
 
-def _overview(report: ExperimentReport, out_dir: Path) -> str:
+def _overview(report: Any, out_dir: Path) -> str:
     paths = {"data": report.inputs.data_dir, "train": report.inputs.run_dir, **report.stores}
     rows = [[h.esc(stage), f"<code>{h.esc(ident)}</code>",
              h.link(str(paths[stage]), h.relative(paths[stage], out_dir))] for stage, ident in report.ids.items()]
@@ -86,7 +85,7 @@ def _overview(report: ExperimentReport, out_dir: Path) -> str:
                       h.table(["stage", "id", "path"], rows, raw=True), *settings])
 
 
-def _phases_table(report: ExperimentReport) -> str:
+def _phases_table(report: Any) -> str:
     p = report.phases
     dd = p.get("double_descent") or {}
     memorisation = p.get("memorisation")
@@ -110,7 +109,7 @@ def _phases_table(report: ExperimentReport) -> str:
                     css="note")])
 
 
-def _rise_text(report: ExperimentReport) -> str:
+def _rise_text(report: Any) -> str:
     rise = report.phases.get("largest_rise")
     if not rise:
         return "none measured (no fit)"
@@ -120,7 +119,7 @@ def _rise_text(report: ExperimentReport) -> str:
             f"{cell(rise['margin'])}, p = {cell(rise['p_value'])} ({kind})")
 
 
-def _regions_section(report: ExperimentReport) -> list[str]:
+def _regions_section(report: Any) -> list[str]:
     if not report.regions:
         return []
     out = [h.heading("Decision regions", level=3),
@@ -137,7 +136,7 @@ def _regions_section(report: ExperimentReport) -> list[str]:
     return out
 
 
-def _similarity_section(report: ExperimentReport, key: str, result: SimilarityResult,
+def _similarity_section(report: Any, key: str, result: SimilarityResult,
                         measures: Mapping[str, LayerMeasures], out_dir: Path) -> list[str]:
     kind = result.kind
     spans = report.phases.get("instabilities")
