@@ -4,25 +4,27 @@ Why here and not only in Snakemake's validate(): the package must work without
 Snakemake (CLI, Python API, tests), errors must be one line that names the key
 path and the allowed values, and defaults must be filled identically everywhere
 so that ids do not depend on whether a value was written out or defaulted.
+The schema's defaults and its error wording live in repdyn.config.schema_validation;
+this module adds the checks the schema cannot express and expands sweeps.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import itertools
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import yaml
 
 from repdyn.config import grids
-from repdyn.models.architectures import ARCHITECTURES
 from repdyn.config.dataset_facts import facts_of
+from repdyn.config.schema_validation import fill_defaults, schema, violation
 from repdyn.imports import settings as imported
+from repdyn.models.architectures import ARCHITECTURES
 
 SECTIONS = ("data", "model", "train", "grids", "cka", "probe", "drs", "twopoint")
 # Sections every experiment must have (from defaults or its own entry); `{}` takes every default.
@@ -66,13 +68,6 @@ class Config:
             if exp.name == name:
                 return exp
         raise KeyError(f"no experiment named {name!r}; known: {', '.join(e.name for e in self.experiments)}")
-
-
-@functools.cache
-def schema() -> dict[str, Any]:
-    """The config JSON schema shipped with the package (also used by the Snakefile)."""
-    text = resources.files("repdyn").joinpath("config/config.schema.yaml").read_text()
-    return yaml.safe_load(text)
 
 
 def load(paths: str | Path | Iterable[str | Path], overrides: Mapping[str, Any] | None = None) -> Config:
@@ -135,6 +130,12 @@ def resolve(raw: Mapping[str, Any]) -> Config:
                   report=top["report"], storage=top["storage"])
 
 
+def _validate(value: Any, sub: Mapping[str, Any], where: str, root: Mapping[str, Any] | None = None) -> None:
+    message = violation(value, sub, where, root)
+    if message:
+        raise ConfigError(message)
+
+
 def _check_defaults(defaults: Mapping[str, Any]) -> None:
     """`name` and `sweep` belong to one experiment: the schema shares the settings' keys with `defaults`,
     where these two would be silently ignored."""
@@ -190,149 +191,6 @@ def _set_path(obj: dict, path: list[str], value: Any, where: str) -> None:
         if not isinstance(obj, dict):
             raise ConfigError(f"{where}: {'.'.join(path)} does not name a setting inside a mapping")
     obj[path[-1]] = value
-
-
-# --------------------------------------------------------------------------- defaults
-
-_MISSING = object()
-
-
-def fill_defaults(value: Any, sub: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
-    """Fill schema `default:` values recursively and turn JSON-schema numbers into floats.
-
-    Numbers become floats so that `lr: 1` and `lr: 1.0` hash to the same id.
-    """
-    root = root or schema()
-    out = _fill(value, sub, root)
-    return {} if out is _MISSING else out
-
-
-def _deref(sub: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
-    while "$ref" in sub:
-        parts = sub["$ref"].lstrip("#/").split("/")
-        target: Any = root
-        for part in parts:
-            target = target[part]
-        sub = target
-    return sub
-
-
-def _fill(value: Any, sub: Mapping[str, Any], root: Mapping[str, Any]) -> Any:
-    sub = _deref(sub, root)
-    if value is _MISSING:
-        if "default" not in sub:
-            return _MISSING
-        value = copy.deepcopy(sub["default"])
-    for part in sub.get("allOf", []):
-        value = _fill(value, part, root)
-    if "oneOf" in sub:
-        branch = _matching_branch(value, sub["oneOf"], root)
-        if branch is not None:
-            value = _fill(value, branch, root)
-    if isinstance(value, dict) and "properties" in sub:
-        value = dict(value)
-        for key, prop in sub["properties"].items():
-            filled = _fill(value.get(key, _MISSING), prop, root)
-            if filled is not _MISSING:
-                value[key] = filled
-    if isinstance(value, list) and isinstance(sub.get("items"), Mapping):
-        value = [_fill(v, sub["items"], root) for v in value]
-    if sub.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    return value
-
-
-def _matching_branch(value: Any, branches: list, root: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for branch in branches:
-        branch = _deref(branch, root)
-        if isinstance(value, dict) and branch.get("type") == "object":
-            if all(k in value for k in branch.get("required", [])) and (
-                branch.get("additionalProperties", True) is not False
-                or set(value) <= set(branch.get("properties", {}))
-            ):
-                return branch
-        if isinstance(value, list) and branch.get("type") == "array":
-            return branch
-    return None
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _validate(value: Any, sub: Mapping[str, Any], where: str, root: Mapping[str, Any] | None = None) -> None:
-    import jsonschema
-
-    root = root or sub
-    resolver_schema = dict(sub)
-    if root is not sub:
-        resolver_schema = {**sub, "$defs": root["$defs"]}
-    validator = jsonschema.Draft202012Validator(resolver_schema)
-    errors = sorted(validator.iter_errors(value), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))))
-    if errors:
-        raise ConfigError(_describe(_deepest(errors[0]), where, root))
-
-
-def _deepest(error):
-    """For oneOf/anyOf failures, report the branch error that got furthest."""
-    while error.context:
-        # Prefer the branch of the right type (its error is about content, not type), then the deepest.
-        error = max(error.context, key=lambda e: (not _wrong_kind(e), len(list(e.absolute_path))))
-    return error
-
-
-def _wrong_kind(error) -> bool:
-    """The error says the value is of another kind than its branch wants (a mapping where a constant is)."""
-    return error.validator == "type" or (error.validator in ("const", "enum")
-                                         and isinstance(error.instance, (dict, list)))
-
-
-def _describe(error, where: str, root: Mapping[str, Any]) -> str:
-    path = _format_path(where, list(error.absolute_path))
-    sub = _deref(error.schema, root) if isinstance(error.schema, Mapping) else {}
-    kind = error.validator
-    if kind == "additionalProperties":
-        allowed = ", ".join(sorted(sub.get("properties", {})))
-        extra = sorted(set(error.instance) - set(sub.get("properties", {})))
-        keys = ", ".join(f"{path + '.' if path else ''}{k}" for k in extra)
-        return f"unknown key {keys} (allowed here: {allowed})"
-    if kind == "required":
-        missing = [key for key in error.validator_value if key not in error.instance]
-        return f"{path or 'config'}: required key{'s' * (len(missing) > 1)} missing: {', '.join(missing)}"
-    if kind in ("enum", "const"):
-        allowed = sub.get("enum", [sub.get("const")])
-        return f"{path}: {_yaml_value(error.instance)} is not allowed (allowed: {', '.join(map(repr, allowed))})"
-    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        return f"{path}: {_yaml_value(error.instance)} is out of range (allowed: {_range(sub)})"
-    if kind == "type":
-        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        return f"{path}: {_yaml_value(error.instance)} is not {' or '.join(TYPE_WORDS[t] for t in wanted)}"
-    return f"{path or 'config'}: {error.message}"
-
-
-# JSON-schema types as a YAML writer knows them.
-TYPE_WORDS = {"object": "a mapping", "array": "a list", "integer": "an integer", "number": "a number",
-              "string": "a string", "boolean": "true or false", "null": "null"}
-
-
-def _yaml_value(value: Any) -> str:
-    """A value as the config file shows it: null for an empty key, true/false, quoted strings."""
-    return "null (empty)" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
-
-
-def _range(sub: Mapping[str, Any]) -> str:
-    lo = f"{sub['minimum']} <= " if "minimum" in sub else f"{sub['exclusiveMinimum']} < " if "exclusiveMinimum" in sub else ""
-    hi = f" <= {sub['maximum']}" if "maximum" in sub else f" < {sub['exclusiveMaximum']}" if "exclusiveMaximum" in sub else ""
-    return f"{lo}value{hi}"
-
-
-def _format_path(where: str, parts: list) -> str:
-    text = where
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
 
 
 def _model_settings(model: dict[str, Any], explicit: set[str], where: str) -> dict[str, Any]:
