@@ -1,4 +1,4 @@
-"""repdyn.plan.inputs: what each rule's job reads, which inputs are Ancient (wrapped in ancient()), and the epoch params."""
+"""repdyn.plan.inputs: what each rule's job reads, which inputs are Ancient (wrapped in ancient()), the epoch params."""
 
 from __future__ import annotations
 

@@ -7,8 +7,9 @@ Every cell must be covered by a tile; a self-CKA matrix is assembled from its up
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +18,9 @@ from repdyn.storage import atomic
 from repdyn.tiling.assembly import place_tiles
 
 
-def assemble(tile_dirs: Sequence[str | os.PathLike], row_epochs: Sequence[int], col_epochs: Sequence[int],
-             symmetric: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def assemble(
+    tile_dirs: Sequence[str | os.PathLike], row_epochs: Sequence[int], col_epochs: Sequence[int], symmetric: bool
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Place every tile into the full matrices (mirroring for symmetric CKA); every cell must be covered."""
     attrs: dict[str, Any] = {}
 
@@ -32,8 +34,13 @@ def assemble(tile_dirs: Sequence[str | os.PathLike], row_epochs: Sequence[int], 
     return {layer: matrices[layer] for layer in attrs.get("layers", matrices)}, attrs
 
 
-def write_assembled(out_dir: str | os.PathLike, matrices: Mapping[str, np.ndarray], row_epochs: Sequence[int],
-                    col_epochs: Sequence[int], attrs: Mapping[str, Any]) -> Path:
+def write_assembled(
+    out_dir: str | os.PathLike,
+    matrices: Mapping[str, np.ndarray],
+    row_epochs: Sequence[int],
+    col_epochs: Sequence[int],
+    attrs: Mapping[str, Any],
+) -> Path:
     """The assembled store inside a fresh output directory."""
     out_dir = Path(out_dir)
     store = out_dir / CKA_STORE

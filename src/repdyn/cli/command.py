@@ -18,7 +18,9 @@ def add_command(sub: argparse._SubParsersAction, name: str, func: Callable[[argp
                 kind: str = JOB, alias: str | None = None) -> argparse.ArgumentParser:
     """A subcommand with its one-line help (shown in `repdyn --help` under its kind); `alias`: the name a rule's
     shell line uses, accepted as well and not listed."""
-    description = help if alias is None else f"{help}\n\nAlso runs as `repdyn {alias}`, the name its rule's shell line uses."
+    description = help
+    if alias is not None:
+        description += f"\n\nAlso runs as `repdyn {alias}`, the name its rule's shell line uses."
     p = sub.add_parser(name, aliases=[alias] if alias else [], help=help, description=description,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=func, kind=kind)

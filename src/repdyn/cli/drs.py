@@ -21,7 +21,8 @@ def cmd_probe_segment(args: argparse.Namespace) -> int:
     from repdyn.drs import entry_points
 
     runtime.set_threads(args.threads)
-    entry_points.probe(Path(args.probe_dir), args.source, args.epochs, args.out, args.memory_budget_mb, runtime.device())
+    entry_points.probe(Path(args.probe_dir), args.source, args.epochs, args.out, args.memory_budget_mb,
+                       runtime.device())
     return 0
 
 

@@ -18,8 +18,13 @@ def cmd_extract_segment(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "extract-segment", cmd_extract_segment,
-                    "probe-set Grams of every layer at the given epochs of one training output", alias="extract")
+    p = add_command(
+        sub,
+        "extract-segment",
+        cmd_extract_segment,
+        "probe-set Grams of every layer at the given epochs of one training output",
+        alias="extract",
+    )
     p.add_argument("extract_dir", help="the extraction artifact directory results/extract/<id>")
     p.add_argument("--source", required=True, help="training output directory holding checkpoints/")
     p.add_argument("--epochs", required=True, help="comma-separated epochs")

@@ -15,7 +15,8 @@ from repdyn.config.integers import require_int
 from repdyn.data.source_data import SourceData
 
 DATASETS = ("fashion_mnist", "cifar10", "svhn", "tiny_imagenet", "npz")
-FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"  # where the Debian package dataset-fashion-mnist puts them
+# Where the Debian package dataset-fashion-mnist puts the files.
+FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 
 
 def default_root(dataset: str) -> Path:

@@ -7,8 +7,9 @@ number of points (the divisor that turns counts into similarities).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +35,15 @@ def assemble(tile_dirs: Sequence[str | os.PathLike], epochs: Sequence[int]) -> t
     return {layer: counts[layer] for layer in layers}, int(points)
 
 
-def write_assembled(out_dir: str | os.PathLike, counts: Mapping[str, np.ndarray], points: int, epochs: Sequence[int],
-                    probe_train_err: np.ndarray, probe_test_err: np.ndarray, attrs: Mapping[str, Any]) -> Path:
+def write_assembled(
+    out_dir: str | os.PathLike,
+    counts: Mapping[str, np.ndarray],
+    points: int,
+    epochs: Sequence[int],
+    probe_train_err: np.ndarray,
+    probe_test_err: np.ndarray,
+    attrs: Mapping[str, Any],
+) -> Path:
     """The assembled store (consolidated: final and immutable) inside an output directory."""
     store = Path(out_dir) / DRS_STORE
     with atomic.atomic_path(store) as tmp:

@@ -24,5 +24,13 @@ def extract(extract_dir: Path, source: str, epochs_text: str, out: str, device: 
     checkpoints = checkpoint_paths(source, parse_epochs(epochs_text))
     pairs_id = spec["inputs"].get("pairs")  # a spec without a pairs input records no pairs
     pairs = read_pairs(plan.RESULTS / "pairs" / pairs_id / plan.twopoint.PAIRS_FILE) if pairs_id else None
-    extract_part(run_spec["settings"], dataset, checkpoints, out, spec["settings"],
-                 {"extract": extract_dir.name, **spec["inputs"]}, device=device, pairs=pairs)
+    extract_part(
+        run_spec["settings"],
+        dataset,
+        checkpoints,
+        out,
+        spec["settings"],
+        {"extract": extract_dir.name, **spec["inputs"]},
+        device=device,
+        pairs=pairs,
+    )

@@ -22,8 +22,9 @@ a part that looks finished.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import zarr
@@ -41,17 +42,30 @@ GRAMS_STORE = "grams.zarr"
 GRAM_COMPRESS = False
 
 
-def create_grams_store(path: Path, epochs: Sequence[int], layers: Sequence[str], labels: Mapping[str, str],
-                       first: Mapping[str, Mapping[str, np.ndarray]], probe_index: np.ndarray,
-                       attrs: Mapping[str, Any]) -> dict[str, zarr.Array]:
+def create_grams_store(
+    path: Path,
+    epochs: Sequence[int],
+    layers: Sequence[str],
+    labels: Mapping[str, str],
+    first: Mapping[str, Mapping[str, np.ndarray]],
+    probe_index: np.ndarray,
+    attrs: Mapping[str, Any],
+) -> dict[str, zarr.Array]:
     """An empty extraction part for `epochs`, shaped like `first` (one epoch's `probe_grams` result) and
     described by `attrs`; returns its arrays by name ("grams/<layer>", ...) for `write_epoch`."""
     batches, batch_size = (int(s) for s in probe_index.shape)
-    group = create_group(path, {
-        "layers": list(layers), "layer_labels": dict(labels), "batches": batches, "batch_size": batch_size,
-        "packing": "upper triangle with diagonal, row-major (torch.triu_indices order)",
-        "gram": "X_c X_c^T of batch-centred flattened features (float32)", **dict(attrs),
-    })
+    group = create_group(
+        path,
+        {
+            "layers": list(layers),
+            "layer_labels": dict(labels),
+            "batches": batches,
+            "batch_size": batch_size,
+            "packing": "upper triangle with diagonal, row-major (torch.triu_indices order)",
+            "gram": "X_c X_c^T of batch-centred flattened features (float32)",
+            **dict(attrs),
+        },
+    )
     e = len(epochs)
     label = zarr_labels.attrs
     add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",), attrs=label("epoch"))
@@ -63,24 +77,44 @@ def create_grams_store(path: Path, epochs: Sequence[int], layers: Sequence[str],
     for layer, entry in first.items():
         length = entry["grams"].shape[1]
         arrays[f"grams/{layer}"] = add_array(
-            group, f"grams/{layer}", shape=(e, batches, length), dtype="float32", chunks=(1, 1, length),
-            dims=("epoch", "batch", "packed_gram"), attrs=label("grams", layer=layer, n=batch_size),
-            compress=GRAM_COMPRESS)
+            group,
+            f"grams/{layer}",
+            shape=(e, batches, length),
+            dtype="float32",
+            chunks=(1, 1, length),
+            dims=("epoch", "batch", "packed_gram"),
+            attrs=label("grams", layer=layer, n=batch_size),
+            compress=GRAM_COMPRESS,
+        )
         if "full" in entry:
             length = entry["full"].shape[0]
             arrays[f"full/{layer}"] = add_array(
-                group, f"full/{layer}", shape=(e, length), dtype="float32", chunks=(1, length),
-                dims=("epoch", "packed_full_gram"), attrs=label("full", layer=layer, n=batches * batch_size),
-                compress=GRAM_COMPRESS)
+                group,
+                f"full/{layer}",
+                shape=(e, length),
+                dtype="float32",
+                chunks=(1, length),
+                dims=("epoch", "packed_full_gram"),
+                attrs=label("full", layer=layer, n=batches * batch_size),
+                compress=GRAM_COMPRESS,
+            )
         if "raw" in entry:
             n, p = entry["raw"].shape
             arrays[f"raw/{layer}"] = add_array(
-                group, f"raw/{layer}", shape=(e, n, p), dtype="float32", chunks=(1, n, p),
-                dims=("epoch", "probe_example", zarr_labels.feature_dim(layer)), attrs=label("raw", layer=layer))
+                group,
+                f"raw/{layer}",
+                shape=(e, n, p),
+                dtype="float32",
+                chunks=(1, n, p),
+                dims=("epoch", "probe_example", zarr_labels.feature_dim(layer)),
+                attrs=label("raw", layer=layer),
+            )
     return arrays
 
 
-def write_epoch(arrays: Mapping[str, zarr.Array], position: int, result: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+def write_epoch(
+    arrays: Mapping[str, zarr.Array], position: int, result: Mapping[str, Mapping[str, np.ndarray]]
+) -> None:
     """One epoch's `probe_grams` result at `position` of the part's epoch axis."""
     for layer, entry in result.items():
         for kind, values in entry.items():
@@ -111,7 +145,9 @@ class GramPart:
     def _array(self, name: str) -> zarr.Array:
         if name not in self._arrays:  # opening reads the array's metadata: once per part, not per epoch
             if name not in self.group:
-                raise KeyError(f"{self.path} has no {name} (extracted without full_gram? estimator full_biased needs it)")
+                raise KeyError(
+                    f"{self.path} has no {name} (extracted without full_gram? estimator full_biased needs it)"
+                )
             self._arrays[name] = self.group[name]
         return self._arrays[name]
 

@@ -139,7 +139,7 @@ def planes_spec(data: DataArtifact, drs: dict[str, Any]) -> dict[str, Any]:
 
 
 def probe_spec(run: RunArtifact, probe: dict[str, Any]) -> dict[str, Any]:
-    """min_steps 0 (epochs only) adds no setting: a config that leaves it at 0 keeps the ids its probes are stored under."""
+    """min_steps 0 (epochs only) adds no setting: a config that leaves it at 0 keeps the ids its probes have."""
     settings = {k: probe[k] for k in PROBE_ID_KEYS}
     if probe["min_steps"]:
         settings["min_steps"] = probe["min_steps"]
@@ -147,7 +147,7 @@ def probe_spec(run: RunArtifact, probe: dict[str, Any]) -> dict[str, Any]:
 
 
 def preds_spec(probe_id: str, planes_id: str, precision: str = "float32") -> dict[str, Any]:
-    """float32 (the default) adds no setting: a config that leaves it unset keeps the ids its predictions are stored under."""
+    """float32 (the default) adds no setting: a config that leaves it unset keeps its predictions' ids."""
     settings = {} if precision == "float32" else {"precision": precision}
     return ids.artifact_spec("preds", settings, {"probe": probe_id, "planes": planes_id})
 
