@@ -22,7 +22,6 @@ directory is the job's declared output), so a killed job never leaves a store th
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -31,6 +30,7 @@ import zarr
 from repdyn.storage import zarr_labels, zarr_store
 from repdyn.storage.integrity import require
 from repdyn.storage.zarr_store import add_epoch_axes, add_matrices, create_group
+from repdyn.tiling.assembly import assembled_store
 
 TILE_STORE = "tile.zarr"
 CKA_STORE = "cka.zarr"
@@ -75,10 +75,5 @@ class CkaMatrices:
 
 def open_cka(path: str | os.PathLike) -> CkaMatrices:
     """Open an assembled CKA result: the `results/cka/<id>/e<E>` directory or its cka.zarr store."""
-    path = Path(path)
-    if (path / CKA_STORE).is_dir():
-        path = path / CKA_STORE
-    if not (path / "zarr.json").is_file():
-        raise FileNotFoundError(f"{path}: not an assembled CKA store (expected results/cka/<id>/e<E>/cka.zarr)")
-    matrices, rows, cols, attrs = read_matrix_store(path)
+    matrices, rows, cols, attrs = read_matrix_store(assembled_store(path, CKA_STORE, "cka"))
     return CkaMatrices(matrices, rows, cols, attrs)

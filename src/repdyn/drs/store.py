@@ -52,6 +52,7 @@ import zarr
 
 from repdyn.storage import zarr_labels
 from repdyn.storage.integrity import require
+from repdyn.tiling.assembly import assembled_store
 from repdyn.tiling.parts import EpochParts
 from repdyn.storage.zarr_store import add_array, add_epoch_axes, add_matrices, consolidate, create_group
 from repdyn.drs.planes import PlaneSet
@@ -269,10 +270,6 @@ class DrsMatrices:
 
 def open_drs(path: str | os.PathLike) -> DrsMatrices:
     """Open an assembled DRS result: the `results/drs/<id>/e<E>` directory or its drs.zarr store."""
-    path = Path(path)
-    if (path / DRS_STORE).is_dir():
-        path = path / DRS_STORE
+    path = assembled_store(path, DRS_STORE, "drs")
     require(path)
-    if not (path / "zarr.json").is_file():
-        raise FileNotFoundError(f"{path}: not an assembled DRS store (expected results/drs/<id>/e<E>/drs.zarr)")
     return DrsMatrices(zarr.open_group(str(path), mode="r"))

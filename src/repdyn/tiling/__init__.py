@@ -7,8 +7,9 @@ do not depend on what is compared:
 
 - `names`: tile names and the grid epochs of a block (torch- and zarr-free: the plan imports it);
 - `parts`: epoch -> part lookup over several parts, and the checkpoints a part reads;
-- `zarr_store`: creating groups and arrays with dimension names, consolidation;
-- `assembly`: placing tiles into the whole matrix and checking that every cell is covered.
+- `assembly`: placing tiles into the whole matrix and checking that every cell is covered; finding an
+  assembled store.
+The Zarr helpers both use (groups and arrays with dimension names, consolidation) are repdyn.storage.zarr_store.
 
 Nothing is imported here, so importing `repdyn.tiling.names` stays cheap.
 """

@@ -49,3 +49,15 @@ def write_result(out_dir: str | os.PathLike, write: Callable[[Path], None], summ
         tmp.mkdir(parents=True)
         write(tmp)
         atomic.write_json(tmp / "summary.json", summary)
+
+
+def assembled_store(path: str | os.PathLike, store: str, stage: str) -> Path:
+    """The store of an assembled result, given its directory `results/<stage>/<id>/e<E>` or the store itself."""
+    path = Path(path)
+    if (path / store).is_dir():
+        path = path / store
+    if not (path / "zarr.json").is_file():
+        raise FileNotFoundError(
+            f"{path}: not an assembled {stage.upper()} store (expected results/{stage}/<id>/e<E>/{store})"
+        )
+    return path
