@@ -26,7 +26,7 @@ import torch
 
 from .store import GramParts
 from .tiles import DEFAULT_CHUNK
-from .transforms import transform
+from .transforms import panel_vectors
 
 T = TypeVar("T")
 _DONE = object()
@@ -63,14 +63,7 @@ def batch_panels(parts: GramParts, layer: str, epochs: Sequence[int], estimator:
     full = estimator == "full_biased"
     n = first.batch_size * first.batches if full else first.batch_size
     for batch in [None] if full else range(first.batches):
-        packed = torch.from_numpy(packed_panel(parts, layer, epochs, batch))
-        panel = None  # filled row by row: one panel, never a list of rows beside it
-        for row, grams in enumerate(packed):
-            vector = transform([grams], [n], estimator, dtype=torch.float32)
-            if panel is None:
-                panel = torch.empty((len(epochs), vector.shape[0]), dtype=torch.float32)
-            panel[row] = vector
-        yield panel
+        yield panel_vectors(torch.from_numpy(packed_panel(parts, layer, epochs, batch)), n, estimator)
 
 
 def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
