@@ -73,7 +73,8 @@ def run_tile_process(part: Path, out: Path, rows: Sequence[int], cols: Sequence[
     process = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"tile job failed:\n{done.stderr[-3000:]}")
-    return {"seconds": float(done.stdout.strip().splitlines()[-1]), "process_seconds": process}
+    *_, cpu, seconds = done.stdout.strip().splitlines()
+    return {"seconds": float(seconds), "cpu_seconds": float(cpu), "process_seconds": process}
 
 
 def tile_job(request: dict[str, Any]) -> None:
@@ -81,34 +82,41 @@ def tile_job(request: dict[str, Any]) -> None:
     from repdyn.cka.tile_job import run_tile
 
     torch.set_num_threads(request["threads"])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     run_tile(request["out"], [request["part"]], [request["part"]], request["rows"], request["cols"],
              {"estimator": ESTIMATOR, "accumulate": request["accumulate"]}, request["diagonal"],
              {"cka": "bench", "tile": "bench", "estimator": ESTIMATOR})
+    print(time.process_time() - cpu)
     print(time.perf_counter() - started)
 
 
-def bare_gemm_seconds(epochs: int, d: int, dtype: torch.dtype) -> float:
-    """Wall time of one (E, D) x (D, E) product of in-memory operands of `dtype`."""
+def bare_gemm_seconds(epochs: int, d: int, dtype: torch.dtype) -> dict[str, float]:
+    """Wall and CPU time (all threads) of one (E, D) x (D, E) product of in-memory operands of `dtype`."""
     generator = torch.Generator().manual_seed(1)
     left = torch.rand(epochs, d, generator=generator, dtype=dtype)
     right = torch.rand(epochs, d, generator=generator, dtype=dtype)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     left @ right.T
-    return time.perf_counter() - started
+    return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
 
 
-def _tile_entries(rounds: dict[str, list[dict[str, float]]], gemm: dict[str, list[float]], flops: int,
+def _tile_entries(rounds: dict[str, list[dict[str, float]]], gemm: dict[str, list[dict[str, float]]], flops: int,
                   gemm_flops: int) -> list[dict[str, Any]]:
-    """Per tile kind: median seconds and ratios (to the working-dtype GEMM and to the float64 GEMM)."""
+    """Per tile kind: median seconds and ratios of rates, per round, to the working-dtype GEMM (`ratio`), to the
+    float64 GEMM (`ratio_float64`), and of rates per CPU-second of all threads (`cpu_ratio...`)."""
+    def ratios(timings, key, dtype):
+        return [(flops / t[key]) / (gemm_flops / g[key]) for t, g in zip(timings, gemm[dtype])]
+
     out = []
     for kind, timings in rounds.items():
-        rate = [flops / t["seconds"] for t in timings]
-        ratios = {name: [r / (gemm_flops / g) for r, g in zip(rate, seconds)] for name, seconds in gemm.items()}
-        out.append({"kind": kind, "seconds": statistics.median(t["seconds"] for t in timings),
-                    "process_seconds": statistics.median(t["process_seconds"] for t in timings),
-                    "flops": flops, "ratio": statistics.median(ratios["working"]), "ratios": ratios["working"],
-                    "ratio_float64": statistics.median(ratios["float64"]), "ratios_float64": ratios["float64"]})
+        entry = {"kind": kind, "flops": flops, **{k: statistics.median(t[k] for t in timings)
+                                                 for k in ("seconds", "cpu_seconds", "process_seconds")}}
+        for name, key, dtype in (("ratio", "seconds", "working"), ("ratio_float64", "seconds", "float64"),
+                                 ("cpu_ratio", "cpu_seconds", "working"),
+                                 ("cpu_ratio_float64", "cpu_seconds", "float64")):
+            values = ratios(timings, key, dtype)
+            entry[name], entry[name.replace("ratio", "ratios")] = statistics.median(values), values
+        out.append(entry)
     return out
 
 
@@ -122,7 +130,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     sources = {"tiles": args.job_src, **({"baseline": args.baseline_src} if args.baseline_src else {})}
     rounds = {name: {kind: [] for kind in tiles} for name in sources}
     working = torch.float64 if args.accumulate == "float64" else torch.float32
-    gemm: dict[str, list[float]] = {"working": [], "float64": []}
+    gemm: dict[str, list[dict[str, float]]] = {"working": [], "float64": []}
     for round_ in range(args.repeats):
         gemm["working"].append(bare_gemm_seconds(e, d, working))
         gemm["float64"].append(gemm["working"][-1] if working == torch.float64 else
@@ -133,12 +141,13 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                                                            diagonal, args.accumulate, args.threads, src))
     flops = 2 * e * e * d * args.layers
     gemm_flops = 2 * e * e * d
+    seconds = {dtype: statistics.median(g["seconds"] for g in rounds_) for dtype, rounds_ in gemm.items()}
     report = {"accumulate": args.accumulate, "epochs": e, "batches": args.batches, "batch_size": args.batch_size,
               "layers": args.layers, "d": d, "compressed_part": args.compressed_part, "job_src": str(args.job_src),
-              "threads": args.threads, "repeats": args.repeats,
-              "gemm_seconds": statistics.median(gemm["working"]),
-              "gemm_gflops": gemm_flops / statistics.median(gemm["working"]) / 1e9,
-              "gemm_float64_gflops": gemm_flops / statistics.median(gemm["float64"]) / 1e9,
+              "threads": args.threads, "repeats": args.repeats, "gemm_seconds": seconds["working"],
+              "gemm_cpu_seconds": statistics.median(g["cpu_seconds"] for g in gemm["working"]),
+              "gemm_gflops": gemm_flops / seconds["working"] / 1e9,
+              "gemm_float64_gflops": gemm_flops / seconds["float64"] / 1e9,
               "part_bytes": 2 * e * args.batches * packed_length(args.batch_size) * 4 * args.layers,
               "part_write_seconds": written, "load": os.getloadavg()[0],
               "tiles": _tile_entries(rounds["tiles"], gemm, flops, gemm_flops)}
@@ -152,16 +161,18 @@ def print_table(args: argparse.Namespace, report: dict[str, Any]) -> None:
     print(f"# bench/tile_roofline.py  torch {torch.__version__}, {args.threads} threads, E = {args.epochs} per side, "
           f"D = {report['d']:,}, {args.layers} layer(s), accumulate {args.accumulate}, load {report['load']:.2f}, "
           f"{args.repeats} round(s)")
-    print(f"\n{'step':<34} {'s':>8} {'GFLOP/s':>9} {'ratio':>6} {'vs f64':>6}")
+    print(f"\n{'step':<32} {'s':>7} {'cpu s':>7} {'GFLOP/s':>8} {'ratio':>6} {'vs f64':>6} {'cpu':>6} {'cpu f64':>7}")
     gemm_ratio = report["gemm_gflops"] / report["gemm_float64_gflops"]
-    print(f"{'bare GEMM':<34} {report['gemm_seconds']:8.2f} {report['gemm_gflops']:9.1f} {1:6.2f} {gemm_ratio:6.2f}")
+    print(f"{'bare GEMM':<32} {report['gemm_seconds']:7.2f} {report['gemm_cpu_seconds']:7.2f} "
+          f"{report['gemm_gflops']:8.1f} {1:6.2f} {gemm_ratio:6.2f}")
     for label, key in (("", "tiles"), ("baseline ", "baseline_tiles")):
         for tile in report.get(key, []):
-            print(f"{label + tile['kind'] + ' tile (job)':<34} {tile['seconds']:8.2f} "
-                  f"{tile['flops'] / tile['seconds'] / 1e9:9.1f} {tile['ratio']:6.2f} {tile['ratio_float64']:6.2f}"
-                  f"   (process {tile['process_seconds']:.1f} s)")
-    print(f"\nratio: over the bare GEMM in the working dtype; vs f64: over the bare float64 GEMM "
-          f"({report['gemm_float64_gflops']:.1f} GFLOP/s)")
+            print(f"{label + tile['kind'] + ' tile (job)':<32} {tile['seconds']:7.2f} {tile['cpu_seconds']:7.2f} "
+                  f"{tile['flops'] / tile['seconds'] / 1e9:8.1f} {tile['ratio']:6.2f} {tile['ratio_float64']:6.2f} "
+                  f"{tile['cpu_ratio']:6.2f} {tile['cpu_ratio_float64']:7.2f}")
+    print(f"\nratio: wall-clock rate over the same round's bare GEMM in the working dtype; vs f64: over the bare "
+          f"float64 GEMM ({report['gemm_float64_gflops']:.1f} GFLOP/s); cpu, cpu f64: the same for rates per "
+          f"CPU-second of all threads (less sensitive to other work on the machine). Medians of the rounds.")
     print(f"part written in {report['part_write_seconds']:.1f} s ({report['part_bytes'] / 1e9:.2f} GB)")
 
 
