@@ -104,6 +104,15 @@ def test_panel_vectors_equal_transform_row_by_row_bit_for_bit(estimator, n):
         panel_vectors(packed[:, 1:], n, estimator)
 
 
+@pytest.mark.parametrize("estimator", ["minibatch_unbiased", "minibatch_biased"])
+def test_panel_vectors_keep_to_the_grams_device_with_float32_rows(estimator):
+    """Device-agnostic (as on CUDA): on torch's shape-only meta device the rows have their length and float32."""
+    packed = torch.empty((3, packed_length(10)), device="meta")
+    got = panel_vectors(packed, 10, estimator)
+    width = 45 if estimator == "minibatch_unbiased" else 55
+    assert got.shape == (3, width) and got.dtype == torch.float32 and got.device.type == "meta"
+
+
 def test_plain_chunks_are_read_from_their_files_and_other_arrays_through_zarr(stored, tmp_path, monkeypatch):
     """The direct read gives zarr's values; a compressed part, or a chunk never written, falls back to zarr."""
     from repdyn.cka import store

@@ -54,6 +54,8 @@ def packed_panel(parts: GramParts, layer: str, epochs: Sequence[int], batch: int
     out = None
     for part, first, stop, row in _runs(parts, epochs):
         values = part.packed_range(layer, first, stop, batch)
+        if stop - first == len(epochs):  # one run: the panel itself, no copy
+            return values
         if out is None:
             out = np.empty((len(epochs), values.shape[1]), dtype=values.dtype)
         out[row : row + stop - first] = values
