@@ -90,15 +90,16 @@ def synthetic_block(epochs: int, d: int) -> torch.Tensor:
 
 def drifting_chunks(first: int, epochs: int, total: int, d: int, chunk: int = DEFAULT_CHUNK):
     """Column chunks (epochs, <= chunk) float32 of rows [first, first + epochs) of `synthetic_block(total, d)`'s
-    kind of sequence, each chunk from its own seed, so any rows' chunks can be regenerated independently."""
+    kind of sequence; the base and drift of a chunk come from its own seed, the noise from one per chunk and
+    `first`, so the rows and the columns of a tile are generated apart and each time alike."""
     steps = torch.linspace(0, 1, total, dtype=torch.float64)[first:first + epochs, None]
     for index, start in enumerate(range(0, d, chunk)):
         width = min(chunk, d - start)
         generator = torch.Generator().manual_seed(index)
         base = torch.randn(width, generator=generator, dtype=torch.float64)
         drift = torch.randn(width, generator=generator, dtype=torch.float64)
-        noise_gen = torch.Generator().manual_seed(10**6 + index)
-        noise = torch.randn(total, width, generator=noise_gen, dtype=torch.float64)[first:first + epochs]
+        noise_gen = torch.Generator().manual_seed(1_000_003 * (first + 1) + index)
+        noise = torch.randn(epochs, width, generator=noise_gen, dtype=torch.float64)
         yield (base + 0.3 * steps * drift + 0.05 * noise).float()
 
 

@@ -37,6 +37,7 @@ import torch
 
 from repdyn.cka.grams import packed_length
 from repdyn.cka import store  # only names an older checkout has too: --job-src runs this file under it
+from repdyn.config import schema
 from repdyn.cka.transforms import vector_length
 from repdyn.tiling import zarr_store
 
@@ -182,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--accumulate", default="float64", choices=("float64", "chunked_float32"))
+    p.add_argument("--accumulate", default=schema()["$defs"]["cka"]["properties"]["accumulate"]["default"],
+                   choices=("float64", "chunked_float32"), help="the tile's accumulation (default: the config's)")
     p.add_argument("--repeats", type=int, default=1, help="interleaved rounds (medians reported)")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the GEMM and of the tile job")
     p.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temporary one)")

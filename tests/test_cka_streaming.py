@@ -184,18 +184,22 @@ def test_read_ahead_stops_its_thread_when_the_consumer_stops():
 
 def test_roofline_bench_writes_its_json_at_a_tiny_size(repo, tmp_path):
     out = tmp_path / "roofline.json"
+    from repdyn.config import schema
+
     done = subprocess.run([sys.executable, str(repo / "bench" / "tile_roofline.py"), "--epochs", "6", "--batches", "2",
-                           "--batch-size", "16", "--layers", "2", "--threads", "1", "--json", str(out)],
-                          capture_output=True, text=True, timeout=300)
+                           "--batch-size", "16", "--layers", "2", "--threads", "1", "--json", str(out),
+                           "--baseline-src", str(repo / "src")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert report["accumulate"] == "float64" and report["gemm_gflops"] > 0
+    assert report["accumulate"] == schema()["$defs"]["cka"]["properties"]["accumulate"]["default"]
+    assert report["gemm_gflops"] > 0 and report["gemm_float64_gflops"] > 0
+    assert [t["kind"] for t in report["baseline_tiles"]] == ["diagonal", "off_diagonal"]
     d = BATCHES * 16 * 15 // 2
     assert report["d"] == d and report["part_bytes"] == 2 * 6 * 2 * packed_length(16) * 4 * 2
     assert [t["kind"] for t in report["tiles"]] == ["diagonal", "off_diagonal"]
     for tile in report["tiles"]:
         assert tile["flops"] == 2 * 6 * 6 * d * 2
-        assert tile["seconds"] > 0 and tile["ratio"] > 0
+        assert tile["seconds"] > 0 and tile["ratio"] > 0 and tile["ratio_float64"] > 0 and tile["cpu_seconds"] > 0
         assert tile["process_seconds"] > tile["seconds"]
 
 

@@ -2,9 +2,10 @@
 
 A tile needs, per layer, the float32 epoch vectors G (epochs, D) of its row and column blocks. Their
 columns come in per-batch parts (`transforms.batch_columns`), and the store keeps one chunk per (epoch,
-batch) Gram, so the part of batch b for a block is one read of consecutive chunks per extraction part.
-`batch_panels` yields those parts in order; `read_ahead` runs any such generator on a thread so that the
-next panel is read, decompressed and transformed while the GEMM works on the current one;
+batch) Gram, so the part of batch b for a block is one read of consecutive chunks per extraction part
+(plain chunks straight from their files, `zarr_store.read_plain_chunks`). `batch_panels` yields those parts
+in order, transformed a panel at a time (`transforms.panel_vectors`); `read_ahead` runs any such generator
+on a thread so that the next panel is read and transformed while the GEMM works on the current one;
 `column_chunks` re-cuts a stream of panels into the column chunks of `tiles.iter_column_chunks` over the
 whole vector, so the products are the same sums, in the same order, as from the block in memory, and
 `working_chunks` converts them to the GEMM's dtype on another thread.
