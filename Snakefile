@@ -15,9 +15,9 @@ import sys
 REPDYN_SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, REPDYN_SRC)
 
-import repdyn.runtime
+import repdyn.machine.settings
 
-repdyn.runtime.export_source(REPDYN_SRC)
+repdyn.machine.settings.export_source(REPDYN_SRC)
 
 
 # `snakemake --report report.zip`: the figures and tables marked with report() in workflow/rules/*.smk

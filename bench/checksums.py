@@ -3,7 +3,7 @@
     python bench/checksums.py [--results results] [--size-mb 256] [--synthetic-mb 1024] [--repeats 3]
                               [--project configs/*.yaml]
 
-1. Hash throughput in memory: CRC-32 (what repdyn.checksums records), Adler-32, BLAKE2b, SHA-256 and MD5 over
+1. Hash throughput in memory: CRC-32 (what repdyn.storage.checksums records), Adler-32, BLAKE2b, SHA-256 and MD5 over
    the same random buffer in 1 MiB blocks, repeats interleaved; the median MB/s of each.
 2. `repdyn verify` on a synthetic artifact of --synthetic-mb MB of random bytes in 512 KiB files (the size
    of one compressed Gram chunk at paper scale, 4 x 512 probe examples), with 1 and 2 threads and --quick.
@@ -32,7 +32,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # benchmark the checkout it ships with
 
-from repdyn import checksums, integrity, verify  # noqa: E402
+from repdyn.storage import checksums  # noqa: E402
+
+from repdyn.storage import integrity
+
+from repdyn.storage import verify
 
 BLOCK = 1 << 20
 
@@ -89,8 +93,8 @@ def _quiet_verify(argv: list[str]) -> float:
 
 
 def synthetic_artifact(where: Path, size_mb: int) -> Path:
-    """A directory output of `size_mb` MB of random bytes in 512 KiB files, committed through repdyn.atomic."""
-    from repdyn import atomic
+    """A directory output of `size_mb` MB of random bytes in 512 KiB files, committed through repdyn.storage.atomic."""
+    from repdyn.storage import atomic
 
     path = where / "results" / "extract" / "0123456789ab" / "000000-000050"
     chunk = 512 << 10
@@ -139,7 +143,8 @@ def require_table(results: Path) -> None:
 
 
 def projection(configs: list[str], rate: float) -> None:
-    from repdyn import config, cost, plan
+    from repdyn import config, plan
+    from repdyn.cost import model as cost
 
     print(f"\nprojected `repdyn verify` time at {rate / 1e6:.0f} MB/s (the synthetic artifact's 2-thread rate)")
     print(f"{'config':32s} {'experiments':>11s} {'storage':>10s} {'minutes':>8s}")

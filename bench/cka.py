@@ -54,10 +54,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmark the checkout it ships with
 
-from repdyn import atomic
+from repdyn.storage import atomic
 from repdyn.cka import cka_matrix, open_cka
 from repdyn.cka.api import epoch_vector
-from repdyn.cka.extract_job import extract_part
+from repdyn.extract.job import extract_part
 from repdyn.cka.tile_job import assemble, run_tile, write_assembled
 from repdyn.cka.tiles import diagonal_tile_cka, tile_products
 from repdyn.cka.transforms import vector_length

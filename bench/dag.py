@@ -7,7 +7,7 @@ Runs, from the repository root and in a fresh empty working directory (so every 
     snakemake -n --profile slurm --configfile <config> --directory <tmp>
 
 --runs times and prints the median wall time, the peak RSS of the Snakemake process, and the job count
-per rule from Snakemake's own "Job stats" table, next to the count repdyn.jobs predicts. Without --config
+per rule from Snakemake's own "Job stats" table, next to the count repdyn.scheduling.jobs predicts. Without --config
 it takes the config of configs/ whose DAG is largest. No SLURM and no GPU are needed: a dry run never
 submits. Targets (docs/cluster.md): under 10,000 jobs and under 30 s.
 """
@@ -27,7 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # benchmark the checkout it ships with
 
-from repdyn import config, jobs, plan
+from repdyn import config, plan
+
+from repdyn.scheduling import jobs
 
 
 def predicted_counts(path: Path) -> dict[str, int]:
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     times = [t for t, _, _ in runs]
     stats = runs[-1][2]
     print(f"command: snakemake -n --profile slurm --configfile {path.relative_to(REPO)} --directory <empty dir>")
-    print(f"{'rule':<16}{'snakemake -n':>14}{'repdyn.jobs':>13}")
+    print(f"{'rule':<16}{'snakemake -n':>14}{'repdyn.scheduling.jobs':>13}")
     for rule in jobs.RULES:
         if rule in stats or rule in predicted:
             print(f"{rule:<16}{stats.get(rule, 0):>14}{predicted.get(rule, 0):>13}")
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dry run: median {statistics.median(times):.1f} s over {len(times)} runs "
           f"({', '.join(f'{t:.1f}' for t in times)} s); peak RSS {max(r for _, r, _ in runs):.0f} MB")
     if stats != predicted:
-        print("WARNING: repdyn.jobs disagrees with Snakemake's job stats")
+        print("WARNING: repdyn.scheduling.jobs disagrees with Snakemake's job stats")
         return 1
     return 0
 

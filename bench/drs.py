@@ -41,7 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmark the checkout it ships with
 
 from repdyn import config as repdyn_config  # noqa: E402
-from repdyn import grids  # noqa: E402
+from repdyn.config import grids  # noqa: E402
 from repdyn.data import DatasetArtifact, prepare_dataset  # noqa: E402
 from repdyn.drs.agreement import MEMORY_FORMATS, agreement_counts, parameters_in, predict_planes  # noqa: E402
 from repdyn.drs.probe_job import (  # noqa: E402
@@ -53,7 +53,7 @@ from repdyn.drs.probe_job import (  # noqa: E402
 from repdyn.models import LayerTap, build  # noqa: E402
 from repdyn.drs.selection import select_planes  # noqa: E402
 from repdyn.drs.probes import FeatureCache, init_generator, init_probe, train_probes  # noqa: E402
-from repdyn.probe_schedule import probe_passes  # noqa: E402
+from repdyn.config.probe_schedule import probe_passes  # noqa: E402
 
 PLANE_SIZES = [(10, 20), (50, 20), (20, 50), (100, 50), (500, 50)]  # (P, R)
 PAPER = {"width": 64, "channels": 3, "train": 50_000, "test": 10_000, "epochs": 1120, "points": 500 * 50**2,

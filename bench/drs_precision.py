@@ -30,7 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmark the checkout it ships with
 
-from repdyn import artifacts, runtime  # noqa: E402
+from repdyn.storage import spec_files as artifacts  # noqa: E402
+
+from repdyn.machine import settings as runtime
 from repdyn.data import DatasetArtifact  # noqa: E402
 from repdyn.drs.agreement import drs_matrix, predict_planes  # noqa: E402
 from repdyn.drs.preds_job import autocast_dtype_of  # noqa: E402

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cka as bench_cka  # noqa: E402  (bench/cka.py: the cached model and probe set)
 from drs import interleaved_times  # noqa: E402
 
-from repdyn.cka.extract_job import extract_part, feature_rows, forward_batch, forward_layout, probe_grams  # noqa: E402
+from repdyn.extract.job import extract_part, feature_rows, forward_batch, forward_layout, probe_grams  # noqa: E402
 from repdyn.cka import store  # noqa: E402
 from repdyn.cka.grams import centred_gram, pack_upper  # noqa: E402
 from repdyn.data import DatasetArtifact  # noqa: E402

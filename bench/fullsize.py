@@ -55,7 +55,7 @@ def synthetic_matrix(epochs: int, layer: int) -> np.ndarray:
 
 
 def step_tiles(work: Path, epochs: int, block: int, layers: int) -> dict:
-    from repdyn import grids
+    from repdyn.config import grids
     from repdyn.cka.store import TILE_STORE, write_matrix_store
 
     grid = list(range(epochs))

@@ -5,7 +5,7 @@
 
 Runs the workflow's own job functions on real Fashion-MNIST (Debian package dataset-fashion-mnist) and checks
 the CUDA paths they rely on, each check a named boolean in the JSON ("checks"):
-- determinism: two trainings of the same epochs give bit-identical checkpoints (repdyn.devices.deterministic_kernels
+- determinism: two trainings of the same epochs give bit-identical checkpoints (repdyn.machine.devices.deterministic_kernels
   is on inside training and restored after it; on the CPU, whose kernels are deterministic, it changes nothing);
 - Grams in IEEE float32: inside extraction's precision guard float32 matmuls are not TF32, a Gram on the device
   matches a float64 Gram to float32 accuracy (TF32 would miss by ~1e-3), and the settings are restored after;
@@ -34,12 +34,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmark the checkout it ships with
 
-from repdyn import atomic  # noqa: E402
-from repdyn.cka.extract_job import extract_part, float32_precision  # noqa: E402
+from repdyn.storage import atomic  # noqa: E402
+from repdyn.extract.job import extract_part, float32_precision  # noqa: E402
 from repdyn.cka.grams import centred_gram, cuda_float32_matmul_is_ieee  # noqa: E402
 from repdyn.cka.tiles import diagonal_tile_cka, tile_products  # noqa: E402
 from repdyn.data import DatasetArtifact, prepare_dataset  # noqa: E402
-from repdyn.devices import deterministic_kernels  # noqa: E402
+from repdyn.machine.devices import deterministic_kernels  # noqa: E402
 from repdyn.drs.agreement import predict_planes  # noqa: E402
 from repdyn.models import LayerTap  # noqa: E402
 from repdyn.drs.selection import select_planes  # noqa: E402

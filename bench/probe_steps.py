@@ -28,11 +28,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmark the checkout it ships with
 
 from drs_precision import checkpoint_of  # noqa: E402
-from repdyn import runtime  # noqa: E402
+from repdyn.machine import settings as runtime  # noqa: E402
 from repdyn.data import DatasetArtifact  # noqa: E402
 from repdyn.drs.probe_job import FORWARD_BATCH, network_error, probe_label_source  # noqa: E402
 from repdyn.drs.probes import FeatureCache, probe_errors, train_probes  # noqa: E402
-from repdyn.probe_schedule import probe_epochs, steps_per_epoch  # noqa: E402
+from repdyn.config.probe_schedule import probe_epochs, steps_per_epoch  # noqa: E402
 from repdyn.train import load_checkpoint_model  # noqa: E402
 
 

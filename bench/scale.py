@@ -6,11 +6,11 @@ DIR is the workflow's working directory (default: the repository root): its benc
 (Snakemake's `benchmark:` tables: wall s, max_rss, cpu_time) and its results/ and reports/. CONFIG defaults
 to DIR/config.yaml. Per rule of the plan it prints
 
-- jobs: benchmark files found / jobs planned (repdyn.jobs; a rule may be partly run);
-- wall s: summed measured wall time / summed repdyn.cost.seconds of the same jobs (CPU, `threads`);
+- jobs: benchmark files found / jobs planned (repdyn.scheduling.jobs; a rule may be partly run);
+- wall s: summed measured wall time / summed repdyn.cost.model.seconds of the same jobs (CPU, `threads`);
 - cpu s: summed measured CPU seconds / predicted wall time x the rule's threads (a compute-bound job);
 - peak RSS: largest measured max_rss / largest predicted resident memory (BASE_MB + host + activations,
-  the request without repdyn.resources' safety factor);
+  the request without repdyn.scheduling.resources' safety factor);
 - ratio: measured / predicted for each;
 
 and per storage stage the bytes on disk of the plan's artifacts beside the predicted storage. With
@@ -18,7 +18,7 @@ and per storage stage the bytes on disk of the plan's artifacts beside the predi
 measured seconds per modelled FLOP (labelled ESTIMATES; hours on the device this run ran on: GPU-hours when
 the run's GPU rules ran on a GPU). Ratios
 outside [1/1.5, 1.5] are flagged with `!`: docs/cost-model.md ("Calibration") says how to fold them into
-repdyn.cost.CPU_CALIBRATION. Predictions use the config's device only to pick CPU or GPU throughput: a run on
+repdyn.cost.model.CPU_CALIBRATION. Predictions use the config's device only to pick CPU or GPU throughput: a run on
 a CPU-only machine is compared with CPU predictions (pass --gpu for a run whose GPU rules ran on a GPU).
 """
 
@@ -35,7 +35,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # benchmark the checkout it ships with
 
-from repdyn import config, cost, jobs, plan, resources, rules  # noqa: E402
+from repdyn import config, plan  # noqa: E402
+
+from repdyn.cost import model as cost
+
+from repdyn.scheduling import jobs
+
+from repdyn.scheduling import resources
+
+from repdyn.scheduling import rule_table as rules
 
 # Snakemake `benchmark:` paths of the modelled rules (workflow/rules/*.smk; tests/test_scale_bench.py
 # checks them against the rule files).
@@ -85,7 +93,7 @@ def read_benchmark(path: Path) -> dict[str, float]:
 
 
 def predicted(p: plan.Plan, job: jobs.Job, gpu: bool) -> tuple[float, float, float]:
-    """(wall s, CPU s, resident MB) repdyn.cost predicts for one job."""
+    """(wall s, CPU s, resident MB) repdyn.cost.model predicts for one job."""
     work = cost.job_work(job.rule, p, job.wc)
     threads = rules.threads(job.rule, p.config.threads)
     on_gpu = gpu and job.rule in rules.GPU_RULES
@@ -158,7 +166,7 @@ def du(paths: Iterable[Path]) -> int:
 
 
 def stage_paths(p: plan.Plan, directory: Path) -> dict[str, list[Path]]:
-    """Per storage stage (repdyn.rules), the directories of the plan's artifacts of that stage."""
+    """Per storage stage (repdyn.scheduling.rule_table), the directories of the plan's artifacts of that stage."""
     d = lambda rel: directory / str(rel)  # noqa: E731
     out: dict[str, list[Path]] = {stage: [] for stage in dict.fromkeys(rules.RULES[r].stage for r in rules.MODELLED)}
     out["data"] += [d(a.dir) for a in p.data.values()]

@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cka as bench_cka  # noqa: E402  (bench/cka.py: the cached model and probe set)
 
-from repdyn.cka.extract_job import probe_grams  # noqa: E402
+from repdyn.extract.job import probe_grams  # noqa: E402
 from repdyn.cka.tiles import (  # noqa: E402
     DEFAULT_CHUNK,
     cka_from_products,

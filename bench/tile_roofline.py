@@ -39,7 +39,7 @@ from repdyn.cka.grams import packed_length
 from repdyn.cka import store  # only names an older checkout has too: --job-src runs this file under it
 from repdyn.config import schema
 from repdyn.cka.transforms import vector_length
-from repdyn.tiling import zarr_store
+from repdyn.storage import zarr_store
 
 ESTIMATOR = "minibatch_unbiased"
 

@@ -1,10 +1,12 @@
-"""repdyn.atomic: a finished-looking file appears only when its writer finished; a killed writer's leftovers go."""
+"""repdyn.storage.atomic: a finished-looking file appears only when its writer finished; a killed writer's leftovers go."""
 
 from __future__ import annotations
 
 import pytest
 
-from repdyn import atomic, checksums
+from repdyn.storage import atomic
+
+from repdyn.storage import checksums
 
 
 def test_a_failing_writer_leaves_the_destination_as_it_was(tmp_path):

@@ -1,5 +1,5 @@
-"""Checksum manifests (repdyn.checksums), the input check of jobs (repdyn.integrity) and `repdyn verify`,
-on small artifacts written through repdyn.atomic. The workflow-level checks (every store kind of a real run,
+"""Checksum manifests (repdyn.storage.checksums), the input check of jobs (repdyn.storage.integrity) and `repdyn verify`,
+on small artifacts written through repdyn.storage.atomic. The workflow-level checks (every store kind of a real run,
 the jobs that consume them) are in test_verify_workflow.py."""
 
 from __future__ import annotations
@@ -9,7 +9,11 @@ import zlib
 
 import pytest
 
-from repdyn import atomic, checksums, integrity
+from repdyn.storage import atomic
+
+from repdyn.storage import checksums
+
+from repdyn.storage import integrity
 from repdyn.cli import main
 
 PART = "results/extract/0123456789ab/000000-000002"

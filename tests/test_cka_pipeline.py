@@ -8,7 +8,7 @@ import torch
 import zarr
 
 from repdyn.cka import ESTIMATORS, cka_matrix, open_cka
-from repdyn.cka.extract_job import extract_part, probe_grams
+from repdyn.extract.job import extract_part, probe_grams
 from repdyn.cka.tile_job import assemble, run_tile, write_assembled
 from repdyn.models import LayerTap
 from repdyn.train import init_run, load_checkpoint_model, train_segment
@@ -117,7 +117,7 @@ def test_assembly_refuses_missing_tiles(parts, tmp_path):
 
 
 def test_killed_extraction_leaves_no_part(checkpoints, fmnist_path, tmp_path, monkeypatch):
-    import repdyn.cka.extract_job as extract
+    import repdyn.extract.job as extract
 
     calls = {"n": 0}
     real = extract.probe_grams

@@ -18,7 +18,7 @@ from repdyn.cka.store import GRAMS_STORE, create_grams_store, read_matrix_store,
 from repdyn.cka.tile_job import run_tile, tile_cka
 from repdyn.cka.tiles import ACCUMULATIONS, iter_column_chunks
 from repdyn.cka.transforms import panel_vectors, transform
-from repdyn.tiling import zarr_store
+from repdyn.storage import zarr_store
 
 BATCHES, N = 2, 100  # 4,950 unbiased columns per batch: the first 8192-column chunk straddles the boundary
 LAYERS = ["a", "b"]

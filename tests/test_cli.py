@@ -75,3 +75,33 @@ def test_validate_prints_a_short_summary_and_the_index_with_json(tmp_path):
 def test_a_missing_config_file_is_one_line():
     proc = run("validate", "nope.yaml")
     assert proc.returncode == 2 and proc.stderr.strip() == "repdyn validate: error: config file not found: nope.yaml"
+
+
+@pytest.mark.parametrize("section, value, message", [
+    ("data", None, "experiments[0] (tiny): required section missing: data (give it under defaults:"),
+    ("train", 5, "defaults.train: 5 is not a mapping"),
+])
+def test_validate_names_a_bad_section_in_one_line_without_a_traceback(tmp_path, section, value, message):
+    raw = tiny_raw()
+    if value is None:
+        del raw["defaults"][section]
+    else:
+        raw["defaults"][section] = value
+    cfg = str(write_config(tmp_path, raw))
+    proc = run("validate", cfg)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"repdyn validate: error: {cfg}: {message}")
+
+
+def test_validate_counts_the_grid_points_past_the_end(tmp_path):
+    """A ranges grid longer than the run is cut at train.epochs; the summary says how many points wait."""
+    raw = tiny_raw()
+    raw["defaults"]["grids"]["drs"] = {"ranges": [[0, 4, 2], [4, 40, 4]]}
+    line = run("validate", str(write_config(tmp_path, raw))).stdout.splitlines()[1]
+    assert "cka 5 epochs  drs 3 epochs (+9 after epoch 4)" in line
+    raw["defaults"]["grids"]["drs"] = [0, 2, 8]
+    proc = run("validate", str(write_config(tmp_path, raw)), "--set", "defaults.train.epochs=6")
+    assert proc.returncode == 2 and proc.stderr.strip().endswith(
+        "with overrides: experiments[0] (tiny).grids.drs: epoch 8 is past train.epochs = 6; list only trained "
+        "epochs, or give ranges:, which stop at train.epochs")

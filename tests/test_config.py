@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 
 from repdyn import config
 from repdyn.config import ConfigError
@@ -25,7 +28,7 @@ def resolve_with(raw: dict, path: str, value) -> config.Config:
         ("defaults.data.label_noise", -0.1, "defaults.data.label_noise: -0.1 is out of range"),
         ("defaults.data.dataset", "mnist", "defaults.data.dataset: 'mnist' is not allowed (allowed: 'fashion_mnist'"),
         ("defaults.model.width", 0, "defaults.model.width: 0 is out of range (allowed: 1 <= value)"),
-        ("defaults.model.width", "8", "defaults.model.width: '8' has the wrong type (expected integer)"),
+        ("defaults.model.width", "8", "defaults.model.width: '8' is not an integer"),
         ("defaults.train.optimizer.name", "rmsprop", "defaults.train.optimizer.name: 'rmsprop' is not allowed"),
         ("defaults.train.epochs", 0, "defaults.train.epochs: 0 is out of range"),
         ("defaults.grids.cka", [0, 5, 3], "grids.cka: explicit grid is not strictly increasing at position 2 (3 after 5)"),
@@ -48,6 +51,85 @@ def test_bad_values_name_the_key(tiny, path, value, expected):
     message = str(info.value)
     assert expected in message
     assert "\n" not in message
+
+
+def _split_model_section(raw: dict) -> None:
+    """The model section given by the first experiment only; a second experiment has none."""
+    raw["experiments"] = [{"name": "a", "model": raw["defaults"].pop("model")}, {"name": "b"}]
+
+
+# Each case: a change to tiny_raw and the start of its one-line error, which names the key. A section missing
+# from both defaults and the experiment is named with the experiment: only the merged settings lack it.
+CONFIG_ERRORS = {
+    "no data section": (lambda raw: raw["defaults"].pop("data"),
+                        "experiments[0] (tiny): required section missing: data (give it under defaults: or in this "
+                        "experiment; data: {} takes the defaults)"),
+    "no model section": (lambda raw: raw["defaults"].pop("model"),
+                         "experiments[0] (tiny): required section missing: model"),
+    "no train section": (lambda raw: raw["defaults"].pop("train"),
+                         "experiments[0] (tiny): required section missing: train"),
+    "no defaults, no sections": (lambda raw: raw.pop("defaults"),
+                                 "experiments[0] (tiny): required sections missing: data, model, train"),
+    "section in one experiment only": (_split_model_section, "experiments[1] (b): required section missing: model"),
+    "required key in a section": (lambda raw: raw["defaults"]["data"].update(normalization={"mean": [0.5]}),
+                                  "defaults.data.normalization: required key missing: std"),
+    "required keys of a section": (lambda raw: raw["defaults"]["data"].update(normalization={}),
+                                   "defaults.data.normalization: required keys missing: mean, std"),
+    "experiment without a name": (lambda raw: raw["experiments"][0].pop("name"),
+                                  "experiments[0]: required key missing: name"),
+    "no experiments": (lambda raw: raw.pop("experiments"), "config: required key missing: experiments"),
+    "section not a mapping": (lambda raw: raw["defaults"].update(train=5), "defaults.train: 5 is not a mapping"),
+    "empty section": (lambda raw: raw["experiments"][0].update(data=None),
+                      "experiments[0].data: null (empty) is not a mapping"),
+    "sweep into a value": (lambda raw: raw["experiments"][0].update(sweep={"data.label_noise.q": [0.1]}),
+                           "experiments[0].sweep: data.label_noise.q does not name a setting inside a mapping"),
+    "grid epoch past the end": (lambda raw: raw["defaults"]["grids"].update(cka=[0, 2, 200]),
+                                "experiments[0] (tiny).grids.cka: epoch 200 is past train.epochs = 4;"),
+    "grid epochs past the end": (lambda raw: raw["defaults"]["grids"].update(drs=[0, 5, 6, 7]),
+                                 "experiments[0] (tiny).grids.drs: epoch 5 is past train.epochs = 4 "
+                                 "(and 2 later epochs)"),
+    "train_subset too large": (lambda raw: raw["defaults"]["data"].update(train_subset=70000),
+                               "experiments[0] (tiny).data.train_subset: 70000 is more than the 60000 training "
+                               "examples of fashion_mnist"),
+    "test_subset too large": (lambda raw: raw["defaults"]["data"].update(test_subset=10010),
+                              "experiments[0] (tiny).data.test_subset: 10010 is more than the 10000 test examples "
+                              "of fashion_mnist"),
+    "test_subset unbalanced": (lambda raw: raw["defaults"]["data"].update(test_subset=205),
+                               "experiments[0] (tiny).data.test_subset: 205 is not a multiple of the 10 classes"),
+    "probe set too large": (lambda raw: raw["defaults"]["data"].update(probe={"batches": 20, "batch_size": 512}),
+                            "experiments[0] (tiny).data.probe: 20 x 512 examples exceed the 10000 test examples"),
+}
+
+
+@pytest.mark.parametrize("case", CONFIG_ERRORS)
+def test_config_errors_are_one_line_naming_the_key(tiny, case):
+    change, expected = CONFIG_ERRORS[case]
+    change(tiny)
+    with pytest.raises(ConfigError) as info:
+        config.resolve(tiny)
+    message = str(info.value)
+    assert message.startswith(expected)
+    assert "\n" not in message and "Error" not in message
+
+
+def test_a_loaded_files_errors_start_with_the_file(tmp_path, tiny):
+    tiny["defaults"]["data"]["train_subset"] = 70000
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(tiny))
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: experiments\[0\] \(tiny\)\.data\.train_subset: "):
+        config.load(path)
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))} with overrides: .*train_subset: 80000 is more"):
+        config.load(path, {"defaults": {"data": {"train_subset": 80000}}})
+
+
+def test_sizes_within_the_dataset_and_ranges_past_the_end_pass(tiny):
+    """The largest subsets pass; a ranges grid reaching past train.epochs is cut there (kept for a longer run)."""
+    from repdyn import plan
+
+    tiny["defaults"]["data"].update(train_subset=60000, test_subset=10000)
+    tiny["defaults"]["grids"]["cka"] = {"ranges": [[0, 2, 1], [2, 250, 25]]}
+    exp = plan.build(config.resolve(tiny)).experiments[0]
+    assert exp.experiment.settings["data"]["train_subset"] == 60000 and exp.grids["cka"] == (0, 1, 2)
 
 
 def test_setting_unused_by_the_architecture_is_rejected(tiny):

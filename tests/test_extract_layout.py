@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import repdyn.cka.extract_job as extract
+import repdyn.extract.job as extract
 from repdyn.cka.grams import centred_gram, pack_upper
 from repdyn.models import LayerTap, build
 

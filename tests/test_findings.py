@@ -9,8 +9,11 @@ import pytest
 
 from repdyn.analysis.change import log_weights, nearest_grid_epoch, return_to_init, weighted_change
 from repdyn.report import findings as F
-from repdyn.report.index import compute_findings, flat_settings
+from repdyn.report import findings_tsv
+from repdyn.report.experiment_settings import flat_settings
+from repdyn.report.index import compute_findings
 from repdyn.report.inputs import SimilarityResult
+from repdyn.report.noise_contrasts import noise_contrasts
 
 EPOCHS = [0, 1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45, 64, 90, 128, 181, 256]
 LAYERS = ["conv1", "layer4", "linear"]
@@ -94,13 +97,13 @@ def test_noise_contrasts_pair_noisy_and_clean_runs_seed_by_seed():
                report("n2", noise=0.2, seed=2, matrices=same)]  # no clean twin: left out
     reports.append(report("wide", noise=0.0, seed=0, matrices=same))
     reports[-1]["settings"]["train"]["model"]["width"] = 8  # another width: not a control of these
-    (contrast,) = F.noise_contrasts(reports, flat_settings)
+    (contrast,) = noise_contrasts(reports, flat_settings)
     assert contrast.noise == 0.2 and [(n["name"], c["name"]) for n, c in contrast.pairs] == [("n0", "c0"), ("n1", "c1")]
     # the same run under a second name (another config's experiment) is not another seed
     again = report("n0-again", noise=0.2, seed=0, matrices=same)
     for r, run in ((reports[0], "run-n0"), (again, "run-n0")):
         r["ids"] = {"train": run}
-    (contrast,) = F.noise_contrasts(reports + [again], flat_settings)
+    (contrast,) = noise_contrasts(reports + [again], flat_settings)
     assert [n["name"] for n, _ in contrast.pairs] == ["n0", "n1"]
     alone = [report("n0", noise=0.2, seed=0, matrices=same)]
     rows = compute_findings(alone)
@@ -111,18 +114,18 @@ def test_depth_x_noise_holds_only_when_noise_adds_change_growing_with_depth():
     clean = by_rates([0.1, 0.2, 0.3])
     grows = [report(f"n{s}", noise=0.2, seed=s, matrices=by_rates([0.1, 0.5, 1.2])) for s in (0, 1)]
     controls = [report(f"c{s}", noise=0.0, seed=s, matrices=clean) for s in (0, 1)]
-    rows = F.depth_noise_rows(F.noise_contrasts(grows + controls, flat_settings)[0])
+    rows = F.depth_noise_rows(noise_contrasts(grows + controls, flat_settings)[0])
     assert verdict(rows, F.DEPTH_NOISE) == "holds (2 seeds)"
     assert [r["layer"] for r in rows] == LAYERS + ["all"]
     # noise changes every layer alike: no interaction with depth
     flat = [report(f"n{s}", noise=0.2, seed=s, matrices=by_rates([0.4, 0.5, 0.6])) for s in (0, 1)]
-    rows = F.depth_noise_rows(F.noise_contrasts(flat + controls, flat_settings)[0])
+    rows = F.depth_noise_rows(noise_contrasts(flat + controls, flat_settings)[0])
     assert verdict(rows, F.DEPTH_NOISE) == "does not hold (2 seeds)"
     # one seed pair of the growing case: a measurement, and one seed against it breaks the finding
-    rows = F.depth_noise_rows(F.noise_contrasts(grows[:1] + controls[:1], flat_settings)[0])
+    rows = F.depth_noise_rows(noise_contrasts(grows[:1] + controls[:1], flat_settings)[0])
     assert verdict(rows, F.DEPTH_NOISE) == "holds (one seed: a measurement)"
     mixed = [grows[0], report("n1", noise=0.2, seed=1, matrices=clean)]
-    rows = F.depth_noise_rows(F.noise_contrasts(mixed + controls, flat_settings)[0])
+    rows = F.depth_noise_rows(noise_contrasts(mixed + controls, flat_settings)[0])
     assert verdict(rows, F.DEPTH_NOISE) == "does not hold (2 seeds)"
 
 
@@ -134,17 +137,17 @@ def test_return_toward_init_holds_when_the_first_layer_rises_after_the_fit():
     returning = {**deep, "conv1": angle_matrix(back)}
     frozen = {**deep, "conv1": angle_matrix(away)}
     pair = [report("n", noise=0.2, seed=0, matrices=returning), report("c", noise=0.0, seed=0, matrices=frozen)]
-    rows = F.return_init_rows(F.noise_contrasts(pair, flat_settings)[0])
+    rows = F.return_init_rows(noise_contrasts(pair, flat_settings)[0])
     assert verdict(rows, F.RETURN_INIT) == "holds (one seed: a measurement)"
     first = next(r for r in rows if r["layer"] == "conv1")
     assert "0.2 noise: CKA to epoch 0 +" in first["values"] and "no noise: CKA to epoch 0 +0.000" in first["values"]
     pair = [report("n", noise=0.2, seed=0, matrices=frozen), report("c", noise=0.0, seed=0, matrices=returning)]
-    rows = F.return_init_rows(F.noise_contrasts(pair, flat_settings)[0])
+    rows = F.return_init_rows(noise_contrasts(pair, flat_settings)[0])
     assert verdict(rows, F.RETURN_INIT) == "does not hold (one seed: a measurement)"
     # a first layer that never moves (the stem convolution on grey-scale images) cannot return: the next one is read
     still = {**deep, "conv1": np.ones((len(EPOCHS),) * 2), "layer4": angle_matrix(back)}
     pair = [report("n", noise=0.2, seed=0, matrices=still), report("c", noise=0.0, seed=0, matrices=still)]
-    rows = F.return_init_rows(F.noise_contrasts(pair, flat_settings)[0])
+    rows = F.return_init_rows(noise_contrasts(pair, flat_settings)[0])
     (row,) = [r for r in rows if r["layer"] == "all"]
     assert row["verdict"] == "holds (one seed: a measurement)" and row["values"].startswith("layer4 rise")
     assert "conv1 never moved" in row["values"]
@@ -154,12 +157,12 @@ def test_findings_tsv_has_one_line_per_row_and_the_stated_columns(tmp_path):
     clean = by_rates([0.1, 0.2, 0.3])
     reports = [report("n0", noise=0.2, seed=0, matrices=by_rates([0.1, 0.5, 1.2])),
                report("c0", noise=0.0, seed=0, matrices=clean)]
-    rows = F.depth_noise_rows(F.noise_contrasts(reports, flat_settings)[0])
+    rows = F.depth_noise_rows(noise_contrasts(reports, flat_settings)[0])
     path = tmp_path / "findings.tsv"
-    F.write_tsv(str(path), rows)
+    findings_tsv.write_tsv(str(path), rows)
     lines = path.read_text().splitlines()
-    assert lines[0].split("\t") == list(F.COLUMNS) and len(lines) == len(rows) + 1
-    assert all(len(line.split("\t")) == len(F.COLUMNS) for line in lines)
+    assert lines[0].split("\t") == list(findings_tsv.COLUMNS) and len(lines) == len(rows) + 1
+    assert all(len(line.split("\t")) == len(findings_tsv.COLUMNS) for line in lines)
 
 
 def probe_curve(shape, seed=0):
@@ -200,7 +203,7 @@ def test_transition_at_perfect_fitting_needs_an_alignment_unlikely_by_chance():
         return r
 
     def rows(transitions):
-        contrast = F.noise_contrasts([run("n", 0.2, transitions), run("c", 0.0, [])], flat_settings)[0]
+        contrast = noise_contrasts([run("n", 0.2, transitions), run("c", 0.0, [])], flat_settings)[0]
         return F.fit_transition_rows(contrast, alignment_chance)
 
     assert verdict(rows([21]), F.FIT_TRANSITION) == "holds (one seed: a measurement)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from repdyn import grids
+from repdyn.config import grids
 
 PAPER_CKA_SPARSE = {"ranges": [[0, 300, 1], [300, 900, 3], [900, 3990, 10]]}
 PAPER_DRS_RESNET = {"ranges": [[0, 300, 1], [300, 900, 3], [900, 3995, 5]]}
@@ -35,6 +35,24 @@ def test_explicit_grid_and_errors():
         grids.epochs([4, 4], 10)
     with pytest.raises(ValueError, match="step 0"):
         grids.epochs({"ranges": [[0, 5, 0]]}, 10)
+
+
+def test_an_explicit_grid_past_the_length_is_refused_ranges_are_cut():
+    grids.check([0, 3, 10], 10)
+    with pytest.raises(ValueError, match=r"^epoch 20 is past train.epochs = 10; list only trained epochs"):
+        grids.check([0, 3, 20], 10)
+    with pytest.raises(ValueError, match=r"^epoch 11 is past train.epochs = 10 \(and 2 later epochs\)"):
+        grids.check([0, 11, 12, 13], 10)
+    grids.check(PAPER_DRS_RESNET, 1000)  # ranges define the longer run's grid; epochs() cuts them
+    assert grids.epochs([0, 3, 20], 10) == [0, 3]  # without a length (a tile's part), lists are cut too
+
+
+def test_beyond_lists_the_points_the_cut_leaves_out():
+    assert grids.beyond({"ranges": [[0, 10, 2], [10, 30, 10]]}, 12) == [20, 30]
+    assert grids.beyond([0, 3, 20], 10) == [20]
+    assert grids.beyond({"every": 5}, 12) == [] and grids.beyond(PAPER_DRS_RESNET, 3995) == []
+    short, dropped = grids.epochs(PAPER_DRS_RESNET, 1000), grids.beyond(PAPER_DRS_RESNET, 1000)
+    assert short + dropped == grids.epochs(PAPER_DRS_RESNET, 3995)
 
 
 def test_segments_cover_the_run_without_overlap():

@@ -1,10 +1,12 @@
-"""The shape of the repository: no import cycle, no module over 400 lines, no reference to a file outside it."""
+"""The shape of the repository: only packages at the top, each listed in docs/design.md, no import cycle, no module
+over 400 lines, no reference to a file outside it."""
 
 from __future__ import annotations
 
 import ast
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,7 +79,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_package_has_no_import_cycle():
     mods = modules()
     graph = {name: imported(name, path, set(mods)) for name, path in mods.items()}
-    assert graph["repdyn.models.registry"] >= {"repdyn.models.preact_resnet", "repdyn.architectures"}  # walks function-level imports
+    assert graph["repdyn.models.registry"] >= {"repdyn.models.preact_resnet", "repdyn.models.architectures"}  # walks function-level imports
     assert "repdyn.data.sources" in graph["repdyn.data.fashion_mnist"] or "repdyn.data.source_data" in graph[
         "repdyn.data.fashion_mnist"]  # relative imports resolved
     assert cycles(graph) == []
@@ -146,3 +148,52 @@ def test_the_reference_check_catches_a_dead_reference(tmp_path):
 @pytest.mark.parametrize("doc", ["algorithms.md", "design.md", "cost-model.md", "snakemake.md", "cluster.md"])
 def test_the_docs_exist(doc):
     assert len((REPO / "docs" / doc).read_text().splitlines()) > 20
+
+
+# --- the package layout and its documentation ----------------------------------------------------
+
+
+def packages() -> set[str]:
+    """Every package under src/repdyn, as its path relative to it ("cka", "drs/probes")."""
+    return {str(p.parent.relative_to(PACKAGE)) for p in PACKAGE.rglob("__init__.py") if p.parent != PACKAGE}
+
+
+def documented_packages(design: str) -> set[str]:
+    """The packages named at the start of a line of the "Package layout" block of docs/design.md."""
+    block = design.split("## Package layout", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^ {6}([a-z_]+(?:/[a-z_]+)*)/ ", block, re.M))
+
+
+def test_the_top_level_holds_only_packages():
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    stray = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists())
+    assert loose == [] and stray == [], f"src/repdyn/ should hold only packages: modules {loose}, folders {stray}"
+
+
+def test_design_lists_every_package_and_no_other():
+    documented = documented_packages((REPO / "docs" / "design.md").read_text())
+    actual = packages()
+    assert not actual - documented, f"docs/design.md (Package layout) misses {sorted(actual - documented)}"
+    assert not documented - actual, f"docs/design.md (Package layout) lists missing packages {sorted(documented - actual)}"
+
+
+def test_the_design_check_sees_a_missing_package():
+    design = (REPO / "docs" / "design.md").read_text()
+    without = re.sub(r"^ {6}cka/ .*$", "", design, flags=re.M)
+    assert "cka" in documented_packages(design)
+    assert "cka" not in documented_packages(without)
+
+
+# --- lint and format (configured in pyproject.toml) -----------------------------------------------
+
+LINTERS = {
+    "ruff check": ["ruff", "check", "--no-cache", "."],
+    "ruff format": ["ruff", "format", "--no-cache", "--check", "."],
+    "snakefmt": ["snakefmt", "--check", "."],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINTERS))
+def test_the_tree_is_linted_and_formatted(name):
+    result = subprocess.run([sys.executable, "-m", *LINTERS[name]], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, f"{name} is not clean (fix: {' '.join(LINTERS[name][:1])} without --check):\n{result.stdout}{result.stderr}"

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from repdyn import config, ids, plan
+from repdyn import config, plan
+
+from repdyn.storage import ids
 
 
 def ids_of(raw: dict) -> tuple[str, str]:

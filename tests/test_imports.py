@@ -187,7 +187,7 @@ def test_native_runs_refuse_import_settings():
 
 
 def test_measured_cost_of_an_unknown_network(run_raw):
-    from repdyn import work
+    from repdyn.cost import work
 
     p = plan.build(config.resolve(run_raw))
     measured_id = p.experiments[0].run.id
@@ -206,7 +206,7 @@ def test_measured_cost_of_an_unknown_network(run_raw):
 
 
 def test_job_counts_of_an_imported_run_equal_a_snakemake_dry_run(run_raw, tmp_path):
-    from repdyn import jobs
+    from repdyn.scheduling import jobs
     from workflow_helpers import planned_jobs, write_config
 
     expected = planned_jobs(tmp_path / "w", write_config(tmp_path / "w", run_raw))

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from repdyn import config, plan
-from repdyn.atomic import TMP_PREFIX
+from repdyn.storage.atomic import TMP_PREFIX
 from repdyn.cka import open_cka
 from repdyn.drs import open_drs
 from workflow_helpers import job_counts, pipeline_targets, snakemake, snakemake_cmd
@@ -85,7 +85,7 @@ Moment = Callable[[], list[Path]]  # the outputs whose jobs are at the moment no
 
 
 def being_written(outputs: list[Path]) -> Moment:
-    """Outputs that a job is writing: their repdyn.atomic temporary sibling exists, they do not."""
+    """Outputs that a job is writing: their repdyn.storage.atomic temporary sibling exists, they do not."""
     return lambda: [p for p in outputs if not p.exists() and any(p.parent.glob(f"{TMP_PREFIX}{p.name}.*"))]
 
 
@@ -206,7 +206,7 @@ def drill(reference: Path, work: Path, pending: dict[str, list[PurePosixPath]],
     assert not missing, f"the resumed run did not produce {missing}"
     assert mtimes_now(finished) == finished, "the resumed run rewrote outputs of jobs that had finished"
     assert not marked_incomplete(work)
-    # a killed writer's half-written temporary is deleted when its job runs again (repdyn.atomic.remove_stale)
+    # a killed writer's half-written temporary is deleted when its job runs again (repdyn.storage.atomic.remove_stale)
     leftovers = [str(p) for victim in victims for p in victim.parent.glob(f"{TMP_PREFIX}{victim.name}.*")]
     assert not leftovers, f"temporaries of killed jobs left behind: {leftovers}"
     return victims

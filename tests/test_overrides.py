@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import tiny_raw
-from repdyn import config, overrides
+from repdyn import config
+from repdyn.config import overrides
 from workflow_helpers import planned_jobs, snakemake, write_config
 
 

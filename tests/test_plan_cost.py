@@ -1,4 +1,4 @@
-"""Job counts, storage and device hours of a plan (repdyn.jobs, repdyn.cost, `repdyn plan`)."""
+"""Job counts, storage and device hours of a plan (repdyn.scheduling.jobs, repdyn.cost.model, `repdyn plan`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from conftest import REPO, tiny_raw
 from workflow_helpers import planned_jobs, write_config
 
 from repdyn.cli import planning as cli_plan
-from repdyn import config, cost, jobs, overview, plan, work
+from repdyn import config, plan
 
 # The paper-scale configs; configs/default_seeds.yaml is the CPU default's seed replicate (tests/test_replicates.py),
+from repdyn.cost import model as cost
+from repdyn.scheduling import jobs
+from repdyn.cost import report as overview
+from repdyn.cost import matrix_work, work
 # configs/paper_grid_cpu.yaml the paper's grids on a small CPU experiment (test_paper_grid_cpu_*).
 CPU_CONFIGS = ("default_seeds.yaml", "default_controls.yaml", "default_eps.yaml", "paper_grid_cpu.yaml")
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name not in CPU_CONFIGS)
@@ -78,7 +82,7 @@ def test_storage_of_the_tiny_experiment_by_hand():
     # float64 cells per layer (the diagonal tiles are full squares); the assembled matrix 5 x 5, beside one heatmap
     # per layer and the panel as PNG and PDF.
     assert s.storage["cka tiles"] == 6 * 17 * 8
-    assert s.storage["cka matrices"] == 6 * 25 * 8 + (6 + 2) * work.FIGURE_FILE_BYTES
+    assert s.storage["cka matrices"] == 6 * 25 * 8 + (6 + 2) * matrix_work.FIGURE_FILE_BYTES
     # the dataset file: 200 training and 10,000 test images, 32 x 32, compressed, with 16 bytes of labels each
     assert s.storage["data"] == 10_200 * 1024 * work.DATA_COMPRESSION + 16 * 10_200
     # DRS: epochs 0, 2, 4 with tiny_raw's P = 3 planes of 5 x 5 points, uint8 per layer and point

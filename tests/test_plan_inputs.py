@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import tiny_raw
-from repdyn import config, jobs, plan
+from repdyn import config, plan
+from repdyn.scheduling import jobs
 from repdyn.plan.inputs import (
     Fixed,
     cka_assemble_inputs,

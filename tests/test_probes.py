@@ -21,7 +21,7 @@ from torch import nn
 
 from repdyn.models import LayerTap, build
 from repdyn.drs.probe_job import warn_if_output_probe_underfits
-from repdyn.probe_schedule import probe_epochs, steps_per_epoch
+from repdyn.config.probe_schedule import probe_epochs, steps_per_epoch
 from repdyn.drs.probes import (
     FeatureCache,
     init_probe,

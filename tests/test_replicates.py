@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from repdyn.report.index import flat_settings, replicates_section
+from repdyn.report.experiment_settings import flat_settings
+from repdyn.report.index import replicates_section
 from repdyn.report.replicates import format_tsv, match_transitions, replicate_groups, replicate_rows, spread, tolerance
 
 

@@ -22,8 +22,8 @@ from workflow_helpers import planned_jobs, snakemake, write_config
 
 from repdyn.report import COLUMNS, ExperimentInputs
 from repdyn.report.analysis import cross_run_diagonal, mean_offdiag
+from repdyn.report.comparisons import width_groups
 from repdyn.report.html import esc, table
-from repdyn.report.index import width_groups
 from repdyn.report.inputs import SimilarityResult
 from repdyn.report.summary import cell, format_tsv
 

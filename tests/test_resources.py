@@ -1,4 +1,4 @@
-"""repdyn.resources and the cost model behind it: known model facts, monotone estimates, GPU keys, retries."""
+"""repdyn.scheduling.resources and the cost model behind it: known model facts, monotone estimates, GPU keys, retries."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import copy
 import pytest
 from snakemake.iocontainers import Wildcards
 
-from repdyn import config, plan, resources
-from repdyn.jobs import workflow_jobs
-from repdyn.architectures import model_cost
+from repdyn import config, plan
+
+from repdyn.scheduling import resources
+from repdyn.scheduling.jobs import workflow_jobs
+from repdyn.models.architectures import model_cost
 
 PAPER = {
     "device": "cuda",
@@ -153,7 +155,7 @@ def test_for_rule_gives_callables_of_wildcards_and_attempt():
         expected = resources.rule_resources("train_segment", p, wc, attempt, "cuda")
         assert {k: f(snake_wc, attempt) for k, f in got.items()} == expected
     assert set(resources.for_rule("cka_tile", p, "cuda")) == {"runtime", "mem_mb"}
-    assert "**repdyn.resources.for_rule(\"cka_tile\", PLAN, CONFIG.device)" in resources.rule_lines("cka_tile")
+    assert "**repdyn.scheduling.resources.for_rule(\"cka_tile\", PLAN, CONFIG.device)" in resources.rule_lines("cka_tile")
 
 
 def test_bad_input_names_what_is_wrong():

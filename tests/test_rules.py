@@ -1,4 +1,4 @@
-"""The rule table (repdyn.rules) against the workflow itself: rule names, threads and localrule."""
+"""The rule table (repdyn.scheduling.rule_table) against the workflow itself: rule names, threads and localrule."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from repdyn import cost, jobs, resources, rules
+from repdyn.cost import model as cost
+
+from repdyn.scheduling import jobs
+
+from repdyn.scheduling import resources
+
+from repdyn.scheduling import rule_table as rules
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +50,7 @@ def test_table_threads_and_local_rules_match_the_rule_files():
         expected = "CONFIG.threads" if rule.threads == rules.CONFIG else str(rule.threads)
         assert (threads or "1") == expected, rule.name
         assert (directive(body, "localrule") == "True") == rule.local, rule.name
-        uses_resources = f'repdyn.resources.for_rule("{rule.name}"' in body
+        uses_resources = f'repdyn.scheduling.resources.for_rule("{rule.name}"' in body
         assert uses_resources == (rule.work is not None), rule.name
 
 
@@ -58,4 +64,4 @@ def test_cost_resources_and_jobs_read_the_table():
     assert not (rules.GPU_RULES & rules.LOCAL_RULES)
     summary_stages = {rules.RULES[r].stage for r in rules.MODELLED}
     assert {"checkpoints", "grams", "cka tiles", "drs matrices", "reports"} <= summary_stages
-    assert cost.job_work.__module__ == "repdyn.cost"
+    assert cost.job_work.__module__ == "repdyn.cost.model"

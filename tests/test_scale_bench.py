@@ -9,7 +9,9 @@ import sys
 import pytest
 from conftest import REPO
 
-from repdyn import config, plan, rules
+from repdyn import config, plan
+
+from repdyn.scheduling import rule_table as rules
 
 
 def load_bench():

@@ -17,7 +17,7 @@ and the drills:
   request. One job, so that the minute the drill takes adds little to the CPUs' load;
 - Snakemake itself SIGKILLed while the CKA assembly of a rewound copy of the local reference run runs;
   then what docs/cluster.md says: `scancel` the old run's jobs, `--unlock`, the same command again;
-- the GPU requests of repdyn.resources on a cuda config (two rules that only touch files: no GPU is used);
+- the GPU requests of repdyn.scheduling.resources on a cuda config (two rules that only touch files: no GPU is used);
 - on the spare node, so that no other scenario's job is touched: slurmd is stopped when the CKA assembly of
   a rewound copy of the reference run starts, until slurmctld declares the node DOWN, then started again.
 Each drill's copy lacks one job's output: on two cores every job's two start-ups slow the other runs, and the
@@ -46,7 +46,7 @@ from slurm_cluster import (PROFILE, REPO, Action, ProfileRun, cluster_script, me
 from test_kill_drills import (assert_same_cka, assert_same_drs, finished_files,
                               marked_incomplete, mtimes_now, rewind, tiny_experiment)
 from repdyn import config, plan
-from repdyn.atomic import TMP_PREFIX
+from repdyn.storage.atomic import TMP_PREFIX
 from workflow_helpers import job_counts, pipeline_targets, write_config
 
 pytestmark = pytest.mark.slow
@@ -178,7 +178,7 @@ def wait_until_ended(run: ProfileRun) -> None:
 GPU_SNAKEFILE = """
 import sys
 sys.path.insert(0, {src!r})
-import repdyn.config, repdyn.plan, repdyn.resources
+import repdyn.config, repdyn.plan, repdyn.scheduling.resources
 from repdyn.tiling.names import tile_name
 
 CONFIG = repdyn.config.resolve(config)
@@ -195,20 +195,20 @@ rule all:
 rule train_segment:
     output: "out/train/{{run}}/{{start}}-{{end}}.done"
     threads: CONFIG.threads
-    resources: **repdyn.resources.for_rule("train_segment", PLAN, CONFIG.device),
+    resources: **repdyn.scheduling.resources.for_rule("train_segment", PLAN, CONFIG.device),
     shell: "touch {{output}}"
 
 rule cka_tile:
     output: "out/{{stage}}/{{id}}/{{tile}}.done"
     wildcard_constraints: stage="cka"
     threads: CONFIG.threads
-    resources: **repdyn.resources.for_rule("cka_tile", PLAN, CONFIG.device),
+    resources: **repdyn.scheduling.resources.for_rule("cka_tile", PLAN, CONFIG.device),
     shell: "touch {{output}}"
 """
 
 
 def gpu_scenario(work: Path) -> ProfileRun:
-    """repdyn.resources on a cuda config with 3 threads: the GPU rule asks for a GPU of the model
+    """repdyn.scheduling.resources on a cuda config with 3 threads: the GPU rule asks for a GPU of the model
     $REPDYN_GPU_MODEL on the gpu partition (the cluster's GPUs are of type "virtual")."""
     raw = tiny_raw()
     raw["device"], raw["threads"] = "cuda", 3
@@ -308,14 +308,14 @@ def attempts(records: list[dict[str, str]]) -> list[int]:
 
 def planned_jobs(p) -> dict:
     """The plan's cluster jobs by the comment the plugin gives their SLURM job."""
-    from repdyn import jobs
+    from repdyn.scheduling import jobs
 
     return {"rule_" + j.rule + "_wildcards_" + "_".join(j.wc[k] for k in WILDCARD_ORDER[j.rule]): j
             for j in jobs.workflow_jobs(p) if j.rule in WILDCARD_ORDER}
 
 
 def test_every_job_reaches_slurm_with_the_resources_of_the_rule_table(scenarios):
-    from repdyn import resources
+    from repdyn.scheduling import resources
 
     for name in ("training", "workflow"):
         scenarios[name].check(outcome(scenarios, name))
@@ -383,7 +383,7 @@ def assert_same_checkpoints(work: Path, reference: Path) -> None:
 
 
 def test_a_job_past_its_time_limit_is_retried_with_a_larger_request(scenarios, drill_reference):
-    from repdyn import resources
+    from repdyn.scheduling import resources
 
     timeout = outcome(scenarios, "timeout")
     run = timeout["run"]

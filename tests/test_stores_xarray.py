@@ -20,7 +20,7 @@ import zarr
 
 xr = pytest.importorskip("xarray")
 
-from repdyn import zarr_labels  # noqa: E402
+from repdyn.storage import zarr_labels  # noqa: E402
 from repdyn.cka import open_cka  # noqa: E402
 from repdyn.cka.store import read_matrix_store, write_matrix_store  # noqa: E402
 from repdyn.drs import open_drs  # noqa: E402

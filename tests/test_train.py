@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from repdyn.devices import resolve_device
+from repdyn.machine.devices import resolve_device
 from repdyn.train import init_run, load_checkpoint_model, read_metrics, train_segment, training_phases
 from repdyn.train import loop
 from repdyn.train.augment import draw_epoch, epoch_seeds, horizontal_flip, random_crop

@@ -24,7 +24,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repdyn import checksums, integrity, verify
+from repdyn.storage import checksums
+
+from repdyn.storage import integrity
+
+from repdyn.storage import verify
 from repdyn.cka import open_cka
 from repdyn.cli import main
 from workflow_helpers import REPO, copy_run, job_counts, pipeline_targets, snakemake

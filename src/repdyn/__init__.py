@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 
 def open_experiment(name: str, root: str = "."):
-    """One experiment's results by name (repdyn.results.open_experiment): stores, events, metrics, paths."""
-    from repdyn.results import open_experiment as _open
+    """One experiment's results by name (repdyn.results.experiment.open_experiment): stores, events, metrics, paths."""
+    from repdyn.results.experiment import open_experiment as _open
 
     return _open(name, root)

@@ -14,13 +14,13 @@ rule spec:
         "benchmarks/spec/{stage}/{id}.tsv"
     localrule: True
     run:
-        import repdyn.artifacts
+        import repdyn.storage.spec_files
 
-        repdyn.artifacts.write_spec(os.path.dirname(output[0]), artifact_spec(wildcards.stage, wildcards.id), log[0])
+        repdyn.storage.spec_files.write_spec(os.path.dirname(output[0]), artifact_spec(wildcards.stage, wildcards.id), log[0])
 
 
 rule index:
-    """results/index.json: experiment names -> artifact ids and paths (earlier configs' kept: repdyn.history)."""
+    """results/index.json: experiment names -> artifact ids and paths (earlier configs' kept: repdyn.results.history)."""
     output:
         "results/index.json",
     params:
@@ -31,6 +31,6 @@ rule index:
         "benchmarks/index.tsv"
     localrule: True
     run:
-        import repdyn.artifacts
+        import repdyn.storage.spec_files
 
-        repdyn.artifacts.write_index(output[0], INDEX, log[0])
+        repdyn.storage.spec_files.write_index(output[0], INDEX, log[0])

@@ -18,7 +18,7 @@ rule extract_segment:
         "benchmarks/extract_segment/{id}/{start}-{end}.tsv"
     threads: CONFIG.threads
     resources:
-        **repdyn.resources.for_rule("extract_segment", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("extract_segment", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:
@@ -41,7 +41,7 @@ rule cka_tile:
         "benchmarks/{stage}_tile/{id}/{tile}.tsv"
     threads: CONFIG.threads
     resources:
-        **repdyn.resources.for_rule("cka_tile", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("cka_tile", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:
@@ -73,7 +73,7 @@ rule cka_assemble:
         "benchmarks/{stage}_assemble/{id}/{shape}.tsv"
     threads: 1
     resources:
-        **repdyn.resources.for_rule("cka_assemble", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("cka_assemble", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:

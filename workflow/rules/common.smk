@@ -4,51 +4,53 @@
 import json
 import os
 
+import yaml
+
 from snakemake.exceptions import WorkflowError
 
 import repdyn.analysis.events
 import repdyn.config
-import repdyn.history
-import repdyn.ids
-import repdyn.overrides
+import repdyn.results.history
+import repdyn.storage.ids
+import repdyn.config.overrides
 import repdyn.plan
 import repdyn.plan.inputs
-import repdyn.resources
-import repdyn.reruns
-import repdyn.runtime
+import repdyn.scheduling.resources
+import repdyn.scheduling.reruns
+import repdyn.machine.settings
 
 # A config given with --configfile replaces config.yaml instead of being merged into it
 # (Snakemake would otherwise let a paper-scale config inherit the default experiment's
-# small subset). `--config` still overrides either, typed by repdyn.overrides (Snakemake
+# small subset). `--config` still overrides either, typed by repdyn.config.overrides (Snakemake
 # keeps every value a string and refuses dotted keys: `--config set='a.b.c=1; ...'`).
-_raw = {k: v for k, v in config.items() if k != repdyn.overrides.SET_KEY}
+_raw = {k: v for k, v in config.items() if k != repdyn.config.overrides.SET_KEY}
 if "experiments" not in _raw:
     _raw = repdyn.config.deep_merge(
-        repdyn.config.yaml.safe_load(open(os.path.join(workflow.basedir, "config.yaml"))), _raw
+        yaml.safe_load(open(os.path.join(workflow.basedir, "config.yaml"))), _raw
     )
 try:
-    _raw = repdyn.overrides.apply(_raw, workflow.config_settings.config)
+    _raw = repdyn.config.overrides.apply(_raw, workflow.config_settings.config)
     CONFIG = repdyn.config.resolve(_raw)
     PLAN = repdyn.plan.build(CONFIG)
 except repdyn.config.ConfigError as exc:
     raise WorkflowError(f"repdyn config error: {exc}") from None
 
 # Reruns by content, not file times: the default profile leaves mtime out of the rerun triggers, and this makes
-# Snakemake honour that (repdyn.reruns; docs/snakemake.md, "When Snakemake reruns a job").
-repdyn.reruns.honour_rerun_triggers(workflow)
+# Snakemake honour that (repdyn.scheduling.reruns; docs/snakemake.md, "When Snakemake reruns a job").
+repdyn.scheduling.reruns.honour_rerun_triggers(workflow)
 
-repdyn.runtime.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()},
+repdyn.machine.settings.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()},
                       {i: r.machine for i, r in PLAN.runs.items() if r.imported})
 
-# Results accumulate (repdyn.history): the index keeps the experiments of earlier configs run in this
+# Results accumulate (repdyn.results.history): the index keeps the experiments of earlier configs run in this
 # directory, and the report index lists their pages too. Snakemake reruns a job when its params change:
 # the index is rewritten exactly when the set of experiments or their ids change.
 try:
-    INDEX = repdyn.history.merged_index(PLAN.index())
+    INDEX = repdyn.results.history.merged_index(PLAN.index())
 except ValueError as exc:
     raise WorkflowError(f"repdyn: {exc}") from None
-INDEX_DIGEST = repdyn.ids.spec_id(INDEX)
-EARLIER_REPORTS = repdyn.history.earlier_reports(INDEX, {e.name for e in PLAN.experiments})
+INDEX_DIGEST = repdyn.storage.ids.spec_id(INDEX)
+EARLIER_REPORTS = repdyn.results.history.earlier_reports(INDEX, {e.name for e in PLAN.experiments})
 
 
 wildcard_constraints:

@@ -10,7 +10,7 @@ rule prepare_data:
         "benchmarks/prepare_data/{id}.tsv"
     threads: 1
     resources:
-        **repdyn.resources.for_rule("prepare_data", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("prepare_data", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:

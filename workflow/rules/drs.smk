@@ -21,7 +21,7 @@ rule make_planes:
         "benchmarks/make_planes/{id}.tsv"
     threads: 1
     resources:
-        **repdyn.resources.for_rule("make_planes", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("make_planes", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:
@@ -42,7 +42,7 @@ rule probe_segment:
         "benchmarks/probe_segment/{id}/{start}-{end}.tsv"
     threads: CONFIG.threads
     resources:
-        **repdyn.resources.for_rule("probe_segment", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("probe_segment", PLAN, CONFIG.device),
         feature_budget=from_plan("probe_memory_budget"),
     conda:
         "../../envs/repdyn.yaml"
@@ -65,7 +65,7 @@ rule planes_eval:
         "benchmarks/planes_eval/{id}/{start}-{end}.tsv"
     threads: CONFIG.threads
     resources:
-        **repdyn.resources.for_rule("planes_eval", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("planes_eval", PLAN, CONFIG.device),
         eval_batch=from_plan("eval_batch"),
     conda:
         "../../envs/repdyn.yaml"
@@ -89,7 +89,7 @@ rule drs_tile:
         "benchmarks/drs_tile/{id}/{tile}.tsv"
     threads: CONFIG.threads
     resources:
-        **repdyn.resources.for_rule("drs_tile", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("drs_tile", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:
@@ -120,7 +120,7 @@ rule drs_assemble:
         "benchmarks/drs_assemble/{id}/{shape}.tsv"
     threads: 1
     resources:
-        **repdyn.resources.for_rule("drs_assemble", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("drs_assemble", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:

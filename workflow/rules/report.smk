@@ -31,7 +31,7 @@ rule report_experiment:
     localrule: True
     threads: 1
     resources:
-        **repdyn.resources.for_rule("report_experiment", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("report_experiment", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:
@@ -59,7 +59,7 @@ rule report_index:
     localrule: True
     threads: 1
     resources:
-        **repdyn.resources.for_rule("report_index", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("report_index", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:

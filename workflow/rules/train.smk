@@ -21,7 +21,7 @@ rule init:
         "benchmarks/init/{run}.tsv"
     threads: CONFIG.threads
     resources:
-        **repdyn.resources.for_rule("init", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("init", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:
@@ -42,7 +42,7 @@ rule train_segment:
         "benchmarks/train_segment/{run}/{start}-{end}.tsv"
     threads: CONFIG.threads
     resources:
-        **repdyn.resources.for_rule("train_segment", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("train_segment", PLAN, CONFIG.device),
     conda:
         "../../envs/repdyn.yaml"
     shell:

@@ -12,7 +12,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from repdyn import artifacts, grids, plan
+from repdyn import plan
+
+from repdyn.storage import spec_files as artifacts
+
+from repdyn.config import grids
 from repdyn.analysis import mean_offdiag
 from repdyn.tiling.assembly import write_result
 from repdyn.tiling.names import tile_epochs
@@ -21,7 +25,7 @@ from repdyn.tiling.parts import checkpoint_paths, parse_epochs
 
 def extract(extract_dir: Path, source: str, epochs_text: str, out: str, device: str) -> None:
     """extract_segment: the Grams of one training segment's grid epochs."""
-    from repdyn.cka.extract_job import extract_part
+    from repdyn.extract.job import extract_part
 
     from repdyn.twopoint.record import read_pairs
 

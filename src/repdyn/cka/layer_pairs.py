@@ -21,10 +21,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from repdyn import atomic, zarr_labels
+from repdyn.storage import atomic
+
+from repdyn.storage import zarr_labels
 from repdyn.cka.store import GramParts
 from repdyn.cka.tile_job import epoch_vectors, tile_cka
-from repdyn.tiling import zarr_store
+from repdyn.storage import zarr_store
 
 LAYER_PAIRS_STORE = "layer_pairs.zarr"
 LAYER_PAIRS_FIGURE = "layer_pairs.png"
@@ -78,7 +80,7 @@ def layer_pairs_figure(path: str | os.PathLike, matrix: np.ndarray, labels: Sequ
 
 def run_layer_pairs(cka_dir: Path, epoch: int, part_dirs: Sequence[str], out: str | os.PathLike) -> None:
     """The layer-pairs job: store and figure of one grid epoch inside the fresh directory `out`."""
-    from repdyn import artifacts
+    from repdyn.storage import spec_files as artifacts
 
     spec = artifacts.read_spec(cka_dir, "cka")
     settings = spec["settings"]

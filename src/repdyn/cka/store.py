@@ -23,7 +23,7 @@ Assembled (`results/cka/<id>/e<E>/cka.zarr`):
     layer, row_epoch, col_epoch                        coordinates: the layers and the epochs of each axis
     attrs: layers, layer_labels, estimator, experiment(s), ids
 
-Every store is consolidated and labelled for xarray (repdyn.zarr_labels):
+Every store is consolidated and labelled for xarray (repdyn.storage.zarr_labels):
 `xarray.open_zarr(".../cka.zarr").cka.sel(layer="layer4", row_epoch=10)`. Stores written before the labelled
 layout (one array `cka/<layer>` per layer) are read as well.
 
@@ -40,13 +40,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import zarr
 
-from repdyn.tiling import zarr_store
+from repdyn.storage import zarr_store
 from repdyn.tiling.parts import EpochParts
-from repdyn.tiling.zarr_store import add_array, add_epoch_axes, add_matrices, create_group
+from repdyn.storage.zarr_store import add_array, add_epoch_axes, add_matrices, create_group
 
-from repdyn.integrity import require
+from repdyn.storage.integrity import require
 
-from repdyn import zarr_labels
+from repdyn.storage import zarr_labels
 
 GRAMS_STORE = "grams.zarr"
 TILE_STORE = "tile.zarr"

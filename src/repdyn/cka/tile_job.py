@@ -21,7 +21,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from repdyn import atomic
+from repdyn.storage import atomic
 from repdyn.cka.estimators import check_estimator
 from repdyn.cka.store import CKA_STORE, TILE_STORE, GramParts, read_matrix_store, write_matrix_store
 from repdyn.cka.panels import batch_panels, keep_freed_memory, read_ahead, working_chunks

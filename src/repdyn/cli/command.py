@@ -36,7 +36,7 @@ def add_tile_arguments(p: argparse.ArgumentParser, parts: str) -> None:
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
-    from repdyn.checks import require_int
+    from repdyn.config.integers import require_int
 
     try:
         value = int(text)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repdyn import runtime
+from repdyn.machine import settings as runtime
 from repdyn.cli.command import add_command, add_out, add_threads, add_tile_arguments, positive_int
 
 

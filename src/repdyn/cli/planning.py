@@ -9,9 +9,13 @@ from repdyn.cli.command import USER, add_command
 
 
 def _plan(args: argparse.Namespace):
-    from repdyn import config, overrides, plan
+    from repdyn import config, plan
+    from repdyn.config import overrides
 
-    return plan.build(config.load(args.configs or ["config.yaml"], overrides.from_assignments(args.set)))
+    sources = args.configs or ["config.yaml"]
+    loaded = config.load(sources, overrides.from_assignments(args.set))
+    with config.naming_sources(sources, bool(args.set)):
+        return plan.build(loaded)
 
 
 def validate_summary(p, sources: list[str]) -> str:
@@ -21,10 +25,19 @@ def validate_summary(p, sources: list[str]) -> str:
              f"(device {p.config.device}, {p.config.threads} thread{'s' * (p.config.threads != 1)} per job)"]
     width = max(len(e.name) for e in exps)
     for e in exps:
-        grids = "  ".join(f"{kind} {len(epochs)} epochs" for kind, epochs in e.grids.items())
+        grids = "  ".join(_grid_summary(kind, epochs, e.experiment.section("grids")[kind], e.epochs)
+                          for kind, epochs in e.grids.items())
         lines.append(f"  {e.name:<{width}}  {e.epochs:>5} epochs  {grids}  run {e.run.id}")
     lines.append("ids and paths of every artifact: repdyn validate --json; cost: repdyn plan")
     return "\n".join(lines)
+
+
+def _grid_summary(kind: str, epochs: tuple[int, ...], spec, length: int) -> str:
+    """`cka 37 epochs`, and how many grid points lie after the last epoch (kept for a longer run)."""
+    from repdyn.config import grids
+
+    later = len(grids.beyond(spec, length))
+    return f"{kind} {len(epochs)} epochs" + (f" (+{later} after epoch {length})" if later else "")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -34,7 +47,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from repdyn.overview import plan_report
+    from repdyn.cost.report import plan_report
 
     print(plan_report(_plan(args), args.experiment, args.json, root=args.directory))
     return 0

@@ -11,7 +11,7 @@ MARKS = {"done": "done", "missing": "—", "off": "off"}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from repdyn import results
+    from repdyn.results import experiment as results
 
     known = results.experiments(args.directory)
     if not known:

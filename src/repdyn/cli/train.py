@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repdyn import artifacts, runtime
+from repdyn.storage import spec_files as artifacts
+
+from repdyn.machine import settings as runtime
 from repdyn.cli.command import add_command, add_out, add_threads, positive_int
 from repdyn.imports.files import is_imported
 
@@ -55,7 +57,7 @@ def _import(spec: dict, dataset: Path, args: argparse.Namespace, start: int, end
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from repdyn import atomic
+    from repdyn.storage import atomic
     from repdyn.train import read_metrics, training_phases
     from repdyn.train.metrics import write_metrics
 

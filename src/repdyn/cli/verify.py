@@ -1,4 +1,4 @@
-"""User command `verify`: check artifacts against the checksums recorded when they were written (repdyn.verify)."""
+"""User command `verify`: check artifacts against the checksums recorded when they were written (repdyn.storage.verify)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from repdyn.cli.command import USER, add_command, positive_int
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from repdyn import verify
+    from repdyn.storage import verify
 
     return verify.run(args.paths, record_missing=args.record, quick=args.quick, jobs=args.jobs)
 

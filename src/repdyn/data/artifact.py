@@ -36,9 +36,9 @@ import h5py
 import numpy as np
 import torch
 
-from repdyn.atomic import atomic_path
+from repdyn.storage.atomic import atomic_path
 from repdyn.data.source_data import ImageGeometry
-from repdyn.integrity import require
+from repdyn.storage.integrity import require
 
 FORMAT_VERSION = 1
 IMAGE_CHUNK = 1024  # images per HDF5 chunk: large enough for fast lzf reads, small for partial reads

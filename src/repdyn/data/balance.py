@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from repdyn.checks import is_int, require_int
+from repdyn.config.integers import is_int, require_int
 
 MIN_PROBE_BATCH = 4  # the unbiased HSIC estimator divides by (n - 3)
 

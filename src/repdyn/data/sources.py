@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from repdyn.checks import require_int
+from repdyn.config.integers import require_int
 from repdyn.data.source_data import SourceData
 
 DATASETS = ("fashion_mnist", "cifar10", "svhn", "tiny_imagenet", "npz")

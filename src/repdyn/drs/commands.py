@@ -12,7 +12,11 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from repdyn import artifacts, grids, plan
+from repdyn import plan
+
+from repdyn.storage import spec_files as artifacts
+
+from repdyn.config import grids
 from repdyn.analysis import mean_offdiag
 from repdyn.tiling.assembly import write_result
 from repdyn.tiling.names import tile_epochs
@@ -54,7 +58,7 @@ def planes_eval(preds_dir: Path, probes: str, planes: str, source: str, epochs_t
 
 def tile(drs_dir: Path, name: str, rows: Sequence[str], cols: Sequence[str], out: str, device: str) -> None:
     """drs_tile: agreement counts of one block of the DRS matrices of all layers."""
-    from repdyn.devices import resolve_device
+    from repdyn.machine.devices import resolve_device
     from repdyn.drs.tile_job import run_tile
 
     grid = artifacts.read_spec(drs_dir, "drs")["settings"]["grid"]

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from repdyn.checks import require_int
+from repdyn.config.integers import require_int
 
 DEFAULT_RESOLUTION = 50
 DEFAULT_RANGE = 0.1

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import torch
 
-from repdyn import atomic
+from repdyn.storage import atomic
 from repdyn.drs.store import write_planes
 from repdyn.drs.selection import select_planes
 

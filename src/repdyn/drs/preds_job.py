@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import torch
 
-from repdyn import atomic
+from repdyn.storage import atomic
 from repdyn.drs.agreement import predict_planes
 from repdyn.drs.store import (
     PREDS_STORE,
@@ -25,7 +25,7 @@ from repdyn.drs.store import (
     create_preds_store,
     read_planes,
 )
-from repdyn.tiling import zarr_store
+from repdyn.storage import zarr_store
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def preds_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
     `precision` the network's arithmetic on plane points (`drs.precision`: float32 or bf16).
     """
     from repdyn.data import DatasetArtifact
-    from repdyn.devices import resolve_device
+    from repdyn.machine.devices import resolve_device
     from repdyn.train import load_checkpoint_model
 
     if not checkpoints:

@@ -22,11 +22,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from repdyn import atomic
+from repdyn.storage import atomic
 from repdyn.drs.store import PROBES_STORE, create_probe_store
 from repdyn.drs.probes import FeatureCache, predict, probe_errors, train_probes
-from repdyn.probe_schedule import probe_passes
-from repdyn.tiling import zarr_store
+from repdyn.config.probe_schedule import probe_passes
+from repdyn.storage import zarr_store
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def epoch_probes(model: torch.nn.Module, dataset: Any, labels: torch.Tensor, set
                  memory_budget_bytes: int | None, device: torch.device,
                  scratch_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Probes of one network: {"probes", "train_err", "test_err" ({layer: float}), "dims", "cache_mode",
-    "probe_epochs" (passes run: repdyn.probe_schedule.probe_passes)}."""
+    "probe_epochs" (passes run: repdyn.config.probe_schedule.probe_passes)}."""
     layers = list(model.analysed_layers)
     build = {"normalize": dataset.normalize, "batch_size": FORWARD_BATCH, "memory_budget_bytes": memory_budget_bytes,
              "device": device, "pooling": settings["pooling"], "scratch_dir": scratch_dir}
@@ -104,7 +104,7 @@ def probe_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
                scratch_dir: str | os.PathLike | None = None) -> None:
     """Write `out_dir/probes.zarr` for the given {epoch: checkpoint path}, atomically (whole directory)."""
     from repdyn.data import DatasetArtifact
-    from repdyn.devices import resolve_device
+    from repdyn.machine.devices import resolve_device
     from repdyn.models.registry import run_layer_labels
     from repdyn.train import load_checkpoint_model
 

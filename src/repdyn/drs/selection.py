@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from repdyn.checks import require_int
+from repdyn.config.integers import require_int
 from repdyn.drs.planes import DEFAULT_RANGE, DEFAULT_RESOLUTION, Plane, PlaneSet, as_float64_numpy, check_grid_settings
 
 _MAX_REDRAW_FACTOR = 100  # select_planes gives up after count * this many degenerate triplets

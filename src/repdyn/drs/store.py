@@ -36,7 +36,7 @@ Assembled (`results/drs/<id>/e<E>/drs.zarr`):
 
 Every store is built under a temporary name and renamed into place when complete, so a killed job
 never leaves a store that looks finished. Every finished store is consolidated and labelled for xarray
-(repdyn.zarr_labels): `xarray.open_zarr(".../drs.zarr").drs.sel(layer="layer4", row_epoch=10)`. Stores
+(repdyn.storage.zarr_labels): `xarray.open_zarr(".../drs.zarr").drs.sel(layer="layer4", row_epoch=10)`. Stores
 written before the labelled layout (one array `drs/<layer>` per layer) are read as well.
 """
 
@@ -50,10 +50,10 @@ import numpy as np
 import torch
 import zarr
 
-from repdyn import zarr_labels
-from repdyn.integrity import require
+from repdyn.storage import zarr_labels
+from repdyn.storage.integrity import require
 from repdyn.tiling.parts import EpochParts
-from repdyn.tiling.zarr_store import add_array, add_epoch_axes, add_matrices, consolidate, create_group
+from repdyn.storage.zarr_store import add_array, add_epoch_axes, add_matrices, consolidate, create_group
 from repdyn.drs.planes import PlaneSet
 
 PROBES_STORE = "probes.zarr"

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from repdyn import atomic
+from repdyn.storage import atomic
 from repdyn.drs.agreement import agreement_counts
 from repdyn.drs.store import (
     DRS_STORE,

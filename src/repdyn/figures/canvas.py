@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from repdyn.atomic import atomic_path
+from repdyn.storage.atomic import atomic_path
 
 DPI = 150
 FONT_SIZE = 8

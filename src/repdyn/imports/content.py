@@ -35,7 +35,7 @@ def _read_cache() -> dict[str, str]:
 
 
 def _write_cache(cache: dict[str, str]) -> None:
-    from repdyn.atomic import write_text
+    from repdyn.storage.atomic import write_text
 
     try:
         write_text(_cache_path(), json.dumps(cache, sort_keys=True), record=False)

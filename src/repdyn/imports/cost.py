@@ -1,4 +1,4 @@
-"""Cost-model facts of an imported network (repdyn.architectures.ModelCost): from model.cost, or measured.
+"""Cost-model facts of an imported network (repdyn.models.architectures.ModelCost): from model.cost, or measured.
 
 Measured = the factory's network built once on the CPU and one image forwarded under
 torch.utils.flop_counter.FlopCounterMode (multiply and add counted separately, as for the built-in
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from repdyn.architectures import ModelCost
+from repdyn.models.architectures import ModelCost
 from repdyn.imports.content import _read_cache, _write_cache
 
 

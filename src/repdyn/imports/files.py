@@ -3,7 +3,7 @@
 The id covers what the files hold, not where they are: the factory's source digest, the kwargs, the
 layers, the state-dict key, and the SHA-256 of every checkpoint file of epochs 0..E that exists (the
 metrics evaluate them all). Paths (train.checkpoints, model.pythonpath) and model.cost are machine
-settings, exported to the jobs by repdyn.runtime.
+settings, exported to the jobs by repdyn.machine.settings.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from repdyn.atomic import atomic_path, write_json
-from repdyn.devices import resolve_device
+from repdyn.storage.atomic import atomic_path, write_json
+from repdyn.machine.devices import resolve_device
 from repdyn.imports.content import sha256_file
 from repdyn.imports.external import check_outputs, state_dict_from
 from repdyn.imports.files import checkpoint_file

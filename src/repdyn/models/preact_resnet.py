@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repdyn.architectures import AnalysedLayersMixin
+from repdyn.models.architectures import AnalysedLayersMixin
 
 
 class PreActBlock(nn.Module):

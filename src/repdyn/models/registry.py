@@ -1,4 +1,4 @@
-"""Architecture names, their analysed layers and build-setting checks, without torch (facts: repdyn.architectures).
+"""Architecture names, their analysed layers and build-setting checks, without torch (facts: repdyn.models.architectures).
 
 The Snakefile needs the layer lists at parse time (to name one output per
 layer) and config validation needs the setting rules; importing torch there
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from repdyn.architectures import ARCHITECTURES as RECORDS
-from repdyn.architectures import VIT_BLOCKS, VIT_PATCH, architecture
-from repdyn.checks import require_int
+from repdyn.models.architectures import ARCHITECTURES as RECORDS
+from repdyn.models.architectures import VIT_BLOCKS, VIT_PATCH, architecture
+from repdyn.config.integers import require_int
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch

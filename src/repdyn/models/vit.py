@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.vision_transformer import VisionTransformer
 
-from repdyn.architectures import VIT_BLOCKS, VIT_DIM, VIT_PATCH, AnalysedLayersMixin
+from repdyn.models.architectures import VIT_BLOCKS, VIT_DIM, VIT_PATCH, AnalysedLayersMixin
 
 
 

@@ -15,7 +15,9 @@ from typing import Any, ClassVar
 
 import dataclasses
 
-from repdyn import grids, ids
+from repdyn.config import grids
+
+from repdyn.storage import ids
 from repdyn.config import ConfigError
 from repdyn.plan.core import RESULTS, Plan, RunArtifact
 from repdyn.plan.parts import SegmentParts

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-from repdyn import grids, ids
+from repdyn.config import grids
+
+from repdyn.storage import ids
 from repdyn.plan.core import RESULTS, DataArtifact, Plan, RunArtifact
 from repdyn.plan.parts import SegmentParts
 from repdyn.tiling.names import Tile, block_epochs, tile_name

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from repdyn import grids, ids
+from repdyn.config import grids
+
+from repdyn.storage import ids
 from repdyn.plan.core import RESULTS, DataArtifact, Plan
 
 PAIRS_FILE = "pairs.json"

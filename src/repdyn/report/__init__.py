@@ -5,8 +5,8 @@
 
 Modules: `inputs` (paths and readers), `analysis` (blocks, similarity to initialisation, mean
 similarity per layer), `summary` (the per-experiment-and-layer table), `html` (page building
-blocks), `experiment` (one experiment's page and figures), `index` (index page, summary TSV and
-figures comparing experiments).
+blocks), `experiment` (one experiment's measures, figures and report.json), `experiment_page` (its
+HTML page), `index` (index page, summary and findings TSVs), `comparisons` (figures comparing experiments).
 """
 
 from .experiment import ExperimentReport

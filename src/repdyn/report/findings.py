@@ -1,8 +1,9 @@
 """The paper's findings as contrasts between experiments, each with its numbers, its verdict and its controls.
 
 A finding is a comparison against a control, not a number from one run. The experiments of a report are
-grouped into noise contrasts: experiments whose settings and length are equal except for the label noise
-(and the seeds), a noisy level paired with noise 0 seed by seed. Per finding (rows of reports/findings.tsv):
+grouped into noise contrasts (repdyn.report.noise_contrasts): experiments whose settings and length are equal
+except for the label noise (and the seeds), a noisy level paired with noise 0 seed by seed. Per finding (rows of
+reports/findings.tsv, written by repdyn.report.findings_tsv):
 
 - depth x noise (Sharon & Dar: deeper layers change more when there is label noise): per layer, the change of
   representation (1 - log-time weighted mean off-diagonal CKA, repdyn.analysis.change) with noise minus
@@ -25,28 +26,21 @@ from one seed pair is labelled "(one seed: a measurement)".
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from repdyn import atomic
 from repdyn.analysis.change import return_to_init, weighted_change
 
 from .analysis import finite_or_none
-from .replicates import SEED_KEY
+from .findings_tsv import finding_row, mean_sd, verdict_text
+from .noise_contrasts import NoiseContrast, noise_contrasts
 
-NOISE_KEY = "data.label_noise"
-#: settings that may differ inside a noise contrast: the noise itself and the seeds
-CONTRAST_FREE = (NOISE_KEY, "data.noise_seed", "train.train.seed")
 ALIGNMENT_LEVEL = 0.05
 MOVED = 0.01  # change (1 - weighted mean CKA) below which a layer never moved
-COLUMNS = ("finding", "layer", "values", "comparison", "verdict", "experiments")
 
 DEPTH_NOISE = "deeper layers change more with label noise (depth x noise)"
 RETURN_INIT = "the first layer returns toward initialisation after perfect fitting"
@@ -89,47 +83,6 @@ def best_epoch(phases: Mapping[str, Any], rows: Sequence[Mapping[str, float]]) -
     return min(scored)[1] if scored else None
 
 
-# ---------------------------------------------------------------------------------------------- contrasts
-@dataclass(frozen=True)
-class NoiseContrast:
-    """A noisy level against noise 0, as (noisy report, clean report) pairs of equal seed."""
-
-    noise: float
-    pairs: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...]
-
-    @property
-    def noisy(self) -> list[Mapping[str, Any]]:
-        return [n for n, _ in self.pairs]
-
-    @property
-    def names(self) -> str:
-        return "; ".join(f"{n['name']} vs {c['name']}" for n, c in self.pairs)
-
-
-def noise_contrasts(reports: Sequence[Mapping[str, Any]],
-                    flat_settings: Callable[[Mapping[str, Any]], dict[str, Any]]) -> list[NoiseContrast]:
-    """Noise contrasts among the reports (module docstring), in the order of their first member."""
-    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    seen: set[str] = set()
-    for r in reports:
-        run = (r.get("ids") or {}).get("train", r["name"])
-        if run in seen:  # one run shown under two names (two configs) is one seed, not two
-            continue
-        seen.add(run)
-        fixed = {k: v for k, v in flat_settings(r).items() if k not in CONTRAST_FREE}
-        groups[json.dumps([fixed, r.get("epochs")], sort_keys=True, default=str)].append(r)
-    out = []
-    for members in groups.values():
-        settings = [flat_settings(r) for r in members]
-        clean = {s.get(SEED_KEY): r for r, s in zip(members, settings) if not s.get(NOISE_KEY)}
-        for level in sorted({s.get(NOISE_KEY) for s in settings if s.get(NOISE_KEY)}):
-            pairs = tuple((r, clean[s.get(SEED_KEY)]) for r, s in zip(members, settings)
-                          if s.get(NOISE_KEY) == level and s.get(SEED_KEY) in clean)
-            if pairs:
-                out.append(NoiseContrast(float(level), pairs))
-    return out
-
-
 # ---------------------------------------------------------------------------------------------- findings
 def findings_table(reports: Sequence[Mapping[str, Any]],
                    flat_settings: Callable[[Mapping[str, Any]], dict[str, Any]],
@@ -140,8 +93,8 @@ def findings_table(reports: Sequence[Mapping[str, Any]],
     contrasts = noise_contrasts(reports, flat_settings)
     if not contrasts:
         everyone = ", ".join(r["name"] for r in reports)
-        return [_row(f, "all", "", "needs a noise-0 twin of a noisy experiment (equal but for data.label_noise)",
-                     "not testable", everyone) for f in (DEPTH_NOISE, RETURN_INIT, PROBE_DD, FIT_TRANSITION)]
+        return [finding_row(f, "all", "", "needs a noise-0 twin of a noisy experiment (equal but for data.label_noise)",
+                            "not testable", everyone) for f in (DEPTH_NOISE, RETURN_INIT, PROBE_DD, FIT_TRANSITION)]
     rows: list[dict[str, Any]] = []
     for contrast in contrasts:
         rows += depth_noise_rows(contrast)
@@ -156,27 +109,27 @@ def depth_noise_rows(contrast: NoiseContrast) -> list[dict[str, Any]]:
     layers = _common_layers([r for pair in contrast.pairs for r in pair])
     if len(layers) < 2 or not all(_layer(r, layer).get("change") is not None
                                   for pair in contrast.pairs for r in pair for layer in layers):
-        return [_row(DEPTH_NOISE, "all", "", "needs CKA in two or more layers of both runs", "not testable",
-                     contrast.names)]
+        return [finding_row(DEPTH_NOISE, "all", "", "needs CKA in two or more layers of both runs", "not testable",
+                            contrast.names)]
     diffs = {layer: [_layer(n, layer)["change"] - _layer(c, layer)["change"] for n, c in contrast.pairs]
              for layer in layers}
     rows = []
     for layer in layers:
         noisy = [_layer(n, layer)["change"] for n, _ in contrast.pairs]
         clean = [_layer(c, layer)["change"] for _, c in contrast.pairs]
-        rows.append(_row(DEPTH_NOISE, _label(contrast, layer),
-                         f"change {_mean_sd(noisy)} with {contrast.noise:g} noise, {_mean_sd(clean)} without; "
-                         f"difference {_mean_sd(diffs[layer])}",
-                         "1 - log-time weighted mean off-diagonal CKA, noisy minus clean, per seed pair", "",
-                         contrast.names))
+        rows.append(finding_row(DEPTH_NOISE, _label(contrast, layer),
+                                f"change {mean_sd(noisy)} with {contrast.noise:g} noise, {mean_sd(clean)} without; "
+                                f"difference {mean_sd(diffs[layer])}",
+                                "1 - log-time weighted mean off-diagonal CKA, noisy minus clean, per seed pair", "",
+                                contrast.names))
     first, last = diffs[layers[0]], diffs[layers[-1]]
     holds = all(b > 0 and b > a for a, b in zip(first, last))
     rho = _spearman(list(range(len(layers))), [statistics.fmean(diffs[layer]) for layer in layers])
-    rows.append(_row(DEPTH_NOISE, "all",
-                     f"difference at {_label(contrast, layers[-1])} {_mean_sd(last)}, at "
-                     f"{_label(contrast, layers[0])} {_mean_sd(first)}; rank correlation with depth {rho:.2f}",
-                     "last layer's difference > 0 and > the first layer's, in every seed pair",
-                     _verdict(holds, len(contrast.pairs)), contrast.names))
+    rows.append(finding_row(DEPTH_NOISE, "all",
+                            f"difference at {_label(contrast, layers[-1])} {mean_sd(last)}, at "
+                            f"{_label(contrast, layers[0])} {mean_sd(first)}; rank correlation with depth {rho:.2f}",
+                            "last layer's difference > 0 and > the first layer's, in every seed pair",
+                            verdict_text(holds, len(contrast.pairs)), contrast.names))
     return rows
 
 
@@ -186,28 +139,30 @@ def return_init_rows(contrast: NoiseContrast, tolerance: float = 0.02) -> list[d
     backs = {(side, layer): [_layer(pair[side], layer).get("return_to_init") for pair in contrast.pairs]
              for side in (0, 1) for layer in layers}
     if not layers or any(b is None for b in backs[(0, layers[0])]):
-        return [_row(RETURN_INIT, "all", "", "needs CKA epochs after perfect fitting in the noisy runs",
-                     "not testable", contrast.names)]
+        return [finding_row(RETURN_INIT, "all", "", "needs CKA epochs after perfect fitting in the noisy runs",
+                            "not testable", contrast.names)]
     rows = []
     for layer in layers:
         parts = []
         for side, what in ((0, f"{contrast.noise:g} noise"), (1, "no noise")):
             known = [b for b in backs[(side, layer)] if b is not None]
             if known:
-                parts.append(f"{what}: CKA to epoch 0 {_mean_sd([b['rise'] for b in known], signed=True)} after the "
-                             f"fit, to the early-stopping epoch {_mean_sd([b['drift'] for b in known], signed=True)}")
+                parts.append(f"{what}: CKA to epoch 0 {mean_sd([b['rise'] for b in known], signed=True)} after the "
+                             f"fit, to the early-stopping epoch {mean_sd([b['drift'] for b in known], signed=True)}")
             else:
                 parts.append(f"{what}: never fits")
-        rows.append(_row(RETURN_INIT, _label(contrast, layer), "; ".join(parts),
-                         "CKA(end, 0) - CKA(fit, 0) and CKA(end, best) - CKA(fit, best)", "", contrast.names))
+        rows.append(finding_row(RETURN_INIT, _label(contrast, layer), "; ".join(parts),
+                                "CKA(end, 0) - CKA(fit, 0) and CKA(end, best) - CKA(fit, best)", "", contrast.names))
     first = first_moving_layer(contrast, layers)
     rises = [b["rise"] for b in backs[(0, first)]]
     skipped = layers[:layers.index(first)]
     note = (f" ({', '.join(_label(contrast, x) for x in skipped)} never moved: change below {MOVED:g})"
             if skipped else "")
-    rows.append(_row(RETURN_INIT, "all", f"{_label(contrast, first)} rise after the fit {_mean_sd(rises, True)}{note}",
-                     f"first moving layer's CKA to epoch 0 rises by more than {tolerance:g} after the fit, every "
-                     "noisy seed", _verdict(all(r > tolerance for r in rises), len(rises)), contrast.names))
+    rows.append(finding_row(RETURN_INIT, "all",
+                            f"{_label(contrast, first)} rise after the fit {mean_sd(rises, True)}{note}",
+                            f"first moving layer's CKA to epoch 0 rises by more than {tolerance:g} after the fit, "
+                            "every noisy seed", verdict_text(all(r > tolerance for r in rises), len(rises)),
+                            contrast.names))
     return rows
 
 
@@ -229,7 +184,7 @@ def probe_dd_rows(contrast: NoiseContrast, double_descent: Callable[..., Mapping
     """Per layer: in how many runs the probe test error shows double descent, with and without noise."""
     layers = _common_layers([r for pair in contrast.pairs for r in pair])
     if not layers or any(_layer(r, layers[0]).get("probe_test_err") is None for pair in contrast.pairs for r in pair):
-        return [_row(PROBE_DD, "all", "", "needs DRS probes in both runs", "not testable", contrast.names)]
+        return [finding_row(PROBE_DD, "all", "", "needs DRS probes in both runs", "not testable", contrast.names)]
 
     def peak(report: Mapping[str, Any], layer: str) -> Mapping[str, Any] | None:
         m = _layer(report, layer)
@@ -242,13 +197,14 @@ def probe_dd_rows(contrast: NoiseContrast, double_descent: Callable[..., Mapping
     for layer in layers:
         noisy, clean = found[(0, layer)], found[(1, layer)]
         where = ", ".join(f"{p['minimum_epoch']}->{p['peak_epoch']}" for p in noisy if p) or "none"
-        rows.append(_row(PROBE_DD, _label(contrast, layer),
-                         f"double descent in {sum(p is not None for p in noisy)} of {n} noisy runs (minimum->peak: "
-                         f"{where}), {sum(p is not None for p in clean)} of {n} without noise",
-                         "the double-descent rule on the probe's test error over the DRS grid", "", contrast.names))
+        rows.append(finding_row(PROBE_DD, _label(contrast, layer),
+                                f"double descent in {sum(p is not None for p in noisy)} of {n} noisy runs "
+                                f"(minimum->peak: {where}), {sum(p is not None for p in clean)} of {n} without noise",
+                                "the double-descent rule on the probe's test error over the DRS grid", "",
+                                contrast.names))
     holds = all(found[(0, layers[-1])][k] is not None and found[(0, layers[0])][k] is None for k in range(n))
-    rows.append(_row(PROBE_DD, "all", "", "the last layer's probe shows double descent and the first layer's does "
-                     "not, every noisy seed", _verdict(holds, n), contrast.names))
+    rows.append(finding_row(PROBE_DD, "all", "", "the last layer's probe shows double descent and the first "
+                            "layer's does not, every noisy seed", verdict_text(holds, n), contrast.names))
     return rows
 
 
@@ -258,7 +214,7 @@ def fit_transition_rows(contrast: NoiseContrast,
     """Per noisy run: the last layer's CKA transition nearest the fit and the chance of so close an alignment."""
     layers = _common_layers([r for pair in contrast.pairs for r in pair])
     if not layers or any(not r.get("cka") for r in contrast.noisy):
-        return [_row(FIT_TRANSITION, "all", "", "needs CKA blocks", "not testable", contrast.names)]
+        return [finding_row(FIT_TRANSITION, "all", "", "needs CKA blocks", "not testable", contrast.names)]
     last = layers[-1]
     chances = []
     rows = []
@@ -274,38 +230,15 @@ def fit_transition_rows(contrast: NoiseContrast,
         else:
             nearest = min(transitions, key=lambda t: abs(math.log1p(t) - math.log1p(fit)))
             text = f"fit at {fit}, nearest transition {nearest}, chance of so close an alignment {chance:.3f}"
-        rows.append(_row(FIT_TRANSITION, _label(contrast, last), text, "transitions placed at random on the same "
-                         "log-time axis", "", report["name"]))
+        rows.append(finding_row(FIT_TRANSITION, _label(contrast, last), text, "transitions placed at random on "
+                                "the same log-time axis", "", report["name"]))
     holds = all(c is not None and c < ALIGNMENT_LEVEL for c in chances)
-    rows.append(_row(FIT_TRANSITION, "all", "", f"chance below {ALIGNMENT_LEVEL:g} in every noisy seed",
-                     _verdict(holds, len(chances)), contrast.names))
+    rows.append(finding_row(FIT_TRANSITION, "all", "", f"chance below {ALIGNMENT_LEVEL:g} in every noisy seed",
+                            verdict_text(holds, len(chances)), contrast.names))
     return rows
 
 
-# ---------------------------------------------------------------------------------------------- output
-def format_tsv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """reports/findings.tsv: a header and one line per row (tabs and newlines inside cells become spaces)."""
-    def text(value: Any) -> str:
-        return " ".join(str(value).split())
-
-    return "\n".join(["\t".join(COLUMNS)] + ["\t".join(text(r[c]) for c in COLUMNS) for r in rows]) + "\n"
-
-
-def write_tsv(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    atomic.write_text(path, format_tsv(rows))
-
-
 # ---------------------------------------------------------------------------------------------- helpers
-def _row(finding: str, layer: str, values: str, comparison: str, verdict: str, experiments: str) -> dict[str, Any]:
-    return {"finding": finding, "layer": layer, "values": values, "comparison": comparison, "verdict": verdict,
-            "experiments": experiments}
-
-
-def _verdict(holds: bool, seeds: int) -> str:
-    text = "holds" if holds else "does not hold"
-    return f"{text} (one seed: a measurement)" if seeds < 2 else f"{text} ({seeds} seeds)"
-
-
 def _layer(report: Mapping[str, Any], layer: str) -> Mapping[str, Any]:
     return ((report.get("findings") or {}).get("layers") or {}).get(layer) or {}
 
@@ -317,13 +250,6 @@ def _common_layers(reports: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _label(contrast: NoiseContrast, layer: str) -> str:
     return contrast.pairs[0][0]["labels"].get(layer, layer)
-
-
-def _mean_sd(values: Sequence[float], signed: bool = False) -> str:
-    fmt = "{:+.3f}" if signed else "{:.3f}"
-    if len(values) == 1:
-        return fmt.format(values[0])
-    return f"{fmt.format(statistics.fmean(values))} (sd {statistics.stdev(values):.3f}, n {len(values)})"
 
 
 def _spearman(x: Sequence[float], y: Sequence[float]) -> float:

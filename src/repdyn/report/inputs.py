@@ -15,7 +15,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from repdyn import artifacts, integrity
+from repdyn.storage import spec_files as artifacts
+
+from repdyn.storage import integrity
 
 
 @dataclass(frozen=True)

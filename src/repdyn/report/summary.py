@@ -24,7 +24,7 @@ import math
 import os
 from typing import Any, Mapping, Sequence
 
-from repdyn import atomic
+from repdyn.storage import atomic
 
 from .analysis import LayerMeasures
 

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
-from repdyn import integrity
+from repdyn.storage import integrity
 
 from . import html as h
 from .summary import cell

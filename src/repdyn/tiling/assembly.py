@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from repdyn import atomic
+from repdyn.storage import atomic
 
 TileBlocks = tuple[Mapping[str, np.ndarray], Sequence[int], Sequence[int]]  # {layer: block}, row and column epochs
 

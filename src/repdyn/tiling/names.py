@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from repdyn import grids
+from repdyn.config import grids
 
 Tile = tuple[int, int, int, int]  # first and last epoch of the row block, then of the column block
 

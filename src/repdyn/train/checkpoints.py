@@ -14,9 +14,9 @@ from typing import Any, Mapping
 
 import torch
 
-from repdyn.atomic import torch_save
-from repdyn.devices import resolve_device
-from repdyn.integrity import require
+from repdyn.storage.atomic import torch_save
+from repdyn.machine.devices import resolve_device
+from repdyn.storage.integrity import require
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.pt"
@@ -114,7 +114,7 @@ def build_model(run: Mapping[str, Any], dataset: Any) -> torch.nn.Module:
     model_settings = run.get("model") if isinstance(run, Mapping) else None
     if not isinstance(model_settings, Mapping) or "arch" not in model_settings:
         raise ValueError(f"run settings need model.arch, got model={model_settings!r}")
-    if model_settings["arch"] == "external":  # its module is on sys.path (PYTHONPATH: repdyn.runtime.export)
+    if model_settings["arch"] == "external":  # its module is on sys.path (PYTHONPATH: repdyn.machine.settings.export)
         from repdyn.imports.external import build_external
 
         return build_external(model_settings, _geometry(dataset, "in_channels"), _geometry(dataset, "image_size"),

@@ -15,7 +15,7 @@ from typing import Any, Callable, ContextManager, Mapping
 import torch
 import torch.nn.functional as F
 
-from repdyn.checks import require_int
+from repdyn.config.integers import require_int
 from repdyn.train.augment import augment_batch, draw_epoch, epoch_seeds
 from repdyn.train.optim import validate_optimizer_settings
 

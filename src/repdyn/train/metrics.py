@@ -26,8 +26,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from repdyn.atomic import write_text
-from repdyn.integrity import require
+from repdyn.storage.atomic import write_text
+from repdyn.storage.integrity import require
 
 COLUMNS: tuple[str, ...] = (
     "epoch",

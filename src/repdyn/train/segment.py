@@ -23,8 +23,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
-from repdyn.atomic import atomic_path, write_json
-from repdyn.devices import deterministic_kernels, resolve_device
+from repdyn.storage.atomic import atomic_path, write_json
+from repdyn.machine.devices import deterministic_kernels, resolve_device
 from repdyn.train import loop
 from repdyn.train.checkpoints import (
     CHECKPOINT_DIR,

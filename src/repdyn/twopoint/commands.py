@@ -11,7 +11,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from repdyn import artifacts, grids, plan
+from repdyn import plan
+
+from repdyn.storage import spec_files as artifacts
+
+from repdyn.config import grids
 from repdyn.tiling.assembly import write_result
 
 FIGURES = ("h_ratio", "theory")

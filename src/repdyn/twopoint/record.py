@@ -15,7 +15,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from repdyn import atomic, integrity
+from repdyn.storage import atomic
+
+from repdyn.storage import integrity
 
 from .pairs import PAIR_TYPES, Pairs, choose_pairs
 

@@ -19,8 +19,10 @@ import numpy as np
 import torch
 import zarr
 
-from repdyn import integrity, zarr_labels
-from repdyn.tiling import zarr_store
+from repdyn.storage import integrity
+
+from repdyn.storage import zarr_labels
+from repdyn.storage import zarr_store
 
 from .observables import squared_distance
 from .pairs import PAIR_TYPES

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from repdyn.checks import require_int
+from repdyn.config.integers import require_int
 from repdyn.models.taps import LayerTap
 
 __all__ = ["POOLINGS", "FeatureCache", "check_pooling", "model_device", "pool_output"]

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from repdyn.checks import is_int, require_int
+from repdyn.config.integers import is_int, require_int
 from repdyn.drs.probes.features import FeatureCache
 
 __all__ = ["init_generator", "init_probe", "predict", "probe_error", "probe_errors", "shuffle_order", "train_probes"]

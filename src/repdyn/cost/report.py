@@ -1,7 +1,7 @@
 """What `repdyn plan CONFIG` reports: jobs, disk and device time of a config before anything runs.
 
 Why: a paper-scale config is hundreds of GPU-hours and hundreds of GB; the numbers come from the plan and
-the cost model (repdyn.jobs, repdyn.cost, repdyn.resources), so they are available without Snakemake,
+the cost model (repdyn.scheduling.jobs, repdyn.cost.model, repdyn.scheduling.resources), so they are available without Snakemake,
 SLURM or a GPU. Per experiment (shared artifacts counted in each) and for the whole config (shared jobs
 once); the last table lists the largest first-attempt request per cluster rule, to compare with the
 partitions' limits.
@@ -13,7 +13,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from repdyn import cost, jobs, plan, resources, rules, work
+from repdyn import plan
+
+from repdyn.cost import model as cost
+
+from repdyn.scheduling import jobs
+
+from repdyn.scheduling import resources
+
+from repdyn.scheduling import rule_table as rules
+
+from repdyn.cost import work
 
 
 def largest_requests(p: plan.Plan) -> dict[str, dict[str, Any]]:

@@ -4,7 +4,7 @@ Why a step floor: the paper's recipe (Adam, lr 1e-4, 10 epochs, batch 128) means
 CIFAR-10's 50,000 training images, but only 40 on a 500-image subset, where probes stay near their random
 initialisation (a logits-layer probe then predicts worse than chance although the identity map would match
 the network). The floor keeps the number of updates, not the number of passes, comparable across training
-set sizes. Torch-free: the cost model (repdyn.work) and the probe trainer read the same rule.
+set sizes. Torch-free: the cost model (repdyn.cost.work) and the probe trainer read the same rule.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from repdyn.checks import require_int
+from repdyn.config.integers import require_int
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -3,7 +3,7 @@ naming the artifact and the command that rebuilds it.
 
 The readers of every stored kind (dataset.h5, checkpoints and resume states, metrics tables, spec.json, Gram
 parts, CKA and DRS tiles, assembled matrices, planes, probes, predictions) call `require` before they open
-anything. It compares names and sizes with the artifact's manifest (repdyn.checksums) and reads every byte
+anything. It compares names and sizes with the artifact's manifest (repdyn.storage.checksums) and reads every byte
 of the files it covers once for their CRC-32: the cost is one extra read at memory speed, small beside what
 a job does with the data (bench/checksums.py). A path is checked once per process. An artifact written
 before manifests existed has none and is read unchecked (`repdyn verify --record` gives it one).
@@ -16,7 +16,7 @@ import re
 import shlex
 from pathlib import Path
 
-from repdyn import checksums
+from repdyn.storage import checksums
 
 _ID = r"[0-9a-f]{12}"
 _PART = r"[0-9]{6}-[0-9]{6}"

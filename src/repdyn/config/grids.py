@@ -3,7 +3,9 @@
 Epoch e is the network after e completed epochs (0 = initialisation). A grid is
 defined independently of the training length and truncated to it, so extending
 training appends grid points and never renumbers the existing ones: tiles
-addressed by absolute grid positions stay valid.
+addressed by absolute grid positions stay valid. Only `ranges` and `every` grids
+are cut this way: an explicit list names each epoch, and `check` refuses one
+past the training length.
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ from typing import Any
 GridSpec = list[int] | dict[str, Any]
 
 
-def check(spec: GridSpec) -> None:
-    """Raise ValueError (without the key path; the caller adds it) if the spec is malformed."""
+def check(spec: GridSpec, length: int | None = None) -> None:
+    """Raise ValueError (without the key path; the caller adds it) if the spec is malformed, or if it is an
+    explicit list naming an epoch after `length` (a list names each epoch; ranges may run on, see the top)."""
     if isinstance(spec, list):
         for pos in range(1, len(spec)):
             if spec[pos] <= spec[pos - 1]:
                 raise ValueError(
                     f"explicit grid is not strictly increasing at position {pos} ({spec[pos]} after {spec[pos - 1]})"
                 )
+        past = [e for e in spec if e > length] if length is not None else []
+        if past:
+            more = f" (and {len(past) - 1} later epoch{'s' * (len(past) > 2)})" if len(past) > 1 else ""
+            raise ValueError(f"epoch {past[0]} is past train.epochs = {length}{more}; list only trained epochs, "
+                             "or give ranges:, which stop at train.epochs")
         return
     if "every" in spec:
         if spec["every"] < 1:
@@ -37,11 +45,21 @@ def check(spec: GridSpec) -> None:
 
 def epochs(spec: GridSpec, length: int) -> list[int]:
     """The grid's epochs within 0..length (inclusive), increasing, without duplicates."""
+    points = _points(spec, length)
+    return sorted(e for e in points if 0 <= e <= length)
+
+
+def beyond(spec: GridSpec, length: int) -> list[int]:
+    """The grid's epochs after `length`, increasing: those `epochs` leaves out ({every: n} has none)."""
+    return sorted(e for e in _points(spec, length) if e > length)
+
+
+def _points(spec: GridSpec, length: int) -> set[int]:
+    """Every epoch the spec names, those after `length` included."""
     check(spec)
     if isinstance(spec, list):
-        points = set(spec)
-        include_last = False
-    elif "every" in spec:
+        return set(spec)
+    if "every" in spec:
         points = set(range(0, length + 1, spec["every"]))
         include_last = spec.get("include_last", True)
     else:
@@ -51,7 +69,7 @@ def epochs(spec: GridSpec, length: int) -> list[int]:
         include_last = spec.get("include_last", False)
     if include_last:
         points.add(length)
-    return sorted(e for e in points if 0 <= e <= length)
+    return points
 
 
 def segments(length: int, segment_epochs: int) -> list[tuple[int, int]]:

@@ -18,10 +18,10 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from repdyn import atomic
+from repdyn.storage import atomic
 from repdyn.cka.grams import centred_gram, pack_upper
 from repdyn.cka.store import GRAMS_STORE, create_grams_store, write_epoch
-from repdyn.tiling import zarr_store
+from repdyn.storage import zarr_store
 from repdyn.twopoint.record import PairRecord
 from repdyn.twopoint.series import stack_epochs
 from repdyn.twopoint.store import TWOPOINT_STORE, forward_pairs, pair_inputs, write_store
@@ -143,7 +143,7 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
     """Write `out_dir/grams.zarr` for the given {epoch: checkpoint path}, and `out_dir/twopoint.zarr` of the
     `pairs` when given, atomically (whole directory)."""
     from repdyn.data import DatasetArtifact
-    from repdyn.devices import resolve_device
+    from repdyn.machine.devices import resolve_device
     from repdyn.models.registry import run_layer_labels
     from repdyn.train import load_checkpoint_model
     from repdyn.train.checkpoints import load_checkpoint

@@ -1,7 +1,7 @@
 """One experiment's results by name, and what is done for every experiment in a directory.
 
 Why: results live under content ids (results/<stage>/<id>/...); a person thinks in experiment names.
-results/index.json maps each name (of every config run here: repdyn.history) to its artifacts; this
+results/index.json maps each name (of every config run here: repdyn.results.history) to its artifacts; this
 module opens them as labelled xarray data and says which exist.
 
     import repdyn
@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
-from repdyn import history
+from repdyn.results import history
 from repdyn.plan.core import INDEX, REPORTS
 
 # stage -> (key in an index entry, path key inside it, what marks it finished, shown as)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from repdyn import rules
+from repdyn.scheduling import rule_table as rules
 from repdyn.plan import Plan
 from repdyn.plan.core import ExperimentPlan, RunArtifact
 from repdyn.tiling.names import tile_name

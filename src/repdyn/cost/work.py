@@ -2,26 +2,23 @@
 
 Why: cluster jobs need runtime and memory requests before anything has run, and a user needs disk and
 GPU-hours before submitting a 4000-epoch experiment. Everything here is arithmetic on the plan: no
-torch, no files, so it runs at Snakemake parse time and in `repdyn plan`. repdyn.cost turns a `Work`
-into seconds on a device; repdyn.rules says which estimate belongs to which rule; the architectures'
-FLOPs, parameters and layer sizes are in repdyn.architectures. docs/cost-model.md explains the numbers.
+torch, no files, so it runs at Snakemake parse time and in `repdyn plan`. repdyn.cost.model turns a `Work`
+into seconds on a device; repdyn.scheduling.rule_table says which estimate belongs to which rule; the architectures'
+FLOPs, parameters and layer sizes are in repdyn.models.architectures. docs/cost-model.md explains the numbers.
 
-Work of a job, from the artifact its wildcards name:
+This module holds `Work`, the facts of a training run every estimate starts from, and the rules that run the
+network (data, training, extraction, probes, planes); the rules that compute and read the epoch x epoch
+matrices (tiles, assembly, reports) are in repdyn.cost.matrix_work. Work of a job, from the artifact its
+wildcards name:
 - train_segment: F (3 N_train + N_train [eval_train] + N_test) FLOPs per epoch at training throughput,
   plus a per-image overhead; checkpoints written (4 bytes per parameter) and the resume state
   (parameters x (1 + optimizer slots)).
 - extract_segment: per grid epoch one forward of the probe set (N_probe F) and the Grams
   (2 n^2 p per batch and layer, float32 GEMMs); stores B n(n+1)/2 float32 per layer and epoch.
 - probe_segment: per grid epoch one forward of train + test set, probe training 6 p C FLOPs per example
-  and probe epoch (repdyn.probe_schedule: at least probe.min_steps steps); features beyond
+  and probe epoch (repdyn.config.probe_schedule: at least probe.min_steps steps); features beyond
   probe.memory_budget_mb are streamed from scratch once per probe epoch.
 - planes_eval: per grid epoch P R^2 points through the network (F) and every probe (2 p C).
-- cka_tile: 2 B_r B_c D FLOPs per layer (D = B n(n+1)/2, or N(N+1)/2 for full_biased) at CPU GEMM
-  throughput, half that on a diagonal tile; reads (B_r + B_c) D float32 per layer (B_r D on a diagonal
-  tile), streamed a probe batch's columns at a time: holds up to three panels per block, 3 (B_r + B_c) D/B 4
-  bytes (the whole blocks when B <= 3), and up to four float64 column chunks per block.
-- drs_tile: one-hot agreement GEMMs, 2 B_r B_c C P R^2 FLOPs per layer; holds (B_r + B_c) P R^2 bytes.
-- assembly: the E_r x E_c float64 matrices of all layers, read, held and written, plus figures.
 Storage figures are uncompressed upper bounds (Grams are stored uncompressed; Zarr compresses predictions
 somewhat).
 """
@@ -32,24 +29,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from repdyn.architectures import ModelCost, model_cost
-from repdyn.datasets import facts_of
+from repdyn.config.dataset_facts import facts_of
+from repdyn.config.probe_schedule import probe_passes, steps_per_epoch
+from repdyn.models.architectures import ModelCost, model_cost
 from repdyn.plan import Plan
-from repdyn.probe_schedule import probe_passes, steps_per_epoch
-from repdyn.tiling.names import parse_tile
 
 DOWNLOAD_SECONDS = 600.0
 DECODE_SECONDS_PER_IMAGE = 2e-4
-FIGURE_SECONDS_PER_LAYER = 5.0
-# Disk: a figure file (PNG or PDF) averages 50-75 kB on the tiny and default runs (heatmaps are downsampled
-# to the figure's pixels, so larger grids do not grow it much); dataset files are LZF-compressed uint8 images,
-# 0.51 of their size on zero-padded Fashion-MNIST, less compressible on natural images.
-FIGURE_FILE_BYTES = 75e3
+# Disk: dataset files are LZF-compressed uint8 images, 0.51 of their size on zero-padded Fashion-MNIST, less
+# compressible on natural images.
 DATA_COMPRESSION = 0.75
 ACTIVATION_FACTOR = 10  # floats kept for backward per analysed-layer float (several tensors per block)
 PROBE_FORWARD_BATCH = 256  # repdyn.drs.probe_job.FORWARD_BATCH
-ONE_HOT_CHUNK_BYTES = 256 * 2**20  # repdyn.drs.agreement.DEFAULT_CHUNK_BYTES
-TILE_COLUMN_CHUNK = 8192  # columns per GEMM chunk in repdyn.cka.tiles
 EVAL_BATCH = 512  # repdyn.train.loop.EVAL_BATCH_SIZE: images per forward of an imported run's evaluation
 
 @dataclass(frozen=True)
@@ -96,7 +87,7 @@ class _RunFacts:
 
 
 def run_facts(plan: Plan, run_id: str) -> _RunFacts:
-    run = _lookup(plan.runs, run_id, "run")
+    run = lookup_artifact(plan.runs, run_id, "run")
     data = plan.data[run.data_id].spec["settings"]
     facts = facts_of(data)
     settings = run.spec["settings"]
@@ -117,7 +108,8 @@ def run_facts(plan: Plan, run_id: str) -> _RunFacts:
     )
 
 
-def _lookup(table: Mapping[str, Any], key: str, what: str) -> Any:
+def lookup_artifact(table: Mapping[str, Any], key: str, what: str) -> Any:
+    """The plan's artifact `key` of one kind (`what`), or a KeyError that names both."""
     try:
         return table[key]
     except KeyError:
@@ -129,7 +121,7 @@ def _epochs(wildcards: Mapping[str, str]) -> tuple[int, int]:
 
 
 def prepare_data(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.data, wc["id"], "data")
+    art = lookup_artifact(plan.data, wc["id"], "data")
     data = art.spec["settings"]
     facts = facts_of(data)
     n = facts["train_size"] + facts["test_size"]
@@ -177,7 +169,7 @@ def _import_part(plan: Plan, run_id: str, f: _RunFacts, start: int, end: int) ->
                 output_bytes=saved)
 
 
-def _gram_floats(f: _RunFacts, full: bool) -> float:
+def gram_floats(f: _RunFacts, full: bool) -> float:
     """Stored Gram floats per layer and epoch: packed upper triangles (with diagonal)."""
     n, b = f.probe_batch, f.probe_batches
     big = n * b
@@ -185,7 +177,7 @@ def _gram_floats(f: _RunFacts, full: bool) -> float:
 
 
 def extract_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.extracts, wc["id"], "extract")
+    art = lookup_artifact(plan.extracts, wc["id"], "extract")
     f = run_facts(plan, art.run.id)
     epochs = len(art.part_epochs(*_epochs(wc)))
     settings = art.spec["settings"]
@@ -194,7 +186,7 @@ def extract_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
     gram_flops = sum(2.0 * f.probe_batch**2 * p * f.probe_batches for p in feats.values())
     if settings["full_gram"]:
         gram_flops += sum(2.0 * n_probe**2 * p for p in feats.values())
-    grams = 4.0 * len(feats) * _gram_floats(f, settings["full_gram"])
+    grams = 4.0 * len(feats) * gram_floats(f, settings["full_gram"])
     raw = sum(4.0 * n_probe * p for p in feats.values() if p <= settings["raw_max_features"])
     held = (n_probe if settings["full_gram"] else 2 * f.probe_batch) * sum(feats.values()) * 4.0
     # the two-point pairs: one more forward of their images per checkpoint, their features held on the host
@@ -208,7 +200,7 @@ def extract_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
 
 
 def probe_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.probes, wc["id"], "probe")
+    art = lookup_artifact(plan.probes, wc["id"], "probe")
     f = run_facts(plan, art.run.id)
     epochs = len(art.part_epochs(*_epochs(wc)))
     probe = art.spec["settings"]
@@ -229,16 +221,17 @@ def probe_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
                 output_bytes=epochs * weights)
 
 
-def _planes_settings(planes_art: Any) -> tuple[int, int]:
+def plane_counts(planes_art: Any) -> tuple[int, int]:
+    """(planes, points over all planes) of a planes artifact."""
     s = planes_art.spec["settings"]
     return s["planes"], s["planes"] * s["resolution"] ** 2
 
 
 def planes_eval(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.preds, wc["id"], "preds")
+    art = lookup_artifact(plan.preds, wc["id"], "preds")
     f = run_facts(plan, art.run.id)
     epochs = len(art.part_epochs(*_epochs(wc)))
-    _, points = _planes_settings(art.planes)
+    _, points = plane_counts(art.planes)
     feats = sum(f.model.features(art.probe.spec["settings"]["pooling"]).values())
     flat = sum(f.model.features().values())
     layers = len(f.model.layers)
@@ -252,117 +245,11 @@ def planes_eval(plan: Plan, wc: Mapping[str, str]) -> Work:
 
 
 def make_planes(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.planes, wc["id"], "planes")
+    art = lookup_artifact(plan.planes, wc["id"], "planes")
     data = art.data.spec["settings"]
     facts = facts_of(data)
     image = facts["channels"] * data["image_size"] ** 2
-    planes, _ = _planes_settings(art)
+    planes, _ = plane_counts(art)
     n = (data["train_subset"] or facts["train_size"]) + facts["test_size"]
     return Work(io_bytes=n * image + planes * 3 * image * 4.0, host_bytes=2.0 * n * image,
                 output_bytes=planes * 3 * image * 4.0)
-
-
-def _tile_panel_bytes(rows: int, cols: int, d: float, batches: int) -> float:
-    """A tile's epoch vectors in memory: per block up to three panels of one probe batch's columns
-    (repdyn.cka.panels), never more than the whole block."""
-    return sum(e * d * 4.0 * min(1.0, 3 / batches) for e in (rows, cols))
-
-
-def cka_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.ckas, wc["id"], "cka")
-    rows, cols = art.tile_epochs(parse_tile(wc["tile"]))
-    f = run_facts(plan, art.rows.run.id)
-    layers = len(f.model.layers)
-    full = art.spec["settings"]["estimator"] == "full_biased"
-    d = _gram_floats(f, full=False) if not full else (
-        (f.probe_batch * f.probe_batches) * (f.probe_batch * f.probe_batches + 1) / 2)
-    br, bc = len(rows), len(cols)
-    # A diagonal tile reads one block and forms only the row blocks on and right of the diagonal of the
-    # symmetric product (repdyn.cka.tiles.symmetric_products): about half the flops.
-    diagonal = art.symmetric and rows == cols
-    return Work(gemm_flops=layers * 2.0 * br * bc * d * (0.5 if diagonal else 1.0),
-                gemm_float64=art.spec["settings"]["accumulate"] == "float64",
-                io_bytes=layers * ((br + (0 if diagonal else bc)) * d * 4.0 + br * bc * 8.0),
-                host_bytes=(_tile_panel_bytes(br, 0 if diagonal else bc, d, 1 if full else f.probe_batches)
-                            + 2 * br * bc * 8.0 + 4 * (br + (0 if diagonal else bc)) * TILE_COLUMN_CHUNK * 8.0),
-                output_bytes=layers * br * bc * 8.0)
-
-
-def _assembled(layers: int, cells: float, matrices_per_layer: int, figure_files: int) -> Work:
-    size = layers * cells * 8.0 * matrices_per_layer
-    return Work(io_bytes=2 * size, fixed_seconds=layers * (FIGURE_SECONDS_PER_LAYER + cells * 2e-7),
-                host_bytes=2 * size + 32.0 * cells, output_bytes=size + figure_files * FIGURE_FILE_BYTES)
-
-
-def cka_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.ckas, wc["id"], "cka")
-    rows, cols = art.epochs(*art.lengths_of(wc["shape"]))
-    layers = len(run_facts(plan, art.rows.run.id).model.layers)
-    return _assembled(layers, float(len(rows) * len(cols)), 1, layers + 2)  # heatmaps, panel PNG and PDF
-
-
-def drs_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.drs, wc["id"], "drs")
-    rows, cols = art.tile_epochs(parse_tile(wc["tile"]))
-    f = run_facts(plan, art.preds.run.id)
-    _, points = _planes_settings(art.preds.planes)
-    layers, br, bc = len(f.model.layers), len(rows), len(cols)
-    return Work(gemm_flops=layers * 2.0 * br * bc * f.classes * points, gemm_float64=False,
-                io_bytes=layers * ((br + bc) * points + br * bc * 8.0),
-                host_bytes=(br + bc) * points + ONE_HOT_CHUNK_BYTES + 2 * br * bc * 8.0,
-                output_bytes=layers * br * bc * 8.0)
-
-
-def drs_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
-    art = _lookup(plan.drs, wc["id"], "drs")
-    epochs = art.epochs(art.length_of(wc["shape"]))
-    layers = len(run_facts(plan, art.preds.run.id).model.layers)
-    return _assembled(layers, float(len(epochs) ** 2), 2, layers + 4)  # heatmaps, panel and probe errors
-
-
-REPORT_FIGURES_PER_LAYER = 4  # blocks panel, init curves, copies; each as PNG and PDF
-# Figure files of one experiment's page (PNG + PDF each): errors; per CKA and DRS the panel, blocks and
-# init curves; probe errors and two decision-region planes; two two-point figures.
-REPORT_FIGURE_FILES = 2 * (1 + 2 * 3 + 3 + 2)
-BLOCK_DETECTION_S_PER_CELL = 1e-6  # dynamic programme over the E x E prefix sums, numpy-bound
-
-
-def _experiment_cells(plan: Plan, exp: Any) -> tuple[int, float]:
-    """(layers, matrix cells per layer) an experiment's report reads: CKA, cross-run CKA and DRS."""
-    layers = len(run_facts(plan, exp.run.id).model.layers)
-    cells = 0.0
-    if exp.cka is not None:
-        rows, cols = exp.cka.epochs(exp.epochs, exp.epochs)
-        cells += len(rows) * len(cols)
-    for other, art in exp.cka_cross:
-        rows, cols = art.epochs(exp.epochs, plan.experiment(other).epochs)
-        cells += len(rows) * len(cols)
-    if exp.drs is not None:
-        cells += len(exp.drs.epochs(exp.epochs)) ** 2
-    return layers, cells
-
-
-def report_experiment(plan: Plan, wc: Mapping[str, str]) -> Work:
-    try:
-        exp = plan.experiment(wc["name"])
-    except KeyError:
-        raise KeyError(f"no experiment {wc['name']!r} in this plan") from None
-    layers, cells = _experiment_cells(plan, exp)
-    size = layers * cells * 8.0
-    return Work(io_bytes=size, host_bytes=2 * size,
-                fixed_seconds=layers * (REPORT_FIGURES_PER_LAYER * FIGURE_SECONDS_PER_LAYER
-                                        + cells * BLOCK_DETECTION_S_PER_CELL),
-                output_bytes=(REPORT_FIGURE_FILES + 4 * len(exp.cka_cross)) * FIGURE_FILE_BYTES)
-
-
-def report_index(plan: Plan, wc: Mapping[str, str]) -> Work:
-    """Comparison heatmaps read one layer of every experiment at a time."""
-    sizes = [_experiment_cells(plan, exp) for exp in plan.experiments]
-    total = sum(layers * cells * 8.0 for layers, cells in sizes)
-    one_layer = sum(cells * 8.0 for _, cells in sizes)
-    figures = sum(layers for layers, _ in sizes) * 2
-    compared = figures if len(sizes) > 1 else 0  # comparison figures need two experiments
-    return Work(io_bytes=total, host_bytes=2 * one_layer, fixed_seconds=figures * FIGURE_SECONDS_PER_LAYER,
-                output_bytes=2 * compared * FIGURE_FILE_BYTES)
-
-

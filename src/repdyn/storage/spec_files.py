@@ -6,7 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from repdyn import atomic, ids, integrity
+from repdyn.storage import atomic
+
+from repdyn.storage import ids
+
+from repdyn.storage import integrity
 from repdyn.plan.core import RESULTS
 
 SPEC_NAME = "spec.json"

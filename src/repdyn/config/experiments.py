@@ -4,26 +4,31 @@ Why here and not only in Snakemake's validate(): the package must work without
 Snakemake (CLI, Python API, tests), errors must be one line that names the key
 path and the allowed values, and defaults must be filled identically everywhere
 so that ids do not depend on whether a value was written out or defaulted.
+The schema's defaults and its error wording live in repdyn.config.schema_validation;
+this module adds the checks the schema cannot express and expands sweeps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import functools
 import itertools
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
-from repdyn import grids
-from repdyn.architectures import ARCHITECTURES
-from repdyn.datasets import facts_of
+from repdyn.config import grids
+from repdyn.config.dataset_facts import facts_of
+from repdyn.config.schema_validation import fill_defaults, schema, violation
 from repdyn.imports import settings as imported
+from repdyn.models.architectures import ARCHITECTURES
 
 SECTIONS = ("data", "model", "train", "grids", "cka", "probe", "drs", "twopoint")
+# Sections every experiment must have (from defaults or its own entry); `{}` takes every default.
+REQUIRED_SECTIONS = ("data", "model", "train")
 
 # Model settings each architecture uses; others are dropped after checking that none
 # was set explicitly, so that e.g. a ResNet-50 run id never depends on a default `width`.
@@ -65,17 +70,9 @@ class Config:
         raise KeyError(f"no experiment named {name!r}; known: {', '.join(e.name for e in self.experiments)}")
 
 
-@functools.cache
-def schema() -> dict[str, Any]:
-    """The config JSON schema shipped with the package (also used by the Snakefile)."""
-    text = resources.files("repdyn").joinpath("schema/config.schema.yaml").read_text()
-    return yaml.safe_load(text)
-
-
 def load(paths: str | Path | Iterable[str | Path], overrides: Mapping[str, Any] | None = None) -> Config:
     """Read one or more YAML files (later ones merged on top) and resolve them."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     merged: dict[str, Any] = {}
     for path in paths:
         path = Path(path)
@@ -90,7 +87,18 @@ def load(paths: str | Path | Iterable[str | Path], overrides: Mapping[str, Any] 
         merged = deep_merge(merged, data)
     if overrides:
         merged = deep_merge(merged, dict(overrides))
-    return resolve(merged)
+    with naming_sources(paths, bool(overrides)):
+        return resolve(merged)
+
+
+@contextlib.contextmanager
+def naming_sources(paths: Iterable[str | Path], overridden: bool = False) -> Iterator[None]:
+    """A ConfigError raised inside starts with the config files it concerns (`a.yaml, b.yaml with overrides: ...`)."""
+    try:
+        yield
+    except ConfigError as exc:
+        label = ", ".join(map(str, paths)) + (" with overrides" if overridden else "")
+        raise ConfigError(f"{label}: {exc}") from None
 
 
 def resolve(raw: Mapping[str, Any]) -> Config:
@@ -104,6 +112,7 @@ def resolve(raw: Mapping[str, Any]) -> Config:
         base = deep_merge(defaults, {k: v for k, v in entry.items() if k in SECTIONS})
         for name, settings in _expand_sweep(entry["name"], base, entry.get("sweep"), index):
             where = f"experiments[{index}] ({name})"
+            _check_required_sections(settings, where)
             explicit = {section: set(settings.get(section, {}) or {}) for section in ("data", "model", "train")}
             settings = fill_defaults(settings, schema()["$defs"]["experiment_settings"])
             _validate(settings, schema()["$defs"]["experiment_settings"], where=where, root=schema())
@@ -121,6 +130,12 @@ def resolve(raw: Mapping[str, Any]) -> Config:
                   report=top["report"], storage=top["storage"])
 
 
+def _validate(value: Any, sub: Mapping[str, Any], where: str, root: Mapping[str, Any] | None = None) -> None:
+    message = violation(value, sub, where, root)
+    if message:
+        raise ConfigError(message)
+
+
 def _check_defaults(defaults: Mapping[str, Any]) -> None:
     """`name` and `sweep` belong to one experiment: the schema shares the settings' keys with `defaults`,
     where these two would be silently ignored."""
@@ -129,6 +144,14 @@ def _check_defaults(defaults: Mapping[str, Any]) -> None:
                           "experiments has its own name)")
     if "sweep" in defaults:
         raise ConfigError("defaults.sweep: not allowed in defaults (give sweep: to an entry of experiments)")
+
+
+def _check_required_sections(settings: Mapping[str, Any], where: str) -> None:
+    """data, model and train must come from defaults or the experiment's entry (an empty one takes the defaults)."""
+    missing = [name for name in REQUIRED_SECTIONS if name not in settings]
+    if missing:
+        raise ConfigError(f"{where}: required section{'s' * (len(missing) > 1)} missing: {', '.join(missing)} (give "
+                          f"it under defaults: or in this experiment; {missing[0]}: {{}} takes the defaults)")
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,7 +174,7 @@ def _expand_sweep(name: str, base: dict, sweep: Mapping[str, list] | None, index
         settings = copy.deepcopy(base)
         suffix = []
         for key, value in zip(keys, values):
-            _set_path(settings, key.split("."), value)
+            _set_path(settings, key.split("."), value, f"experiments[{index}].sweep")
             suffix.append(f"{key.split('.')[-1]}{_short(value)}")
         yield f"{name}-{'-'.join(suffix)}", settings
 
@@ -162,137 +185,12 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def _set_path(obj: dict, path: list[str], value: Any) -> None:
+def _set_path(obj: dict, path: list[str], value: Any, where: str) -> None:
     for key in path[:-1]:
         obj = obj.setdefault(key, {})
         if not isinstance(obj, dict):
-            raise ConfigError(f"sweep: {'.'.join(path)} does not name a setting inside a mapping")
+            raise ConfigError(f"{where}: {'.'.join(path)} does not name a setting inside a mapping")
     obj[path[-1]] = value
-
-
-# --------------------------------------------------------------------------- defaults
-
-_MISSING = object()
-
-
-def fill_defaults(value: Any, sub: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
-    """Fill schema `default:` values recursively and turn JSON-schema numbers into floats.
-
-    Numbers become floats so that `lr: 1` and `lr: 1.0` hash to the same id.
-    """
-    root = root or schema()
-    out = _fill(value, sub, root)
-    return {} if out is _MISSING else out
-
-
-def _deref(sub: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
-    while "$ref" in sub:
-        parts = sub["$ref"].lstrip("#/").split("/")
-        target: Any = root
-        for part in parts:
-            target = target[part]
-        sub = target
-    return sub
-
-
-def _fill(value: Any, sub: Mapping[str, Any], root: Mapping[str, Any]) -> Any:
-    sub = _deref(sub, root)
-    if value is _MISSING:
-        if "default" not in sub:
-            return _MISSING
-        value = copy.deepcopy(sub["default"])
-    for part in sub.get("allOf", []):
-        value = _fill(value, part, root)
-    if "oneOf" in sub:
-        branch = _matching_branch(value, sub["oneOf"], root)
-        if branch is not None:
-            value = _fill(value, branch, root)
-    if isinstance(value, dict) and "properties" in sub:
-        value = dict(value)
-        for key, prop in sub["properties"].items():
-            filled = _fill(value.get(key, _MISSING), prop, root)
-            if filled is not _MISSING:
-                value[key] = filled
-    if isinstance(value, list) and isinstance(sub.get("items"), Mapping):
-        value = [_fill(v, sub["items"], root) for v in value]
-    if sub.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    return value
-
-
-def _matching_branch(value: Any, branches: list, root: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for branch in branches:
-        branch = _deref(branch, root)
-        if isinstance(value, dict) and branch.get("type") == "object":
-            if all(k in value for k in branch.get("required", [])) and (
-                branch.get("additionalProperties", True) is not False
-                or set(value) <= set(branch.get("properties", {}))
-            ):
-                return branch
-        if isinstance(value, list) and branch.get("type") == "array":
-            return branch
-    return None
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _validate(value: Any, sub: Mapping[str, Any], where: str, root: Mapping[str, Any] | None = None) -> None:
-    import jsonschema
-
-    root = root or sub
-    resolver_schema = dict(sub)
-    if root is not sub:
-        resolver_schema = {**sub, "$defs": root["$defs"]}
-    validator = jsonschema.Draft202012Validator(resolver_schema)
-    errors = sorted(validator.iter_errors(value), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))))
-    if errors:
-        raise ConfigError(_describe(_deepest(errors[0]), where, root))
-
-
-def _deepest(error):
-    """For oneOf/anyOf failures, report the branch error that got furthest."""
-    while error.context:
-        # Prefer the branch of the right type (its error is about content, not type), then the deepest.
-        error = max(error.context, key=lambda e: (e.validator != "type", len(list(e.absolute_path))))
-    return error
-
-
-def _describe(error, where: str, root: Mapping[str, Any]) -> str:
-    path = _format_path(where, list(error.absolute_path))
-    sub = _deref(error.schema, root) if isinstance(error.schema, Mapping) else {}
-    kind = error.validator
-    if kind == "additionalProperties":
-        allowed = ", ".join(sorted(sub.get("properties", {})))
-        extra = sorted(set(error.instance) - set(sub.get("properties", {})))
-        keys = ", ".join(f"{path + '.' if path else ''}{k}" for k in extra)
-        return f"unknown key {keys} (allowed here: {allowed})"
-    if kind == "required":
-        return f"{path or 'config'}: {error.message}"
-    if kind in ("enum", "const"):
-        allowed = sub.get("enum", [sub.get("const")])
-        return f"{path}: {error.instance!r} is not allowed (allowed: {', '.join(map(repr, allowed))})"
-    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        return f"{path}: {error.instance!r} is out of range (allowed: {_range(sub)})"
-    if kind == "type":
-        return f"{path}: {error.instance!r} has the wrong type (expected {error.validator_value})"
-    return f"{path or 'config'}: {error.message}"
-
-
-def _range(sub: Mapping[str, Any]) -> str:
-    lo = f"{sub['minimum']} <= " if "minimum" in sub else f"{sub['exclusiveMinimum']} < " if "exclusiveMinimum" in sub else ""
-    hi = f" <= {sub['maximum']}" if "maximum" in sub else f" < {sub['exclusiveMaximum']}" if "exclusiveMaximum" in sub else ""
-    return f"{lo}value{hi}"
-
-
-def _format_path(where: str, parts: list) -> str:
-    text = where
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
 
 
 def _model_settings(model: dict[str, Any], explicit: set[str], where: str) -> dict[str, Any]:
@@ -310,20 +208,12 @@ def _model_settings(model: dict[str, Any], explicit: set[str], where: str) -> di
 def _check_semantics(settings: dict[str, Any], where: str) -> None:
     data = settings["data"]
     facts = facts_of(data)
-    classes = facts["classes"]
     if data["dataset"] in ("cifar10", "svhn") and data["image_size"] != 32:
         raise ConfigError(f"{where}.data.image_size: {data['image_size']} is not allowed for {data['dataset']} (allowed: 32)")
     if data["dataset"] == "fashion_mnist" and data["image_size"] not in (28, 32):
         raise ConfigError(f"{where}.data.image_size: {data['image_size']} is not allowed for fashion_mnist (allowed: 28, 32)")
-    subset = data["train_subset"]
-    if subset is not None and subset % classes:
-        raise ConfigError(f"{where}.data.train_subset: {subset} is not a multiple of the {classes} classes of {data['dataset']}")
-    test_subset = data["test_subset"]
-    if test_subset is not None and (test_subset % classes or test_subset > facts["test_size"]):
-        raise ConfigError(
-            f"{where}.data.test_subset: {test_subset} must be a multiple of the {classes} classes "
-            f"and at most the {facts['test_size']} test examples of {data['dataset']}"
-        )
+    _check_subset(data, "train_subset", "training", facts["train_size"], facts["classes"], where)
+    _check_subset(data, "test_subset", "test", facts["test_size"], facts["classes"], where)
     probe = data["probe"]
     if probe["batches"] * probe["batch_size"] > facts["test_size"]:
         raise ConfigError(
@@ -345,6 +235,15 @@ def _check_semantics(settings: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}.train.optimizer.nesterov: needs momentum > 0")
     for grid_name, spec in settings["grids"].items():
         try:
-            grids.check(spec)
+            grids.check(spec, settings["train"]["epochs"])
         except ValueError as exc:
             raise ConfigError(f"{where}.grids.{grid_name}: {exc}") from None
+
+
+def _check_subset(data: dict[str, Any], key: str, split: str, size: int, classes: int, where: str) -> None:
+    """A class-balanced subset of a split: a multiple of the class count, and no larger than the split."""
+    subset, dataset = data[key], data["dataset"]
+    if subset is not None and subset % classes:
+        raise ConfigError(f"{where}.data.{key}: {subset} is not a multiple of the {classes} classes of {dataset}")
+    if subset is not None and subset > size:
+        raise ConfigError(f"{where}.data.{key}: {subset} is more than the {size} {split} examples of {dataset}")

@@ -1,7 +1,7 @@
 """One torch-free record per architecture: config settings, analysed layers and labels, feature sizes,
 parameters and FLOPs per image.
 
-Why: the config check (repdyn.config), the cost model (repdyn.work) and the model builders
+Why: the config check (repdyn.config), the cost model (repdyn.cost.work) and the model builders
 (repdyn.models) all need these facts, and the first two run at Snakemake parse time, where building a
 torch model is far too slow. The numbers are closed forms, checked against built models in
 tests/test_resources.py; docs/cost-model.md derives them.
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from repdyn.datasets import DATASET_FACTS, facts_of
+from repdyn.config.dataset_facts import DATASET_FACTS, facts_of
 
 VIT_DIM, VIT_BLOCKS, VIT_PATCH = 768, 12, 16
 

@@ -2,15 +2,15 @@
 
 Why: constant requests are wrong by orders of magnitude across the configs this workflow runs (a
 width-2 ResNet on 200 images vs ViT-B/16 at 224 px on CIFAR-10): too small and SLURM kills the job,
-too large and it waits in the queue. The estimate comes from repdyn.cost (FLOPs, bytes per job):
+too large and it waits in the queue. The estimate comes from repdyn.cost.model (FLOPs, bytes per job):
 
     runtime [min] = ceil(growth * max(RUNTIME_FLOOR_MIN, (STARTUP_S + RUNTIME_SAFETY * seconds) / 60))
     mem_mb        = ceil_100(growth * max(MEM_FLOOR_MB, MEM_SAFETY * (BASE_MB [+ CUDA_HOST_MB] + host MB
                                                                      [+ activations MB on the CPU])))
     growth        = RETRY_GROWTH ** (attempt - 1)
 
-where `seconds` is repdyn.cost.seconds of the job's work on one GPU (GPU rules with device: cuda) or on
-`threads` CPU cores (threads and GPU rules: repdyn.rules). GPU rules ask for `gpu=1` and `cpus_per_gpu=threads` only when the
+where `seconds` is repdyn.cost.model.seconds of the job's work on one GPU (GPU rules with device: cuda) or on
+`threads` CPU cores (threads and GPU rules: repdyn.scheduling.rule_table). GPU rules ask for `gpu=1` and `cpus_per_gpu=threads` only when the
 config says device: cuda; with auto or cpu they are CPU jobs (auto would find no GPU in an allocation
 without one). On SLURM they then also go to $REPDYN_GPU_PARTITION (default "gpu") and, when
 $REPDYN_GPU_MODEL is set, ask for that model (--gpus=<model>:1): both are set here, not in the profile,
@@ -21,7 +21,7 @@ In a rule (Snakemake accepts a mapping unpacked into `resources:`; values may be
 wildcards and attempt):
 
     resources:
-        **repdyn.resources.for_rule("cka_tile", PLAN, CONFIG.device),
+        **repdyn.scheduling.resources.for_rule("cka_tile", PLAN, CONFIG.device),
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from repdyn import cost, rules
-from repdyn.checks import require_int
+from repdyn.cost import model as cost
+
+from repdyn.scheduling import rule_table as rules
+from repdyn.config.integers import require_int
 from repdyn.plan import Plan
 
 GPU_RULES = rules.GPU_RULES
@@ -117,4 +119,4 @@ def rule_lines(rule: str) -> str:
     """What to write in a rule's `resources:` (extra keys of the rule go after it)."""
     if rule not in rules.MODELLED:
         raise ValueError(f"rule {rule!r} has no resource estimate (rules: {', '.join(CLUSTER_RULES)})")
-    return f'    resources:\n        **repdyn.resources.for_rule("{rule}", PLAN, CONFIG.device),\n'
+    return f'    resources:\n        **repdyn.scheduling.resources.for_rule("{rule}", PLAN, CONFIG.device),\n'

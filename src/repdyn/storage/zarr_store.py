@@ -18,7 +18,7 @@ import zarr
 from zarr.codecs import BloscCodec, BytesCodec
 from zarr.storage import LocalStore
 
-from repdyn import zarr_labels as labels
+from repdyn.storage import zarr_labels as labels
 
 _COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
 

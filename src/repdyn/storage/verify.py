@@ -1,7 +1,7 @@
 """`repdyn verify [paths]`: check artifacts against the checksums recorded when they were written.
 
 Every artifact below the given paths (default: results/ and reports/) is compared with its manifest
-(repdyn.checksums): a listed file that is missing, has another size or other bytes, a file the manifest does
+(repdyn.storage.checksums): a listed file that is missing, has another size or other bytes, a file the manifest does
 not list, and a file that no manifest covers are reported, one line each on stdout, followed by the command
 that rebuilds the damaged artifacts. Files are hashed by a pool of threads (CRC-32 and file reads release the
 GIL), so the time is what the disk allows; progress (files, bytes, rate) goes to stderr. Exit status 0 when
@@ -19,8 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from repdyn import checksums, integrity
-from repdyn.atomic import TMP_PREFIX
+from repdyn.storage import checksums
+
+from repdyn.storage import integrity
+from repdyn.storage.atomic import TMP_PREFIX
 
 DEFAULT_PATHS = ("results", "reports")
 

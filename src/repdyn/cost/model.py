@@ -1,9 +1,9 @@
 """Cost model of a planned workflow: device time of a job, and jobs, disk and hours per experiment.
 
-A job's work (repdyn.work) becomes wall time at assumed sustained throughputs, deliberately modest:
+A job's work (repdyn.cost.work) becomes wall time at assumed sustained throughputs, deliberately modest:
 GPU 20 TFLOP/s training, 40 TFLOP/s inference; CPU 10 GFLOP/s per thread for network passes, 15 (float64)
 / 30 (float32) GFLOP/s per thread for tile GEMMs; shared file system 200 MB/s; local scratch 1 GB/s.
-Which rule runs where comes from the rule table (repdyn.rules); docs/cost-model.md explains the model.
+Which rule runs where comes from the rule table (repdyn.scheduling.rule_table); docs/cost-model.md explains the model.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from repdyn import rules
-from repdyn.jobs import Job, count_by_rule, experiment_jobs, workflow_jobs
+from repdyn.scheduling import rule_table as rules
+from repdyn.scheduling.jobs import Job, count_by_rule, experiment_jobs, workflow_jobs
 from repdyn.plan import Plan
-from repdyn.work import Work
+from repdyn.cost.work import Work
 
 GPU_TRAIN_FLOPS = 20e12
 GPU_INFER_FLOPS = 40e12
@@ -104,7 +104,7 @@ class Summary:
 
 
 def summarize(name: str, plan: Plan, jobs: Iterable[Job], threads: int) -> Summary:
-    """Sum the cost model over a set of repdyn.jobs.Job (in sorted order: the same sums in every process)."""
+    """Sum the cost model over a set of repdyn.scheduling.jobs.Job (in sorted order: the same sums in every process)."""
     jobs = sorted(jobs)
     storage = {stage: 0.0 for stage in dict.fromkeys(rules.RULES[r].stage for r in rules.MODELLED)}
     gpu = cpu = 0.0

@@ -3,7 +3,7 @@
 Everything repdyn writes goes to a temporary name in the destination directory
 and is renamed into place only once it is complete (rename is atomic on POSIX
 file systems within one directory). The commit also records the checksums of
-what it renames into place (repdyn.checksums), so that every finished output
+what it renames into place (repdyn.storage.checksums), so that every finished output
 can be verified later.
 """
 
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from repdyn.temporaries import TMP_PREFIX, remove_path, remove_stale
+from repdyn.storage.temporaries import TMP_PREFIX, remove_path, remove_stale
 
 __all__ = ["TMP_PREFIX", "atomic_path", "remove_stale"]
 
@@ -65,7 +65,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "", record: bool = True) 
 
 def _record_checksums(tmp: Path, dest: Path) -> Path | None:
     """Write the manifest of a finished temporary; return the sidecar written for a file, if any."""
-    from repdyn import checksums
+    from repdyn.storage import checksums
 
     if any(part.startswith(TMP_PREFIX) for part in dest.parent.parts):
         return None  # inside an uncommitted output: its own commit records this too

@@ -7,7 +7,7 @@ Where the manifest of an artifact lives:
     `<file>.checksums.json` next to it, listing the one file by its name.
 Format: {"format": "repdyn-checksums 1", "algorithm": "crc32", "files": {path: [size, "8 hex digits"]}}.
 
-repdyn.atomic writes the manifest of every output it commits, before the rename that makes the output
+repdyn.storage.atomic writes the manifest of every output it commits, before the rename that makes the output
 appear, so an output never looks finished without it (see `atomic.atomic_path`). Snakemake's own marker
 `.snakemake_timestamp`, put into directory outputs after the job, is not part of the artifact.
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from repdyn.temporaries import TMP_PREFIX, remove_stale
+from repdyn.storage.temporaries import TMP_PREFIX, remove_stale
 
 MANIFEST = "checksums.json"
 SIDECAR_SUFFIX = ".checksums.json"

@@ -1,0 +1,1 @@
+"""How the workflow schedules jobs: the rule table, the jobs of a plan, their Snakemake resources and rerun triggers."""
