@@ -10,6 +10,14 @@ where differences between epochs are small and rounding matters most): g_e = bas
 For each, the largest |CKA(chunked_float32) - CKA(float64)| over all epoch pairs of the diagonal tile (the
 symmetric kernel) and of the general kernel (the off-diagonal tiles). The error is per entry: it depends on
 D and on the values, not on E, so a larger grid only takes the maximum over more entries of the same kind.
+
+    python bench/tile_accuracy.py --skip-real --synthetic-epochs 0 --tile 1001 [--d 525312]
+
+--tile E adds one off-diagonal tile at the paper grid's scale: rows are epochs [0, E) and columns [E, 2E) of a
+slowly drifting synthetic sequence of 2E vectors of length --d (525,312: the paper grid's D per layer),
+generated one 8192-column chunk at a time (nothing of size E x D is held), multiplied by the tiles' own
+streamed kernel (`streamed_products`) once per accumulation. At E = 1001 that is 1e6 entries, 1.05e12
+multiply-adds per mode: about 1-2 minutes per mode on 2 idle cores.
 """
 
 from __future__ import annotations
@@ -26,7 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cka as bench_cka  # noqa: E402  (bench/cka.py: the cached model and probe set)
 
 from repdyn.extract.job import probe_grams  # noqa: E402
-from repdyn.cka.tiles import cka_from_products, diagonal_tile_cka, tile_products, row_sq_norms  # noqa: E402
+from repdyn.cka.tiles import (  # noqa: E402
+    DEFAULT_CHUNK,
+    cka_from_products,
+    diagonal_tile_cka,
+    row_sq_norms,
+    streamed_products,
+    tile_products,
+)
 from repdyn.cka.transforms import transform  # noqa: E402
 from repdyn.data import DatasetArtifact  # noqa: E402
 from repdyn.train import load_checkpoint_model  # noqa: E402
@@ -73,31 +88,66 @@ def synthetic_block(epochs: int, d: int) -> torch.Tensor:
     return (base + 0.3 * steps * drift + noise).float()
 
 
+def drifting_chunks(first: int, epochs: int, total: int, d: int, chunk: int = DEFAULT_CHUNK):
+    """Column chunks (epochs, <= chunk) float32 of rows [first, first + epochs) of `synthetic_block(total, d)`'s
+    kind of sequence; the base and drift of a chunk come from its own seed, the noise from one per chunk and
+    `first`, so the rows and the columns of a tile are generated apart and each time alike."""
+    steps = torch.linspace(0, 1, total, dtype=torch.float64)[first:first + epochs, None]
+    for index, start in enumerate(range(0, d, chunk)):
+        width = min(chunk, d - start)
+        generator = torch.Generator().manual_seed(index)
+        base = torch.randn(width, generator=generator, dtype=torch.float64)
+        drift = torch.randn(width, generator=generator, dtype=torch.float64)
+        noise_gen = torch.Generator().manual_seed(1_000_003 * (first + 1) + index)
+        noise = torch.randn(epochs, width, generator=noise_gen, dtype=torch.float64)
+        yield (base + 0.3 * steps * drift + 0.05 * noise).float()
+
+
+def tile_error(epochs: int, d: int) -> dict[str, float]:
+    """Largest |CKA(chunked_float32) - CKA(float64)| over an off-diagonal tile of `drifting_chunks` vectors."""
+    cka = {}
+    for accumulate in ("float64", "chunked_float32"):
+        products = streamed_products(drifting_chunks(0, epochs, 2 * epochs, d), drifting_chunks(epochs, epochs, 2 * epochs, d),
+                                     accumulate)
+        cka[accumulate] = cka_from_products(*products)
+    return {"general": float((cka["chunked_float32"] - cka["float64"]).abs().max()),
+            "min_cka": float(cka["float64"].min()), "max_cka": float(cka["float64"].max())}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--width", type=int, default=2)
     p.add_argument("--epochs", type=int, default=8, help="checkpoints of the real run (0 .. epochs-1)")
     p.add_argument("--synthetic-epochs", type=int, default=64)
     p.add_argument("--estimator", default="minibatch_unbiased")
+    p.add_argument("--skip-real", action="store_true", help="leave out the real run's vectors")
+    p.add_argument("--tile", type=int, default=0, help="epochs per side of a synthetic off-diagonal tile (0: none)")
+    p.add_argument("--d", type=int, default=525_312, help="vector length of the --tile tile")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "repdyn-bench-cka")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    blocks = real_blocks(args)
-    d = next(iter(blocks.values())).shape[1]
+    blocks = {} if args.skip_real else real_blocks(args)
+    d = next(iter(blocks.values())).shape[1] if blocks else args.d
     print(f"# bench/tile_accuracy.py  torch {torch.__version__}, estimator {args.estimator}, D = {d:,}")
     print(f"\n{'epoch vectors':<34} {'E':>5} {'min CKA':>8} {'diagonal':>10} {'general':>10}")
     for layer, block in blocks.items():
         e = errors(block)
         print(f"{'real, width ' + str(args.width) + ', ' + layer:<34} {block.shape[0]:5d} {e['min_cka']:8.3f} "
               f"{e['diagonal']:10.1e} {e['general']:10.1e}")
-    pooled = torch.cat(list(blocks.values()))  # every layer's vectors against every other's: more real pairs
-    e = errors(pooled)
-    print(f"{'real, all layers pooled':<34} {pooled.shape[0]:5d} {e['min_cka']:8.3f} {e['diagonal']:10.1e} "
-          f"{e['general']:10.1e}")
-    e = errors(synthetic_block(args.synthetic_epochs, d))
-    print(f"{'synthetic, slow drift':<34} {args.synthetic_epochs:5d} {e['min_cka']:8.3f} {e['diagonal']:10.1e} "
-          f"{e['general']:10.1e}")
+    if blocks:
+        pooled = torch.cat(list(blocks.values()))  # every layer's vectors against every other's: more real pairs
+        e = errors(pooled)
+        print(f"{'real, all layers pooled':<34} {pooled.shape[0]:5d} {e['min_cka']:8.3f} {e['diagonal']:10.1e} "
+              f"{e['general']:10.1e}")
+    if args.synthetic_epochs:
+        e = errors(synthetic_block(args.synthetic_epochs, d))
+        print(f"{'synthetic, slow drift':<34} {args.synthetic_epochs:5d} {e['min_cka']:8.3f} {e['diagonal']:10.1e} "
+              f"{e['general']:10.1e}")
+    if args.tile:
+        e = tile_error(args.tile, args.d)
+        print(f"{f'synthetic off-diag., D = {args.d:,}':<34} {args.tile:5d} {e['min_cka']:8.3f} {'':>10} "
+              f"{e['general']:10.1e}")
     print("\nlargest |CKA(chunked_float32) - CKA(float64)| over all epoch pairs")
     return 0
 

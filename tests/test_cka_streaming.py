@@ -18,7 +18,7 @@ from repdyn.cka.store import TILE_STORE, read_matrix_store
 from repdyn.extract.grams_store import GRAMS_STORE, create_grams_store, write_epoch
 from repdyn.cka.tile_job import run_tile, tile_cka
 from repdyn.cka.tiles import ACCUMULATIONS, iter_column_chunks
-from repdyn.cka.transforms import transform
+from repdyn.cka.transforms import panel_vectors, transform
 from repdyn.storage import zarr_store
 
 BATCHES, N = 2, 100  # 4,950 unbiased columns per batch: the first 8192-column chunk straddles the boundary
@@ -88,6 +88,64 @@ def test_streamed_tile_equals_the_in_memory_kernels(stored, tmp_path, estimator,
                 assert np.nanmax(np.abs(blocks[layer] - expected)) <= 1e-6, (name, layer)
 
 
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("n", [4, 9, 64])
+def test_panel_vectors_equal_transform_row_by_row_bit_for_bit(estimator, n):
+    """Offset, badly scaled Grams (where centring order matters most) of several epochs at once."""
+    rng = np.random.default_rng(n)
+    rows = []
+    for scale in (1e-3, 1.0, 1e4):
+        x = (rng.standard_normal((n, 7)) * scale + 5 * scale).astype(np.float32)
+        rows.append(_packed(x))
+    packed = torch.from_numpy(np.stack(rows))
+    expected = torch.stack([transform([row], [n], estimator, dtype=torch.float32) for row in packed])
+    got = panel_vectors(packed, n, estimator)
+    assert got.dtype == torch.float32 and torch.equal(got, expected)
+    with pytest.raises(ValueError, match="must have shape"):
+        panel_vectors(packed[:, 1:], n, estimator)
+
+
+@pytest.mark.parametrize("estimator", ["minibatch_unbiased", "minibatch_biased"])
+def test_panel_vectors_keep_to_the_grams_device_with_float32_rows(estimator):
+    """Device-agnostic (as on CUDA): on torch's shape-only meta device the rows have their length and float32."""
+    packed = torch.empty((3, packed_length(10)), device="meta")
+    got = panel_vectors(packed, 10, estimator)
+    width = 45 if estimator == "minibatch_unbiased" else 55
+    assert got.shape == (3, width) and got.dtype == torch.float32 and got.device.type == "meta"
+
+
+def test_plain_chunks_are_read_from_their_files_and_other_arrays_through_zarr(stored, tmp_path, monkeypatch):
+    """The direct read gives zarr's values; a compressed part, or a chunk never written, falls back to zarr."""
+    from repdyn.extract import grams_store as store
+    from repdyn.extract.grams_store import GramPart
+
+    parts, packed = stored
+    part = GramPart(parts[1])
+    array = part._array("grams/a")
+    assert zarr_store.plain_chunk_dir(array) is not None
+    out = np.empty((3, array.shape[-1]), dtype=np.float32)
+    assert zarr_store.read_plain_chunks(array, [(0, 1, 0), (1, 1, 0), (2, 1, 0)], out)
+    assert np.array_equal(out, array[0:3, 1])
+    assert np.array_equal(part.packed_range("a", 1, 4, 0), np.stack([packed[("a", e)]["grams"][0] for e in (6, 7, 8)]))
+    assert np.array_equal(part.packed_range("b", 0, 2, None), np.stack([packed[("b", e)]["full"] for e in (5, 6)]))
+
+    monkeypatch.setattr(store, "GRAM_COMPRESS", True)
+    probe_index = np.arange(BATCHES * N).reshape(BATCHES, N)
+    first = {"a": packed[("a", 0)]}
+    arrays = create_grams_store(tmp_path / GRAMS_STORE, [0, 1], ["a"], {}, first, probe_index, {})
+    write_epoch(arrays, 0, first)  # epoch 1 never written: zarr reads its fill value, NaN
+    zarr_store.consolidate(tmp_path / GRAMS_STORE)
+    compressed = GramPart(tmp_path)
+    assert zarr_store.plain_chunk_dir(compressed._array("grams/a")) is None
+    assert np.array_equal(compressed.packed_range("a", 0, 1, 1), packed[("a", 0)]["grams"][1:2])
+    monkeypatch.setattr(store, "GRAM_COMPRESS", False)
+    arrays = create_grams_store(tmp_path / "plain" / GRAMS_STORE, [0, 1], ["a"], {}, first, probe_index, {})
+    write_epoch(arrays, 0, first)
+    zarr_store.consolidate(tmp_path / "plain" / GRAMS_STORE)
+    gaps = GramPart(tmp_path / "plain").packed_range("a", 0, 2, 0)
+    assert np.array_equal(gaps[0], packed[("a", 0)]["grams"][0]) and np.isnan(gaps[1]).all()
+
+
 @pytest.mark.parametrize("widths", [[5, 7, 3], [16], [8, 8], [1, 20, 2]])
 def test_column_chunks_over_panels_are_the_chunks_of_the_whole_block(widths):
     block = torch.randn(3, sum(widths))
@@ -127,18 +185,22 @@ def test_read_ahead_stops_its_thread_when_the_consumer_stops():
 
 def test_roofline_bench_writes_its_json_at_a_tiny_size(repo, tmp_path):
     out = tmp_path / "roofline.json"
+    from repdyn.config import schema
+
     done = subprocess.run([sys.executable, str(repo / "bench" / "tile_roofline.py"), "--epochs", "6", "--batches", "2",
-                           "--batch-size", "16", "--layers", "2", "--threads", "1", "--json", str(out)],
-                          capture_output=True, text=True, timeout=300)
+                           "--batch-size", "16", "--layers", "2", "--threads", "1", "--json", str(out),
+                           "--baseline-src", str(repo / "src")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert report["accumulate"] == "float64" and report["gemm_gflops"] > 0
+    assert report["accumulate"] == schema()["$defs"]["cka"]["properties"]["accumulate"]["default"]
+    assert report["gemm_gflops"] > 0 and report["gemm_float64_gflops"] > 0
+    assert [t["kind"] for t in report["baseline_tiles"]] == ["diagonal", "off_diagonal"]
     d = BATCHES * 16 * 15 // 2
     assert report["d"] == d and report["part_bytes"] == 2 * 6 * 2 * packed_length(16) * 4 * 2
     assert [t["kind"] for t in report["tiles"]] == ["diagonal", "off_diagonal"]
     for tile in report["tiles"]:
         assert tile["flops"] == 2 * 6 * 6 * d * 2
-        assert tile["seconds"] > 0 and tile["ratio"] > 0
+        assert tile["seconds"] > 0 and tile["ratio"] > 0 and tile["ratio_float64"] > 0 and tile["cpu_seconds"] > 0
         assert tile["process_seconds"] > tile["seconds"]
 
 

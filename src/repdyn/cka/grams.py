@@ -110,6 +110,12 @@ def triu_flat_indices(n: int, offset: int, device: torch.device | str) -> tuple[
     return _triu_flat_cached(n, offset, torch.device(device))
 
 
+def unpack_index(n: int, device: torch.device | str) -> torch.Tensor:
+    """Flat index (n*n,) into a packed upper triangle of each entry of the symmetric n x n matrix (cached):
+    `packed.index_select(0, unpack_index(n, device))` is the matrix, row-major."""
+    return _unpack_index(n, torch.device(device))
+
+
 @functools.lru_cache(maxsize=32)
 def _unpack_index(n: int, device: torch.device) -> torch.Tensor:
     upper, lower = triu_flat_indices(n, 0, device)
@@ -141,4 +147,4 @@ def unpack_upper(packed: torch.Tensor, n: int) -> torch.Tensor:
             f"packed Gram for n={n} must have shape ({packed_length(n)},), got shape {tuple(packed.shape)}"
         )
     # one gather (each entry's packed position) instead of two scatters: the same values, about twice as fast
-    return packed.index_select(0, _unpack_index(n, packed.device)).reshape(n, n)
+    return packed.index_select(0, unpack_index(n, packed.device)).reshape(n, n)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from repdyn.cka.estimators import check_estimator
-from repdyn.cka.panels import batch_panels, read_ahead, working_chunks
+from repdyn.cka.panels import batch_panels, keep_freed_memory, read_ahead, working_chunks
 from repdyn.cka.tiles import (
     block_products,
     cka_from_products,
@@ -92,6 +92,7 @@ def compute_tile(row_parts: GramParts, col_parts: GramParts, row_epochs: Sequenc
                  estimator: str, accumulate: str, diagonal: bool) -> dict[str, np.ndarray]:
     """{layer: CKA block (len(row_epochs), len(col_epochs)) float64}."""
     check_estimator(estimator)
+    keep_freed_memory()
     rows = _layer_panels(row_parts, row_epochs, estimator)
     cols = None if diagonal else _layer_panels(col_parts, col_epochs, estimator)
     out = {}

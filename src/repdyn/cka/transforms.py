@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 
 from .estimators import check_batch_sizes, check_estimator, is_unbiased
-from .grams import triu_flat_indices, unpack_upper
+from .grams import packed_length, triu_flat_indices, unpack_index, unpack_upper
 
 
 def u_centre(gram: torch.Tensor) -> torch.Tensor:
@@ -123,3 +123,54 @@ def transform(
         parts.append(to_vector(gram))
     out_dtype = dtype if dtype is not None else packed_grams[0].dtype
     return torch.cat(parts).to(out_dtype)
+
+
+def _u_centre_scaled_into(work: torch.Tensor) -> None:
+    """`u_centre` of the float64 matrix `work` in place, times √(2/(n(n-3))) (the diagonal is left as is)."""
+    n = work.shape[0]
+    work.fill_diagonal_(0.0)
+    row_sums = work.sum(dim=1)
+    scaled = row_sums / (n - 2)
+    work.sub_(scaled[:, None]).sub_(scaled[None, :]).add_(row_sums.sum() / ((n - 1) * (n - 2)))
+    work.mul_(math.sqrt(2.0 / (n * (n - 3))))
+
+
+def _double_centre_into(work: torch.Tensor) -> None:
+    """`double_centre` of the float64 matrix `work` in place."""
+    row_means, col_means, mean = work.mean(dim=1, keepdim=True), work.mean(dim=0, keepdim=True), work.mean()
+    work.sub_(row_means).sub_(col_means).add_(mean)
+
+
+def panel_vectors(packed: torch.Tensor, n: int, estimator: str) -> torch.Tensor:
+    """One batch's part of g (rows, part_length(n)), float32, for many epochs' packed Grams (rows, n(n+1)/2)
+    of that batch: row r is `transform([packed[r]], [n], estimator, torch.float32)`, bit for bit.
+
+    Faster than a `transform` per row (about 1.5x, n = 512): the n x n work matrices are allocated once, the
+    centring runs in place, and the scale is applied to the whole matrix before one float32 gather of the
+    entries kept straight into the output row (elementwise steps commute with selecting entries).
+    """
+    check_estimator(estimator)
+    check_batch_sizes([n], estimator)
+    if packed.dim() != 2 or packed.shape[1] != packed_length(n):
+        raise ValueError(f"packed Grams for n={n} must have shape (rows, {packed_length(n)}), got {tuple(packed.shape)}")
+    unbiased = is_unbiased(estimator)
+    unpack = unpack_index(n, packed.device)
+    strict_upper, _ = triu_flat_indices(n, 1, packed.device)
+    gram = torch.empty(n * n, dtype=packed.dtype, device=packed.device)
+    work = torch.empty((n, n), dtype=torch.float64, device=packed.device)
+    kept = torch.empty(n * n, dtype=torch.float32, device=packed.device)
+    out = torch.empty((packed.shape[0], part_length(n, estimator)), dtype=torch.float32, device=packed.device)
+    for row, values in enumerate(packed):
+        torch.index_select(values, 0, unpack, out=gram)
+        work.view(-1).copy_(gram)
+        if unbiased:
+            _u_centre_scaled_into(work)
+            off_diagonal = out[row]
+        else:
+            _double_centre_into(work)
+            out[row, :n].copy_(work.diagonal() / (n - 1))
+            work.mul_(math.sqrt(2.0)).div_(n - 1)
+            off_diagonal = out[row, n:]
+        kept.copy_(work.view(-1))
+        torch.index_select(kept, 0, strict_upper, out=off_diagonal)
+    return out

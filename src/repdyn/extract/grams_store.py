@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from repdyn.storage import zarr_labels
+from repdyn.storage import zarr_labels, zarr_store
 from repdyn.storage.integrity import require
 from repdyn.storage.zarr_store import add_array, create_group
 from repdyn.tiling.parts import EpochParts
@@ -159,10 +159,14 @@ class GramPart:
         return self._array(f"grams/{layer}")[index]
 
     def packed_range(self, layer: str, first: int, stop: int, batch: int | None) -> np.ndarray:
-        """(stop - first, L) packed Grams of one probe batch (None: the full Gram) at positions [first, stop)."""
-        if batch is None:
-            return self._array(f"full/{layer}")[first:stop]
-        return self._array(f"grams/{layer}")[first:stop, batch]
+        """(stop - first, L) packed Grams of one probe batch (None: the full Gram) at positions [first, stop):
+        one chunk per Gram, read straight from the chunk files where they are stored plain."""
+        array = self._array(f"full/{layer}" if batch is None else f"grams/{layer}")
+        chunks = [(e, 0) if batch is None else (e, batch, 0) for e in range(first, stop)]
+        out = np.empty((stop - first, array.shape[-1]), dtype=array.dtype)
+        if zarr_store.read_plain_chunks(array, chunks, out):
+            return out
+        return array[first:stop] if batch is None else array[first:stop, batch]
 
 
 class GramParts(EpochParts):

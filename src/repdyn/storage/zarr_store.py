@@ -8,12 +8,15 @@ than as a number.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, BytesCodec
+from zarr.storage import LocalStore
 
 from repdyn.storage import zarr_labels as labels
 
@@ -42,6 +45,39 @@ def add_array(group: zarr.Group, name: str, data: np.ndarray | None = None, *, s
     if data is not None:
         array[...] = data
     return array
+
+
+def plain_chunk_dir(array: zarr.Array) -> Path | None:
+    """The directory of an array whose chunk files hold exactly their values (Zarr v3, local directory
+    store, no compressor or other codec, no sharding, the machine's byte order); None for any other array."""
+    metadata = array.metadata
+    store = array.store_path.store
+    codecs = getattr(metadata, "codecs", None)
+    if (getattr(metadata, "zarr_format", None) != 3 or not isinstance(store, LocalStore) or array.shards is not None
+            or codecs is None or len(codecs) != 1 or not isinstance(codecs[0], BytesCodec)):
+        return None
+    endian = codecs[0].endian
+    if array.dtype.itemsize > 1 and (endian is None or endian.value != sys.byteorder):
+        return None
+    return Path(store.root) / array.store_path.path
+
+
+def read_plain_chunks(array: zarr.Array, chunks: Sequence[tuple[int, ...]], out: np.ndarray) -> bool:
+    """Fill out[i] with the whole chunk `chunks[i]` of `array`, read straight from its file (about 15x less
+    time per chunk than through zarr's codec pipeline for 0.5 MB chunks). Returns False, with `out` in an
+    unspecified state, where that is not possible (not a `plain_chunk_dir` array, a chunk never written,
+    a file of the wrong size): the caller then reads through zarr, which knows fill values and codecs."""
+    folder = plain_chunk_dir(array)
+    if folder is None or out.dtype != array.dtype or not out.flags.c_contiguous or len(out) != len(chunks):
+        return False
+    for row, coords in zip(out, chunks):
+        try:
+            with open(folder / array.metadata.encode_chunk_key(coords), "rb") as handle:
+                if handle.readinto(memoryview(row).cast("B")) != row.nbytes or handle.read(1):
+                    return False
+        except FileNotFoundError:
+            return False
+    return True
 
 
 def consolidate(path: str | os.PathLike) -> None:
