@@ -36,7 +36,6 @@ include: "workflow/rules/report.smk"
 
 rule all:
     default_target: True
-    localrule: True
     input:
         str(repdyn.plan.core.INDEX),
         PLAN.run_targets(),
@@ -45,3 +44,4 @@ rule all:
         PLAN.twopoint_targets(),
         str(repdyn.plan.core.REPORT_INDEX),
         PLAN.report_targets(),
+    localrule: True

@@ -32,11 +32,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # benchmark the checkout it ships with
 
-from repdyn.storage import checksums  # noqa: E402
-
-from repdyn.storage import integrity
-
-from repdyn.storage import verify
+from repdyn.storage import (
+    checksums,  # noqa: E402
+    integrity,
+    verify,
+)
 
 BLOCK = 1 << 20
 
@@ -44,25 +44,31 @@ BLOCK = 1 << 20
 def _crc32(view):
     crc = 0
     for i in range(0, len(view), BLOCK):
-        crc = zlib.crc32(view[i:i + BLOCK], crc)
+        crc = zlib.crc32(view[i : i + BLOCK], crc)
 
 
 def _adler32(view):
     value = 1
     for i in range(0, len(view), BLOCK):
-        value = zlib.adler32(view[i:i + BLOCK], value)
+        value = zlib.adler32(view[i : i + BLOCK], value)
 
 
 def _hashlib(name):
     def run(view):
         h = hashlib.new(name)
         for i in range(0, len(view), BLOCK):
-            h.update(view[i:i + BLOCK])
+            h.update(view[i : i + BLOCK])
+
     return run
 
 
-HASHES = {"crc32": _crc32, "adler32": _adler32, "blake2b": _hashlib("blake2b"), "sha256": _hashlib("sha256"),
-          "md5": _hashlib("md5")}
+HASHES = {
+    "crc32": _crc32,
+    "adler32": _adler32,
+    "blake2b": _hashlib("blake2b"),
+    "sha256": _hashlib("sha256"),
+    "md5": _hashlib("md5"),
+}
 
 
 def hash_table(size_mb: int, repeats: int) -> None:
@@ -111,12 +117,17 @@ def verify_table(results: Path, repeats: int) -> float:
     plans = [checksums.plan_check(artifact, under) for artifact, under in found.checks]
     total, files = sum(p.bytes for p in plans), sum(len(p.to_hash) for p in plans)
     _quiet_verify(["verify", str(results), "--jobs", "2"])  # warm the page cache
-    print(f"\nrepdyn verify {results}: {len(found.checks)} artifacts, {files} files, {total / 1e9:.3f} GB "
-          f"({total / max(files, 1) / 1e3:.0f} kB per file; warm page cache, median of {repeats})")
+    print(
+        f"\nrepdyn verify {results}: {len(found.checks)} artifacts, {files} files, {total / 1e9:.3f} GB "
+        f"({total / max(files, 1) / 1e3:.0f} kB per file; warm page cache, median of {repeats})"
+    )
     print(f"{'mode':22s} {'s':>7s} {'MB/s':>8s}")
     rate = 0.0
-    for label, extra in (("full, 1 thread", ["--jobs", "1"]), ("full, 2 threads", ["--jobs", "2"]),
-                         ("--quick (sizes only)", ["--quick"])):
+    for label, extra in (
+        ("full, 1 thread", ["--jobs", "1"]),
+        ("full, 2 threads", ["--jobs", "2"]),
+        ("--quick (sizes only)", ["--quick"]),
+    ):
         seconds = statistics.median(_quiet_verify(["verify", str(results), *extra]) for _ in range(repeats))
         mbs = total / seconds / 1e6
         if label == "full, 2 threads":
@@ -151,8 +162,10 @@ def projection(configs: list[str], rate: float) -> None:
     for path in configs:
         built = plan.build(config.load([path]))
         total = cost.plan_summaries(built)[-1]  # the whole config, shared artifacts counted once
-        print(f"{Path(path).stem:32s} {len(built.experiments):11d} {cost.human_bytes(total.total_storage):>10s} "
-              f"{total.total_storage / rate / 60:8.1f}")
+        print(
+            f"{Path(path).stem:32s} {len(built.experiments):11d} {cost.human_bytes(total.total_storage):>10s} "
+            f"{total.total_storage / rate / 60:8.1f}"
+        )
 
 
 def main() -> None:

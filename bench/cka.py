@@ -54,16 +54,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmark the checkout it ships with
 
-from repdyn.storage import atomic
 from repdyn.cka import cka_matrix, open_cka
 from repdyn.cka.api import epoch_vector
-from repdyn.extract.job import extract_part
 from repdyn.cka.assemble_job import assemble, write_assembled
 from repdyn.cka.tile_job import run_tile
 from repdyn.cka.tiles import diagonal_tile_cka, tile_products
 from repdyn.cka.transforms import vector_length
 from repdyn.data import DatasetArtifact, prepare_dataset
+from repdyn.extract.job import extract_part
 from repdyn.models import LayerTap
+from repdyn.storage import atomic
 from repdyn.train import init_run, load_checkpoint_model, train_segment
 
 ESTIMATOR = "minibatch_unbiased"  # torch-cka's estimator (docs/algorithms.md §1.4)
@@ -79,9 +79,19 @@ def run_settings(width: int) -> dict[str, Any]:
     return {
         "model": {"arch": "preact_resnet18", "width": width},
         "train": {
-            "seed": 0, "batch_size": 128, "precision": "fp32", "eval_train": False,
-            "optimizer": {"name": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0,
-                          "momentum": 0.0, "nesterov": False},
+            "seed": 0,
+            "batch_size": 128,
+            "precision": "fp32",
+            "eval_train": False,
+            "optimizer": {
+                "name": "adam",
+                "lr": 1e-3,
+                "betas": [0.9, 0.999],
+                "eps": 1e-8,
+                "weight_decay": 0.0,
+                "momentum": 0.0,
+                "nesterov": False,
+            },
             "augment": {"crop_padding": 4, "hflip": True},
         },
     }
@@ -95,9 +105,17 @@ SUBSETS = {"train": 2000, "test": 1000}
 def data_settings(batches: int, batch_size: int) -> dict[str, Any]:
     """Resolved `data` settings: 2000 noisy training images, 1000 test images for metrics, B probe batches."""
     return {
-        "dataset": "fashion_mnist", "root": None, "download": False, "image_size": 32,
-        "train_subset": SUBSETS["train"], "test_subset": SUBSETS["test"], "subset_seed": 0, "label_noise": 0.2, "noise_seed": 0,
-        "probe": {"batches": batches, "batch_size": batch_size, "seed": 0}, "normalization": "auto",
+        "dataset": "fashion_mnist",
+        "root": None,
+        "download": False,
+        "image_size": 32,
+        "train_subset": SUBSETS["train"],
+        "test_subset": SUBSETS["test"],
+        "subset_seed": 0,
+        "label_noise": 0.2,
+        "noise_seed": 0,
+        "probe": {"batches": batches, "batch_size": batch_size, "seed": 0},
+        "normalization": "auto",
     }
 
 
@@ -233,8 +251,16 @@ def tiles_and_assembly(extracted: Path, out: Path, epochs: list[int], block: int
         for i, rows in enumerate(ranges):
             for j in range(i, len(ranges)):
                 tile = out / f"tiles/{rows[0]}-{rows[-1] + 1}_{ranges[j][0]}-{ranges[j][-1] + 1}"
-                run_tile(tile, [extracted], [extracted], [epochs[r] for r in rows], [epochs[c] for c in ranges[j]],
-                         TILE_SETTINGS, i == j, {"tile": tile.name})
+                run_tile(
+                    tile,
+                    [extracted],
+                    [extracted],
+                    [epochs[r] for r in rows],
+                    [epochs[c] for c in ranges[j]],
+                    TILE_SETTINGS,
+                    i == j,
+                    {"tile": tile.name},
+                )
                 tile_dirs.append(tile)
         tiles_s = time.perf_counter() - started
     started = time.perf_counter()
@@ -243,7 +269,9 @@ def tiles_and_assembly(extracted: Path, out: Path, epochs: list[int], block: int
     return tiles_s, time.perf_counter() - started, memory.peak_mb
 
 
-def repdyn_once(dataset: Path, ckpts: Mapping[int, Path], width: int, blocks: Sequence[int], scratch: Path) -> RepdynRun:
+def repdyn_once(
+    dataset: Path, ckpts: Mapping[int, Path], width: int, blocks: Sequence[int], scratch: Path
+) -> RepdynRun:
     """One timed repeat: extraction once, then tiles + assembly for each block size (fresh directories)."""
     epochs = sorted(ckpts)
     run = run_settings(width)
@@ -270,7 +298,9 @@ class Exact:
     self_check: float  # max |streamed - literal cka_matrix| on the first epochs
 
 
-def probe_activations(model: torch.nn.Module, dataset: DatasetArtifact, layers: list[str]) -> dict[str, list[torch.Tensor]]:
+def probe_activations(
+    model: torch.nn.Module, dataset: DatasetArtifact, layers: list[str]
+) -> dict[str, list[torch.Tensor]]:
     """Per layer, the float32 flattened activations of each probe batch, forwarded batch by batch like extraction."""
     probe = dataset.probe_images()
     out: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
@@ -290,8 +320,9 @@ def offset_ratio(batch: torch.Tensor) -> float:
     return offset / spread if spread > 0 else float("inf")
 
 
-def exact_matrices(dataset_path: Path, ckpts: Mapping[int, Path], width: int, check_epochs: int,
-                   only: Sequence[int] | None = None) -> Exact:
+def exact_matrices(
+    dataset_path: Path, ckpts: Mapping[int, Path], width: int, check_epochs: int, only: Sequence[int] | None = None
+) -> Exact:
     """float64 CKA of every epoch pair: the path `cka_matrix` runs for float64 input, one epoch at a time.
 
     The first `check_epochs` epochs are also kept whole and passed to `cka_matrix` itself (self_check).
@@ -324,8 +355,14 @@ def exact_matrices(dataset_path: Path, ckpts: Mapping[int, Path], width: int, ch
                 kept.setdefault(layer, []).append(rows)
     matrices = {layer: diagonal_tile_cka(torch.stack(v), "float64").numpy() for layer, v in vectors.items()}
     self_check = max(
-        (float(np.abs(cka_matrix(acts, ESTIMATOR, batch_size=sizes[0]) - matrices[layer][: len(acts), : len(acts)]).max())
-         for layer, acts in kept.items()),
+        (
+            float(
+                np.abs(
+                    cka_matrix(acts, ESTIMATOR, batch_size=sizes[0]) - matrices[layer][: len(acts), : len(acts)]
+                ).max()
+            )
+            for layer, acts in kept.items()
+        ),
         default=float("nan"),
     )
     return Exact(matrices, ratios, self_check)
@@ -350,8 +387,15 @@ def hook_firing_order(model: torch.nn.Module, layers: list[str], example: torch.
     return fired
 
 
-def torch_cka_pair(path_i: Path, path_j: Path, run: Mapping[str, Any], dataset: DatasetArtifact, loader,
-                   layers: list[str], order: list[str]) -> tuple[float, dict[str, float]]:
+def torch_cka_pair(
+    path_i: Path,
+    path_j: Path,
+    run: Mapping[str, Any],
+    dataset: DatasetArtifact,
+    loader,
+    layers: list[str],
+    order: list[str],
+) -> tuple[float, dict[str, float]]:
     """Seconds for one epoch pair as a torch-cka user runs it, and its same-layer CKA values."""
     from torch_cka import CKA
 
@@ -360,8 +404,15 @@ def torch_cka_pair(path_i: Path, path_j: Path, run: Mapping[str, Any], dataset: 
     model_j = load_checkpoint_model(path_j, run, dataset)
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):  # its warnings and tqdm bar
         warnings.simplefilter("ignore")
-        cka = CKA(model_i, model_j, model1_name="epoch_i", model2_name="epoch_j",
-                  model1_layers=layers, model2_layers=layers, device="cpu")
+        cka = CKA(
+            model_i,
+            model_j,
+            model1_name="epoch_i",
+            model2_name="epoch_j",
+            model1_layers=layers,
+            model2_layers=layers,
+            device="cpu",
+        )
         cka.compare(loader)
     seconds = time.perf_counter() - started
     matrix = cka.export()["CKA"]
@@ -384,19 +435,24 @@ class TorchCkaBench:
         self.ckpts = ckpts
         images = self.dataset.normalize(self.dataset.probe_images().reshape(-1, *self.dataset.train_images.shape[1:]))
         labels = self.dataset.probe_labels().reshape(-1)
-        self.loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels),
-                                                  batch_size=int(self.dataset.probe_index.shape[1]), shuffle=False)
+        self.loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(images, labels),
+            batch_size=int(self.dataset.probe_index.shape[1]),
+            shuffle=False,
+        )
         model = load_checkpoint_model(ckpts[min(ckpts)], self.run, self.dataset)
         self.layers = model.analysed_layers
         self.order = hook_firing_order(model, self.layers, images[:2])
 
-    def time_pairs(self, pairs: Sequence[tuple[int, int]], into: TorchCkaRows, budget_s: float | None,
-                   min_pairs: int) -> None:
+    def time_pairs(
+        self, pairs: Sequence[tuple[int, int]], into: TorchCkaRows, budget_s: float | None, min_pairs: int
+    ) -> None:
         """Time `pairs` in order; with a budget, stop once it is spent and at least min_pairs are done."""
         began = time.perf_counter()
         for done, (i, j) in enumerate(pairs, start=1):
-            seconds, values = torch_cka_pair(self.ckpts[i], self.ckpts[j], self.run, self.dataset, self.loader,
-                                             self.layers, self.order)
+            seconds, values = torch_cka_pair(
+                self.ckpts[i], self.ckpts[j], self.run, self.dataset, self.loader, self.layers, self.order
+            )
             into.seconds.append(seconds)
             into.values[(i, j)] = values
             if budget_s is not None and done >= min_pairs and time.perf_counter() - began >= budget_s:
@@ -446,8 +502,15 @@ def vector_bound_mb(epochs: int, block: int, d: int) -> float:
     return sides * d * 4 / 2**20
 
 
-def measure_row(epochs: int, n: int, args: argparse.Namespace, cache: Path, ckpts: Mapping[int, Path],
-                exact: Exact, rng: random.Random) -> Row:
+def measure_row(
+    epochs: int,
+    n: int,
+    args: argparse.Namespace,
+    cache: Path,
+    ckpts: Mapping[int, Path],
+    exact: Exact,
+    rng: random.Random,
+) -> Row:
     """One (E, N) row. repdyn repeats and slices of the torch-cka pairs alternate, so that both tools see
     the same spread of load from other jobs on a shared machine."""
     dataset = probe_artifact(cache, n, args.batch_size)
@@ -460,55 +523,89 @@ def measure_row(epochs: int, n: int, args: argparse.Namespace, cache: Path, ckpt
     slice_min = math.ceil(args.min_pairs / args.repeats)
     bench = TorchCkaBench(dataset, row_ckpts, args.width)
     tc = TorchCkaRows([], {}, full)
-    print(f"#   E={epochs} N={n}: {args.repeats} repdyn repeats alternating with torch-cka on "
-          + ("all pairs" if full else f"up to {len(pairs)} random pairs / {args.pair_budget:.0f} s"), flush=True)
+    print(
+        f"#   E={epochs} N={n}: {args.repeats} repdyn repeats alternating with torch-cka on "
+        + ("all pairs" if full else f"up to {len(pairs)} random pairs / {args.pair_budget:.0f} s"),
+        flush=True,
+    )
     runs = []
     for repeat in range(args.repeats):
         scratch = Path(tempfile.mkdtemp(prefix=f"E{epochs}-N{n}-", dir=cache))
         runs.append(repdyn_once(dataset, row_ckpts, args.width, blocks, scratch))
         r = runs[-1]
-        print(f"#     repdyn repeat {repeat + 1}: extract {r.extract_s:.2f} s, tiles "
-              + ", ".join(f"{r.tiles_s[b]:.2f} s (block {b})" for b in blocks) + f", load {load()}", flush=True)
+        print(
+            f"#     repdyn repeat {repeat + 1}: extract {r.extract_s:.2f} s, tiles "
+            + ", ".join(f"{r.tiles_s[b]:.2f} s (block {b})" for b in blocks)
+            + f", load {load()}",
+            flush=True,
+        )
         timed = len(tc.seconds)
         bench.time_pairs(pairs[repeat :: args.repeats], tc, budget, slice_min)
-        print(f"#     torch-cka: {len(tc.seconds) - timed} pairs, median "
-              f"{statistics.median(tc.seconds[timed:]):.2f} s, load {load()}", flush=True)
+        print(
+            f"#     torch-cka: {len(tc.seconds) - timed} pairs, median "
+            f"{statistics.median(tc.seconds[timed:]):.2f} s, load {load()}",
+            flush=True,
+        )
 
     first = runs[0].matrices
     identical = all(np.array_equal(r.matrices[b][l], first[b][l]) for r in runs for b in blocks for l in first[b])
     tiling_diff = max(float(np.abs(first[blocks[0]][l] - first[blocks[1]][l]).max()) for l in first[blocks[0]])
     totals = {b: statistics.median(r.extract_s + r.tiles_s[b] + r.assemble_s[b] for r in runs) for b in blocks}
-    parts = {"extract": statistics.median(r.extract_s for r in runs),
-             "tiles": statistics.median(r.tiles_s[blocks[0]] for r in runs),
-             "assemble": statistics.median(r.assemble_s[blocks[0]] for r in runs)}
+    parts = {
+        "extract": statistics.median(r.extract_s for r in runs),
+        "tiles": statistics.median(r.tiles_s[blocks[0]] for r in runs),
+        "assemble": statistics.median(r.assemble_s[blocks[0]] for r in runs),
+    }
     d = vector_length([args.batch_size] * (n // args.batch_size), ESTIMATOR)
     layers = list(first[blocks[0]])
     reference = {l: exact.matrices[l][:epochs, :epochs] for l in layers}
     diff_exact = {l: max(float(np.nanmax(np.abs(first[b][l] - reference[l]))) for b in blocks) for l in layers}
     diff_tc = {l: max(abs(first[blocks[0]][l][i, j] - v[l]) for (i, j), v in tc.values.items()) for l in layers}
-    diff_tc_exact = {l: max((abs(reference[l][i, j] - v[l]) for (i, j), v in tc.values.items()
-                             if np.isfinite(reference[l][i, j])), default=float("nan")) for l in layers}
-    return Row(epochs, n, blocks, totals, parts, {b: max(r.peak_mb[b] for r in runs) for b in blocks},
-               {b: vector_bound_mb(epochs, b, d) for b in blocks}, identical, tiling_diff, tc, diff_tc,
-               diff_tc_exact, diff_exact, load())
+    diff_tc_exact = {
+        l: max(
+            (abs(reference[l][i, j] - v[l]) for (i, j), v in tc.values.items() if np.isfinite(reference[l][i, j])),
+            default=float("nan"),
+        )
+        for l in layers
+    }
+    return Row(
+        epochs,
+        n,
+        blocks,
+        totals,
+        parts,
+        {b: max(r.peak_mb[b] for r in runs) for b in blocks},
+        {b: vector_bound_mb(epochs, b, d) for b in blocks},
+        identical,
+        tiling_diff,
+        tc,
+        diff_tc,
+        diff_tc_exact,
+        diff_exact,
+        load(),
+    )
 
 
 # --------------------------------------------------------------------------------------------- report
 
 
 def print_table(rows: Sequence[Row]) -> None:
-    header = (f"{'E':>4} {'N':>5} {'pairs':>5} | {'repdyn s':>8} {'(E/4 s)':>8} {'ms/pair':>8} | "
-              f"{'tc ms/pair':>10} {'timed':>7} {'tc total s':>11} | {'ratio':>6} | "
-              f"{'max|rd-tc|':>10} {'max|rd-f64|':>11} | {'load':>5}")
+    header = (
+        f"{'E':>4} {'N':>5} {'pairs':>5} | {'repdyn s':>8} {'(E/4 s)':>8} {'ms/pair':>8} | "
+        f"{'tc ms/pair':>10} {'timed':>7} {'tc total s':>11} | {'ratio':>6} | "
+        f"{'max|rd-tc|':>10} {'max|rd-f64|':>11} | {'load':>5}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         timed = f"{len(r.tc.seconds)}{'*' if r.tc.full else ''}"
         total = f"{r.tc_total:.0f}{'' if r.tc.full else ' ext'}"
-        print(f"{r.epochs:>4} {r.probe:>5} {r.pairs:>5} | {r.repdyn_total[r.blocks[0]]:>8.2f} "
-              f"{r.repdyn_total[r.blocks[1]]:>8.2f} {r.repdyn_pair_ms:>8.1f} | {r.tc_pair_ms:>10.0f} {timed:>7} "
-              f"{total:>11} | {r.tc_pair_ms / r.repdyn_pair_ms:>5.0f}x | {max(r.diff_tc.values()):>10.1e} "
-              f"{max(r.diff_exact.values()):>11.1e} | {r.load:>5}")
+        print(
+            f"{r.epochs:>4} {r.probe:>5} {r.pairs:>5} | {r.repdyn_total[r.blocks[0]]:>8.2f} "
+            f"{r.repdyn_total[r.blocks[1]]:>8.2f} {r.repdyn_pair_ms:>8.1f} | {r.tc_pair_ms:>10.0f} {timed:>7} "
+            f"{total:>11} | {r.tc_pair_ms / r.repdyn_pair_ms:>5.0f}x | {max(r.diff_tc.values()):>10.1e} "
+            f"{max(r.diff_exact.values()):>11.1e} | {r.load:>5}"
+        )
     print("timed: torch-cka pairs timed (* = all pairs, total measured; otherwise 'ext' = median x pairs).")
     print("repdyn s: extraction + tiles + assembly, block E (one tile); (E/4 s): same extraction, block E/4.")
 
@@ -517,24 +614,36 @@ def print_details(rows: Sequence[Row], exact: Mapping[int, Exact]) -> None:
     print("\nper-row details (medians over repeats):")
     for r in rows:
         p = r.repdyn_parts
-        print(f"  E={r.epochs:<3} N={r.probe:<5} repdyn: extract {p['extract']:.2f} s ({1e3 * p['extract'] / r.epochs:.0f} "
-              f"ms/epoch), tiles {p['tiles']:.2f} s, assembly {p['assemble']:.2f} s; block {r.blocks[1]}: "
-              f"{r.repdyn_total[r.blocks[1]] - r.repdyn_total[r.blocks[0]]:+.2f} s; repeats bit-identical: "
-              f"{r.repeats_identical}; max |block E - block E/4| = {r.tiling_diff:.1e}")
-        print(f"  {'':<14}tile stage, peak RSS above its start: "
-              + ", ".join(f"{r.peak_mb[b]:.0f} MB at block {b} (documented bound: {r.vector_bound_mb[b]:.0f} MB of "
-                          "float32 vectors + a constant)" for b in r.blocks))
+        print(
+            f"  E={r.epochs:<3} N={r.probe:<5} repdyn: extract {p['extract']:.2f} s "
+            f"({1e3 * p['extract'] / r.epochs:.0f} "
+            f"ms/epoch), tiles {p['tiles']:.2f} s, assembly {p['assemble']:.2f} s; block {r.blocks[1]}: "
+            f"{r.repdyn_total[r.blocks[1]] - r.repdyn_total[r.blocks[0]]:+.2f} s; repeats bit-identical: "
+            f"{r.repeats_identical}; max |block E - block E/4| = {r.tiling_diff:.1e}"
+        )
+        print(
+            f"  {'':<14}tile stage, peak RSS above its start: "
+            + ", ".join(
+                f"{r.peak_mb[b]:.0f} MB at block {b} (documented bound: {r.vector_bound_mb[b]:.0f} MB of "
+                "float32 vectors + a constant)"
+                for b in r.blocks
+            )
+        )
     print("\nper-layer accuracy (max over rows; tc = torch-cka on its timed pairs, f64 = exact float64 everywhere):")
     layers = list(rows[0].diff_exact)
     print(f"  {'N':>5} {'layer':<7} {'|rd-tc|':>9} {'|tc-f64|':>9} {'|rd-f64|':>9} {'offset':>8}")
     for n in sorted({r.probe for r in rows}):
         of_n = [r for r in rows if r.probe == n]
         for layer in layers:
-            print(f"  {n:>5} {layer:<7} {max(r.diff_tc[layer] for r in of_n):>9.1e} "
-                  f"{max(r.diff_tc_exact[layer] for r in of_n):>9.1e} {max(r.diff_exact[layer] for r in of_n):>9.1e} "
-                  f"{exact[n].offset_ratio[layer]:>8.2g}")
-    print("  offset = max over epochs and batches of n|mean|^2 / |X - mean|^2: large values make torch-cka's "
-          "uncentred float32 Grams cancel (docs/algorithms.md §1.6).")
+            print(
+                f"  {n:>5} {layer:<7} {max(r.diff_tc[layer] for r in of_n):>9.1e} "
+                f"{max(r.diff_tc_exact[layer] for r in of_n):>9.1e} {max(r.diff_exact[layer] for r in of_n):>9.1e} "
+                f"{exact[n].offset_ratio[layer]:>8.2g}"
+            )
+    print(
+        "  offset = max over epochs and batches of n|mean|^2 / |X - mean|^2: large values make torch-cka's "
+        "uncentred float32 Grams cancel (docs/algorithms.md §1.6)."
+    )
 
 
 def print_validation(rows: Sequence[Row], rng: random.Random, subsample: int) -> None:
@@ -544,13 +653,17 @@ def print_validation(rows: Sequence[Row], rng: random.Random, subsample: int) ->
         measured = sum(r.tc.seconds)
         sample = rng.sample(r.tc.seconds, min(subsample, len(r.tc.seconds)))
         from_sample = statistics.median(sample) * r.pairs
-        print(f"\nextrapolation check (E={r.epochs}, N={r.probe}): all {r.pairs} pairs took {measured:.1f} s; "
-              f"median x pairs = {r.tc_total:.1f} s ({100 * (r.tc_total / measured - 1):+.1f}%); from a random "
-              f"{len(sample)}-pair sample: {from_sample:.1f} s ({100 * (from_sample / measured - 1):+.1f}%).")
+        print(
+            f"\nextrapolation check (E={r.epochs}, N={r.probe}): all {r.pairs} pairs took {measured:.1f} s; "
+            f"median x pairs = {r.tc_total:.1f} s ({100 * (r.tc_total / measured - 1):+.1f}%); from a random "
+            f"{len(sample)}-pair sample: {from_sample:.1f} s ({100 * (from_sample / measured - 1):+.1f}%)."
+        )
         same_n = [o for o in rows if o.probe == r.probe and o is not r]
         for o in same_n:
-            print(f"  per-pair median at E={o.epochs} ({len(o.tc.seconds)} pairs): {o.tc_pair_ms:.0f} ms vs "
-                  f"{r.tc_pair_ms:.0f} ms here (torch-cka's per-pair cost does not depend on E).")
+            print(
+                f"  per-pair median at E={o.epochs} ({len(o.tc.seconds)} pairs): {o.tc_pair_ms:.0f} ms vs "
+                f"{r.tc_pair_ms:.0f} ms here (torch-cka's per-pair cost does not depend on E)."
+            )
 
 
 def print_targets(rows: Sequence[Row], exact: Mapping[int, Exact], target_epochs: int = 32) -> None:
@@ -558,33 +671,48 @@ def print_targets(rows: Sequence[Row], exact: Mapping[int, Exact], target_epochs
     for r in rows:
         if r.epochs == 256 and r.probe == 2048:
             ratio = r.tc_pair_ms / r.repdyn_pair_ms
-            print(f"  ratio at E=256, N=2048 (the paper's 4 x 512 probe set): {ratio:.0f}x (target >= 1000x): "
-                  f"{'met' if ratio >= 1000 else 'NOT met'}")
+            print(
+                f"  ratio at E=256, N=2048 (the paper's 4 x 512 probe set): {ratio:.0f}x (target >= 1000x): "
+                f"{'met' if ratio >= 1000 else 'NOT met'}"
+            )
     for r in rows:
         if r.epochs == target_epochs:
             ratio = r.tc_pair_ms / r.repdyn_pair_ms
-            print(f"  ratio at E={r.epochs}, N={r.probe}: {ratio:.0f}x (target >= 50x): "
-                  f"{'met' if ratio >= 50 else 'NOT met'}")
+            print(
+                f"  ratio at E={r.epochs}, N={r.probe}: {ratio:.0f}x (target >= 50x): "
+                f"{'met' if ratio >= 50 else 'NOT met'}"
+            )
     for n in sorted({r.probe for r in rows}):
-        ratios = [r.tc_pair_ms / r.repdyn_pair_ms for r in sorted((r for r in rows if r.probe == n), key=lambda r: r.epochs)]
+        ratios = [
+            r.tc_pair_ms / r.repdyn_pair_ms for r in sorted((r for r in rows if r.probe == n), key=lambda r: r.epochs)
+        ]
         if len(ratios) > 1:
             grows = all(b > a for a, b in itertools.pairwise(ratios))
-            print(f"  ratio grows with E at N={n}: {' -> '.join(f'{x:.0f}x' for x in ratios)}: {'yes' if grows else 'NO'}")
+            print(
+                f"  ratio grows with E at N={n}: {' -> '.join(f'{x:.0f}x' for x in ratios)}: {'yes' if grows else 'NO'}"
+            )
     worst_exact = max(max(r.diff_exact.values()) for r in rows)
-    print(f"  max |repdyn - exact float64| = {worst_exact:.1e} (target <= 1e-6): {'met' if worst_exact <= 1e-6 else 'NOT met'}")
+    print(
+        f"  max |repdyn - exact float64| = {worst_exact:.1e} (target <= 1e-6): "
+        f"{'met' if worst_exact <= 1e-6 else 'NOT met'}"
+    )
     good = [(r, l) for r in rows for l in r.diff_tc if exact[r.probe].offset_ratio[l] <= WELL_CONDITIONED_OFFSET]
     worst_good = max((r.diff_tc[l] for r, l in good), default=float("nan"))
-    print(f"  max |repdyn - torch-cka| on well-conditioned layers (offset <= {WELL_CONDITIONED_OFFSET:g}; "
-          f"{len(good)} of {sum(len(r.diff_tc) for r in rows)} row-layers) = {worst_good:.1e} (target <= 1e-4): "
-          f"{'met' if worst_good <= 1e-4 else 'NOT met'}")
+    print(
+        f"  max |repdyn - torch-cka| on well-conditioned layers (offset <= {WELL_CONDITIONED_OFFSET:g}; "
+        f"{len(good)} of {sum(len(r.diff_tc) for r in rows)} row-layers) = {worst_good:.1e} (target <= 1e-4): "
+        f"{'met' if worst_good <= 1e-4 else 'NOT met'}"
+    )
     for n in sorted({r.probe for r in rows}):
         for layer, ratio in exact[n].offset_ratio.items():
             if ratio > WELL_CONDITIONED_OFFSET:
                 of_n = [r for r in rows if r.probe == n]
-                print(f"    excluded N={n} {layer} (offset {ratio:.3g}): |repdyn - torch-cka| up to "
-                      f"{max(r.diff_tc[layer] for r in of_n):.1e}, |torch-cka - exact| up to "
-                      f"{max(r.diff_tc_exact[layer] for r in of_n):.1e}, |repdyn - exact| up to "
-                      f"{max(r.diff_exact[layer] for r in of_n):.1e}")
+                print(
+                    f"    excluded N={n} {layer} (offset {ratio:.3g}): |repdyn - torch-cka| up to "
+                    f"{max(r.diff_tc[layer] for r in of_n):.1e}, |torch-cka - exact| up to "
+                    f"{max(r.diff_tc_exact[layer] for r in of_n):.1e}, |repdyn - exact| up to "
+                    f"{max(r.diff_exact[layer] for r in of_n):.1e}"
+                )
 
 
 # --------------------------------------------------------------------------------------------- tile kernel
@@ -603,9 +731,11 @@ def kernel_rates(epochs: int, d: int, repeats: int) -> dict[str, float]:
 
     block = torch.randn(epochs, d, generator=torch.Generator().manual_seed(0))
     wide = block.double()
-    runs = {"diagonal tile (symmetric)": lambda: diagonal_tile_cka(block, "float64"),
-            "general tile": lambda: tile_products(block, block, "float64"),
-            "bare float64 GEMM": lambda: wide @ wide.T}
+    runs = {
+        "diagonal tile (symmetric)": lambda: diagonal_tile_cka(block, "float64"),
+        "general tile": lambda: tile_products(block, block, "float64"),
+        "bare float64 GEMM": lambda: wide @ wide.T,
+    }
     with FlopCounterMode(display=False) as counter:
         runs["diagonal tile (symmetric)"]()
     executed = counter.get_total_flops()
@@ -627,15 +757,19 @@ def print_kernel(rates: Mapping[str, float], epochs: int, d: int) -> None:
     for name, rate in rates.items():
         print(f"  {name:<28} {rate:>8.1f}")
     bare = rates["bare float64 GEMM"]
-    print(f"  general tile at {100 * rates['general tile'] / bare:.0f}% of the bare GEMM; the symmetric diagonal "
-          f"tile delivers {rates['diagonal tile (symmetric)'] / rates['general tile']:.2f}x the general tile")
+    print(
+        f"  general tile at {100 * rates['general tile'] / bare:.0f}% of the bare GEMM; the symmetric diagonal "
+        f"tile delivers {rates['diagonal tile (symmetric)'] / rates['general tile']:.2f}x the general tile"
+    )
 
 
 # --------------------------------------------------------------------------------------------- main
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--epochs", type=int, nargs="+", default=[8, 32], help="grid sizes E (checkpoints 0..E-1)")
     p.add_argument("--probe", type=int, nargs="+", default=[512, 2048], help="probe-set sizes N")
     p.add_argument("--batch-size", type=int, default=512, help="probe batch size (N must be a multiple)")
@@ -644,17 +778,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--pairs", type=int, default=30, help="torch-cka: most random pairs timed per row")
     p.add_argument("--pair-budget", type=float, default=60.0, help="torch-cka: stop sampling a row after this many s")
     p.add_argument("--min-pairs", type=int, default=5, help="torch-cka: fewest pairs timed per row")
-    p.add_argument("--full", type=int, nargs=2, default=[8, 512], metavar=("E", "N"),
-                   help="the row whose torch-cka pairs are all timed, to check the extrapolation (0 0: none)")
+    p.add_argument(
+        "--full",
+        type=int,
+        nargs=2,
+        default=[8, 512],
+        metavar=("E", "N"),
+        help="the row whose torch-cka pairs are all timed, to check the extrapolation (0 0: none)",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch threads, both sides")
     p.add_argument("--seed", type=int, default=0, help="seed of the pair sample")
-    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "repdyn-bench-cka",
-                   help="cache of datasets and checkpoints; scratch stores are deleted after each repeat")
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "repdyn-bench-cka",
+        help="cache of datasets and checkpoints; scratch stores are deleted after each repeat",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the results here as JSON")
     p.add_argument("--train-subset", type=int, default=2000, help="training images of the benchmarked run")
     p.add_argument("--test-subset", type=int, default=1000, help="test images of its per-epoch metrics")
-    p.add_argument("--exact-epochs", type=int, default=64,
-                   help="above this E, the float64 reference covers a random sample of this many epochs only")
+    p.add_argument(
+        "--exact-epochs",
+        type=int,
+        default=64,
+        help="above this E, the float64 reference covers a random sample of this many epochs only",
+    )
     p.add_argument("--kernel", action="store_true", help="also time the tile kernel beside a bare GEMM")
     p.add_argument("--kernel-only", action="store_true", help="only the tile kernel beside a bare GEMM")
     args = p.parse_args(argv)
@@ -675,15 +823,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def to_json(rows: Sequence[Row], exact: Mapping[int, Exact], args: argparse.Namespace) -> dict[str, Any]:
     return {
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "rows": [{"E": r.epochs, "N": r.probe, "pairs": r.pairs, "repdyn_total_s": r.repdyn_total[r.blocks[0]],
-                  "repdyn_total_block_quarter_s": r.repdyn_total[r.blocks[1]], "repdyn_parts_s": r.repdyn_parts,
-                  "repdyn_ms_per_pair": r.repdyn_pair_ms, "torch_cka_ms_per_pair": r.tc_pair_ms,
-                  "torch_cka_pairs_timed": len(r.tc.seconds), "torch_cka_all_pairs": r.tc.full,
-                  "torch_cka_pair_s": r.tc.seconds, "torch_cka_total_s": r.tc_total,
-                  "ratio": r.tc_pair_ms / r.repdyn_pair_ms, "max_abs_diff_torch_cka": r.diff_tc,
-                  "max_abs_diff_torch_cka_vs_exact": r.diff_tc_exact, "max_abs_diff_exact": r.diff_exact,
-                  "tile_peak_rss_mb": r.peak_mb, "repeats_identical": r.repeats_identical, "load1": r.load}
-                 for r in rows],
+        "rows": [
+            {
+                "E": r.epochs,
+                "N": r.probe,
+                "pairs": r.pairs,
+                "repdyn_total_s": r.repdyn_total[r.blocks[0]],
+                "repdyn_total_block_quarter_s": r.repdyn_total[r.blocks[1]],
+                "repdyn_parts_s": r.repdyn_parts,
+                "repdyn_ms_per_pair": r.repdyn_pair_ms,
+                "torch_cka_ms_per_pair": r.tc_pair_ms,
+                "torch_cka_pairs_timed": len(r.tc.seconds),
+                "torch_cka_all_pairs": r.tc.full,
+                "torch_cka_pair_s": r.tc.seconds,
+                "torch_cka_total_s": r.tc_total,
+                "ratio": r.tc_pair_ms / r.repdyn_pair_ms,
+                "max_abs_diff_torch_cka": r.diff_tc,
+                "max_abs_diff_torch_cka_vs_exact": r.diff_tc_exact,
+                "max_abs_diff_exact": r.diff_exact,
+                "tile_peak_rss_mb": r.peak_mb,
+                "repeats_identical": r.repeats_identical,
+                "load1": r.load,
+            }
+            for r in rows
+        ],
         "offset_ratio": {n: e.offset_ratio for n, e in exact.items()},
     }
 
@@ -701,10 +864,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from importlib.metadata import version
 
     began = time.perf_counter()
-    print(f"# bench/cka.py  torch {torch.__version__}, torch-cka {version('torch-cka')}, {args.threads} torch threads, "
-          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), load {load()}")
-    print(f"# width-{args.width} preact_resnet18 on Fashion-MNIST ({SUBSETS['train']} train images, Adam lr 1e-3), "
-          f"estimator {ESTIMATOR}, probe batches of {args.batch_size}, E in {args.epochs}, N in {args.probe}")
+    print(
+        f"# bench/cka.py  torch {torch.__version__}, torch-cka {version('torch-cka')}, {args.threads} torch threads, "
+        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), load {load()}"
+    )
+    print(
+        f"# width-{args.width} preact_resnet18 on Fashion-MNIST ({SUBSETS['train']} train images, Adam lr 1e-3), "
+        f"estimator {ESTIMATOR}, probe batches of {args.batch_size}, E in {args.epochs}, N in {args.probe}"
+    )
     cache = cache_dir(args.work, args.width, args.batch_size)
     cache.mkdir(parents=True, exist_ok=True)
     ckpts = checkpoints(cache, args.width, probe_artifact(cache, args.batch_size, args.batch_size), max(args.epochs))
@@ -719,15 +886,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             inner = random.Random(args.seed + 1).sample(range(1, max(args.epochs) - 1), args.exact_epochs - 2)
             sample = [0, max(args.epochs) - 1, *inner]
         exact[n] = exact_matrices(probe_artifact(cache, n, args.batch_size), ckpts, args.width, check, sample)
-        print(f"# exact float64 reference N={n}: {time.perf_counter() - started:.0f} s (not timed)"
-              + (f"; streamed vs literal cka_matrix on epochs 0-{check - 1}: max diff {exact[n].self_check:.1e}"
-                 if check else ""), flush=True)
+        print(
+            f"# exact float64 reference N={n}: {time.perf_counter() - started:.0f} s (not timed)"
+            + (
+                f"; streamed vs literal cka_matrix on epochs 0-{check - 1}: max diff {exact[n].self_check:.1e}"
+                if check
+                else ""
+            ),
+            flush=True,
+        )
         release_memory()
         for epochs in sorted(args.epochs):
             rows.append(measure_row(epochs, n, args, cache, ckpts, exact[n], rng))
             release_memory()
-    print(f"\n# results (load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"wall time of this run {time.perf_counter() - began:.0f} s)\n")
+    print(
+        f"\n# results (load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"wall time of this run {time.perf_counter() - began:.0f} s)\n"
+    )
     print_table(rows)
     print_details(rows, exact)
     print_validation(rows, rng, subsample=10)

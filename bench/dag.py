@@ -28,7 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # benchmark the checkout it ships with
 
 from repdyn import config, plan
-
 from repdyn.scheduling import jobs
 
 
@@ -56,8 +55,18 @@ def job_stats(text: str) -> dict[str, int]:
 def dry_run(path: Path) -> tuple[float, float, dict[str, int]]:
     """Seconds, peak RSS (MB) and job stats of one dry run in a fresh directory."""
     with tempfile.TemporaryDirectory(prefix="repdyn-dag-") as work:
-        cmd = [sys.executable, "-m", "snakemake", "-n", "--profile", "slurm", "--configfile", str(path),
-               "--directory", work]
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--profile",
+            "slurm",
+            "--configfile",
+            str(path),
+            "--directory",
+            work,
+        ]
         env = {k: v for k, v in os.environ.items() if k != "SNAKEMAKE_PROFILE"}
         started = time.perf_counter()
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, check=False)
@@ -84,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         if rule in stats or rule in predicted:
             print(f"{rule:<16}{stats.get(rule, 0):>14}{predicted.get(rule, 0):>13}")
     print(f"{'total':<16}{sum(stats.values()):>14}{sum(predicted.values()):>13}")
-    print(f"dry run: median {statistics.median(times):.1f} s over {len(times)} runs "
-          f"({', '.join(f'{t:.1f}' for t in times)} s); peak RSS {max(r for _, r, _ in runs):.0f} MB")
+    print(
+        f"dry run: median {statistics.median(times):.1f} s over {len(times)} runs "
+        f"({', '.join(f'{t:.1f}' for t in times)} s); peak RSS {max(r for _, r, _ in runs):.0f} MB"
+    )
     if stats != predicted:
         print("WARNING: repdyn.scheduling.jobs disagrees with Snakemake's job stats")
         return 1

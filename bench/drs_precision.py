@@ -30,14 +30,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmark the checkout it ships with
 
-from repdyn.storage import spec_files as artifacts  # noqa: E402
-
-from repdyn.machine import settings as runtime
 from repdyn.data import DatasetArtifact  # noqa: E402
 from repdyn.drs.agreement import drs_matrix, predict_planes  # noqa: E402
+from repdyn.drs.planes import PlaneSet  # noqa: E402
 from repdyn.drs.preds_job import autocast_dtype_of  # noqa: E402
 from repdyn.drs.store import PredsParts, ProbeParts, open_drs, read_planes  # noqa: E402
-from repdyn.drs.planes import PlaneSet  # noqa: E402
+from repdyn.machine import settings as runtime
+from repdyn.storage import spec_files as artifacts  # noqa: E402
 from repdyn.train import load_checkpoint_model  # noqa: E402
 
 
@@ -54,13 +53,20 @@ def plane_subset(plane_set: PlaneSet, planes: int | None) -> PlaneSet:
     if planes is None or planes >= plane_set.num_planes:
         return plane_set
     keep = slice(0, planes)
-    return dataclasses.replace(plane_set, indices=plane_set.indices[keep], anchors=plane_set.anchors[keep],
-                               direction1=plane_set.direction1[keep], direction2=plane_set.direction2[keep],
-                               anchor_coords=plane_set.anchor_coords[keep], coefs=plane_set.coefs[keep])
+    return dataclasses.replace(
+        plane_set,
+        indices=plane_set.indices[keep],
+        anchors=plane_set.anchors[keep],
+        direction1=plane_set.direction1[keep],
+        direction2=plane_set.direction2[keep],
+        anchor_coords=plane_set.anchor_coords[keep],
+        coefs=plane_set.coefs[keep],
+    )
 
 
-def reevaluate(results: Path, entry: dict, precision: str, batch_size: int, plane_set: PlaneSet,
-               epochs: list[int]) -> dict[str, np.ndarray]:
+def reevaluate(
+    results: Path, entry: dict, precision: str, batch_size: int, plane_set: PlaneSet, epochs: list[int]
+) -> dict[str, np.ndarray]:
     """{layer: uint8 (E, points)}: the stored probes of every grid epoch on `plane_set`, network in `precision`."""
     probe_root = results / "probe" / entry["probe"]
     run_id = artifacts.read_spec(probe_root, "probe")["inputs"]["run"]
@@ -72,12 +78,23 @@ def reevaluate(results: Path, entry: dict, precision: str, batch_size: int, plan
         started = time.perf_counter()
         part = probes.part_of(epoch)
         model = load_checkpoint_model(checkpoint_of(results / "train" / run_id, epoch), run_spec["settings"], dataset)
-        preds = predict_planes(model, part.layers, part.probes(epoch), plane_set, batch_size, "cpu",
-                               pooling=part.pooling, autocast_dtype=autocast_dtype_of(precision))
+        preds = predict_planes(
+            model,
+            part.layers,
+            part.probes(epoch),
+            plane_set,
+            batch_size,
+            "cpu",
+            pooling=part.pooling,
+            autocast_dtype=autocast_dtype_of(precision),
+        )
         for layer, q in preds.items():
             out.setdefault(layer, []).append(q.reshape(-1))
-        print(f"# {precision} epoch {epoch}: {plane_set.num_points} points in {time.perf_counter() - started:.0f} s, "
-              f"load {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"# {precision} epoch {epoch}: {plane_set.num_points} points in {time.perf_counter() - started:.0f} s, "
+            f"load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
     return {layer: np.stack(rows) for layer, rows in out.items()}
 
 
@@ -86,8 +103,11 @@ def compare(stored: dict[str, np.ndarray], new: dict[str, np.ndarray], num_class
     out = {}
     for layer, old_q in stored.items():
         change = drs_matrix(new[layer], num_classes) - drs_matrix(old_q, num_classes)
-        out[layer] = {"differ": float(np.mean(old_q != new[layer])), "max_drs_change": float(np.abs(change).max()),
-                      "points": int(old_q.size)}
+        out[layer] = {
+            "differ": float(np.mean(old_q != new[layer])),
+            "max_drs_change": float(np.abs(change).max()),
+            "points": int(old_q.size),
+        }
     return out
 
 
@@ -109,26 +129,37 @@ def main(argv: list[str] | None = None) -> int:
     reference = open_drs(args.results.parent / entry["assembled"])
     epochs = [int(e) for e in reference.epochs]
     stored = PredsParts(sorted(p for p in (args.results / "preds" / entry["preds"]).iterdir() if p.is_dir()))
-    print(f"# experiment {name!r}: {len(epochs)} DRS-grid epochs, {stored.points:,} plane points, layers "
-          f"{reference.layers}; torch {torch.__version__}, {args.threads} threads, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"# experiment {name!r}: {len(epochs)} DRS-grid epochs, {stored.points:,} plane points, layers "
+        f"{reference.layers}; torch {torch.__version__}, {args.threads} threads, load {os.getloadavg()[0]:.1f}"
+    )
     plane_set = plane_subset(read_planes(args.results / "planes" / entry["planes"] / "planes.zarr"), args.planes)
     per_plane = plane_set.points_per_plane
-    stored_q = {layer: stored.stack(layer, epochs).reshape(len(epochs), -1, per_plane)[:, : plane_set.num_planes]
-                .reshape(len(epochs), -1) for layer in reference.layers}
+    stored_q = {
+        layer: stored.stack(layer, epochs)
+        .reshape(len(epochs), -1, per_plane)[:, : plane_set.num_planes]
+        .reshape(len(epochs), -1)
+        for layer in reference.layers
+    }
     whole = all(stored_q[layer].shape[1] == stored.points for layer in reference.layers)
     if whole:  # the stored matrices are the DRS of exactly these predictions
-        check = max(float(np.abs(drs_matrix(stored_q[l], stored.num_classes) - reference[l]).max())
-                    for l in reference.layers)
+        check = max(
+            float(np.abs(drs_matrix(stored_q[l], stored.num_classes) - reference[l]).max()) for l in reference.layers
+        )
         print(f"# stored predictions reproduce the stored DRS matrices to {check:.1e}")
-    print(f"# {plane_set.num_planes} of the {stored.points // per_plane} planes, {plane_set.num_points:,} points per "
-          f"epoch and layer")
+    print(
+        f"# {plane_set.num_planes} of the {stored.points // per_plane} planes, {plane_set.num_points:,} points per "
+        f"epoch and layer"
+    )
     report = {}
     for precision in [args.precision] + (["float32"] if args.also_float32 else []):
         new = reevaluate(args.results, entry, precision, args.batch_size, plane_set, epochs)
         report[precision] = compare(stored_q, new, stored.num_classes)
     for precision, rows in report.items():
-        print(f"\n{precision} vs the stored float32 run ({len(epochs)} epochs x {plane_set.num_points:,} points per "
-              "layer; DRS over these points)")
+        print(
+            f"\n{precision} vs the stored float32 run ({len(epochs)} epochs x {plane_set.num_points:,} points per "
+            "layer; DRS over these points)"
+        )
         print(f"{'layer':<8} {'predictions that differ':>24} {'max |dDRS|':>11}")
         for layer, r in rows.items():
             print(f"{layer:<8} {100 * r['differ']:>23.3f}% {r['max_drs_change']:>11.2e}")

@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cka as bench_cka  # noqa: E402  (bench/cka.py: the cached model and probe set)
 from drs import interleaved_times  # noqa: E402
 
-from repdyn.extract.job import extract_part, feature_rows, forward_batch, forward_layout, probe_grams  # noqa: E402
-from repdyn.extract import grams_store as store  # noqa: E402
 from repdyn.cka.grams import centred_gram, pack_upper  # noqa: E402
 from repdyn.data import DatasetArtifact  # noqa: E402
+from repdyn.extract import grams_store as store  # noqa: E402
+from repdyn.extract.job import extract_part, feature_rows, forward_batch, forward_layout, probe_grams  # noqa: E402
 from repdyn.models import LayerTap  # noqa: E402
 from repdyn.train import load_checkpoint_model  # noqa: E402
 from repdyn.train.checkpoints import load_checkpoint  # noqa: E402
@@ -53,8 +53,9 @@ def median_seconds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[s
     return {name: statistics.median(values) for name, values in interleaved_times(fns, repeats).items()}
 
 
-def tapped_outputs(model: torch.nn.Module, images: torch.Tensor, layers: list[str], layout: torch.memory_format,
-                   chunk: int) -> list[dict[str, torch.Tensor]]:
+def tapped_outputs(
+    model: torch.nn.Module, images: torch.Tensor, layers: list[str], layout: torch.memory_format, chunk: int
+) -> list[dict[str, torch.Tensor]]:
     """Per probe batch, the tapped layers' outputs (what the Grams are formed from)."""
     model.to(memory_format=layout)
     out = []
@@ -94,15 +95,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     layers = list(model.analysed_layers)
     probe = dataset.probe_images()
     images = [dataset.normalize(probe[b]) for b in range(probe.shape[0])]
-    print(f"# bench/extract.py  torch {torch.__version__}, {args.threads} threads, width-{args.width} preact_resnet18, "
-          f"N = {args.probe} probe images, epoch {args.epochs - 1}, load {bench_cka.load()}")
+    print(
+        f"# bench/extract.py  torch {torch.__version__}, {args.threads} threads, width-{args.width} preact_resnet18, "
+        f"N = {args.probe} probe images, epoch {args.epochs - 1}, load {bench_cka.load()}"
+    )
 
     if not args.skip_layouts:
         layouts(args, model, images, layers, probe, dataset)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        extract_part(run, data_path, ckpts, Path(tmp) / "extract", bench_cka.EXTRACT_SETTINGS,
-                     {"run": "bench", "extract": "bench"})
+        extract_part(
+            run,
+            data_path,
+            ckpts,
+            Path(tmp) / "extract",
+            bench_cka.EXTRACT_SETTINGS,
+            {"run": "bench", "extract": "bench"},
+        )
         job_s = (time.perf_counter() - started) / args.epochs
     print(f"\n{'extract_part (whole job)':<48} {job_s:8.3f} s per epoch ({args.epochs} epochs)")
     if args.breakdown or args.codecs:
@@ -121,14 +130,17 @@ def layouts(args, model, images, layers, probe, dataset) -> None:
     """The forward by layout and chunk size, the Grams, and their agreement (the table of --chunks)."""
     forwards = {"contiguous, batch 512": lambda: tapped_outputs(model, images, layers, torch.contiguous_format, 512)}
     for chunk in args.chunks:
-        forwards[f"channels-last, chunk {chunk}"] = (
-            lambda c=chunk: tapped_outputs(model, images, layers, torch.channels_last, c))
+        forwards[f"channels-last, chunk {chunk}"] = lambda c=chunk: tapped_outputs(
+            model, images, layers, torch.channels_last, c
+        )
     forward_s = median_seconds(forwards, args.repeats)
     rows = gram_rows(tapped_outputs(model, images, layers, torch.contiguous_format, 512))
     gram_s = median_seconds({"Grams (GEMM + pack)": lambda: [pack_upper(centred_gram(r)) for r in rows]}, args.repeats)
     old = [pack_upper(centred_gram(r)) for r in rows]
-    new = [pack_upper(centred_gram(r)) for r in gram_rows(
-        tapped_outputs(model, images, layers, torch.channels_last, min(args.chunks)))]
+    new = [
+        pack_upper(centred_gram(r))
+        for r in gram_rows(tapped_outputs(model, images, layers, torch.channels_last, min(args.chunks)))
+    ]
     agreement = max(float((a - b).abs().max() / a.abs().max()) for a, b in zip(old, new))
     job = probe_grams_outputs(model, probe, dataset, layers)
     layout_name = str(forward_layout(model, torch.device("cpu"))).removeprefix("torch.")
@@ -138,20 +150,30 @@ def layouts(args, model, images, layers, probe, dataset) -> None:
         first = next(iter(table.values()))
         for name, seconds in table.items():
             print(f"{name:<30} {seconds:12.3f} {first / seconds:8.2f}x")
-    print(f"\nmax relative difference of the packed Grams, contiguous vs channels-last chunk {min(args.chunks)}: "
-          f"{agreement:.1e}; vs the job's probe_grams ({layout_name}): {job_agreement:.1e}")
+    print(
+        f"\nmax relative difference of the packed Grams, contiguous vs channels-last chunk {min(args.chunks)}: "
+        f"{agreement:.1e}; vs the job's probe_grams ({layout_name}): {job_agreement:.1e}"
+    )
 
 
-def breakdown(ckpt: Path, run: dict, dataset: DatasetArtifact, model: torch.nn.Module, probe: torch.Tensor,
-              result: dict, repeats: int) -> dict[str, float]:
+def breakdown(
+    ckpt: Path,
+    run: dict,
+    dataset: DatasetArtifact,
+    model: torch.nn.Module,
+    probe: torch.Tensor,
+    result: dict,
+    repeats: int,
+) -> dict[str, float]:
     """Median seconds of each per-epoch step of extraction, as it was and as it is."""
     layers = list(model.analysed_layers)
     with tempfile.TemporaryDirectory() as tmp:
         stores = {}
         for name, compress in (("before", True), ("now", False)):
             store.GRAM_COMPRESS = compress
-            stores[name] = store.create_grams_store(Path(tmp) / name, list(range(repeats)), layers, {}, result,
-                                                    dataset.probe_index.numpy(), {})
+            stores[name] = store.create_grams_store(
+                Path(tmp) / name, list(range(repeats)), layers, {}, result, dataset.probe_index.numpy(), {}
+            )
         group = zarr.open_group(str(Path(tmp) / "before"), mode="r+")
         position = {"before": 0, "now": 0}
 
@@ -168,8 +190,9 @@ def breakdown(ckpt: Path, run: dict, dataset: DatasetArtifact, model: torch.nn.M
         steps = {
             "build network + load checkpoint (before)": lambda: load_checkpoint_model(ckpt, run, dataset),
             "load weights into the built network (now)": lambda: model.load_state_dict(load_checkpoint(ckpt)["model"]),
-            "probe forward + Grams (probe_grams)": lambda: probe_grams(model, probe, dataset.normalize, layers,
-                                                                      torch.device("cpu")),
+            "probe forward + Grams (probe_grams)": lambda: probe_grams(
+                model, probe, dataset.normalize, layers, torch.device("cpu")
+            ),
             "write Grams: zstd, array looked up (before)": write_before,
             "write Grams: uncompressed, arrays kept (now)": write_now,
         }
@@ -182,23 +205,34 @@ def print_codecs(chunks: list[np.ndarray]) -> None:
 
     raw = sum(c.nbytes for c in chunks)
     print(f"\n{'codec (Blosc)':<26} {'size':>6} {'compress MB/s':>14} {'decompress MB/s':>16}")
-    for name, cname, level, shuffle in (("lz4, byte shuffle", "lz4", 5, Blosc.SHUFFLE),
-                                        ("lz4, bit shuffle", "lz4", 5, Blosc.BITSHUFFLE),
-                                        ("zstd 1, byte shuffle", "zstd", 1, Blosc.SHUFFLE),
-                                        ("zstd 3, byte shuffle (before)", "zstd", 3, Blosc.SHUFFLE),
-                                        ("zstd 3, bit shuffle", "zstd", 3, Blosc.BITSHUFFLE)):
+    for name, cname, level, shuffle in (
+        ("lz4, byte shuffle", "lz4", 5, Blosc.SHUFFLE),
+        ("lz4, bit shuffle", "lz4", 5, Blosc.BITSHUFFLE),
+        ("zstd 1, byte shuffle", "zstd", 1, Blosc.SHUFFLE),
+        ("zstd 3, byte shuffle (before)", "zstd", 3, Blosc.SHUFFLE),
+        ("zstd 3, bit shuffle", "zstd", 3, Blosc.BITSHUFFLE),
+    ):
         codec = Blosc(cname, level, shuffle, blocksize=0)
         encoded = [codec.encode(c) for c in chunks]
-        times = interleaved_times({"encode": lambda: [codec.encode(c) for c in chunks],
-                                   "decode": lambda: [codec.decode(e) for e in encoded]}, 3)
-        print(f"{name:<26} {sum(len(e) for e in encoded) / raw:6.3f} "
-              f"{raw / statistics.median(times['encode']) / 1e6:14.0f} {raw / statistics.median(times['decode']) / 1e6:16.0f}")
+        times = interleaved_times(
+            {
+                "encode": lambda codec=codec: [codec.encode(c) for c in chunks],
+                "decode": lambda codec=codec, encoded=encoded: [codec.decode(e) for e in encoded],
+            },
+            3,
+        )
+        print(
+            f"{name:<26} {sum(len(e) for e in encoded) / raw:6.3f} "
+            f"{raw / statistics.median(times['encode']) / 1e6:14.0f} "
+            f"{raw / statistics.median(times['decode']) / 1e6:16.0f}"
+        )
     copy = statistics.median(interleaved_times({"copy": lambda: [c.copy() for c in chunks]}, 3)["copy"])
     print(f"{'none (now): a copy':<26} {1:6.3f} {raw / copy / 1e6:14.0f} {raw / copy / 1e6:16.0f}")
 
 
-def probe_grams_outputs(model: torch.nn.Module, probe: torch.Tensor, dataset: DatasetArtifact,
-                        layers: list[str]) -> list[torch.Tensor]:
+def probe_grams_outputs(
+    model: torch.nn.Module, probe: torch.Tensor, dataset: DatasetArtifact, layers: list[str]
+) -> list[torch.Tensor]:
     """The job's own packed Grams (probe_grams), in the order of gram_rows (batch-major, then layer)."""
     result = probe_grams(model, probe, dataset.normalize, layers, torch.device("cpu"))
     return [torch.from_numpy(result[layer]["grams"][b]) for b in range(probe.shape[0]) for layer in layers]

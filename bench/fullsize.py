@@ -55,8 +55,8 @@ def synthetic_matrix(epochs: int, layer: int) -> np.ndarray:
 
 
 def step_tiles(work: Path, epochs: int, block: int, layers: int) -> dict:
-    from repdyn.config import grids
     from repdyn.cka.store import TILE_STORE, write_matrix_store
+    from repdyn.config import grids
 
     grid = list(range(epochs))
     full = {LAYERS[i]: synthetic_matrix(epochs, i) for i in range(layers)}
@@ -66,8 +66,13 @@ def step_tiles(work: Path, epochs: int, block: int, layers: int) -> dict:
             if a > c:
                 continue
             name = work / "tiles" / f"{a:06d}-{b - 1:06d}_{c:06d}-{d - 1:06d}"
-            write_matrix_store(name / TILE_STORE, {k: m[a:b, c:d] for k, m in full.items()}, grid[a:b], grid[c:d],
-                               {"estimator": "minibatch_unbiased", "layers": list(full)})
+            write_matrix_store(
+                name / TILE_STORE,
+                {k: m[a:b, c:d] for k, m in full.items()},
+                grid[a:b],
+                grid[c:d],
+                {"estimator": "minibatch_unbiased", "layers": list(full)},
+            )
             names.append(str(name))
     (work / "tiles.json").write_text(json.dumps(names))
     return {"tiles": len(names)}
@@ -109,7 +114,9 @@ def step_read(work: Path, epochs: int) -> dict:
     out = {"store_bytes": sum(f.stat().st_size for f in store.rglob("*") if f.is_file())}
     a, side = epochs // 4, min(500, epochs // 2)
     out["row_bytes"] = _bytes_read(lambda: cka.isel(row_epoch=epochs // 2).values)
-    out["block_bytes"] = _bytes_read(lambda: cka.isel(row_epoch=slice(a, a + side), col_epoch=slice(a, a + side)).values)
+    out["block_bytes"] = _bytes_read(
+        lambda: cka.isel(row_epoch=slice(a, a + side), col_epoch=slice(a, a + side)).values
+    )
     out["layer_bytes"] = _bytes_read(lambda: cka.values)
     out["open_cka_layer_bytes"] = _bytes_read(lambda: open_cka(work / "assembled")["layer4"])
     return out
@@ -119,10 +126,22 @@ def synthetic_metrics(epochs: int) -> list[dict]:
     """A 4000-epoch run: fits the noisy labels at epoch 400, a test-error peak near 250."""
     e = np.arange(epochs, dtype=np.float64)
     train = np.where(e < 400, np.clip(0.9 * np.exp(-e / 60) + 0.2 * np.clip(1 - e / 400, 0, 1), 0, 1), 0.0)
-    test = 0.25 + 0.08 * np.exp(-((e - 250) / 80) ** 2) - 0.03 * (e > 600)
-    return [{"epoch": float(i), "train_loss": float(t), "train_err": float(t), "train_err_clean": float(t) / 2,
-             "noisy_fit": 1 - float(t), "test_loss": float(s), "test_err": float(s), "run_loss": float(t),
-             "run_err": float(t), "wall_s": 1.0} for i, t, s in zip(range(epochs), train, test)]
+    test = 0.25 + 0.08 * np.exp(-(((e - 250) / 80) ** 2)) - 0.03 * (e > 600)
+    return [
+        {
+            "epoch": float(i),
+            "train_loss": float(t),
+            "train_err": float(t),
+            "train_err_clean": float(t) / 2,
+            "noisy_fit": 1 - float(t),
+            "test_loss": float(s),
+            "test_err": float(s),
+            "run_loss": float(t),
+            "run_err": float(t),
+            "wall_s": 1.0,
+        }
+        for i, t, s in zip(range(epochs), train, test)
+    ]
 
 
 def step_figures(work: Path, epochs: int) -> dict:
@@ -133,8 +152,16 @@ def step_figures(work: Path, epochs: int) -> dict:
     m = open_cka(work / "assembled")
     matrices = {layer: m[layer] for layer in m.layers}
     rows = synthetic_metrics(epochs)
-    cka_figures(work / "assembled", matrices, list(m.row_epochs), list(m.col_epochs), title=f"fullsize E={epochs}",
-                estimator="minibatch_unbiased", metrics_rows=rows, marks=phase_marks(training_phases(rows)))
+    cka_figures(
+        work / "assembled",
+        matrices,
+        list(m.row_epochs),
+        list(m.col_epochs),
+        title=f"fullsize E={epochs}",
+        estimator="minibatch_unbiased",
+        metrics_rows=rows,
+        marks=phase_marks(training_phases(rows)),
+    )
     return {"figures": sorted(p.name for p in (work / "assembled").rglob("*.p*"))}
 
 
@@ -146,8 +173,15 @@ def step_report(work: Path, epochs: int) -> dict:
     from repdyn.train import phase_marks, training_phases
 
     m = open_cka(work / "assembled")
-    result = SimilarityResult("CKA", list(m.layers), {layer: m[layer] for layer in m.layers}, np.asarray(m.row_epochs),
-                              np.asarray(m.col_epochs), work / "assembled", work / "assembled")
+    result = SimilarityResult(
+        "CKA",
+        list(m.layers),
+        {layer: m[layer] for layer in m.layers},
+        np.asarray(m.row_epochs),
+        np.asarray(m.col_epochs),
+        work / "assembled",
+        work / "assembled",
+    )
     started = time.perf_counter()
     measures = measure(result)
     detect_s = time.perf_counter() - started
@@ -158,20 +192,44 @@ def step_report(work: Path, epochs: int) -> dict:
     transitions = {layer: list(measures[layer].blocks.transitions) for layer in m.layers}
     curves = {layer: (list(x.init.epochs), list(x.init.values)) for layer, x in measures.items() if x.init}
     for fmt in ("png", "pdf"):
-        plot_blocks_panel(result.matrices, epochs_list, transitions, out / f"cka_blocks.{fmt}",
-                          title=f"fullsize E={epochs}: CKA with detected similarity blocks", label="CKA", marks=marks)
+        plot_blocks_panel(
+            result.matrices,
+            epochs_list,
+            transitions,
+            out / f"cka_blocks.{fmt}",
+            title=f"fullsize E={epochs}: CKA with detected similarity blocks",
+            label="CKA",
+            marks=marks,
+        )
         plot_curves(curves, out / f"cka_init.{fmt}", title="CKA to epoch 0", ylabel="CKA to epoch 0", marks=marks)
     return {"block_detection_s": detect_s, "transitions": transitions, "expected": list(TRANSITIONS)}
 
 
-STEPS = {"tiles": step_tiles, "assemble": step_assemble, "read": step_read, "figures": step_figures,
-         "report": step_report}
+STEPS = {
+    "tiles": step_tiles,
+    "assemble": step_assemble,
+    "read": step_read,
+    "figures": step_figures,
+    "report": step_report,
+}
 
 
 def run_step(step: str, args: argparse.Namespace) -> tuple[float, float, dict]:
     """(wall s, peak RSS MB of the child, its result) of one step in a child process."""
-    cmd = [sys.executable, __file__, "--step", step, "--work", str(args.work), "--epochs", str(args.epochs),
-           "--block", str(args.block), "--layers", str(args.layers)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--step",
+        step,
+        "--work",
+        str(args.work),
+        "--epochs",
+        str(args.epochs),
+        "--block",
+        str(args.block),
+        "--layers",
+        str(args.layers),
+    ]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -204,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     for step in args.steps:
         wall, rss, result = run_step(step, args)
         print(f"{step:<10}{wall:>9.1f}{rss:>13.0f}  {json.dumps(result)}", flush=True)
-    print(f"# load average after: {os.getloadavg()[0]:.1f}; max RSS of all children {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"# load average after: {os.getloadavg()[0]:.1f}; "
+        f"max RSS of all children {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB"
+    )
     return 0
 
 

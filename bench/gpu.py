@@ -5,7 +5,8 @@
 
 Runs the workflow's own job functions on real Fashion-MNIST (Debian package dataset-fashion-mnist) and checks
 the CUDA paths they rely on, each check a named boolean in the JSON ("checks"):
-- determinism: two trainings of the same epochs give bit-identical checkpoints (repdyn.machine.devices.deterministic_kernels
+- determinism: two trainings of the same epochs give bit-identical checkpoints
+(repdyn.machine.devices.deterministic_kernels
   is on inside training and restored after it; on the CPU, whose kernels are deterministic, it changes nothing);
 - Grams in IEEE float32: inside extraction's precision guard float32 matmuls are not TF32, a Gram on the device
   matches a float64 Gram to float32 accuracy (TF32 would miss by ~1e-3), and the settings are restored after;
@@ -26,47 +27,91 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmark the checkout it ships with
 
-from repdyn.storage import atomic  # noqa: E402
-from repdyn.extract.job import extract_part, float32_precision  # noqa: E402
 from repdyn.cka.grams import centred_gram, cuda_float32_matmul_is_ieee  # noqa: E402
 from repdyn.cka.tiles import diagonal_tile_cka, tile_products  # noqa: E402
 from repdyn.data import DatasetArtifact, prepare_dataset  # noqa: E402
-from repdyn.machine.devices import deterministic_kernels  # noqa: E402
 from repdyn.drs.agreement import predict_planes  # noqa: E402
-from repdyn.models import LayerTap  # noqa: E402
-from repdyn.drs.selection import select_planes  # noqa: E402
 from repdyn.drs.probes import init_generator, init_probe  # noqa: E402
+from repdyn.drs.selection import select_planes  # noqa: E402
+from repdyn.extract.job import extract_part, float32_precision  # noqa: E402
+from repdyn.machine.devices import deterministic_kernels  # noqa: E402
+from repdyn.models import LayerTap  # noqa: E402
+from repdyn.storage import atomic  # noqa: E402
 from repdyn.train import init_run, load_checkpoint_model, train_segment  # noqa: E402
 
 SIZES = {  # full: a few minutes on one GPU; tiny: seconds on a CPU
-    "full": {"width": 64, "train": 2000, "epochs": 3, "probe_batches": 4, "tile_epochs": 256, "tile_d": 523_264,
-             "planes": 20, "resolution": 50, "eval_batch": 4096, "repeats": 3},
-    "tiny": {"width": 2, "train": 100, "epochs": 1, "probe_batches": 1, "tile_epochs": 16, "tile_d": 4096,
-             "planes": 1, "resolution": 8, "eval_batch": 32, "repeats": 1},
+    "full": {
+        "width": 64,
+        "train": 2000,
+        "epochs": 3,
+        "probe_batches": 4,
+        "tile_epochs": 256,
+        "tile_d": 523_264,
+        "planes": 20,
+        "resolution": 50,
+        "eval_batch": 4096,
+        "repeats": 3,
+    },
+    "tiny": {
+        "width": 2,
+        "train": 100,
+        "epochs": 1,
+        "probe_batches": 1,
+        "tile_epochs": 16,
+        "tile_d": 4096,
+        "planes": 1,
+        "resolution": 8,
+        "eval_batch": 32,
+        "repeats": 1,
+    },
 }
 
 
 def run_settings(width: int) -> dict[str, Any]:
-    return {"model": {"arch": "preact_resnet18", "width": width},
-            "train": {"seed": 0, "batch_size": 128, "precision": "fp32", "eval_train": False,
-                      "optimizer": {"name": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8,
-                                    "weight_decay": 0.0, "momentum": 0.0, "nesterov": False},
-                      "augment": {"crop_padding": 4, "hflip": True}}}
+    return {
+        "model": {"arch": "preact_resnet18", "width": width},
+        "train": {
+            "seed": 0,
+            "batch_size": 128,
+            "precision": "fp32",
+            "eval_train": False,
+            "optimizer": {
+                "name": "adam",
+                "lr": 1e-3,
+                "betas": [0.9, 0.999],
+                "eps": 1e-8,
+                "weight_decay": 0.0,
+                "momentum": 0.0,
+                "nesterov": False,
+            },
+            "augment": {"crop_padding": 4, "hflip": True},
+        },
+    }
 
 
 def data_settings(train: int, probe_batches: int) -> dict[str, Any]:
-    return {"dataset": "fashion_mnist", "root": None, "download": False, "image_size": 32,
-            "train_subset": train, "test_subset": 100, "subset_seed": 0, "label_noise": 0.2, "noise_seed": 0,
-            "probe": {"batches": probe_batches, "batch_size": 512 if probe_batches > 1 else 128, "seed": 0},
-            "normalization": "auto"}
+    return {
+        "dataset": "fashion_mnist",
+        "root": None,
+        "download": False,
+        "image_size": 32,
+        "train_subset": train,
+        "test_subset": 100,
+        "subset_seed": 0,
+        "label_noise": 0.2,
+        "noise_seed": 0,
+        "probe": {"batches": probe_batches, "batch_size": 512 if probe_batches > 1 else 128, "seed": 0},
+        "normalization": "auto",
+    }
 
 
 def synchronised(device: torch.device, fn: Callable[[], Any]) -> float:
@@ -98,25 +143,36 @@ def training(work: Path, dataset: Path, size: dict, device: str) -> tuple[dict, 
         out = work / f"train{attempt}"
         init_run(run, dataset, out / "init", device)
         dev = torch.device(device)
-        seconds = synchronised(dev, lambda: train_segment(run, dataset, out / "init" / "state.pt", epochs,
-                                                          list(range(1, epochs + 1)), out / "seg", device))
+        seconds = synchronised(
+            dev,
+            lambda out=out: train_segment(
+                run, dataset, out / "init" / "state.pt", epochs, list(range(1, epochs + 1)), out / "seg", device
+            ),
+        )
         paths.append(out)
     ckpts = {0: paths[1] / "init" / "checkpoints" / "e000000.pt"}
     ckpts |= {e: paths[1] / "seg" / "checkpoints" / f"e{e:06d}.pt" for e in range(1, epochs + 1)}
-    identical = all(_same_checkpoint(paths[0] / "seg" / "checkpoints" / f"e{e:06d}.pt", ckpts[e])
-                    for e in range(1, epochs + 1))
+    identical = all(
+        _same_checkpoint(paths[0] / "seg" / "checkpoints" / f"e{e:06d}.pt", ckpts[e]) for e in range(1, epochs + 1)
+    )
     dev = torch.device(device)
     before = _deterministic_flags()
     with deterministic_kernels(dev):
         inside = _deterministic_flags()
     restored = _deterministic_flags() == before
     # CPU kernels are deterministic already: there the switch must leave every setting as it was.
-    inside_ok = (inside == before if dev.type != "cuda" else
-                 inside["algorithms"] and inside["cudnn_deterministic"] and not inside["cudnn_benchmark"])
+    inside_ok = (
+        inside == before
+        if dev.type != "cuda"
+        else inside["algorithms"] and inside["cudnn_deterministic"] and not inside["cudnn_benchmark"]
+    )
     train_images = int(DatasetArtifact.load(dataset).train_images.shape[0])
     rates = {"train_images_per_s": epochs * train_images / seconds}
-    checks = {"training_bit_identical": identical, "deterministic_kernels_on_inside": bool(inside_ok),
-              "deterministic_kernels_restored": restored}
+    checks = {
+        "training_bit_identical": identical,
+        "deterministic_kernels_on_inside": bool(inside_ok),
+        "deterministic_kernels_restored": restored,
+    }
     return rates, checks, ckpts
 
 
@@ -127,17 +183,29 @@ def _same_checkpoint(a: Path, b: Path) -> bool:
 
 
 def _deterministic_flags() -> dict[str, bool]:
-    return {"cudnn_deterministic": torch.backends.cudnn.deterministic,
-            "cudnn_benchmark": torch.backends.cudnn.benchmark,
-            "algorithms": torch.are_deterministic_algorithms_enabled()}
+    return {
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "algorithms": torch.are_deterministic_algorithms_enabled(),
+    }
 
 
 def extraction(work: Path, dataset: Path, size: dict, ckpts: dict[int, Path], device: str) -> tuple[dict, dict]:
     """extract_part over the checkpoints; the Gram precision guard checked on the device."""
     settings = {"raw_max_features": 1024, "full_gram": False, "tf32": False}
     dev = torch.device(device)
-    seconds = synchronised(dev, lambda: extract_part(run_settings(size["width"]), dataset, ckpts, work / "extract",
-                                                     settings, {"run": "gpu-check", "extract": "gpu-check"}, device))
+    seconds = synchronised(
+        dev,
+        lambda: extract_part(
+            run_settings(size["width"]),
+            dataset,
+            ckpts,
+            work / "extract",
+            settings,
+            {"run": "gpu-check", "extract": "gpu-check"},
+            device,
+        ),
+    )
     probe = DatasetArtifact.load(dataset).probe_index
     images = len(ckpts) * int(probe.shape[0] * probe.shape[1])
     generator = torch.Generator().manual_seed(0)
@@ -155,8 +223,11 @@ def extraction(work: Path, dataset: Path, size: dict, ckpts: dict[int, Path], de
     else:
         restored = True
     rates = {"extract_epochs_per_s": len(ckpts) / seconds, "extract_images_per_s": images / seconds}
-    checks = {"gram_matmul_ieee_inside_guard": bool(ieee_inside), "gram_relative_error_below_1e-5": error < 1e-5,
-              "gram_precision_restored": restored}
+    checks = {
+        "gram_matmul_ieee_inside_guard": bool(ieee_inside),
+        "gram_relative_error_below_1e-5": error < 1e-5,
+        "gram_precision_restored": restored,
+    }
     return rates | {"gram_relative_error": error}, checks
 
 
@@ -168,10 +239,12 @@ def tiles(size: dict, device: str) -> dict:
     wide = block.double()
     flops = 2 * e * e * d
     out = {}
-    for name, fn in (("diagonal_tile", lambda: diagonal_tile_cka(block, "float64")),
-                     ("diagonal_tile_chunked_float32", lambda: diagonal_tile_cka(block, "chunked_float32")),
-                     ("general_tile", lambda: tile_products(block, block, "float64")),
-                     ("bare_float64_gemm", lambda: wide @ wide.T)):
+    for name, fn in (
+        ("diagonal_tile", lambda: diagonal_tile_cka(block, "float64")),
+        ("diagonal_tile_chunked_float32", lambda: diagonal_tile_cka(block, "chunked_float32")),
+        ("general_tile", lambda: tile_products(block, block, "float64")),
+        ("bare_float64_gemm", lambda: wide @ wide.T),
+    ):
         out[f"{name}_gflops"] = flops / median_seconds(dev, fn, size["repeats"]) / 1e9
     return out
 
@@ -192,31 +265,43 @@ def plane_evaluation(dataset_path: Path, size: dict, ckpt: Path, device: str) ->
     rates, preds = {}, {}
     for precision, dtype in (("float32", None), ("bf16", torch.bfloat16)):
         for fmt, layout in (("contiguous", torch.contiguous_format), ("channels_last", torch.channels_last)):
+
             def forward(dtype=dtype, layout=layout):
                 batches = [b.contiguous(memory_format=layout) for b in flat.split(size["eval_batch"])]
                 model.to(memory_format=layout)
-                with torch.inference_mode(), torch.autocast(dev.type, dtype=dtype or torch.float32,
-                                                            enabled=dtype is not None):
+                with (
+                    torch.inference_mode(),
+                    torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None),
+                ):
                     for b in batches:
                         model(b)
                 model.to(memory_format=torch.contiguous_format)
 
-            def evaluate(dtype=dtype, fmt=fmt):
-                preds[(precision, fmt)] = predict_planes(model, layers, probes, planes, size["eval_batch"], dev,
-                                                         autocast_dtype=dtype, memory_format=fmt)
+            def evaluate(dtype=dtype, fmt=fmt, precision=precision):
+                preds[(precision, fmt)] = predict_planes(
+                    model, layers, probes, planes, size["eval_batch"], dev, autocast_dtype=dtype, memory_format=fmt
+                )
 
             rates[f"forward_{precision}_{fmt}_images_per_s"] = len(flat) / median_seconds(dev, forward, size["repeats"])
             rates[f"planes_{precision}_{fmt}_points_per_s"] = len(flat) / median_seconds(dev, evaluate, size["repeats"])
-    agreement = float(np.mean([np.mean(preds[("float32", "channels_last")][n] == preds[("bf16", "channels_last")][n])
-                               for n in layers]))
-    formats_agree = float(np.mean([np.mean(preds[("float32", "channels_last")][n] == preds[("float32", "contiguous")][n])
-                                   for n in layers]))
+    agreement = float(
+        np.mean(
+            [np.mean(preds[("float32", "channels_last")][n] == preds[("bf16", "channels_last")][n]) for n in layers]
+        )
+    )
+    formats_agree = float(
+        np.mean(
+            [np.mean(preds[("float32", "channels_last")][n] == preds[("float32", "contiguous")][n]) for n in layers]
+        )
+    )
     with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16), LayerTap(model, ["conv1"]) as tap:
         model(flat[:2])
         conv_dtype = tap.outputs["conv1"].dtype
-    checks = {"autocast_convolutions_bf16": conv_dtype == torch.bfloat16,
-              "bf16_predictions_agree_on_most_points": agreement > 0.8,
-              "memory_formats_agree_in_float32": formats_agree > 0.99}
+    checks = {
+        "autocast_convolutions_bf16": conv_dtype == torch.bfloat16,
+        "bf16_predictions_agree_on_most_points": agreement > 0.8,
+        "memory_formats_agree_in_float32": formats_agree > 0.99,
+    }
     return rates | {"bf16_agreement": agreement, "float32_formats_agreement": formats_agree}, checks
 
 
@@ -231,9 +316,15 @@ def main(argv: list[str] | None = None) -> int:
     size = SIZES["tiny" if args.tiny else "full"]
     device = args.device or ("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
     began = time.perf_counter()
-    report: dict[str, Any] = {"device": device, "sizes": size, "torch": torch.__version__,
-                              "machine": platform.node(), "cuda": torch.cuda.get_device_name(0)
-                              if device == "cuda" else None, "rates": {}, "checks": {}}
+    report: dict[str, Any] = {
+        "device": device,
+        "sizes": size,
+        "torch": torch.__version__,
+        "machine": platform.node(),
+        "cuda": torch.cuda.get_device_name(0) if device == "cuda" else None,
+        "rates": {},
+        "checks": {},
+    }
     with tempfile.TemporaryDirectory(prefix="repdyn-gpu-check-") as tmp:
         work = Path(tmp)
         dataset = work / "dataset.h5"

@@ -22,17 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # benchmark the checkout it ships with
 
 from drs_precision import checkpoint_of  # noqa: E402
-from repdyn.machine import settings as runtime  # noqa: E402
+
+from repdyn.config.probe_schedule import probe_epochs, steps_per_epoch  # noqa: E402
 from repdyn.data import DatasetArtifact  # noqa: E402
 from repdyn.drs.probe_job import FORWARD_BATCH, network_error, probe_label_source  # noqa: E402
 from repdyn.drs.probes import FeatureCache, probe_errors, train_probes  # noqa: E402
-from repdyn.config.probe_schedule import probe_epochs, steps_per_epoch  # noqa: E402
+from repdyn.machine import settings as runtime  # noqa: E402
 from repdyn.train import load_checkpoint_model  # noqa: E402
 
 
@@ -55,22 +53,44 @@ def measure(args: argparse.Namespace) -> list[dict]:
         dataset = DatasetArtifact.load(dataset_path)
         model = load_checkpoint_model(checkpoint, run, dataset)
         labels = probe_label_source(dataset, probe["labels"])
-        build = {"normalize": dataset.normalize, "batch_size": FORWARD_BATCH, "memory_budget_bytes": None,
-                 "device": "cpu", "pooling": probe["pooling"]}
-        with FeatureCache.build(model, model.analysed_layers, dataset.train_images, **build) as train, \
-                FeatureCache.build(model, model.analysed_layers, dataset.eval_images(), **build) as test:
+        build = {
+            "normalize": dataset.normalize,
+            "batch_size": FORWARD_BATCH,
+            "memory_budget_bytes": None,
+            "device": "cpu",
+            "pooling": probe["pooling"],
+        }
+        with (
+            FeatureCache.build(model, model.analysed_layers, dataset.train_images, **build) as train,
+            FeatureCache.build(model, model.analysed_layers, dataset.eval_images(), **build) as test,
+        ):
             network = network_error(test, dataset.eval_labels())
             per_pass = steps_per_epoch(train.num_examples, probe["batch_size"])
             for lr, steps in settings:
                 passes = probe_epochs(1, steps, train.num_examples, probe["batch_size"])
                 started = time.perf_counter()
-                probes = train_probes(train, labels, dataset.num_classes, epochs=passes, lr=lr,
-                                      batch_size=probe["batch_size"], seed=probe["seed"])
+                probes = train_probes(
+                    train,
+                    labels,
+                    dataset.num_classes,
+                    epochs=passes,
+                    lr=lr,
+                    batch_size=probe["batch_size"],
+                    seed=probe["seed"],
+                )
                 seconds = time.perf_counter() - started
-                rows.append({"experiment": name, "epoch": epoch, "lr": lr, "steps": passes * per_pass,
-                             "seconds": seconds, "network_test_err": network,
-                             "train_err": probe_errors(probes, train, labels),
-                             "test_err": probe_errors(probes, test, dataset.eval_labels())})
+                rows.append(
+                    {
+                        "experiment": name,
+                        "epoch": epoch,
+                        "lr": lr,
+                        "steps": passes * per_pass,
+                        "seconds": seconds,
+                        "network_test_err": network,
+                        "train_err": probe_errors(probes, train, labels),
+                        "test_err": probe_errors(probes, test, dataset.eval_labels()),
+                    }
+                )
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
@@ -82,15 +102,23 @@ def table(rows: list[dict]) -> None:
     layers = list(rows[0]["test_err"])
     output = layers[-1]
     print(f"{len(rows) // len(groups)} cases (experiment x epoch); errors are means over them")
-    print(f"{'lr':>7} {'steps':>6} {'output gap':>16} " + " ".join(f"{'test ' + l:>12}" for l in layers)
-          + " " + " ".join(f"{'train ' + l:>13}" for l in layers) + f" {'median s':>9}")
+    print(
+        f"{'lr':>7} {'steps':>6} {'output gap':>16} "
+        + " ".join(f"{'test ' + l:>12}" for l in layers)
+        + " "
+        + " ".join(f"{'train ' + l:>13}" for l in layers)
+        + f" {'median s':>9}"
+    )
     for (lr, steps), group in sorted(groups.items()):
         gaps = [r["test_err"][output] - r["network_test_err"] for r in group]
         mean = {k: {l: statistics.fmean(r[k][l] for r in group) for l in layers} for k in ("test_err", "train_err")}
-        print(f"{lr:>7g} {steps:>6} {min(gaps):>+7.3f}..{max(gaps):>+7.3f} "
-              + " ".join(f"{mean['test_err'][l]:>12.3f}" for l in layers) + " "
-              + " ".join(f"{mean['train_err'][l]:>13.3f}" for l in layers)
-              + f" {statistics.median(r['seconds'] for r in group):>9.1f}")
+        print(
+            f"{lr:>7g} {steps:>6} {min(gaps):>+7.3f}..{max(gaps):>+7.3f} "
+            + " ".join(f"{mean['test_err'][l]:>12.3f}" for l in layers)
+            + " "
+            + " ".join(f"{mean['train_err'][l]:>13.3f}" for l in layers)
+            + f" {statistics.median(r['seconds'] for r in group):>9.1f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

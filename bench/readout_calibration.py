@@ -20,7 +20,7 @@ import numpy as np
 
 from repdyn.analysis.blocks import detect_blocks
 from repdyn.analysis.descent import read_rise
-from repdyn.analysis.surrogates import drift_matrix, log_drift_positions, log_grid, error_curve
+from repdyn.analysis.surrogates import drift_matrix, error_curve, log_drift_positions, log_grid
 
 CURVES = {
     "flat, sd 0.012": dict(shape="flat"),
@@ -40,13 +40,16 @@ def descent_table(draws: int) -> None:
                 epochs, values, fit = error_curve(length, seed=seed, **options)
                 found = read_rise(epochs, values, fit)
                 kinds[found.kind if found else None] += 1
-            print(f"| {name} | {length} | {draws} | {kinds['double_descent']} | {kinds['overfitting']} "
-                  f"| {kinds[None]} |")
+            print(
+                f"| {name} | {length} | {draws} | {kinds['double_descent']} | {kinds['overfitting']} | {kinds[None]} |"
+            )
     grid = log_grid(4000, 15)
-    cases = [("probe grid (15 log-spaced epochs), flat sd 0.01", 0.0, None),
-             ("probe grid, peak +0.05 at epoch ~55", 0.05, None),
-             ("probe grid, fit at 100 (8 points up to it), flat sd 0.01", 0.0, 100),
-             ("probe grid, fit at 100, peak +0.05 at epoch ~55", 0.05, 100)]
+    cases = [
+        ("probe grid (15 log-spaced epochs), flat sd 0.01", 0.0, None),
+        ("probe grid, peak +0.05 at epoch ~55", 0.05, None),
+        ("probe grid, fit at 100 (8 points up to it), flat sd 0.01", 0.0, 100),
+        ("probe grid, fit at 100, peak +0.05 at epoch ~55", 0.05, 100),
+    ]
     for name, rise, fit in cases:
         kinds = Counter()
         for seed in range(draws):
@@ -62,23 +65,31 @@ def blocks_table(draws: int) -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for size in (61, 1001, 4001):
         for grid_name, grid in (("dense", np.arange(size)), ("log, 49 points", log_grid(size - 1, 49))):
-            cases = [(f"steady drift, speed {v}, noise {n}", dict(speed=v), n)
-                     for v in (0.3, 1.0, 3.0) for n in (0.0, 0.02)]
-            cases += [(f"tenfold drop of pace at {size // 4}, speed {v}", dict(speed=v, drop_at=size // 4), 0.02)
-                      for v in (1.0, 3.0)]
+            cases = [
+                (f"steady drift, speed {v}, noise {n}", dict(speed=v), n) for v in (0.3, 1.0, 3.0) for n in (0.0, 0.02)
+            ]
+            cases += [
+                (f"tenfold drop of pace at {size // 4}, speed {v}", dict(speed=v, drop_at=size // 4), 0.02)
+                for v in (1.0, 3.0)
+            ]
             plateau = (8, 14) if size < 100 else (size // 20, size // 10)
-            cases.append((f"plateau {plateau[0]}-{plateau[1]} on drift, speed 1", dict(speed=1.0, plateaus=[plateau]),
-                          0.02))
+            cases.append(
+                (f"plateau {plateau[0]}-{plateau[1]} on drift, speed 1", dict(speed=1.0, plateaus=[plateau]), 0.02)
+            )
             for name, options, noise in cases:
                 counts, where = Counter(), []
                 for seed in range(draws if noise else 1):
-                    found = detect_blocks(drift_matrix(log_drift_positions(grid, **options), noise=noise, seed=seed),
-                                          grid)
+                    found = detect_blocks(
+                        drift_matrix(log_drift_positions(grid, **options), noise=noise, seed=seed), grid
+                    )
                     counts[len(found.transitions)] += 1
                     where.append(",".join(map(str, found.transitions)) or "—")
                 spread = "; ".join(sorted(set(where)))
-                print(f"| {name} | {size} | {grid_name} | {sum(counts.values())} | "
-                      f"{', '.join(f'{k} x {v}' for k, v in sorted(counts.items()))} | {spread} |", flush=True)
+                print(
+                    f"| {name} | {size} | {grid_name} | {sum(counts.values())} | "
+                    f"{', '.join(f'{k} x {v}' for k, v in sorted(counts.items()))} | {spread} |",
+                    flush=True,
+                )
 
 
 def rule_table() -> None:

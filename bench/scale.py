@@ -36,13 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # benchmark the checkout it ships with
 
 from repdyn import config, plan  # noqa: E402
-
 from repdyn.cost import model as cost
-
-from repdyn.scheduling import jobs
-
-from repdyn.scheduling import resources
-
+from repdyn.scheduling import jobs, resources
 from repdyn.scheduling import rule_table as rules
 
 # Snakemake `benchmark:` paths of the modelled rules (workflow/rules/*.smk; tests/test_scale_bench.py
@@ -123,8 +118,11 @@ def scaled_hours(rows: list[RuleRow], target: plan.Plan) -> dict[str, tuple[floa
 
 
 def format_scaled(scaled: dict[str, tuple[float, float]], name: str) -> str:
-    lines = [f"ESTIMATES for {name}: modelled FLOPs x measured seconds per FLOP of this run, hours on the device "
-             "this run was measured on", f"{'rule':<18}{'FLOPs':>12}{'est. hours':>12}"]
+    lines = [
+        f"ESTIMATES for {name}: modelled FLOPs x measured seconds per FLOP of this run, hours on the device "
+        "this run was measured on",
+        f"{'rule':<18}{'FLOPs':>12}{'est. hours':>12}",
+    ]
     lines += [f"{rule:<18}{flops:>12.3g}{hours:>12.1f}" for rule, (flops, hours) in scaled.items()]
     return "\n".join(lines + [f"{'total':<18}{'':>12}{sum(h for _, h in scaled.values()):>12.1f}"])
 
@@ -170,7 +168,9 @@ def stage_paths(p: plan.Plan, directory: Path) -> dict[str, list[Path]]:
     d = lambda rel: directory / str(rel)  # noqa: E731
     out: dict[str, list[Path]] = {stage: [] for stage in dict.fromkeys(rules.RULES[r].stage for r in rules.MODELLED)}
     out["data"] += [d(a.dir) for a in p.data.values()]
-    out["checkpoints"] += [d(r.dir / "init") for r in p.runs.values()] + [d(r.dir / "segments") for r in p.runs.values()]
+    out["checkpoints"] += [d(r.dir / "init") for r in p.runs.values()] + [
+        d(r.dir / "segments") for r in p.runs.values()
+    ]
     out["grams"] += [d(a.dir) for a in p.extracts.values() if hasattr(a, "dir")]
     for art in p.ckas.values():
         out["cka tiles"].append(d(art.dir / "tiles"))
@@ -200,17 +200,22 @@ def ratio(measured: float, predicted: float) -> str:
 
 
 def format_report(rows: list[RuleRow], storage: list[tuple[str, int, float]]) -> str:
-    lines = [f"{'rule':<18}{'jobs':>11}{'wall s':>12}{'pred':>10}{'ratio':>8}{'cpu s':>11}{'pred':>10}{'ratio':>8}"
-             f"{'RSS MB':>9}{'pred':>8}{'ratio':>8}{'all planned s':>15}"]
+    lines = [
+        f"{'rule':<18}{'jobs':>11}{'wall s':>12}{'pred':>10}{'ratio':>8}{'cpu s':>11}{'pred':>10}{'ratio':>8}"
+        f"{'RSS MB':>9}{'pred':>8}{'ratio':>8}{'all planned s':>15}"
+    ]
     for r in rows:
         lines.append(
             f"{r.rule:<18}{f'{r.measured_jobs}/{r.planned_jobs}':>11}{r.wall_s:>12.1f}{r.predicted_wall_s:>10.1f}"
             f"{ratio(r.wall_s, r.predicted_wall_s):>8}{r.cpu_s:>11.1f}{r.predicted_cpu_s:>10.1f}"
             f"{ratio(r.cpu_s, r.predicted_cpu_s):>8}{r.rss_mb:>9.0f}{r.predicted_rss_mb:>8.0f}"
-            f"{ratio(r.rss_mb, r.predicted_rss_mb):>8}{r.predicted_total_wall_s:>15.1f}")
+            f"{ratio(r.rss_mb, r.predicted_rss_mb):>8}{r.predicted_total_wall_s:>15.1f}"
+        )
     lines += ["", f"{'stage':<18}{'disk':>12}{'pred':>12}{'ratio':>8}"]
     for stage, measured, pred in storage:
-        lines.append(f"{stage:<18}{cost.human_bytes(measured):>12}{cost.human_bytes(pred):>12}{ratio(measured, pred):>8}")
+        lines.append(
+            f"{stage:<18}{cost.human_bytes(measured):>12}{cost.human_bytes(pred):>12}{ratio(measured, pred):>8}"
+        )
     return "\n".join(lines)
 
 
@@ -221,8 +226,10 @@ def measure(directory: Path, configfile: Path, gpu: bool = False) -> dict[str, o
 
 
 def to_json(result: Mapping[str, object]) -> dict[str, object]:
-    return {"rules": [asdict(r) for r in result["rules"]],  # type: ignore[union-attr]
-            "storage": [{"stage": s, "bytes": m, "predicted_bytes": pr} for s, m, pr in result["storage"]]}  # type: ignore[union-attr]
+    return {
+        "rules": [asdict(r) for r in result["rules"]],  # type: ignore[union-attr]
+        "storage": [{"stage": s, "bytes": m, "predicted_bytes": pr} for s, m, pr in result["storage"]],
+    }  # type: ignore[union-attr]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,8 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configfile", type=Path, default=None, help="its config (default DIR/config.yaml)")
     ap.add_argument("--gpu", action="store_true", help="GPU rules ran on a GPU: compare with GPU throughput")
     ap.add_argument("--json", type=Path, default=None, help="also write every number here")
-    ap.add_argument("--scale-to", type=Path, default=None,
-                    help="a (paper-scale) config: estimate its hours per rule from this run's throughput")
+    ap.add_argument(
+        "--scale-to",
+        type=Path,
+        default=None,
+        help="a (paper-scale) config: estimate its hours per rule from this run's throughput",
+    )
     args = ap.parse_args(argv)
     result = measure(args.directory, args.configfile or args.directory / "config.yaml", args.gpu)
     print(format_report(result["rules"], result["storage"]))  # type: ignore[arg-type]

@@ -33,7 +33,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cka as bench_cka  # noqa: E402  (bench/cka.py: the cached model and probe set)
 
-from repdyn.extract.job import probe_grams  # noqa: E402
 from repdyn.cka.tiles import (  # noqa: E402
     DEFAULT_CHUNK,
     cka_from_products,
@@ -44,6 +43,7 @@ from repdyn.cka.tiles import (  # noqa: E402
 )
 from repdyn.cka.transforms import transform  # noqa: E402
 from repdyn.data import DatasetArtifact  # noqa: E402
+from repdyn.extract.job import probe_grams  # noqa: E402
 from repdyn.train import load_checkpoint_model  # noqa: E402
 
 
@@ -53,9 +53,14 @@ def errors(block: torch.Tensor) -> dict[str, float]:
     exact = diagonal_tile_cka(block, "float64")
     out["diagonal"] = float((diagonal_tile_cka(block, "chunked_float32") - exact).abs().max())
     norms = row_sq_norms(block, "float64")
-    general = cka_from_products(tile_products(block, block, "chunked_float32"), row_sq_norms(block, "chunked_float32"),
-                                row_sq_norms(block, "chunked_float32"))
-    out["general"] = float((general - cka_from_products(tile_products(block, block, "float64"), norms, norms)).abs().max())
+    general = cka_from_products(
+        tile_products(block, block, "chunked_float32"),
+        row_sq_norms(block, "chunked_float32"),
+        row_sq_norms(block, "chunked_float32"),
+    )
+    out["general"] = float(
+        (general - cka_from_products(tile_products(block, block, "float64"), norms, norms)).abs().max()
+    )
     out["min_cka"] = float(exact.min())
     return out
 
@@ -92,7 +97,7 @@ def drifting_chunks(first: int, epochs: int, total: int, d: int, chunk: int = DE
     """Column chunks (epochs, <= chunk) float32 of rows [first, first + epochs) of `synthetic_block(total, d)`'s
     kind of sequence; the base and drift of a chunk come from its own seed, the noise from one per chunk and
     `first`, so the rows and the columns of a tile are generated apart and each time alike."""
-    steps = torch.linspace(0, 1, total, dtype=torch.float64)[first:first + epochs, None]
+    steps = torch.linspace(0, 1, total, dtype=torch.float64)[first : first + epochs, None]
     for index, start in enumerate(range(0, d, chunk)):
         width = min(chunk, d - start)
         generator = torch.Generator().manual_seed(index)
@@ -107,11 +112,15 @@ def tile_error(epochs: int, d: int) -> dict[str, float]:
     """Largest |CKA(chunked_float32) - CKA(float64)| over an off-diagonal tile of `drifting_chunks` vectors."""
     cka = {}
     for accumulate in ("float64", "chunked_float32"):
-        products = streamed_products(drifting_chunks(0, epochs, 2 * epochs, d), drifting_chunks(epochs, epochs, 2 * epochs, d),
-                                     accumulate)
+        products = streamed_products(
+            drifting_chunks(0, epochs, 2 * epochs, d), drifting_chunks(epochs, epochs, 2 * epochs, d), accumulate
+        )
         cka[accumulate] = cka_from_products(*products)
-    return {"general": float((cka["chunked_float32"] - cka["float64"]).abs().max()),
-            "min_cka": float(cka["float64"].min()), "max_cka": float(cka["float64"].max())}
+    return {
+        "general": float((cka["chunked_float32"] - cka["float64"]).abs().max()),
+        "min_cka": float(cka["float64"].min()),
+        "max_cka": float(cka["float64"].max()),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,21 +142,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{'epoch vectors':<34} {'E':>5} {'min CKA':>8} {'diagonal':>10} {'general':>10}")
     for layer, block in blocks.items():
         e = errors(block)
-        print(f"{'real, width ' + str(args.width) + ', ' + layer:<34} {block.shape[0]:5d} {e['min_cka']:8.3f} "
-              f"{e['diagonal']:10.1e} {e['general']:10.1e}")
+        print(
+            f"{'real, width ' + str(args.width) + ', ' + layer:<34} {block.shape[0]:5d} {e['min_cka']:8.3f} "
+            f"{e['diagonal']:10.1e} {e['general']:10.1e}"
+        )
     if blocks:
         pooled = torch.cat(list(blocks.values()))  # every layer's vectors against every other's: more real pairs
         e = errors(pooled)
-        print(f"{'real, all layers pooled':<34} {pooled.shape[0]:5d} {e['min_cka']:8.3f} {e['diagonal']:10.1e} "
-              f"{e['general']:10.1e}")
+        print(
+            f"{'real, all layers pooled':<34} {pooled.shape[0]:5d} {e['min_cka']:8.3f} {e['diagonal']:10.1e} "
+            f"{e['general']:10.1e}"
+        )
     if args.synthetic_epochs:
         e = errors(synthetic_block(args.synthetic_epochs, d))
-        print(f"{'synthetic, slow drift':<34} {args.synthetic_epochs:5d} {e['min_cka']:8.3f} {e['diagonal']:10.1e} "
-              f"{e['general']:10.1e}")
+        print(
+            f"{'synthetic, slow drift':<34} {args.synthetic_epochs:5d} {e['min_cka']:8.3f} {e['diagonal']:10.1e} "
+            f"{e['general']:10.1e}"
+        )
     if args.tile:
         e = tile_error(args.tile, args.d)
-        print(f"{f'synthetic off-diag., D = {args.d:,}':<34} {args.tile:5d} {e['min_cka']:8.3f} {'':>10} "
-              f"{e['general']:10.1e}")
+        print(
+            f"{f'synthetic off-diag., D = {args.d:,}':<34} {args.tile:5d} {e['min_cka']:8.3f} {'':>10} "
+            f"{e['general']:10.1e}"
+        )
     print("\nlargest |CKA(chunked_float32) - CKA(float64)| over all epoch pairs")
     return 0
 

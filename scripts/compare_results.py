@@ -29,16 +29,22 @@ def artifact_ids(results: Path) -> dict[str, list[str]]:
 
 def assembled_stores(results: Path) -> list[Path]:
     """Relative paths of the assembled CKA and DRS stores."""
-    found = [*results.glob("cka/*/e*/cka.zarr"), *results.glob("cka_cross/*/e*/cka.zarr"),
-             *results.glob("drs/*/e*/drs.zarr")]
+    found = [
+        *results.glob("cka/*/e*/cka.zarr"),
+        *results.glob("cka_cross/*/e*/cka.zarr"),
+        *results.glob("drs/*/e*/drs.zarr"),
+    ]
     return sorted(p.relative_to(results) for p in found)
 
 
 def part_stores(results: Path) -> list[Path]:
     """Relative paths of every other store: parts, plane sets, tiles."""
     assembled = set(assembled_stores(results))
-    return sorted(p.relative_to(results) for p in results.glob("*/*/**/*.zarr")
-                  if p.relative_to(results) not in assembled and (p / "zarr.json").is_file())
+    return sorted(
+        p.relative_to(results)
+        for p in results.glob("*/*/**/*.zarr")
+        if p.relative_to(results) not in assembled and (p / "zarr.json").is_file()
+    )
 
 
 def arrays(store: Path) -> dict[str, np.ndarray]:
@@ -67,7 +73,9 @@ def compare_store(a: Path, b: Path) -> list[str]:
         if u.dtype != v.dtype or u.shape != v.shape:
             problems.append(f"{name}: {u.dtype}{u.shape} vs {v.dtype}{v.shape}")
         elif not np.array_equal(u, v, equal_nan=u.dtype.kind == "f"):
-            problems.append(f"{name}: values differ (max |a-b| = {np.nanmax(np.abs(u.astype(float) - v.astype(float)))})")
+            problems.append(
+                f"{name}: values differ (max |a-b| = {np.nanmax(np.abs(u.astype(float) - v.astype(float)))})"
+            )
     return problems
 
 

@@ -30,10 +30,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # the chec
 
 from repdyn.twopoint.toy import ToyRecord, ToySetup, train_two_point  # noqa: E402
 from repdyn.twopoint.toy_figures import (  # noqa: E402
-    plot_depth_profile, plot_final_distance, plot_gains, plot_trajectories,
+    plot_depth_profile,
+    plot_final_distance,
+    plot_gains,
+    plot_trajectories,
 )
 from repdyn.twopoint.toy_validation import (  # noqa: E402
-    control_errors, depth_profile, final_distance_point, fit_layer, gain_row, synthetic_recovery,
+    control_errors,
+    depth_profile,
+    final_distance_point,
+    fit_layer,
+    gain_row,
+    synthetic_recovery,
 )
 
 
@@ -46,9 +54,11 @@ def cached_run(setup: ToySetup, cache: Path) -> ToyRecord:
         return ToyRecord(setup, z["epochs"], z["H"], z["Y"], z["W"], z["loss"])
     start = time.perf_counter()
     record = train_two_point(setup)
-    print(f"# trained gain={setup.gain:g} seed={setup.seed} dx={setup.dx:g} dy={setup.dy:.3g}: "
-          f"{record.epochs[-1]:.0f} epochs, loss {record.loss[-1]:.2e}, {time.perf_counter() - start:.0f} s",
-          flush=True)
+    print(
+        f"# trained gain={setup.gain:g} seed={setup.seed} dx={setup.dx:g} dy={setup.dy:.3g}: "
+        f"{record.epochs[-1]:.0f} epochs, loss {record.loss[-1]:.2e}, {time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, epochs=record.epochs, H=record.H, Y=record.Y, W=record.W, loss=record.loss)
     tmp.replace(path)
@@ -75,12 +85,20 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3000)
     ap.add_argument("--layer", type=int, default=10, help="hidden layer (0-based) of the η, control and grid readings")
     ap.add_argument("--inits", type=int, default=3, help="initialisations (seeds 0..) whose η are averaged")
-    ap.add_argument("--gains", nargs="+", default=["1.0", "1.2", "1.3", "1.4", "1.4@0.001"],
-                    help="gains of the sweep; GAIN@LR also changes the learning rate")
+    ap.add_argument(
+        "--gains",
+        nargs="+",
+        default=["1.0", "1.2", "1.3", "1.4", "1.4@0.001"],
+        help="gains of the sweep; GAIN@LR also changes the learning rate",
+    )
     ap.add_argument("--grid-dx", type=float, nargs="+", default=[1.0, 1.25, 1.5])
     ap.add_argument("--grid-dy", type=float, nargs="+", default=[0.0, 0.5, 1.0])
-    ap.add_argument("--grid-epochs", type=int, default=4000,
-                    help="longest grid run (runs ending above loss 1e-4 are left out of the error summary)")
+    ap.add_argument(
+        "--grid-epochs",
+        type=int,
+        default=4000,
+        help="longest grid run (runs ending above loss 1e-4 are left out of the error summary)",
+    )
     ap.add_argument("--grid-stop-loss", type=float, default=1e-6, help="grid runs stop below this loss")
     ap.add_argument("--figures", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "twopoint")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "repdyn-twopoint-toy")
@@ -101,25 +119,37 @@ def main() -> None:
     profile = depth_profile(records[0])
     out["depth_profile"] = [dataclasses.asdict(f) for f in profile]
     print(f"## seed 0: the theory fitted with H at each hidden layer (final loss {records[0].loss[-1]:.1e})\n")
-    table(["layer", "η_h", "η_y", "η_h·η_y", "error (normalised)", "error (raw)"],
-          [[f.layer, f.eta_h, f.eta_y, f.eta_h * f.eta_y, f.error, f.raw_error] for f in profile])
+    table(
+        ["layer", "η_h", "η_y", "η_h·η_y", "error (normalised)", "error (raw)"],
+        [[f.layer, f.eta_h, f.eta_y, f.eta_h * f.eta_y, f.error, f.raw_error] for f in profile],
+    )
 
     controls = [control_errors(r, args.layer) for r in records]
     out["control"] = controls
     print(f"## control at layer {args.layer}: normalised fit error of each ODE, refitted, per initialisation\n")
-    table(["ODE", *(f"seed {k}" for k in range(len(records))), "× theory (median)"],
-          [[name, *(c[name] for c in controls), float(np.median([c[name] / c["theory"] for c in controls]))]
-           for name in controls[0]])
+    table(
+        ["ODE", *(f"seed {k}" for k in range(len(records))), "× theory (median)"],
+        [
+            [name, *(c[name] for c in controls), float(np.median([c[name] / c["theory"] for c in controls]))]
+            for name in controls[0]
+        ],
+    )
 
     fits = [fit_layer(r, args.layer) for r in records]
     eta_h, eta_y = float(np.mean([f.eta_h for f in fits])), float(np.mean([f.eta_y for f in fits]))
     out["inits"] = [dataclasses.asdict(f) for f in fits]
     print(f"## η at layer {args.layer} over {len(fits)} initialisations\n")
-    table(["seed", "η_h", "η_y", "error", "H(0)", "H(end)"],
-          [[s, f.eta_h, f.eta_y, f.error, r.H[0, args.layer], r.H[-1, args.layer]]
-           for s, (f, r) in enumerate(zip(fits, records))]
-          + [["mean", eta_h, eta_y, float(np.mean([f.error for f in fits])), "", ""],
-             ["sd", float(np.std([f.eta_h for f in fits])), float(np.std([f.eta_y for f in fits])), "", "", ""]])
+    table(
+        ["seed", "η_h", "η_y", "error", "H(0)", "H(end)"],
+        [
+            [s, f.eta_h, f.eta_y, f.error, r.H[0, args.layer], r.H[-1, args.layer]]
+            for s, (f, r) in enumerate(zip(fits, records))
+        ]
+        + [
+            ["mean", eta_h, eta_y, float(np.mean([f.error for f in fits])), "", ""],
+            ["sd", float(np.std([f.eta_h for f in fits])), float(np.std([f.eta_y for f in fits])), "", "", ""],
+        ],
+    )
 
     gain_records = []
     for spec in args.gains:
@@ -132,23 +162,48 @@ def main() -> None:
     rows = [gain_row(r, args.layer) for r in gain_records]
     out["gains"] = [dataclasses.asdict(r) for r in rows]
     print(f"## rich → lazy: gain sweep at layer {args.layer} (laziness = C(0)/sqrt(κ‖dy*‖²))\n")
-    table(["gain", "lr", "H(0)", "H(end)", "H(end)/H(0)", "laziness", "η_h", "η_y", "error", "final loss"],
-          [[r.gain, rec.setup.lr, r.H0, r.H_end, r.H_end / r.H0, r.laziness, r.fit.eta_h, r.fit.eta_y, r.fit.error,
-            r.final_loss] for r, rec in zip(rows, gain_records)])
+    table(
+        ["gain", "lr", "H(0)", "H(end)", "H(end)/H(0)", "laziness", "η_h", "η_y", "error", "final loss"],
+        [
+            [
+                r.gain,
+                rec.setup.lr,
+                r.H0,
+                r.H_end,
+                r.H_end / r.H0,
+                r.laziness,
+                r.fit.eta_h,
+                r.fit.eta_y,
+                r.fit.error,
+                r.final_loss,
+            ]
+            for r, rec in zip(rows, gain_records)
+        ],
+    )
 
     points = [(dx, dy) for dx in args.grid_dx for dy in args.grid_dy]
-    grid_setups = [dataclasses.replace(base, dx=dx, dy=dy, seed=grid_seed(dx, dy), epochs=args.grid_epochs,
-                                       stop_loss=args.grid_stop_loss) for dx, dy in points]
+    grid_setups = [
+        dataclasses.replace(
+            base, dx=dx, dy=dy, seed=grid_seed(dx, dy), epochs=args.grid_epochs, stop_loss=args.grid_stop_loss
+        )
+        for dx, dy in points
+    ]
     grid = [final_distance_point(cached_run(s, args.cache), args.layer, eta_h, eta_y) for s in grid_setups]
     out["final_distance"] = [dataclasses.asdict(p) for p in grid]
     rel = [abs(p.predicted - p.measured) / p.measured for p in grid if p.measured > 1e-3 and p.final_loss < 1e-4]
     print(f"## final distance at layer {args.layer}: closed form with the averaged η vs the run's end\n")
-    table(["‖dx‖", "‖dy*‖", "predicted", "measured", "rel. error", "final loss"],
-          [[p.dx, p.dy, p.predicted, p.measured, abs(p.predicted - p.measured) / max(p.measured, 1e-300),
-            p.final_loss] for p in grid])
+    table(
+        ["‖dx‖", "‖dy*‖", "predicted", "measured", "rel. error", "final loss"],
+        [
+            [p.dx, p.dy, p.predicted, p.measured, abs(p.predicted - p.measured) / max(p.measured, 1e-300), p.final_loss]
+            for p in grid
+        ],
+    )
     if rel:
-        print(f"median relative error {np.median(rel):.3g}, max {np.max(rel):.3g} over the {len(rel)} converged "
-              "points (final loss < 1e-4) with H > 1e-3\n")
+        print(
+            f"median relative error {np.median(rel):.3g}, max {np.max(rel):.3g} over the {len(rel)} converged "
+            "points (final loss < 1e-4) with H > 1e-3\n"
+        )
 
     args.figures.mkdir(parents=True, exist_ok=True)
     plot_trajectories(records[0], profile[args.layer], args.figures / "trajectories.png")

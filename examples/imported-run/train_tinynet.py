@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from torch.nn import functional as F
-
 from tinynet import make
+from torch.nn import functional as F
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -25,7 +24,7 @@ def read_idx(path: Path) -> np.ndarray:
     """An idx file (the MNIST format) as a uint8 array."""
     raw = gzip.open(path).read()
     dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
@@ -56,8 +55,10 @@ def train(arrays: dict[str, np.ndarray], out: Path, epochs: int, width: int, see
                 optimizer.zero_grad()
                 F.cross_entropy(model(images[index]), labels[index]).backward()
                 optimizer.step()
-        torch.save({"epoch": epoch, "model_state_dict": model.state_dict(),
-                    "optimizer_state_dict": optimizer.state_dict()}, out / f"epoch_{epoch}.pt")
+        torch.save(
+            {"epoch": epoch, "model_state_dict": model.state_dict(), "optimizer_state_dict": optimizer.state_dict()},
+            out / f"epoch_{epoch}.pt",
+        )
 
 
 def write_config(out: Path, epochs: int, width: int) -> Path:
@@ -67,11 +68,20 @@ def write_config(out: Path, epochs: int, width: int) -> Path:
         "device": "cpu",
         "threads": 1,
         "defaults": {
-            "data": {"dataset": "npz", "path": str(out / "arrays.npz"), "label_noise": 0.0,
-                     "normalization": {"mean": [0.0], "std": [1.0]},
-                     "probe": {"batches": 1, "batch_size": 64, "seed": 0}},
-            "model": {"arch": "external", "factory": "tinynet:make", "pythonpath": str(here),
-                      "kwargs": {"width": width}, "layers": ["conv1", "conv2", "head"]},
+            "data": {
+                "dataset": "npz",
+                "path": str(out / "arrays.npz"),
+                "label_noise": 0.0,
+                "normalization": {"mean": [0.0], "std": [1.0]},
+                "probe": {"batches": 1, "batch_size": 64, "seed": 0},
+            },
+            "model": {
+                "arch": "external",
+                "factory": "tinynet:make",
+                "pythonpath": str(here),
+                "kwargs": {"width": width},
+                "layers": ["conv1", "conv2", "head"],
+            },
             "train": {"checkpoints": str(out / "checkpoints" / "epoch_{epoch}.pt"), "epochs": epochs},
             "grids": {"cka": {"every": 1}, "drs": {"every": 5}},
             "cka": {"estimator": "full_biased", "layer_pairs_at": [0, epochs]},

@@ -6,30 +6,32 @@ rule spec:
     """spec.json: the settings and input ids an artifact's id is the hash of."""
     output:
         "results/{stage}/{id}/spec.json",
-    wildcard_constraints:
-        stage=STAGES,
     log:
         "logs/spec/{stage}/{id}.log",
     benchmark:
         "benchmarks/spec/{stage}/{id}.tsv"
+    wildcard_constraints:
+        stage=STAGES,
     localrule: True
     run:
         import repdyn.storage.spec_files
 
-        repdyn.storage.spec_files.write_spec(os.path.dirname(output[0]), artifact_spec(wildcards.stage, wildcards.id), log[0])
+        repdyn.storage.spec_files.write_spec(
+            os.path.dirname(output[0]), artifact_spec(wildcards.stage, wildcards.id), log[0]
+        )
 
 
 rule index:
     """results/index.json: experiment names -> artifact ids and paths (earlier configs' kept: repdyn.results.history)."""
     output:
         "results/index.json",
-    params:
-        digest=INDEX_DIGEST,
     log:
         "logs/index.log",
     benchmark:
         "benchmarks/index.tsv"
     localrule: True
+    params:
+        digest=INDEX_DIGEST,
     run:
         import repdyn.storage.spec_files
 

@@ -10,17 +10,17 @@ rule extract_segment:
         unpack(from_plan("extract_inputs")),
     output:
         grams_output(directory("results/extract/{id}/{start}-{end}")),
-    params:
-        epochs=from_plan("extract_epochs"),
     log:
         "logs/extract_segment/{id}/{start}-{end}.log",
     benchmark:
         "benchmarks/extract_segment/{id}/{start}-{end}.tsv"
+    conda:
+        "../../envs/repdyn.yaml"
     threads: CONFIG.threads
     resources:
         **repdyn.scheduling.resources.for_rule("extract_segment", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
+    params:
+        epochs=from_plan("extract_epochs"),
     shell:
         "python -m repdyn extract results/extract/{wildcards.id} --source {input.source} --epochs={params.epochs}"
         " --out {output} --threads {threads} > {log} 2>&1"
@@ -32,18 +32,18 @@ rule cka_tile:
         unpack(from_plan("cka_tile_inputs")),
     output:
         directory("results/{stage}/{id}/tiles/{tile}"),
-    wildcard_constraints:
-        stage="cka|cka_cross",
-        tile="[0-9]{6}-[0-9]{6}_[0-9]{6}-[0-9]{6}",
     log:
         "logs/{stage}_tile/{id}/{tile}.log",
     benchmark:
         "benchmarks/{stage}_tile/{id}/{tile}.tsv"
+    wildcard_constraints:
+        stage="cka|cka_cross",
+        tile="[0-9]{6}-[0-9]{6}_[0-9]{6}-[0-9]{6}",
+    conda:
+        "../../envs/repdyn.yaml"
     threads: CONFIG.threads
     resources:
         **repdyn.scheduling.resources.for_rule("cka_tile", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
     shell:
         "python -m repdyn cka-tile results/{wildcards.stage}/{wildcards.id} --tile {wildcards.tile}"
         " --rows {input.rows} --cols {input.cols} --out {output} --threads {threads} > {log} 2>&1"
@@ -62,20 +62,20 @@ rule cka_assemble:
             subcategory="{stage} {id} {shape}",
             labels={"artifact": "{stage}/{id}/{shape}", "figure": "{figure}"},
         ),
-    wildcard_constraints:
-        stage="cka|cka_cross",
-        shape="e[0-9]{6}(x[0-9]{6})?",
-    params:
-        title=from_plan("cka_title"),
     log:
         "logs/{stage}_assemble/{id}/{shape}.log",
     benchmark:
         "benchmarks/{stage}_assemble/{id}/{shape}.tsv"
+    wildcard_constraints:
+        stage="cka|cka_cross",
+        shape="e[0-9]{6}(x[0-9]{6})?",
+    conda:
+        "../../envs/repdyn.yaml"
     threads: 1
     resources:
         **repdyn.scheduling.resources.for_rule("cka_assemble", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
+    params:
+        title=from_plan("cka_title"),
     shell:
         "python -m repdyn cka-assemble results/{wildcards.stage}/{wildcards.id} {input.tiles} --shape {wildcards.shape}"
         " --metrics {input.metrics} --title {params.title:q} --out {output} > {log} 2>&1"
@@ -87,12 +87,12 @@ rule cka_layer_pairs:
         unpack(from_plan("layer_pairs_inputs")),
     output:
         directory("results/cka/{id}/layers/e{epoch}"),
-    wildcard_constraints:
-        epoch="[0-9]{6}",
     log:
         "logs/cka_layer_pairs/{id}/e{epoch}.log",
     benchmark:
         "benchmarks/cka_layer_pairs/{id}/e{epoch}.tsv"
+    wildcard_constraints:
+        epoch="[0-9]{6}",
     localrule: True
     conda:
         "../../envs/repdyn.yaml"

@@ -25,9 +25,7 @@ import repdyn.machine.settings
 # keeps every value a string and refuses dotted keys: `--config set='a.b.c=1; ...'`).
 _raw = {k: v for k, v in config.items() if k != repdyn.config.overrides.SET_KEY}
 if "experiments" not in _raw:
-    _raw = repdyn.config.deep_merge(
-        yaml.safe_load(open(os.path.join(workflow.basedir, "config.yaml"))), _raw
-    )
+    _raw = repdyn.config.deep_merge(yaml.safe_load(open(os.path.join(workflow.basedir, "config.yaml"))), _raw)
 try:
     _raw = repdyn.config.overrides.apply(_raw, workflow.config_settings.config)
     CONFIG = repdyn.config.resolve(_raw)
@@ -39,8 +37,11 @@ except repdyn.config.ConfigError as exc:
 # Snakemake honour that (repdyn.scheduling.reruns; docs/snakemake.md, "When Snakemake reruns a job").
 repdyn.scheduling.reruns.honour_rerun_triggers(workflow)
 
-repdyn.machine.settings.export(CONFIG.device, {i: d.machine for i, d in PLAN.data.items()},
-                      {i: r.machine for i, r in PLAN.runs.items() if r.imported})
+repdyn.machine.settings.export(
+    CONFIG.device,
+    {i: d.machine for i, d in PLAN.data.items()},
+    {i: r.machine for i, r in PLAN.runs.items() if r.imported},
+)
 
 # Results accumulate (repdyn.results.history): the index keeps the experiments of earlier configs run in this
 # directory, and the report index lists their pages too. Snakemake reruns a job when its params change:

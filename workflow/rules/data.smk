@@ -8,10 +8,10 @@ rule prepare_data:
         "logs/prepare_data/{id}.log",
     benchmark:
         "benchmarks/prepare_data/{id}.tsv"
+    conda:
+        "../../envs/repdyn.yaml"
     threads: 1
     resources:
         **repdyn.scheduling.resources.for_rule("prepare_data", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
     shell:
         "python -m repdyn prepare-data results/data/{wildcards.id} > {log} 2>&1"

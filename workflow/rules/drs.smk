@@ -19,11 +19,11 @@ rule make_planes:
         "logs/make_planes/{id}.log",
     benchmark:
         "benchmarks/make_planes/{id}.tsv"
+    conda:
+        "../../envs/repdyn.yaml"
     threads: 1
     resources:
         **repdyn.scheduling.resources.for_rule("make_planes", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
     shell:
         "python -m repdyn make-planes results/planes/{wildcards.id} --out {output} > {log} 2>&1"
 
@@ -34,18 +34,18 @@ rule probe_segment:
         unpack(from_plan("probe_inputs")),
     output:
         directory("results/probe/{id}/{start}-{end}"),
-    params:
-        epochs=from_plan("probe_epochs"),
     log:
         "logs/probe_segment/{id}/{start}-{end}.log",
     benchmark:
         "benchmarks/probe_segment/{id}/{start}-{end}.tsv"
+    conda:
+        "../../envs/repdyn.yaml"
     threads: CONFIG.threads
     resources:
         **repdyn.scheduling.resources.for_rule("probe_segment", PLAN, CONFIG.device),
         feature_budget=from_plan("probe_memory_budget"),
-    conda:
-        "../../envs/repdyn.yaml"
+    params:
+        epochs=from_plan("probe_epochs"),
     shell:
         "python -m repdyn probe results/probe/{wildcards.id} --source {input.source} --epochs={params.epochs}"
         " --out {output} --memory-budget-mb {resources.feature_budget} --threads {threads} > {log} 2>&1"
@@ -57,18 +57,18 @@ rule planes_eval:
         unpack(from_plan("preds_inputs")),
     output:
         directory("results/preds/{id}/{start}-{end}"),
-    params:
-        epochs=from_plan("preds_epochs"),
     log:
         "logs/planes_eval/{id}/{start}-{end}.log",
     benchmark:
         "benchmarks/planes_eval/{id}/{start}-{end}.tsv"
+    conda:
+        "../../envs/repdyn.yaml"
     threads: CONFIG.threads
     resources:
         **repdyn.scheduling.resources.for_rule("planes_eval", PLAN, CONFIG.device),
         eval_batch=from_plan("eval_batch"),
-    conda:
-        "../../envs/repdyn.yaml"
+    params:
+        epochs=from_plan("preds_epochs"),
     shell:
         "python -m repdyn planes-eval results/preds/{wildcards.id} --probes {input.probes} --planes {input.planes}"
         " --source {input.source} --epochs={params.epochs} --out {output} --batch-size {resources.eval_batch}"
@@ -81,17 +81,17 @@ rule drs_tile:
         unpack(from_plan("drs_tile_inputs")),
     output:
         directory("results/drs/{id}/tiles/{tile}"),
-    wildcard_constraints:
-        tile="[0-9]{6}-[0-9]{6}_[0-9]{6}-[0-9]{6}",
     log:
         "logs/drs_tile/{id}/{tile}.log",
     benchmark:
         "benchmarks/drs_tile/{id}/{tile}.tsv"
+    wildcard_constraints:
+        tile="[0-9]{6}-[0-9]{6}_[0-9]{6}-[0-9]{6}",
+    conda:
+        "../../envs/repdyn.yaml"
     threads: CONFIG.threads
     resources:
         **repdyn.scheduling.resources.for_rule("drs_tile", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
     shell:
         "python -m repdyn drs-tile results/drs/{wildcards.id} --tile {wildcards.tile}"
         " --rows {input.rows} --cols {input.cols} --out {output} --threads {threads} > {log} 2>&1"
@@ -110,19 +110,19 @@ rule drs_assemble:
             subcategory="drs {id} {shape}",
             labels={"artifact": "drs/{id}/{shape}", "figure": "{figure}"},
         ),
-    wildcard_constraints:
-        shape="e[0-9]{6}",
-    params:
-        title=from_plan("drs_title"),
     log:
         "logs/drs_assemble/{id}/{shape}.log",
     benchmark:
         "benchmarks/drs_assemble/{id}/{shape}.tsv"
+    wildcard_constraints:
+        shape="e[0-9]{6}",
+    conda:
+        "../../envs/repdyn.yaml"
     threads: 1
     resources:
         **repdyn.scheduling.resources.for_rule("drs_assemble", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
+    params:
+        title=from_plan("drs_title"),
     shell:
         "python -m repdyn drs-assemble results/drs/{wildcards.id} {input.tiles} --shape {wildcards.shape}"
         " --probes {input.probes} --metrics {input.metrics} --title {params.title:q} --out {output} > {log} 2>&1"

@@ -20,20 +20,20 @@ rule report_experiment:
             subcategory="{name}",
             labels={"experiment": "{name}", "figure": "{figure}"},
         ),
-    wildcard_constraints:
-        name="[A-Za-z0-9][A-Za-z0-9_.+=-]*",
-    params:
-        args=from_plan("report_args"),
     log:
         "logs/report_experiment/{name}.log",
     benchmark:
         "benchmarks/report_experiment/{name}.tsv"
+    wildcard_constraints:
+        name="[A-Za-z0-9][A-Za-z0-9_.+=-]*",
     localrule: True
+    conda:
+        "../../envs/repdyn.yaml"
     threads: 1
     resources:
         **repdyn.scheduling.resources.for_rule("report_experiment", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
+    params:
+        args=from_plan("report_args"),
     shell:
         "python -m repdyn report-experiment {wildcards.name} {params.args} --out {output} > {log} 2>&1"
 
@@ -42,26 +42,36 @@ rule report_index:
     """reports/index.html over every experiment run here, reports/summary.tsv and the comparison figures."""
     input:
         PLAN.report_targets(),
-    params:
-        earlier=EARLIER_REPORTS,
     output:
         html="reports/index.html",
-        summary=report("reports/summary.tsv", caption="../report/summary.rst", category="Summary",
-                       labels={"table": "summary.tsv"}),
-        findings=report("reports/findings.tsv", caption="../report/findings.rst", category="Summary",
-                        labels={"table": "findings.tsv"}),
-        compare=report(directory("reports/compare"), patterns=["{figure}.png"], caption="../report/compare.rst",
-                       category="Comparisons", labels={"figure": "{figure}"}),
+        summary=report(
+            "reports/summary.tsv", caption="../report/summary.rst", category="Summary", labels={"table": "summary.tsv"}
+        ),
+        findings=report(
+            "reports/findings.tsv",
+            caption="../report/findings.rst",
+            category="Summary",
+            labels={"table": "findings.tsv"},
+        ),
+        compare=report(
+            directory("reports/compare"),
+            patterns=["{figure}.png"],
+            caption="../report/compare.rst",
+            category="Comparisons",
+            labels={"figure": "{figure}"},
+        ),
     log:
         "logs/report_index.log",
     benchmark:
         "benchmarks/report_index.tsv"
     localrule: True
+    conda:
+        "../../envs/repdyn.yaml"
     threads: 1
     resources:
         **repdyn.scheduling.resources.for_rule("report_index", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
+    params:
+        earlier=EARLIER_REPORTS,
     shell:
         "python -m repdyn report-index {input} {params.earlier} --html {output.html} --summary {output.summary}"
         " --findings {output.findings} --compare {output.compare} > {log} 2>&1"

@@ -19,11 +19,11 @@ rule init:
         "logs/init/{run}.log",
     benchmark:
         "benchmarks/init/{run}.tsv"
+    conda:
+        "../../envs/repdyn.yaml"
     threads: CONFIG.threads
     resources:
         **repdyn.scheduling.resources.for_rule("init", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
     shell:
         "python -m repdyn init results/train/{wildcards.run} --out {output} --threads {threads} > {log} 2>&1"
 
@@ -34,17 +34,17 @@ rule train_segment:
         unpack(from_plan("segment_inputs")),
     output:
         directory("results/train/{run}/segments/{start}-{end}"),
-    params:
-        checkpoints=from_plan("segment_checkpoints"),
     log:
         "logs/train_segment/{run}/{start}-{end}.log",
     benchmark:
         "benchmarks/train_segment/{run}/{start}-{end}.tsv"
+    conda:
+        "../../envs/repdyn.yaml"
     threads: CONFIG.threads
     resources:
         **repdyn.scheduling.resources.for_rule("train_segment", PLAN, CONFIG.device),
-    conda:
-        "../../envs/repdyn.yaml"
+    params:
+        checkpoints=from_plan("segment_checkpoints"),
     shell:
         "python -m repdyn train-segment results/train/{wildcards.run} --start {wildcards.start} --end {wildcards.end}"
         " --state {input.state} --checkpoints={params.checkpoints} --out {output} --threads {threads} > {log} 2>&1"
@@ -62,8 +62,6 @@ rule run_metrics:
             labels={"run": "{run}", "through epoch": "{end}", "table": "metrics"},
         ),
         phases="results/train/{run}/metrics/e{end}.phases.json",
-    params:
-        rules=repdyn.analysis.events.RULES_VERSION,  # new event rules rewrite phases.json, not the run
     log:
         "logs/run_metrics/{run}/e{end}.log",
     benchmark:
@@ -71,5 +69,7 @@ rule run_metrics:
     localrule: True
     conda:
         "../../envs/repdyn.yaml"
+    params:
+        rules=repdyn.analysis.events.RULES_VERSION,  # new event rules rewrite phases.json, not the run
     shell:
         "python -m repdyn metrics {input} --end {wildcards.end} --out {output.tsv} --phases {output.phases} > {log} 2>&1"

@@ -14,9 +14,9 @@ rule choose_pairs:
     benchmark:
         "benchmarks/choose_pairs/{id}.tsv"
     localrule: True
-    threads: 1
     conda:
         "../../envs/repdyn.yaml"
+    threads: 1
     shell:
         "python -m repdyn choose-pairs results/pairs/{wildcards.id} --out {output} > {log} 2>&1"
 
@@ -34,16 +34,16 @@ rule twopoint_fit:
             subcategory="{id} {shape}",
             labels={"artifact": "twopoint/{id}/{shape}", "figure": "{figure}"},
         ),
-    wildcard_constraints:
-        shape="e[0-9]{6}",
     log:
         "logs/twopoint_fit/{id}/{shape}.log",
     benchmark:
         "benchmarks/twopoint_fit/{id}/{shape}.tsv"
+    wildcard_constraints:
+        shape="e[0-9]{6}",
     localrule: True
-    threads: 1
     conda:
         "../../envs/repdyn.yaml"
+    threads: 1
     shell:
         "python -m repdyn twopoint results/twopoint/{wildcards.id} {input.parts} --shape {wildcards.shape}"
         " --metrics {input.metrics} --out {output} > {log} 2>&1"

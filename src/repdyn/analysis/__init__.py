@@ -12,5 +12,15 @@ from repdyn.analysis.descent import Rise, double_descent, read_rise
 from repdyn.analysis.init_curve import InitCurve, init_curve
 from repdyn.analysis.offdiag import mean_offdiag
 
-__all__ = ["Blocks", "InitCurve", "Rise", "alignment_chance", "default_penalty", "detect_blocks", "double_descent",
-           "init_curve", "mean_offdiag", "read_rise"]
+__all__ = [
+    "Blocks",
+    "InitCurve",
+    "Rise",
+    "alignment_chance",
+    "default_penalty",
+    "detect_blocks",
+    "double_descent",
+    "init_curve",
+    "mean_offdiag",
+    "read_rise",
+]

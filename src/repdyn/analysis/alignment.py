@@ -12,7 +12,7 @@ probability that at least one lies within r of the event is exact:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

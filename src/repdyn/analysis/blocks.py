@@ -80,9 +80,18 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from repdyn.analysis.logtime import (
+    CELL_PRICE,
+    distance_classes,
+    log_axis,
+    log_lag_null,
+    log_subgrid,
+    noise_sigma,
+    refine_to_grid,
+    segment,
+    strengths,
+)
 from repdyn.analysis.matrix_checks import similarity_matrix
-from repdyn.analysis.logtime import (CELL_PRICE, distance_classes, log_axis, log_lag_null, log_subgrid,
-                                     noise_sigma, refine_to_grid, segment, strengths)
 from repdyn.config.integers import is_int, is_number
 
 #: Smallest default penalty, relative to the mean |diagonal|: keeps an all-zero
@@ -155,8 +164,9 @@ def detect_blocks(
     return _describe(values, kernel, grid, starts, float(penalty), _strengths(cost_kernel, starts, float(penalty)))
 
 
-def _log_time_blocks(values: np.ndarray, kernel: np.ndarray, grid: tuple[int, ...], penalty: float | None,
-                     min_block: int) -> Blocks:
+def _log_time_blocks(
+    values: np.ndarray, kernel: np.ndarray, grid: tuple[int, ...], penalty: float | None, min_block: int
+) -> Blocks:
     """The default rule: stretches of steady log-time drift on the log subgrid (repdyn.analysis.logtime)."""
     sub = log_subgrid(np.asarray(grid))
     u = log_axis(np.asarray(grid)[sub])
@@ -168,8 +178,14 @@ def _log_time_blocks(values: np.ndarray, kernel: np.ndarray, grid: tuple[int, ..
     penalty = 2 * noise * len(sub) if penalty is None else _checked_penalty(penalty)
     starts = segment(residual, classes, float(penalty), CELL_PRICE * noise, min_block)
     positions = refine_to_grid(kernel, [int(sub[s]) for s in starts], sub)
-    return _describe(values, kernel, grid, positions, float(penalty),
-                     strengths(residual, classes, starts, float(penalty), CELL_PRICE * noise))
+    return _describe(
+        values,
+        kernel,
+        grid,
+        positions,
+        float(penalty),
+        strengths(residual, classes, starts, float(penalty), CELL_PRICE * noise),
+    )
 
 
 def default_penalty(matrix: np.ndarray, epochs: Sequence[int] | None = None) -> float:
@@ -214,8 +230,10 @@ def _strengths(kernel: np.ndarray, starts: list[int], penalty: float) -> tuple[f
         block = kernel[first:stop, first:stop]
         return float(np.trace(block) - block.sum() / (stop - first))
 
-    return tuple((cost(a, c) - cost(a, b) - cost(b, c)) / penalty if penalty > 0 else math.inf
-                 for a, b, c in zip(bounds, bounds[1:], bounds[2:]))
+    return tuple(
+        (cost(a, c) - cost(a, b) - cost(b, c)) / penalty if penalty > 0 else math.inf
+        for a, b, c in zip(bounds, bounds[1:], bounds[2:])
+    )
 
 
 def _noise_penalty(kernel: np.ndarray) -> float:
@@ -268,7 +286,11 @@ def _optimal_starts(kernel: np.ndarray, penalty: float, min_block: int) -> list[
 
 
 def _describe(
-    values: np.ndarray, zeroed: np.ndarray, grid: tuple[int, ...], starts: list[int], penalty: float,
+    values: np.ndarray,
+    zeroed: np.ndarray,
+    grid: tuple[int, ...],
+    starts: list[int],
+    penalty: float,
     strength: tuple[float, ...],
 ) -> Blocks:
     """Blocks with their ranges and NaN-excluding mean similarities (`zeroed`: values with NaN -> 0)."""

@@ -89,5 +89,12 @@ def return_to_init(matrix: np.ndarray, epochs: Sequence[int], fit_epoch: int, be
         return None
     best = nearest_grid_epoch(grid_list, best_epoch)
     i = {e: k for k, e in enumerate(grid_list)}
-    return ReturnToInit(fit, best, end, float(values[i[fit], 0]), float(values[i[end], 0]),
-                        float(values[i[fit], i[best]]), float(values[i[end], i[best]]))
+    return ReturnToInit(
+        fit,
+        best,
+        end,
+        float(values[i[fit], 0]),
+        float(values[i[end], 0]),
+        float(values[i[fit], i[best]]),
+        float(values[i[end], i[best]]),
+    )

@@ -30,9 +30,10 @@ curve without one):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -73,17 +74,26 @@ class Rise:
         return {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def double_descent(epochs: Sequence[int], values: Sequence[float], fit_epoch: int | None = None,
-                   **options: Any) -> dict[str, Any] | None:
+def double_descent(
+    epochs: Sequence[int], values: Sequence[float], fit_epoch: int | None = None, **options: Any
+) -> dict[str, Any] | None:
     """The double-descent peak as a dict (Rise.as_dict: minimum/peak epoch and value, rise, margin, p_value,
     descent, sigma, kind) or None when the curve shows none. `options` go to `read_rise`."""
     found = read_rise(epochs, values, fit_epoch, **options)
     return found.as_dict() if found is not None and found.kind == "double_descent" else None
 
 
-def read_rise(epochs: Sequence[int], values: Sequence[float], fit_epoch: int | None = None, *,
-              alpha: float = ALPHA, min_rise: float = MIN_RISE, descent_share: float = DESCENT_SHARE,
-              draws: int = DRAWS, seed: int = 0) -> Rise | None:
+def read_rise(
+    epochs: Sequence[int],
+    values: Sequence[float],
+    fit_epoch: int | None = None,
+    *,
+    alpha: float = ALPHA,
+    min_rise: float = MIN_RISE,
+    descent_share: float = DESCENT_SHARE,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> Rise | None:
     """Rules 1-5 of the module docstring; None when the search region has fewer than 3 points."""
     e, x = _checked(epochs, values)
     if not 0 < alpha < 1:
@@ -98,12 +108,13 @@ def read_rise(epochs: Sequence[int], values: Sequence[float], fit_epoch: int | N
     null = rise_null(e[:region], draws, seed, e[:noisy], quantile)
     margin = max(min_rise, sigma * float(np.quantile(null, 1 - alpha)))
     p_value = (1 + int(np.sum(sigma * null >= rise))) / (1 + draws)
-    descent = float(s[peak] - s[peak + 1:].min()) if peak + 1 < s.size else 0.0
+    descent = float(s[peak] - s[peak + 1 :].min()) if peak + 1 < s.size else 0.0
     kind = None
     if rise > margin:
         kind = "double_descent" if descent >= max(margin, descent_share * rise) else "overfitting"
-    return Rise(kind, int(e[low]), float(s[low]), int(e[peak]), float(s[peak]), float(rise), margin, p_value,
-                descent, sigma)
+    return Rise(
+        kind, int(e[low]), float(s[low]), int(e[peak]), float(s[peak]), float(rise), margin, p_value, descent, sigma
+    )
 
 
 def smooth(epochs: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -120,7 +131,7 @@ def largest_rise(s: np.ndarray) -> tuple[int, int, float]:
     TIE_DIGITS decimals are ties, so float rounding of a running mean never decides between them)."""
     gains = s - np.minimum.accumulate(s)
     peak = int(np.argmax(gains))
-    low = int(np.argmin(np.round(s[:peak + 1], TIE_DIGITS)))
+    low = int(np.argmin(np.round(s[: peak + 1], TIE_DIGITS)))
     return low, peak, float(gains[peak])
 
 
@@ -142,29 +153,32 @@ def noise_sigma(epochs: np.ndarray, values: np.ndarray, quantile: float = 0.5) -
     return float(sigma) if values.ndim == 1 else sigma
 
 
-def rise_null(epochs: np.ndarray, draws: int, seed: int, noise_epochs: np.ndarray | None = None,
-              quantile: float = 0.5) -> np.ndarray:
+def rise_null(
+    epochs: np.ndarray, draws: int, seed: int, noise_epochs: np.ndarray | None = None, quantile: float = 0.5
+) -> np.ndarray:
     """Rule 4: the largest smoothed rise of `draws` pure-noise curves on `epochs`, each in units of its own
     rule-2 sigma read on `noise_epochs` (default `epochs`) with `quantile` (studentised: the null holds however
     few points the noise is estimated from). Cached per grid."""
     if not is_int(draws) or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
     noise_grid = epochs if noise_epochs is None else noise_epochs
-    return _unit_null(tuple(int(e) for e in epochs), tuple(int(e) for e in noise_grid), int(draws), int(seed),
-                      float(quantile))
+    return _unit_null(
+        tuple(int(e) for e in epochs), tuple(int(e) for e in noise_grid), int(draws), int(seed), float(quantile)
+    )
 
 
 @lru_cache(maxsize=16)
-def _unit_null(epochs: tuple[int, ...], noise_epochs: tuple[int, ...], draws: int, seed: int,
-               quantile: float) -> np.ndarray:
+def _unit_null(
+    epochs: tuple[int, ...], noise_epochs: tuple[int, ...], draws: int, seed: int, quantile: float
+) -> np.ndarray:
     grid, noise_grid = np.asarray(epochs), np.asarray(noise_epochs)
     size = max(grid.size, noise_grid.size)  # one grid is the start of the other
     rng = np.random.default_rng(seed)
     parts = []
     for first in range(0, draws, NULL_CHUNK):  # bounded memory at E = 4001: the same stream as one call
         noise = rng.normal(0.0, 1.0, (min(NULL_CHUNK, draws - first), size))
-        sigma = noise_sigma(noise_grid, noise[:, :noise_grid.size], quantile)
-        parts.append(largest_rises(smooth(grid, noise[:, :grid.size])) / np.maximum(sigma, 1e-12))
+        sigma = noise_sigma(noise_grid, noise[:, : noise_grid.size], quantile)
+        parts.append(largest_rises(smooth(grid, noise[:, : grid.size])) / np.maximum(sigma, 1e-12))
     null = np.concatenate(parts)
     null.flags.writeable = False
     return null
@@ -172,8 +186,10 @@ def _unit_null(epochs: tuple[int, ...], noise_epochs: tuple[int, ...], draws: in
 
 def _windows(axis: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
     """[low, high) index ranges of the points within `width` of each point (axis increasing)."""
-    return (np.searchsorted(axis, axis - width - 1e-12, side="left"),
-            np.searchsorted(axis, axis + width + 1e-12, side="right"))
+    return (
+        np.searchsorted(axis, axis - width - 1e-12, side="left"),
+        np.searchsorted(axis, axis + width + 1e-12, side="right"),
+    )
 
 
 def _window_median(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -199,4 +215,3 @@ def _checked(epochs: Sequence[int], values: Sequence[float]) -> tuple[np.ndarray
     if not np.all(np.isfinite(x)):
         raise ValueError(f"values must be finite; epoch {int(e[~np.isfinite(x)][0])} is {x[~np.isfinite(x)][0]}")
     return e.astype(np.int64), x
-

@@ -37,9 +37,10 @@ train-mode) values, NaN at epoch 0; then perfect fitting and instabilities are "
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -93,15 +94,19 @@ class TrainingEvents:
             "overfitting": _rise_dict(self.overfitting),
             "largest_rise": _rise_dict(self.rise),
             "training_error": "measured" if self.train_measured else NOT_MEASURED,
-            "thresholds": {"instability_error": INSTABILITY_ERROR,
-                           "instability_error_images": None if self.train_size is None
-                           else math.floor(INSTABILITY_ERROR * self.train_size) + 1,
-                           "training_set_size": self.train_size,
-                           "instability_loss_factor": INSTABILITY_LOSS_FACTOR,
-                           "instability_loss_floor": INSTABILITY_LOSS_FLOOR, "rise_alpha": ALPHA,
-                           "min_rise": MIN_RISE, "test_set_size": self.test_size,
-                           "min_rise_images": None if self.test_size is None
-                           else math.ceil(MIN_RISE * self.test_size - 1e-9)},
+            "thresholds": {
+                "instability_error": INSTABILITY_ERROR,
+                "instability_error_images": None
+                if self.train_size is None
+                else math.floor(INSTABILITY_ERROR * self.train_size) + 1,
+                "training_set_size": self.train_size,
+                "instability_loss_factor": INSTABILITY_LOSS_FACTOR,
+                "instability_loss_floor": INSTABILITY_LOSS_FLOOR,
+                "rise_alpha": ALPHA,
+                "min_rise": MIN_RISE,
+                "test_set_size": self.test_size,
+                "min_rise_images": None if self.test_size is None else math.ceil(MIN_RISE * self.test_size - 1e-9),
+            },
         }
 
     def unstable(self, epoch: int) -> bool:
@@ -120,9 +125,15 @@ def training_events(rows: Iterable[Mapping[str, float]], *, eval_train: bool | N
     spans = instabilities(ordered, fit)
     epochs, raw = _stable_test_error(ordered, spans)
     rise = read_rise(epochs, raw, fit) if fit is not None else None
-    return TrainingEvents(fit, spans, _memorisation(epochs, raw, fit, rise), rise, measured,
-                          set_size(r["train_err"] for r in ordered) if measured else None,
-                          set_size(r["test_err"] for r in ordered))
+    return TrainingEvents(
+        fit,
+        spans,
+        _memorisation(epochs, raw, fit, rise),
+        rise,
+        measured,
+        set_size(r["train_err"] for r in ordered) if measured else None,
+        set_size(r["test_err"] for r in ordered),
+    )
 
 
 def smoothed_test_error(rows: Iterable[Mapping[str, float]]) -> tuple[list[int], list[float]]:
@@ -136,8 +147,9 @@ def smoothed_test_error(rows: Iterable[Mapping[str, float]]) -> tuple[list[int],
     return epochs, [float(v) for v in smooth(np.asarray(epochs), np.asarray(raw, dtype=np.float64))]
 
 
-def _stable_test_error(ordered: Sequence[Mapping[str, float]],
-                       spans: Sequence[tuple[int, int]]) -> tuple[list[int], list[float]]:
+def _stable_test_error(
+    ordered: Sequence[Mapping[str, float]], spans: Sequence[tuple[int, int]]
+) -> tuple[list[int], list[float]]:
     stable = [r for r in ordered if math.isfinite(r["test_err"]) and not _inside(int(r["epoch"]), spans)]
     return [int(r["epoch"]) for r in stable], [float(r["test_err"]) for r in stable]
 
@@ -145,13 +157,16 @@ def _stable_test_error(ordered: Sequence[Mapping[str, float]],
 def train_error_measured(rows: Sequence[Mapping[str, float]]) -> bool:
     """False when the train_* columns repeat the running values (eval_train off): equal to run_loss/run_err
     at every epoch (NaN alike). Tables without the run_* columns count as measured."""
+
     def same(a: float, b: float) -> bool:
         return a == b or (math.isnan(a) and math.isnan(b))
 
     if not all("run_loss" in r and "run_err" in r for r in rows):
         return True
-    return not all(same(float(r["train_loss"]), float(r["run_loss"])) and same(float(r["train_err"]),
-                                                                             float(r["run_err"])) for r in rows)
+    return not all(
+        same(float(r["train_loss"]), float(r["run_loss"])) and same(float(r["train_err"]), float(r["run_err"]))
+        for r in rows
+    )
 
 
 def set_size(errors: Iterable[float]) -> int | None:
@@ -192,8 +207,7 @@ def instabilities(rows: Sequence[Mapping[str, float]], fit: int | None) -> tuple
     return tuple((start, end) for start, end in spans)
 
 
-def _memorisation(epochs: list[int], raw: list[float], fit: int | None,
-                  rise: Rise | None) -> tuple[int, int] | None:
+def _memorisation(epochs: list[int], raw: list[float], fit: int | None, rise: Rise | None) -> tuple[int, int] | None:
     """Rule 4: from the significant rise's minimum (else the lowest smoothed test error up to the fit) to the fit."""
     if fit is None or rise is None:
         return None

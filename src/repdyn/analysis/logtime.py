@@ -57,8 +57,9 @@ def log_subgrid(epochs: np.ndarray, points: int = LOG_POINTS) -> np.ndarray:
 def log_lag_null(kernel: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Rule 2: the similarity steady log-time drift would give, from the kernel's own finite cells."""
     size = u.size
-    null = np.full((size, size), float(np.nanmean(np.diagonal(kernel))) if np.isfinite(np.diagonal(kernel)).any()
-                   else 0.0)
+    null = np.full(
+        (size, size), float(np.nanmean(np.diagonal(kernel))) if np.isfinite(np.diagonal(kernel)).any() else 0.0
+    )
     rows, cols = np.triu_indices(size, 1)
     finite = np.isfinite(kernel[rows, cols])
     rows, cols = rows[finite], cols[finite]
@@ -97,8 +98,9 @@ def noise_sigma(kernel: np.ndarray) -> float:
     return max(sigma, NOISE_FLOOR_SD)
 
 
-def segment(residual: np.ndarray, classes: tuple[np.ndarray, np.ndarray], penalty: float, cell_price: float,
-            min_block: int) -> list[int]:
+def segment(
+    residual: np.ndarray, classes: tuple[np.ndarray, np.ndarray], penalty: float, cell_price: float, min_block: int
+) -> list[int]:
     """Rule 3's exact optimum: the positions where blocks start (ties: the earliest start of the last block).
 
     stats[k][a, c]: the k-th sufficient statistic (_MOMENTS) of R's cells of class c in the block [a, stop)
@@ -123,7 +125,7 @@ def segment(residual: np.ndarray, classes: tuple[np.ndarray, np.ndarray], penalt
         if last < 0:
             continue
         lengths = stop - np.arange(last + 1)
-        totals = best[:last + 1] + _costs(stats[:, :last + 1]) - cell_price * lengths * (lengths - 1) / 2 + penalty
+        totals = best[: last + 1] + _costs(stats[:, : last + 1]) - cell_price * lengths * (lengths - 1) / 2 + penalty
         choice = int(np.argmin(totals))
         best[stop], previous[stop] = totals[choice], choice
     found, stop = [], size
@@ -139,8 +141,9 @@ def block_cost(residual: np.ndarray, classes: tuple[np.ndarray, np.ndarray], fir
     return _cells_cost(residual, classes, first + rows, first + cols)
 
 
-def _cells_cost(residual: np.ndarray, classes: tuple[np.ndarray, np.ndarray], rows: np.ndarray,
-                cols: np.ndarray) -> float:
+def _cells_cost(
+    residual: np.ndarray, classes: tuple[np.ndarray, np.ndarray], rows: np.ndarray, cols: np.ndarray
+) -> float:
     labels = classes[0][rows, cols]
     width = int(labels.max()) + 1 if labels.size else 1
     moments = _moments(residual[rows, cols], classes[1][rows, cols])
@@ -148,14 +151,18 @@ def _cells_cost(residual: np.ndarray, classes: tuple[np.ndarray, np.ndarray], ro
     return float(_costs(stats)[0])
 
 
-def strengths(residual: np.ndarray, classes: tuple[np.ndarray, np.ndarray], starts: list[int], penalty: float,
-              cell_price: float) -> tuple[float, ...]:
+def strengths(
+    residual: np.ndarray, classes: tuple[np.ndarray, np.ndarray], starts: list[int], penalty: float, cell_price: float
+) -> tuple[float, ...]:
     """Rule 5 for every transition (starts[1:])."""
     bounds = starts + [residual.shape[0]]
     out = []
     for a, b, c in zip(bounds, bounds[1:], bounds[2:]):
-        removed = (block_cost(residual, classes, a, c) - block_cost(residual, classes, a, b)
-                   - block_cost(residual, classes, b, c))
+        removed = (
+            block_cost(residual, classes, a, c)
+            - block_cost(residual, classes, a, b)
+            - block_cost(residual, classes, b, c)
+        )
         price = cell_price * (b - a) * (c - b) + penalty
         out.append(float(removed / price) if price > 0 else float("inf"))
     return tuple(out)

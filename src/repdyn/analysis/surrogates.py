@@ -8,7 +8,7 @@ log time, S_ij = exp(-|x_i - x_j| / length) (a PSD kernel, as CKA is), plus symm
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -16,9 +16,16 @@ FIRST_DESCENT = (0.9, 0.6, 0.4)
 LEVEL = 0.30
 
 
-def error_curve(memorisation: int, *, shape: str = "flat", rise: float = 0.05, after: int | None = None,
-                     noise_before: float = 0.012, noise_after: float | None = None,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+def error_curve(
+    memorisation: int,
+    *,
+    shape: str = "flat",
+    rise: float = 0.05,
+    after: int | None = None,
+    noise_before: float = 0.012,
+    noise_after: float | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """(epochs, test error, fit epoch): the minimum at 3, perfect fitting at 3 + `memorisation`.
 
     shape: "flat" (no peak), "peak" (rises by `rise` to the middle of memorisation, back down at the fit),
@@ -50,8 +57,14 @@ def log_grid(last: int, points: int) -> np.ndarray:
     return np.unique(np.round(np.expm1(np.linspace(0.0, np.log1p(last), points))).astype(np.int64))
 
 
-def log_drift_positions(epochs: Sequence[int], speed: float, *, drop_at: int | None = None,
-                        drop: float = 10.0, plateaus: Sequence[tuple[int, int]] = ()) -> np.ndarray:
+def log_drift_positions(
+    epochs: Sequence[int],
+    speed: float,
+    *,
+    drop_at: int | None = None,
+    drop: float = 10.0,
+    plateaus: Sequence[tuple[int, int]] = (),
+) -> np.ndarray:
     """Positions x(epoch) moving at `speed` per unit of ln(1 + epoch); after `drop_at` the pace is divided by
     `drop`; inside each plateau (first, last) epoch the position does not move (a plateau on drift)."""
     u = np.log1p(np.asarray(epochs, dtype=np.float64))

@@ -7,17 +7,16 @@ from the spec, so a rule's shell text holds only paths and epochs, and a job can
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from repdyn import plan
-
-from repdyn.storage import spec_files as artifacts
-
-from repdyn.config import grids
 from repdyn.analysis import mean_offdiag
+from repdyn.config import grids
+from repdyn.storage import spec_files as artifacts
 from repdyn.tiling.assembly import write_result
 from repdyn.tiling.names import tile_epochs
 
@@ -37,8 +36,16 @@ def tile(cka_dir: Path, name: str, rows: Sequence[str], cols: Sequence[str], out
 
     spec, stage, grid_rows, grid_cols = _cka_spec(cka_dir)
     row_epochs, col_epochs, same_block = tile_epochs(grid_rows, grid_cols, name)
-    run_tile(out, rows, cols, row_epochs, col_epochs, spec["settings"], stage == "cka" and same_block,
-             {"cka": cka_dir.name, "tile": name, "estimator": spec["settings"]["estimator"]})
+    run_tile(
+        out,
+        rows,
+        cols,
+        row_epochs,
+        col_epochs,
+        spec["settings"],
+        stage == "cka" and same_block,
+        {"cka": cka_dir.name, "tile": name, "estimator": spec["settings"]["estimator"]},
+    )
 
 
 def _nanmin(m: np.ndarray) -> float:
@@ -47,9 +54,9 @@ def _nanmin(m: np.ndarray) -> float:
 
 def assemble(cka_dir: Path, tiles: Sequence[str], shape: str, metrics: str | None, title: str, out: str) -> None:
     """cka_assemble: the whole matrices (Zarr), heatmaps, the panel with the error curves, summary.json."""
-    from repdyn.cka.figures import cka_figures
     from repdyn.cka.assemble_job import assemble as assemble_tiles
     from repdyn.cka.assemble_job import write_assembled
+    from repdyn.cka.figures import cka_figures
     from repdyn.train import phase_marks, read_metrics, training_phases
 
     spec, stage, grid_rows, grid_cols = _cka_spec(cka_dir)
@@ -57,17 +64,39 @@ def assemble(cka_dir: Path, tiles: Sequence[str], shape: str, metrics: str | Non
     row_epochs, col_epochs = grids.epochs(grid_rows, rows_length), grids.epochs(grid_cols, cols_length)
     matrices, _ = assemble_tiles(tiles, row_epochs, col_epochs, symmetric=stage == "cka")
     rows = read_metrics([metrics]) if metrics else None
-    attrs = {"stage": stage, "id": cka_dir.name, "estimator": spec["settings"]["estimator"],
-             "accumulate": spec["settings"]["accumulate"], "experiments": title,
-             "layers": list(matrices), "inputs": spec["inputs"]}
+    attrs = {
+        "stage": stage,
+        "id": cka_dir.name,
+        "estimator": spec["settings"]["estimator"],
+        "accumulate": spec["settings"]["accumulate"],
+        "experiments": title,
+        "layers": list(matrices),
+        "inputs": spec["inputs"],
+    }
     marks = phase_marks(training_phases(rows)) if rows is not None and stage == "cka" else None
 
     def write(tmp: Path) -> None:
         write_assembled(tmp, matrices, row_epochs, col_epochs, attrs)
-        cka_figures(tmp, matrices, row_epochs, col_epochs, title=title, estimator=spec["settings"]["estimator"],
-                    metrics_rows=rows if stage == "cka" else None, marks=marks)
+        cka_figures(
+            tmp,
+            matrices,
+            row_epochs,
+            col_epochs,
+            title=title,
+            estimator=spec["settings"]["estimator"],
+            metrics_rows=rows if stage == "cka" else None,
+            marks=marks,
+        )
 
-    write_result(out, write, {
-        layer: {"min": float(_nanmin(m)), "mean_offdiag": mean_offdiag(m) if stage == "cka" else float(np.nanmean(m))}
-        for layer, m in matrices.items()})
+    write_result(
+        out,
+        write,
+        {
+            layer: {
+                "min": float(_nanmin(m)),
+                "mean_offdiag": mean_offdiag(m) if stage == "cka" else float(np.nanmean(m)),
+            }
+            for layer, m in matrices.items()
+        },
+    )
     print(json.dumps({"assembled": out, "layers": list(matrices)}))

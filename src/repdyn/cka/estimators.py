@@ -18,7 +18,8 @@ ESTIMATORS: tuple[str, ...] = (
     "full_biased",
 )
 
-# Estimators whose per-epoch vector is U-centred (HSIC_1, docs/algorithms.md §1.2) rather than double-centred (HSIC_0, docs/algorithms.md §1.1).
+# Estimators whose per-epoch vector is U-centred (HSIC_1, docs/algorithms.md §1.2) rather than double-centred
+# (HSIC_0, docs/algorithms.md §1.1).
 UNBIASED: frozenset[str] = frozenset({"minibatch_unbiased", "minibatch_unbiased_cka_mean"})
 
 # HSIC_1 divides by n(n-3), so it needs n >= 4. The biased forms would accept n >= 2, but one rule for all

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -32,8 +32,17 @@ def square(matrix: np.ndarray, row_epochs: Sequence[int], col_epochs: Sequence[i
     return matrix[np.ix_(r, c)], common
 
 
-def cka_figures(out_dir: str | os.PathLike, matrices: Mapping[str, np.ndarray], row_epochs: Sequence[int],
-                col_epochs: Sequence[int], *, title: str, estimator: str, metrics_rows=None, marks=None) -> None:
+def cka_figures(
+    out_dir: str | os.PathLike,
+    matrices: Mapping[str, np.ndarray],
+    row_epochs: Sequence[int],
+    col_epochs: Sequence[int],
+    *,
+    title: str,
+    estimator: str,
+    metrics_rows=None,
+    marks=None,
+) -> None:
     out = Path(out_dir) / "heatmaps"
     out.mkdir(parents=True, exist_ok=True)
     label = LABELS[estimator]
@@ -41,10 +50,26 @@ def cka_figures(out_dir: str | os.PathLike, matrices: Mapping[str, np.ndarray], 
     for layer, matrix in matrices.items():
         m, epochs = square(matrix, row_epochs, col_epochs)
         squares[layer] = m
-        plot_heatmap(m, epochs, out / f"{safe_name(layer)}.png", title=f"{title}: {layer}", label=label,
-                     vmin=0.0, vmax=1.0, marks=visible_marks(marks, epochs))
+        plot_heatmap(
+            m,
+            epochs,
+            out / f"{safe_name(layer)}.png",
+            title=f"{title}: {layer}",
+            label=label,
+            vmin=0.0,
+            vmax=1.0,
+            marks=visible_marks(marks, epochs),
+        )
     _, epochs = square(next(iter(matrices.values())), row_epochs, col_epochs)
     for suffix in ("png", "pdf"):
-        plot_layer_panel(squares, epochs, Path(out_dir) / f"panel.{suffix}", title=f"{title}: {label}", label=label,
-                         metrics_rows=metrics_rows, marks=visible_marks(marks, epochs), vmin=0.0, vmax=1.0)
-
+        plot_layer_panel(
+            squares,
+            epochs,
+            Path(out_dir) / f"panel.{suffix}",
+            title=f"{title}: {label}",
+            label=label,
+            metrics_rows=metrics_rows,
+            marks=visible_marks(marks, epochs),
+            vmin=0.0,
+            vmax=1.0,
+        )

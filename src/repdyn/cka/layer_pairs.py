@@ -15,18 +15,16 @@ Store (`results/cka/<id>/layers/e<epoch>/layer_pairs.zarr`), labelled for xarray
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from repdyn.storage import atomic
-
-from repdyn.storage import zarr_labels
-from repdyn.extract.grams_store import GramParts
 from repdyn.cka.tile_job import epoch_vectors, tile_cka
-from repdyn.storage import zarr_store
+from repdyn.extract.grams_store import GramParts
+from repdyn.storage import atomic, zarr_labels, zarr_store
 
 LAYER_PAIRS_STORE = "layer_pairs.zarr"
 LAYER_PAIRS_FIGURE = "layer_pairs.png"
@@ -39,16 +37,25 @@ def layer_pairs(parts: GramParts, epoch: int, estimator: str, accumulate: str) -
     return tile_cka(block, None, estimator, accumulate, [first.batch_size] * first.batches).numpy()
 
 
-def write_layer_pairs(path: str | os.PathLike, matrix: np.ndarray, layers: Sequence[str],
-                      attrs: Mapping[str, Any]) -> None:
+def write_layer_pairs(
+    path: str | os.PathLike, matrix: np.ndarray, layers: Sequence[str], attrs: Mapping[str, Any]
+) -> None:
     """The store described in the module docstring, atomically."""
     with atomic.atomic_path(path) as tmp:
         group = zarr_store.create_group(tmp, attrs)
         for axis in ("row_layer", "col_layer"):
             zarr_labels.add_names(group, axis, layers)
-        zarr_store.add_array(group, "cka", np.asarray(matrix, dtype=np.float64), dims=("row_layer", "col_layer"),
-                             attrs={"long_name": "linear CKA between two layers' representations at one epoch",
-                                    "units": "1", "estimator": attrs.get("estimator")})
+        zarr_store.add_array(
+            group,
+            "cka",
+            np.asarray(matrix, dtype=np.float64),
+            dims=("row_layer", "col_layer"),
+            attrs={
+                "long_name": "linear CKA between two layers' representations at one epoch",
+                "units": "1",
+                "estimator": attrs.get("estimator"),
+            },
+        )
         zarr_store.consolidate(tmp)
 
 
@@ -71,8 +78,15 @@ def layer_pairs_figure(path: str | os.PathLike, matrix: np.ndarray, labels: Sequ
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=FONT_SIZE)
     ax.set_yticks(range(len(labels)), labels, fontsize=FONT_SIZE)
     for i, j in np.ndindex(matrix.shape):
-        ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=FONT_SIZE - 2,
-                color="black" if matrix[i, j] > 0.6 else "white")
+        ax.text(
+            j,
+            i,
+            f"{matrix[i, j]:.2f}",
+            ha="center",
+            va="center",
+            fontsize=FONT_SIZE - 2,
+            color="black" if matrix[i, j] > 0.6 else "white",
+        )
     fig.colorbar(image, ax=ax).set_label("CKA", fontsize=FONT_SIZE)
     ax.set_title(title, fontsize=TITLE_SIZE)
     save_figure(fig, path)
@@ -89,8 +103,21 @@ def run_layer_pairs(cka_dir: Path, epoch: int, part_dirs: Sequence[str], out: st
     labels = dict(parts.parts[0].group.attrs["layer_labels"])
     with atomic.atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        write_layer_pairs(tmp / LAYER_PAIRS_STORE, matrix, parts.layers, {
-            "epoch": epoch, "estimator": settings["estimator"], "accumulate": settings["accumulate"],
-            "layer_labels": labels, "cka": cka_dir.name})
-        layer_pairs_figure(tmp / LAYER_PAIRS_FIGURE, matrix, [labels.get(n, n) for n in parts.layers],
-                           f"layer x layer CKA at epoch {epoch} ({settings['estimator']})")
+        write_layer_pairs(
+            tmp / LAYER_PAIRS_STORE,
+            matrix,
+            parts.layers,
+            {
+                "epoch": epoch,
+                "estimator": settings["estimator"],
+                "accumulate": settings["accumulate"],
+                "layer_labels": labels,
+                "cka": cka_dir.name,
+            },
+        )
+        layer_pairs_figure(
+            tmp / LAYER_PAIRS_FIGURE,
+            matrix,
+            [labels.get(n, n) for n in parts.layers],
+            f"layer x layer CKA at epoch {epoch} ({settings['estimator']})",
+        )

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from repdyn.extract.grams_store import GramParts
+
 from .tiles import DEFAULT_CHUNK
 from .transforms import panel_vectors
 
@@ -43,7 +44,11 @@ def _runs(parts: GramParts, epochs: Sequence[int]) -> Iterator[tuple[object, int
         part = parts.part_of(epochs[start])
         first = part.index(epochs[start])
         stop = start + 1
-        while stop < len(epochs) and parts.part_of(epochs[stop]) is part and part.index(epochs[stop]) == first + stop - start:
+        while (
+            stop < len(epochs)
+            and parts.part_of(epochs[stop]) is part
+            and part.index(epochs[stop]) == first + stop - start
+        ):
             stop += 1
         yield part, first, first + stop - start, start
         start = stop
@@ -89,8 +94,10 @@ def keep_freed_memory(limit: int = 1 << 30) -> bool:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return all(libc.mallopt(option, value) for option, value in
-                   ((_M_ARENA_MAX, 1), (_M_MMAP_THRESHOLD, limit), (_M_TRIM_THRESHOLD, 2 * limit)))
+        return all(
+            libc.mallopt(option, value)
+            for option, value in ((_M_ARENA_MAX, 1), (_M_MMAP_THRESHOLD, limit), (_M_TRIM_THRESHOLD, 2 * limit))
+        )
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
 
@@ -142,7 +149,9 @@ def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
         thread.join()
 
 
-def working_chunks(panels: Iterable[torch.Tensor], accumulate: str, chunk: int = DEFAULT_CHUNK) -> Iterator[torch.Tensor]:
+def working_chunks(
+    panels: Iterable[torch.Tensor], accumulate: str, chunk: int = DEFAULT_CHUNK
+) -> Iterator[torch.Tensor]:
     """`column_chunks` of the panels in the dtype the tile's GEMMs use: for float64 accumulation converted on a
     thread, up to two chunks ahead (the same values `tiles.streamed_products` would convert itself)."""
     chunks = column_chunks(panels, chunk)

@@ -22,7 +22,8 @@ directory is the job's declared output), so a killed job never leaves a store th
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import zarr
@@ -36,8 +37,13 @@ TILE_STORE = "tile.zarr"
 CKA_STORE = "cka.zarr"
 
 
-def write_matrix_store(path: str | os.PathLike, matrices: Mapping[str, np.ndarray], row_epochs: Sequence[int],
-                       col_epochs: Sequence[int], attrs: Mapping[str, Any]) -> None:
+def write_matrix_store(
+    path: str | os.PathLike,
+    matrices: Mapping[str, np.ndarray],
+    row_epochs: Sequence[int],
+    col_epochs: Sequence[int],
+    attrs: Mapping[str, Any],
+) -> None:
     group = create_group(path, attrs)
     add_epoch_axes(group, row_epochs, col_epochs, list(matrices))
     add_matrices(group, "cka", matrices, "float64", estimator=attrs.get("estimator"))

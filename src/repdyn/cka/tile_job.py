@@ -15,13 +15,15 @@ import itertools
 import logging
 import os
 import time
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from repdyn.cka.estimators import check_estimator
 from repdyn.cka.panels import batch_panels, keep_freed_memory, read_ahead, working_chunks
+from repdyn.cka.store import TILE_STORE, write_matrix_store
 from repdyn.cka.tiles import (
     block_products,
     cka_from_products,
@@ -35,7 +37,6 @@ from repdyn.cka.tiles import (
     symmetric_products,
     tile_products,
 )
-from repdyn.cka.store import TILE_STORE, write_matrix_store
 from repdyn.cka.transforms import batch_columns
 from repdyn.extract.grams_store import GramParts
 from repdyn.storage import atomic
@@ -48,8 +49,9 @@ def epoch_vectors(parts: GramParts, layer: str, epochs: Sequence[int], estimator
     return torch.cat(list(batch_panels(parts, layer, epochs, estimator)), dim=1)
 
 
-def tile_cka(rows: torch.Tensor, cols: torch.Tensor | None, estimator: str, accumulate: str,
-             sizes: Sequence[int]) -> torch.Tensor:
+def tile_cka(
+    rows: torch.Tensor, cols: torch.Tensor | None, estimator: str, accumulate: str, sizes: Sequence[int]
+) -> torch.Tensor:
     """CKA of an in-memory row block against a column block (cols None: the diagonal tile, exactly symmetric)."""
     if estimator == "minibatch_unbiased_cka_mean":
         columns = batch_columns(sizes, estimator)
@@ -58,12 +60,14 @@ def tile_cka(rows: torch.Tensor, cols: torch.Tensor | None, estimator: str, accu
         return cka_mean_from_products(*segment_products(rows, cols, columns, accumulate))
     if cols is None:
         return diagonal_tile_cka(rows, accumulate)
-    return cka_from_products(tile_products(rows, cols, accumulate), row_sq_norms(rows, accumulate),
-                             row_sq_norms(cols, accumulate))
+    return cka_from_products(
+        tile_products(rows, cols, accumulate), row_sq_norms(rows, accumulate), row_sq_norms(cols, accumulate)
+    )
 
 
-def _products(rows: Iterator[torch.Tensor], cols: Iterator[torch.Tensor] | None, estimator: str,
-              accumulate: str) -> torch.Tensor:
+def _products(
+    rows: Iterator[torch.Tensor], cols: Iterator[torch.Tensor] | None, estimator: str, accumulate: str
+) -> torch.Tensor:
     """`tile_cka` from the blocks' per-batch panels (`panels.batch_panels`) streamed in: the same chunks in the
     same order, so the same numbers."""
     if estimator == "minibatch_unbiased_cka_mean":  # per batch: the panel's own column chunks, as segment_products
@@ -76,20 +80,28 @@ def _products(rows: Iterator[torch.Tensor], cols: Iterator[torch.Tensor] | None,
     if cols is None:
         products = streamed_symmetric_products(working_chunks(rows, accumulate), accumulate)
         return cka_from_products(products, products.diagonal().clone(), products.diagonal().clone())
-    return cka_from_products(*streamed_products(working_chunks(rows, accumulate), working_chunks(cols, accumulate),
-                                                accumulate))
+    return cka_from_products(
+        *streamed_products(working_chunks(rows, accumulate), working_chunks(cols, accumulate), accumulate)
+    )
 
 
 def _layer_panels(parts: GramParts, epochs: Sequence[int], estimator: str) -> Iterator[Iterator[torch.Tensor]]:
     """Per layer, the batch panels of the block, read ahead on a thread across layer boundaries."""
-    flat = read_ahead((panel for layer in parts.layers for panel in batch_panels(parts, layer, epochs, estimator)))
+    flat = read_ahead(panel for layer in parts.layers for panel in batch_panels(parts, layer, epochs, estimator))
     per_layer = 1 if estimator == "full_biased" else parts.parts[0].batches
     for _ in parts.layers:
         yield itertools.islice(flat, per_layer)
 
 
-def compute_tile(row_parts: GramParts, col_parts: GramParts, row_epochs: Sequence[int], col_epochs: Sequence[int],
-                 estimator: str, accumulate: str, diagonal: bool) -> dict[str, np.ndarray]:
+def compute_tile(
+    row_parts: GramParts,
+    col_parts: GramParts,
+    row_epochs: Sequence[int],
+    col_epochs: Sequence[int],
+    estimator: str,
+    accumulate: str,
+    diagonal: bool,
+) -> dict[str, np.ndarray]:
     """{layer: CKA block (len(row_epochs), len(col_epochs)) float64}."""
     check_estimator(estimator)
     keep_freed_memory()
@@ -99,13 +111,22 @@ def compute_tile(row_parts: GramParts, col_parts: GramParts, row_epochs: Sequenc
     for layer in row_parts.layers:
         started = time.perf_counter()
         out[layer] = _products(next(rows), None if cols is None else next(cols), estimator, accumulate).numpy()
-        log.info("layer %s: %d x %d tile, %.2f s", layer, len(row_epochs), len(col_epochs),
-                 time.perf_counter() - started)
+        log.info(
+            "layer %s: %d x %d tile, %.2f s", layer, len(row_epochs), len(col_epochs), time.perf_counter() - started
+        )
     return out
 
 
-def run_tile(out_dir: str | os.PathLike, row_parts: Sequence[str], col_parts: Sequence[str], row_epochs: Sequence[int],
-             col_epochs: Sequence[int], settings: Mapping[str, Any], diagonal: bool, attrs: Mapping[str, Any]) -> None:
+def run_tile(
+    out_dir: str | os.PathLike,
+    row_parts: Sequence[str],
+    col_parts: Sequence[str],
+    row_epochs: Sequence[int],
+    col_epochs: Sequence[int],
+    settings: Mapping[str, Any],
+    diagonal: bool,
+    attrs: Mapping[str, Any],
+) -> None:
     rows, cols = GramParts(row_parts), GramParts(col_parts)
     blocks = compute_tile(rows, cols, row_epochs, col_epochs, settings["estimator"], settings["accumulate"], diagonal)
     with atomic.atomic_path(out_dir) as tmp:

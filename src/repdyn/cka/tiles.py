@@ -239,8 +239,9 @@ def streamed_symmetric_products(chunks: Iterable[torch.Tensor], accumulate: str 
     upper = ranges = None
     for index, part in enumerate(chunks):
         if part.dim() != 2 or (upper is not None and part.shape[0] != upper.shape[0]):
-            raise ValueError(f"column chunk {index} has shape {tuple(part.shape)}; expected (epochs, columns) chunks "
-                             "of one block")
+            raise ValueError(
+                f"column chunk {index} has shape {tuple(part.shape)}; expected (epochs, columns) chunks of one block"
+            )
         if accumulate == "chunked_float32" and part.shape[1] > MAX_FLOAT32_CHUNK:
             raise ValueError(
                 f"column chunk {index} has {part.shape[1]} columns; chunked_float32 allows at most {MAX_FLOAT32_CHUNK}"

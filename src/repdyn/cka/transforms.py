@@ -12,7 +12,8 @@ Layout of g per estimator (batches concatenated in order):
 - minibatch_biased: per batch [diag(HK_bH), √2·strictupper(HK_bH)] / (n_b-1).
 - full_biased: the biased form of the single N x N Gram of all examples (exactly one "batch").
 
-All centring runs in float64 (U-centring explicitly, never the three-term form, docs/algorithms.md §1.6); the output dtype
+All centring runs in float64 (U-centring explicitly, never the three-term form, docs/algorithms.md §1.6); the output
+dtype
 defaults to the dtype of the stored Grams (float32 storage -> float32 g).
 """
 
@@ -152,7 +153,9 @@ def panel_vectors(packed: torch.Tensor, n: int, estimator: str) -> torch.Tensor:
     check_estimator(estimator)
     check_batch_sizes([n], estimator)
     if packed.dim() != 2 or packed.shape[1] != packed_length(n):
-        raise ValueError(f"packed Grams for n={n} must have shape (rows, {packed_length(n)}), got {tuple(packed.shape)}")
+        raise ValueError(
+            f"packed Grams for n={n} must have shape (rows, {packed_length(n)}), got {tuple(packed.shape)}"
+        )
     unbiased = is_unbiased(estimator)
     unpack = unpack_index(n, packed.device)
     strict_upper, _ = triu_flat_indices(n, 1, packed.device)

@@ -31,16 +31,21 @@ def _command_list(sub: argparse._SubParsersAction) -> str:
     rank = {name: i for i, name in enumerate(USER_ORDER)}
     blocks = []
     for kind, heading in HEADINGS.items():
-        names = sorted((name for name in helps if sub.choices[name].get_default("kind") == kind),
-                       key=lambda name: rank.get(name, len(rank)))
+        names = sorted(
+            (name for name in helps if sub.choices[name].get_default("kind") == kind),
+            key=lambda name: rank.get(name, len(rank)),
+        )
         blocks.append(heading + ":\n" + "\n".join(f"  {name:<18}{helps[name]}" for name in names))
     return "\n\n".join(blocks)
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="repdyn", usage="repdyn [-h] [--version] COMMAND ...",
-                                 description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="repdyn",
+        usage="repdyn [-h] [--version] COMMAND ...",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--version", action="version", version=f"repdyn {__version__}")
     # prog: each command's usage line reads `repdyn validate ...`, not the main usage followed by the name
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS, prog="repdyn")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repdyn.machine import settings as runtime
 from repdyn.cli.command import add_command, add_out, add_tile_arguments
+from repdyn.machine import settings as runtime
 
 
 def cmd_cka_tile(args: argparse.Namespace) -> int:
@@ -44,8 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="", help="figure title: the experiments these results belong to")
     add_out(p, "the assembled directory")
 
-    p = add_command(sub, "cka-layer-pairs", cmd_cka_layer_pairs,
-                    "layers x layers CKA at one grid epoch, from the Grams")
+    p = add_command(
+        sub, "cka-layer-pairs", cmd_cka_layer_pairs, "layers x layers CKA at one grid epoch, from the Grams"
+    )
     p.add_argument("cka_dir", help="the CKA artifact directory results/cka/<id> (its estimator and accumulation)")
     p.add_argument("--epoch", type=int, required=True, help="the grid epoch")
     p.add_argument("--parts", nargs="+", required=True, help="the extraction part(s) holding the epoch")

@@ -14,15 +14,26 @@ USER = "user"
 JOB = "job"
 
 
-def add_command(sub: argparse._SubParsersAction, name: str, func: Callable[[argparse.Namespace], int], help: str,
-                kind: str = JOB, alias: str | None = None) -> argparse.ArgumentParser:
+def add_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help: str,
+    kind: str = JOB,
+    alias: str | None = None,
+) -> argparse.ArgumentParser:
     """A subcommand with its one-line help (shown in `repdyn --help` under its kind); `alias`: the name a rule's
     shell line uses, accepted as well and not listed."""
     description = help
     if alias is not None:
         description += f"\n\nAlso runs as `repdyn {alias}`, the name its rule's shell line uses."
-    p = sub.add_parser(name, aliases=[alias] if alias else [], help=help, description=description,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        name,
+        aliases=[alias] if alias else [],
+        help=help,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.set_defaults(func=func, kind=kind)
     return p
 
@@ -34,7 +45,9 @@ def aliases(sub: argparse._SubParsersAction) -> dict[str, str]:
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads for torch and BLAS (the rule's threads)")
+    p.add_argument(
+        "--threads", type=positive_int, default=1, help="CPU threads for torch and BLAS (the rule's threads)"
+    )
 
 
 def add_out(p: argparse.ArgumentParser, what: str) -> None:

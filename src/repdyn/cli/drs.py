@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repdyn.machine import settings as runtime
 from repdyn.cli.command import add_command, add_out, add_threads, add_tile_arguments, positive_int
+from repdyn.machine import settings as runtime
 
 
 def cmd_make_planes(args: argparse.Namespace) -> int:
@@ -21,8 +21,9 @@ def cmd_probe_segment(args: argparse.Namespace) -> int:
     from repdyn.drs import entry_points
 
     runtime.set_threads(args.threads)
-    entry_points.probe(Path(args.probe_dir), args.source, args.epochs, args.out, args.memory_budget_mb,
-                       runtime.device())
+    entry_points.probe(
+        Path(args.probe_dir), args.source, args.epochs, args.out, args.memory_budget_mb, runtime.device()
+    )
     return 0
 
 
@@ -30,8 +31,16 @@ def cmd_planes_eval(args: argparse.Namespace) -> int:
     from repdyn.drs import entry_points
 
     runtime.set_threads(args.threads)
-    entry_points.planes_eval(Path(args.preds_dir), args.probes, args.planes, args.source, args.epochs, args.out,
-                         args.batch_size, runtime.device())
+    entry_points.planes_eval(
+        Path(args.preds_dir),
+        args.probes,
+        args.planes,
+        args.source,
+        args.epochs,
+        args.out,
+        args.batch_size,
+        runtime.device(),
+    )
     return 0
 
 
@@ -61,12 +70,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("planes_dir", help="the plane-set artifact directory results/planes/<id>")
     add_out(p, "the planes.zarr store")
 
-    p = add_command(sub, "probe-segment", cmd_probe_segment,
-                    "linear probes of every layer at the given epochs of one training output", alias="probe")
+    p = add_command(
+        sub,
+        "probe-segment",
+        cmd_probe_segment,
+        "linear probes of every layer at the given epochs of one training output",
+        alias="probe",
+    )
     p.add_argument("probe_dir", help="the probe artifact directory results/probe/<id>")
     _part_arguments(p)
-    p.add_argument("--memory-budget-mb", type=positive_int, default=4096,
-                   help="features beyond this size are streamed from scratch files (TMPDIR)")
+    p.add_argument(
+        "--memory-budget-mb",
+        type=positive_int,
+        default=4096,
+        help="features beyond this size are streamed from scratch files (TMPDIR)",
+    )
     add_threads(p)
 
     p = add_command(sub, "planes-eval", cmd_planes_eval, "probe predictions on every plane point at the given epochs")
@@ -81,8 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("drs_dir", help="the DRS artifact directory results/drs/<id>")
     add_tile_arguments(p, "predictions parts")
 
-    p = add_command(sub, "drs-assemble", cmd_drs_assemble,
-                    "whole DRS matrices from tiles, Zarr store, heatmaps, probe error curves")
+    p = add_command(
+        sub, "drs-assemble", cmd_drs_assemble, "whole DRS matrices from tiles, Zarr store, heatmaps, probe error curves"
+    )
     p.add_argument("drs_dir", help="the DRS artifact directory results/drs/<id>")
     p.add_argument("tiles", nargs="+", help="every tile directory of the matrix")
     p.add_argument("--shape", required=True, help="e<length>, as in the output name")

@@ -21,12 +21,16 @@ def _plan(args: argparse.Namespace):
 def validate_summary(p, sources: list[str]) -> str:
     """A few lines: the config is valid, its experiments with their length, grids and run ids."""
     exps = p.experiments
-    lines = [f"{', '.join(sources)}: valid, {len(exps)} experiment{'s' * (len(exps) != 1)} "
-             f"(device {p.config.device}, {p.config.threads} thread{'s' * (p.config.threads != 1)} per job)"]
+    lines = [
+        f"{', '.join(sources)}: valid, {len(exps)} experiment{'s' * (len(exps) != 1)} "
+        f"(device {p.config.device}, {p.config.threads} thread{'s' * (p.config.threads != 1)} per job)"
+    ]
     width = max(len(e.name) for e in exps)
     for e in exps:
-        grids = "  ".join(_grid_summary(kind, epochs, e.experiment.section("grids")[kind], e.epochs)
-                          for kind, epochs in e.grids.items())
+        grids = "  ".join(
+            _grid_summary(kind, epochs, e.experiment.section("grids")[kind], e.epochs)
+            for kind, epochs in e.grids.items()
+        )
         lines.append(f"  {e.name:<{width}}  {e.epochs:>5} epochs  {grids}  run {e.run.id}")
     lines.append("ids and paths of every artifact: repdyn validate --json; cost: repdyn plan")
     return "\n".join(lines)
@@ -55,18 +59,29 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("configs", nargs="*", help="YAML files, later ones merged on top (default: config.yaml)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override one setting, typed as in YAML (e.g. defaults.train.epochs=60); repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one setting, typed as in YAML (e.g. defaults.train.epochs=60); repeatable",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "validate", cmd_validate, "check config file(s): a short summary of the experiments",
-                    kind=USER)
+    p = add_command(
+        sub, "validate", cmd_validate, "check config file(s): a short summary of the experiments", kind=USER
+    )
     _config_arguments(p)
     p.add_argument("--json", action="store_true", help="print the experiments' artifact ids and paths as JSON")
 
-    p = add_command(sub, "plan", cmd_plan, "jobs, disk and hours of a config: what exists and what remains "
-                    "(nothing runs)", kind=USER)
+    p = add_command(
+        sub,
+        "plan",
+        cmd_plan,
+        "jobs, disk and hours of a config: what exists and what remains (nothing runs)",
+        kind=USER,
+    )
     _config_arguments(p)
     p.add_argument("--experiment", default=None, help="only this experiment's row")
     p.add_argument("--json", action="store_true", help="machine-readable output")

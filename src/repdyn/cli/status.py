@@ -29,14 +29,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     print((f"{'experiment':<{width}}  {'epochs':>6}  " + "  ".join(f"{s:<8}" for s in stages)).rstrip())
     for name, entry in known.items():
         state = results.progress(entry, name, args.directory)
-        print((f"{name:<{width}}  {entry['train']['epochs']:>6}  " + "  ".join(f"{MARKS[state[s]]:<8}" for s in stages)).rstrip())
-    print("done: finished; —: not yet; off: not computed by its config.  "
-          "`repdyn status --experiment NAME` lists its paths; reports/index.html shows them all.")
+        print(
+            (
+                f"{name:<{width}}  {entry['train']['epochs']:>6}  " + "  ".join(f"{MARKS[state[s]]:<8}" for s in stages)
+            ).rstrip()
+        )
+    print(
+        "done: finished; —: not yet; off: not computed by its config.  "
+        "`repdyn status --experiment NAME` lists its paths; reports/index.html shows them all."
+    )
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "status", cmd_status, "what is done for every experiment run here, and where its results are",
-                    kind=USER)
+    p = add_command(
+        sub, "status", cmd_status, "what is done for every experiment run here, and where its results are", kind=USER
+    )
     p.add_argument("--experiment", default=None, help="one experiment's result paths")
     p.add_argument("-C", "--directory", default=".", help="the work directory (default: the current one)")

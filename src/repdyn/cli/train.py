@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repdyn.storage import spec_files as artifacts
-
-from repdyn.machine import settings as runtime
 from repdyn.cli.command import add_command, add_out, add_threads, positive_int
 from repdyn.imports.files import is_imported
+from repdyn.machine import settings as runtime
+from repdyn.storage import spec_files as artifacts
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> int:
@@ -43,8 +42,16 @@ def cmd_train_segment(args: argparse.Namespace) -> int:
     if is_imported(spec["settings"]):
         _import(spec, dataset, args, args.start, args.end, checkpoints)
         return 0
-    train_segment(spec["settings"], dataset, Path(args.state) / "state.pt", args.end, checkpoints, args.out,
-                  device=runtime.device(), expected_start=args.start)
+    train_segment(
+        spec["settings"],
+        dataset,
+        Path(args.state) / "state.pt",
+        args.end,
+        checkpoints,
+        args.out,
+        device=runtime.device(),
+        expected_start=args.start,
+    )
     return 0
 
 
@@ -87,8 +94,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_out(p, "the segment directory")
     add_threads(p)
 
-    p = add_command(sub, "run-metrics", cmd_run_metrics,
-                    "concatenate per-segment metrics through an epoch; detect training phases", alias="metrics")
+    p = add_command(
+        sub,
+        "run-metrics",
+        cmd_run_metrics,
+        "concatenate per-segment metrics through an epoch; detect training phases",
+        alias="metrics",
+    )
     p.add_argument("segment_dirs", nargs="+", help="init and segment directories, in epoch order")
     p.add_argument("--end", type=int, required=True, help="last epoch of the table")
     p.add_argument("--out", required=True, help="the metrics table (TSV) to write")

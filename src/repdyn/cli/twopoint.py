@@ -27,8 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("pairs_dir", help="the pairs artifact directory results/pairs/<id>")
     add_out(p, "pairs.json")
 
-    p = add_command(sub, "twopoint-fit", cmd_twopoint_fit, "two-point fits of a run's pairs per layer and pair type",
-                    alias="twopoint")
+    p = add_command(
+        sub,
+        "twopoint-fit",
+        cmd_twopoint_fit,
+        "two-point fits of a run's pairs per layer and pair type",
+        alias="twopoint",
+    )
     p.add_argument("twopoint_dir", help="the two-point artifact directory results/twopoint/<id>")
     p.add_argument("parts", nargs="+", help="the extraction parts holding the grid's epochs (their twopoint.zarr)")
     p.add_argument("--shape", required=True, help="e<length>, as in the output name")

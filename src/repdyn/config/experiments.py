@@ -126,8 +126,14 @@ def resolve(raw: Mapping[str, Any]) -> Config:
     if dupes:
         raise ConfigError(f"experiments: duplicate experiment name(s) {', '.join(dupes)}")
     top = fill_defaults({k: v for k, v in raw.items() if k in ("device", "threads", "report", "storage")}, schema())
-    return Config(device=top["device"], threads=top["threads"], experiments=tuple(experiments), raw=raw,
-                  report=top["report"], storage=top["storage"])
+    return Config(
+        device=top["device"],
+        threads=top["threads"],
+        experiments=tuple(experiments),
+        raw=raw,
+        report=top["report"],
+        storage=top["storage"],
+    )
 
 
 def _validate(value: Any, sub: Mapping[str, Any], where: str, root: Mapping[str, Any] | None = None) -> None:
@@ -140,8 +146,10 @@ def _check_defaults(defaults: Mapping[str, Any]) -> None:
     """`name` and `sweep` belong to one experiment: the schema shares the settings' keys with `defaults`,
     where these two would be silently ignored."""
     if "name" in defaults:
-        raise ConfigError(f"defaults.name: {defaults['name']!r} is not allowed in defaults (each entry of "
-                          "experiments has its own name)")
+        raise ConfigError(
+            f"defaults.name: {defaults['name']!r} is not allowed in defaults (each entry of "
+            "experiments has its own name)"
+        )
     if "sweep" in defaults:
         raise ConfigError("defaults.sweep: not allowed in defaults (give sweep: to an entry of experiments)")
 
@@ -150,8 +158,10 @@ def _check_required_sections(settings: Mapping[str, Any], where: str) -> None:
     """data, model and train must come from defaults or the experiment's entry (an empty one takes the defaults)."""
     missing = [name for name in REQUIRED_SECTIONS if name not in settings]
     if missing:
-        raise ConfigError(f"{where}: required section{'s' * (len(missing) > 1)} missing: {', '.join(missing)} (give "
-                          f"it under defaults: or in this experiment; {missing[0]}: {{}} takes the defaults)")
+        raise ConfigError(
+            f"{where}: required section{'s' * (len(missing) > 1)} missing: {', '.join(missing)} (give "
+            f"it under defaults: or in this experiment; {missing[0]}: {{}} takes the defaults)"
+        )
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,9 +219,13 @@ def _check_semantics(settings: dict[str, Any], where: str) -> None:
     data = settings["data"]
     facts = facts_of(data)
     if data["dataset"] in ("cifar10", "svhn") and data["image_size"] != 32:
-        raise ConfigError(f"{where}.data.image_size: {data['image_size']} is not allowed for {data['dataset']} (allowed: 32)")
+        raise ConfigError(
+            f"{where}.data.image_size: {data['image_size']} is not allowed for {data['dataset']} (allowed: 32)"
+        )
     if data["dataset"] == "fashion_mnist" and data["image_size"] not in (28, 32):
-        raise ConfigError(f"{where}.data.image_size: {data['image_size']} is not allowed for fashion_mnist (allowed: 28, 32)")
+        raise ConfigError(
+            f"{where}.data.image_size: {data['image_size']} is not allowed for fashion_mnist (allowed: 28, 32)"
+        )
     _check_subset(data, "train_subset", "training", facts["train_size"], facts["classes"], where)
     _check_subset(data, "test_subset", "test", facts["test_size"], facts["classes"], where)
     probe = data["probe"]

@@ -27,8 +27,10 @@ def check(spec: GridSpec, length: int | None = None) -> None:
         past = [e for e in spec if e > length] if length is not None else []
         if past:
             more = f" (and {len(past) - 1} later epoch{'s' * (len(past) > 2)})" if len(past) > 1 else ""
-            raise ValueError(f"epoch {past[0]} is past train.epochs = {length}{more}; list only trained epochs, "
-                             "or give ranges:, which stop at train.epochs")
+            raise ValueError(
+                f"epoch {past[0]} is past train.epochs = {length}{more}; list only trained epochs, "
+                "or give ranges:, which stop at train.epochs"
+            )
         return
     if "every" in spec:
         if spec["every"] < 1:

@@ -73,8 +73,10 @@ def from_snakemake(given: Mapping[str, Any]) -> dict[str, Any]:
     given = dict(given)
     assignments = given.pop(SET_KEY, None)
     if assignments is not None and not isinstance(assignments, str):
-        raise ConfigError(f"--config {SET_KEY}=...: expected 'KEY.PATH=VALUE; ...' (quote the whole value; "
-                          "a structured value needs the form --config 'defaults={...}')")
+        raise ConfigError(
+            f"--config {SET_KEY}=...: expected 'KEY.PATH=VALUE; ...' (quote the whole value; "
+            "a structured value needs the form --config 'defaults={...}')"
+        )
     out = typed(given)
     if assignments:
         out = deep_merge(out, from_assignments(assignments.split(";")))

@@ -72,8 +72,7 @@ def _matching_branch(value: Any, branches: list, root: Mapping[str, Any]) -> Map
         branch = _deref(branch, root)
         if isinstance(value, dict) and branch.get("type") == "object":
             if all(k in value for k in branch.get("required", [])) and (
-                branch.get("additionalProperties", True) is not False
-                or set(value) <= set(branch.get("properties", {}))
+                branch.get("additionalProperties", True) is not False or set(value) <= set(branch.get("properties", {}))
             ):
                 return branch
         if isinstance(value, list) and branch.get("type") == "array":
@@ -94,8 +93,9 @@ def violation(value: Any, sub: Mapping[str, Any], where: str, root: Mapping[str,
     if root is not sub:
         resolver_schema = {**sub, "$defs": root["$defs"]}
     validator = jsonschema.Draft202012Validator(resolver_schema)
-    errors = sorted(validator.iter_errors(value),
-                    key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(value), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path)))
+    )
     return _describe(_deepest(errors[0]), where, root) if errors else None
 
 
@@ -109,8 +109,9 @@ def _deepest(error):
 
 def _wrong_kind(error) -> bool:
     """The error says the value is of another kind than its branch wants (a mapping where a constant is)."""
-    return error.validator == "type" or (error.validator in ("const", "enum")
-                                         and isinstance(error.instance, (dict, list)))
+    return error.validator == "type" or (
+        error.validator in ("const", "enum") and isinstance(error.instance, (dict, list))
+    )
 
 
 def _describe(error, where: str, root: Mapping[str, Any]) -> str:
@@ -137,8 +138,15 @@ def _describe(error, where: str, root: Mapping[str, Any]) -> str:
 
 
 # JSON-schema types as a YAML writer knows them.
-TYPE_WORDS = {"object": "a mapping", "array": "a list", "integer": "an integer", "number": "a number",
-              "string": "a string", "boolean": "true or false", "null": "null"}
+TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "null": "null",
+}
 
 
 def _yaml_value(value: Any) -> str:
@@ -147,10 +155,20 @@ def _yaml_value(value: Any) -> str:
 
 
 def _range(sub: Mapping[str, Any]) -> str:
-    lo = (f"{sub['minimum']} <= " if "minimum" in sub
-          else f"{sub['exclusiveMinimum']} < " if "exclusiveMinimum" in sub else "")
-    hi = (f" <= {sub['maximum']}" if "maximum" in sub
-          else f" < {sub['exclusiveMaximum']}" if "exclusiveMaximum" in sub else "")
+    lo = (
+        f"{sub['minimum']} <= "
+        if "minimum" in sub
+        else f"{sub['exclusiveMinimum']} < "
+        if "exclusiveMinimum" in sub
+        else ""
+    )
+    hi = (
+        f" <= {sub['maximum']}"
+        if "maximum" in sub
+        else f" < {sub['exclusiveMaximum']}"
+        if "exclusiveMaximum" in sub
+        else ""
+    )
     return f"{lo}value{hi}"
 
 

@@ -1,1 +1,2 @@
-"""What a planned workflow costs before it runs: work per job, device time, disk, and the report `repdyn plan` prints."""
+"""What a planned workflow costs before it runs: work per job, device time, disk, and the report `repdyn plan`
+prints."""

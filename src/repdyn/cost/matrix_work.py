@@ -40,24 +40,36 @@ def cka_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
     f = run_facts(plan, art.rows.run.id)
     layers = len(f.model.layers)
     full = art.spec["settings"]["estimator"] == "full_biased"
-    d = gram_floats(f, full=False) if not full else (
-        (f.probe_batch * f.probe_batches) * (f.probe_batch * f.probe_batches + 1) / 2)
+    d = (
+        gram_floats(f, full=False)
+        if not full
+        else ((f.probe_batch * f.probe_batches) * (f.probe_batch * f.probe_batches + 1) / 2)
+    )
     br, bc = len(rows), len(cols)
     # A diagonal tile reads one block and forms only the row blocks on and right of the diagonal of the
     # symmetric product (repdyn.cka.tiles.symmetric_products): about half the flops.
     diagonal = art.symmetric and rows == cols
-    return Work(gemm_flops=layers * 2.0 * br * bc * d * (0.5 if diagonal else 1.0),
-                gemm_float64=art.spec["settings"]["accumulate"] == "float64",
-                io_bytes=layers * ((br + (0 if diagonal else bc)) * d * 4.0 + br * bc * 8.0),
-                host_bytes=(_tile_panel_bytes(br, 0 if diagonal else bc, d, 1 if full else f.probe_batches)
-                            + 2 * br * bc * 8.0 + 4 * (br + (0 if diagonal else bc)) * TILE_COLUMN_CHUNK * 8.0),
-                output_bytes=layers * br * bc * 8.0)
+    return Work(
+        gemm_flops=layers * 2.0 * br * bc * d * (0.5 if diagonal else 1.0),
+        gemm_float64=art.spec["settings"]["accumulate"] == "float64",
+        io_bytes=layers * ((br + (0 if diagonal else bc)) * d * 4.0 + br * bc * 8.0),
+        host_bytes=(
+            _tile_panel_bytes(br, 0 if diagonal else bc, d, 1 if full else f.probe_batches)
+            + 2 * br * bc * 8.0
+            + 4 * (br + (0 if diagonal else bc)) * TILE_COLUMN_CHUNK * 8.0
+        ),
+        output_bytes=layers * br * bc * 8.0,
+    )
 
 
 def _assembled(layers: int, cells: float, matrices_per_layer: int, figure_files: int) -> Work:
     size = layers * cells * 8.0 * matrices_per_layer
-    return Work(io_bytes=2 * size, fixed_seconds=layers * (FIGURE_SECONDS_PER_LAYER + cells * 2e-7),
-                host_bytes=2 * size + 32.0 * cells, output_bytes=size + figure_files * FIGURE_FILE_BYTES)
+    return Work(
+        io_bytes=2 * size,
+        fixed_seconds=layers * (FIGURE_SECONDS_PER_LAYER + cells * 2e-7),
+        host_bytes=2 * size + 32.0 * cells,
+        output_bytes=size + figure_files * FIGURE_FILE_BYTES,
+    )
 
 
 def cka_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -73,10 +85,13 @@ def drs_tile(plan: Plan, wc: Mapping[str, str]) -> Work:
     f = run_facts(plan, art.preds.run.id)
     _, points = plane_counts(art.preds.planes)
     layers, br, bc = len(f.model.layers), len(rows), len(cols)
-    return Work(gemm_flops=layers * 2.0 * br * bc * f.classes * points, gemm_float64=False,
-                io_bytes=layers * ((br + bc) * points + br * bc * 8.0),
-                host_bytes=(br + bc) * points + ONE_HOT_CHUNK_BYTES + 2 * br * bc * 8.0,
-                output_bytes=layers * br * bc * 8.0)
+    return Work(
+        gemm_flops=layers * 2.0 * br * bc * f.classes * points,
+        gemm_float64=False,
+        io_bytes=layers * ((br + bc) * points + br * bc * 8.0),
+        host_bytes=(br + bc) * points + ONE_HOT_CHUNK_BYTES + 2 * br * bc * 8.0,
+        output_bytes=layers * br * bc * 8.0,
+    )
 
 
 def drs_assemble(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -115,10 +130,13 @@ def report_experiment(plan: Plan, wc: Mapping[str, str]) -> Work:
         raise KeyError(f"no experiment {wc['name']!r} in this plan") from None
     layers, cells = _experiment_cells(plan, exp)
     size = layers * cells * 8.0
-    return Work(io_bytes=size, host_bytes=2 * size,
-                fixed_seconds=layers * (REPORT_FIGURES_PER_LAYER * FIGURE_SECONDS_PER_LAYER
-                                        + cells * BLOCK_DETECTION_S_PER_CELL),
-                output_bytes=(REPORT_FIGURE_FILES + 4 * len(exp.cka_cross)) * FIGURE_FILE_BYTES)
+    return Work(
+        io_bytes=size,
+        host_bytes=2 * size,
+        fixed_seconds=layers
+        * (REPORT_FIGURES_PER_LAYER * FIGURE_SECONDS_PER_LAYER + cells * BLOCK_DETECTION_S_PER_CELL),
+        output_bytes=(REPORT_FIGURE_FILES + 4 * len(exp.cka_cross)) * FIGURE_FILE_BYTES,
+    )
 
 
 def report_index(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -128,5 +146,9 @@ def report_index(plan: Plan, wc: Mapping[str, str]) -> Work:
     one_layer = sum(cells * 8.0 for _, cells in sizes)
     figures = sum(layers for layers, _ in sizes) * 2
     compared = figures if len(sizes) > 1 else 0  # comparison figures need two experiments
-    return Work(io_bytes=total, host_bytes=2 * one_layer, fixed_seconds=figures * FIGURE_SECONDS_PER_LAYER,
-                output_bytes=2 * compared * FIGURE_FILE_BYTES)
+    return Work(
+        io_bytes=total,
+        host_bytes=2 * one_layer,
+        fixed_seconds=figures * FIGURE_SECONDS_PER_LAYER,
+        output_bytes=2 * compared * FIGURE_FILE_BYTES,
+    )

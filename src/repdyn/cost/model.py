@@ -12,10 +12,10 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from repdyn.cost.work import Work
+from repdyn.plan import Plan
 from repdyn.scheduling import rule_table as rules
 from repdyn.scheduling.jobs import Job, count_by_rule, experiment_jobs, workflow_jobs
-from repdyn.plan import Plan
-from repdyn.cost.work import Work
 
 GPU_TRAIN_FLOPS = 20e12
 GPU_INFER_FLOPS = 40e12
@@ -58,10 +58,18 @@ def _model_seconds(work: Work, on_gpu: bool, threads: int) -> float:
         compute = work.device_flops / rate + launches + work.gemm_flops / GPU_INFER_FLOPS
     else:
         gemm_rate = CPU_GEMM_F64_PER_THREAD if work.gemm_float64 else CPU_GEMM_F32_PER_THREAD
-        compute = (work.device_flops / (CPU_FLOPS_PER_THREAD * threads) + work.images * CPU_SECONDS_PER_IMAGE
-                   + work.gemm_flops / (gemm_rate * threads))
-    return (compute + work.probe_steps * PROBE_STEP_SECONDS + work.io_bytes / SHARED_FS_BYTES_PER_S
-            + work.scratch_bytes / SCRATCH_BYTES_PER_S + work.fixed_seconds)
+        compute = (
+            work.device_flops / (CPU_FLOPS_PER_THREAD * threads)
+            + work.images * CPU_SECONDS_PER_IMAGE
+            + work.gemm_flops / (gemm_rate * threads)
+        )
+    return (
+        compute
+        + work.probe_steps * PROBE_STEP_SECONDS
+        + work.io_bytes / SHARED_FS_BYTES_PER_S
+        + work.scratch_bytes / SCRATCH_BYTES_PER_S
+        + work.fixed_seconds
+    )
 
 
 def job_work(rule: str, plan: Plan, wildcards: Mapping[str, str]) -> Work:

@@ -1,7 +1,8 @@
 """What `repdyn plan CONFIG` reports: jobs, disk and device time of a config before anything runs.
 
 Why: a paper-scale config is hundreds of GPU-hours and hundreds of GB; the numbers come from the plan and
-the cost model (repdyn.scheduling.jobs, repdyn.cost.model, repdyn.scheduling.resources), so they are available without Snakemake,
+the cost model (repdyn.scheduling.jobs, repdyn.cost.model, repdyn.scheduling.resources), so they are available
+without Snakemake,
 SLURM or a GPU. Per experiment (shared artifacts counted in each) and for the whole config (shared jobs
 once); the last table lists the largest first-attempt request per cluster rule, to compare with the
 partitions' limits.
@@ -14,16 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from repdyn import plan
-
 from repdyn.cost import model as cost
-
-from repdyn.scheduling import jobs
-
-from repdyn.scheduling import resources
-
-from repdyn.scheduling import rule_table as rules
-
 from repdyn.cost import work
+from repdyn.scheduling import jobs, resources
+from repdyn.scheduling import rule_table as rules
 
 
 def largest_requests(p: plan.Plan) -> dict[str, dict[str, Any]]:
@@ -41,8 +36,10 @@ def largest_requests(p: plan.Plan) -> dict[str, dict[str, Any]]:
 
 
 def request_lines(requests: dict[str, dict[str, Any]], device: str) -> list[str]:
-    lines = [f"largest first-attempt request per rule (device: {device}; each retry asks x{resources.RETRY_GROWTH})",
-             f"  {'rule':<18}{'jobs':>5}{'runtime':>12}{'mem':>11}  gpu"]
+    lines = [
+        f"largest first-attempt request per rule (device: {device}; each retry asks x{resources.RETRY_GROWTH})",
+        f"  {'rule':<18}{'jobs':>5}{'runtime':>12}{'mem':>11}  gpu",
+    ]
     for rule, row in requests.items():
         hours = f"{row['runtime_max'] / 60:.1f} h"
         lines.append(f"  {rule:<18}{row['jobs']:>5}{hours:>12}{row['mem_mb_max'] / 1000:>8.1f} GB  {row['gpu']}")
@@ -76,11 +73,16 @@ def rule_hours(p: plan.Plan, root: str | Path | None = None) -> dict[str, dict[s
 
 def hours_lines(hours: dict[str, dict[str, float]], device: str) -> list[str]:
     total = {k: sum(row[k] for row in hours.values()) for k in ("jobs", "done", "hours", "hours_left")}
-    lines = [f"jobs per rule and estimated wall hours, one after another (device: {device}; without job start-up)",
-             f"  {'rule':<18}{'jobs':>6}{'done':>6}{'to run':>8}{'hours':>9}{'left':>9}"]
+    lines = [
+        f"jobs per rule and estimated wall hours, one after another (device: {device}; without job start-up)",
+        f"  {'rule':<18}{'jobs':>6}{'done':>6}{'to run':>8}{'hours':>9}{'left':>9}",
+    ]
     rows = [*hours.items(), ("total", total)]
-    lines += [f"  {rule:<18}{int(row['jobs']):>6}{int(row['done']):>6}{int(row['jobs'] - row['done']):>8}"
-              f"{row['hours']:>9.2f}{row['hours_left']:>9.2f}" for rule, row in rows]
+    lines += [
+        f"  {rule:<18}{int(row['jobs']):>6}{int(row['done']):>6}{int(row['jobs'] - row['done']):>8}"
+        f"{row['hours']:>9.2f}{row['hours_left']:>9.2f}"
+        for rule, row in rows
+    ]
     return lines
 
 
@@ -101,16 +103,22 @@ def policy_footprints(p: plan.Plan, total: cost.Summary) -> dict[str, float]:
                 keep |= set(exp.grids.get("drs", ()))
         facts = work.run_facts(p, run.id)
         cka_only += facts.ckpt_bytes * len(set(run.checkpoint_epochs) - keep)
-    return {"keep": total.total_storage, "grams_after_tiles": total.total_storage - total.storage.get("grams", 0.0),
-            "cka_only_checkpoints": cka_only}
+    return {
+        "keep": total.total_storage,
+        "grams_after_tiles": total.total_storage - total.storage.get("grams", 0.0),
+        "cka_only_checkpoints": cka_only,
+    }
 
 
 def policy_lines(footprints: dict[str, float], policy: str) -> list[str]:
     h = cost.human_bytes
-    return [f"storage policy (storage.grams: {policy}; docs/storage.md)",
-            f"  keep                   {h(footprints['keep'])} at the end and at the peak",
-            f"  grams: after_tiles     {h(footprints['grams_after_tiles'])} at the end (peak as keep)",
-            f"  checkpoints only CKA extraction reads: {h(footprints['cka_only_checkpoints'])} (kept: no policy deletes them)"]
+    return [
+        f"storage policy (storage.grams: {policy}; docs/storage.md)",
+        f"  keep                   {h(footprints['keep'])} at the end and at the peak",
+        f"  grams: after_tiles     {h(footprints['grams_after_tiles'])} at the end (peak as keep)",
+        f"  checkpoints only CKA extraction reads: {h(footprints['cka_only_checkpoints'])} "
+        "(kept: no policy deletes them)",
+    ]
 
 
 def done_jobs(group: set[jobs.Job] | list[jobs.Job], root: str | Path) -> set[jobs.Job]:
@@ -129,18 +137,27 @@ def _bytes_on_disk(path: Path) -> int:
 def experiment_rows(p: plan.Plan, root: str | Path) -> list[dict[str, Any]]:
     """Per experiment (shared jobs counted in each), then the whole config (shared jobs once): jobs, done,
     planned disk beside what the finished jobs hold, estimated hours and hours left, where the config runs them."""
-    groups = [(e.name, jobs.experiment_jobs(p, e)) for e in p.experiments] + [("all experiments",
-                                                                               jobs.workflow_jobs(p))]
+    groups = [(e.name, jobs.experiment_jobs(p, e)) for e in p.experiments] + [
+        ("all experiments", jobs.workflow_jobs(p))
+    ]
     rows = []
     for name, group in groups:
         modelled = [j for j in sorted(group) if j.rule in rules.MODELLED]
         done = done_jobs(group, root)
         hours = {j: job_hours(p, j) for j in modelled}
-        rows.append({"name": name, "jobs": len(group), "done": len(done),
-                     "planned_bytes": cost.summarize(name, p, modelled, p.config.threads).total_storage,
-                     "on_disk_bytes": sum(_bytes_on_disk(Path(root) / jobs.output(j)) for j in done
-                                          if j.rule in rules.MODELLED),
-                     "hours": sum(hours.values()), "hours_left": sum(h for j, h in hours.items() if j not in done)})
+        rows.append(
+            {
+                "name": name,
+                "jobs": len(group),
+                "done": len(done),
+                "planned_bytes": cost.summarize(name, p, modelled, p.config.threads).total_storage,
+                "on_disk_bytes": sum(
+                    _bytes_on_disk(Path(root) / jobs.output(j)) for j in done if j.rule in rules.MODELLED
+                ),
+                "hours": sum(hours.values()),
+                "hours_left": sum(h for j, h in hours.items() if j not in done),
+            }
+        )
     return rows
 
 
@@ -148,12 +165,18 @@ def experiment_lines(rows: list[dict[str, Any]], device: str) -> list[str]:
     width = max(len(r["name"]) for r in rows)
     where = "GPU rules on the GPU" if device == "cuda" else "every job on CPUs"
     h = cost.human_bytes
-    lines = [f"{'experiment':<{width}}{'jobs':>7}{'done':>7}{'to run':>8}{'disk':>11}{'on disk':>11}"
-             f"{'hours':>9}{'left':>9}"]
-    lines += [f"{r['name']:<{width}}{r['jobs']:>7}{r['done']:>7}{r['jobs'] - r['done']:>8}{h(r['planned_bytes']):>11}"
-              f"{h(r['on_disk_bytes']):>11}{r['hours']:>9.2f}{r['hours_left']:>9.2f}" for r in rows]
-    return lines + [f"  disk: planned for all jobs; on disk: what the finished ones hold. hours: estimated wall time "
-                    f"of the jobs one after another (device {device}: {where})"]
+    lines = [
+        f"{'experiment':<{width}}{'jobs':>7}{'done':>7}{'to run':>8}{'disk':>11}{'on disk':>11}{'hours':>9}{'left':>9}"
+    ]
+    lines += [
+        f"{r['name']:<{width}}{r['jobs']:>7}{r['done']:>7}{r['jobs'] - r['done']:>8}{h(r['planned_bytes']):>11}"
+        f"{h(r['on_disk_bytes']):>11}{r['hours']:>9.2f}{r['hours_left']:>9.2f}"
+        for r in rows
+    ]
+    return lines + [
+        f"  disk: planned for all jobs; on disk: what the finished ones hold. hours: estimated wall time "
+        f"of the jobs one after another (device {device}: {where})"
+    ]
 
 
 def plan_report(p: plan.Plan, experiment: str | None = None, as_json: bool = False, root: str | Path = ".") -> str:
@@ -171,12 +194,32 @@ def plan_report(p: plan.Plan, experiment: str | None = None, as_json: bool = Fal
     requests = largest_requests(p)
     hours = rule_hours(p, root)
     if as_json:
-        return json.dumps({"experiments": rows,
-                           "summaries": [{"name": s.name, "jobs": s.jobs, "storage_bytes": s.storage,
-                                          "gpu_hours": s.gpu_hours, "cpu_hours": s.cpu_hours} for s in summaries],
-                           "requests": requests, "rule_hours": hours,
-                           "storage_policies": footprints}, indent=2)
+        return json.dumps(
+            {
+                "experiments": rows,
+                "summaries": [
+                    {
+                        "name": s.name,
+                        "jobs": s.jobs,
+                        "storage_bytes": s.storage,
+                        "gpu_hours": s.gpu_hours,
+                        "cpu_hours": s.cpu_hours,
+                    }
+                    for s in summaries
+                ],
+                "requests": requests,
+                "rule_hours": hours,
+                "storage_policies": footprints,
+            },
+            indent=2,
+        )
     disk = ", ".join(f"{stage} {cost.human_bytes(size)}" for stage, size in summaries[-1].storage.items() if size)
-    return "\n".join(experiment_lines(rows, p.config.device) + [""] + hours_lines(hours, p.config.device)
-                     + [f"disk per stage: {disk}", ""] + request_lines(requests, p.config.device) + [""]
-                     + policy_lines(footprints, p.config.storage["grams"]))
+    return "\n".join(
+        experiment_lines(rows, p.config.device)
+        + [""]
+        + hours_lines(hours, p.config.device)
+        + [f"disk per stage: {disk}", ""]
+        + request_lines(requests, p.config.device)
+        + [""]
+        + policy_lines(footprints, p.config.storage["grams"])
+    )

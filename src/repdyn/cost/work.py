@@ -43,6 +43,7 @@ ACTIVATION_FACTOR = 10  # floats kept for backward per analysed-layer float (sev
 PROBE_FORWARD_BATCH = 256  # repdyn.drs.probe_job.FORWARD_BATCH
 EVAL_BATCH = 512  # repdyn.train.loop.EVAL_BATCH_SIZE: images per forward of an imported run's evaluation
 
+
 @dataclass(frozen=True)
 class Work:
     """What one job does; `seconds` turns it into time on a device."""
@@ -100,11 +101,16 @@ def run_facts(plan: Plan, run_id: str) -> _RunFacts:
     else:
         model = model_cost(settings["model"], data)
     return _RunFacts(
-        model=model, classes=facts["classes"], image_bytes=facts["channels"] * data["image_size"] ** 2,
+        model=model,
+        classes=facts["classes"],
+        image_bytes=facts["channels"] * data["image_size"] ** 2,
         n_train=data["train_subset"] or facts["train_size"],
-        n_test=data["test_subset"] or facts["test_size"], n_test_all=facts["test_size"],
-        probe_batches=data["probe"]["batches"], probe_batch=data["probe"]["batch_size"],
-        state_bytes=4.0 * model.params * (1 + slots), train=settings["train"],
+        n_test=data["test_subset"] or facts["test_size"],
+        n_test_all=facts["test_size"],
+        probe_batches=data["probe"]["batches"],
+        probe_batch=data["probe"]["batch_size"],
+        state_bytes=4.0 * model.params * (1 + slots),
+        train=settings["train"],
     )
 
 
@@ -129,17 +135,23 @@ def prepare_data(plan: Plan, wc: Mapping[str, str]) -> Work:
     stored = n * facts["channels"] * data["image_size"] ** 2
     kept = (data.get("train_subset") or facts["train_size"]) + facts["test_size"]  # the file's images
     image_bytes = kept * facts["channels"] * data["image_size"] ** 2 * DATA_COMPRESSION
-    return Work(io_bytes=native + stored, fixed_seconds=n * DECODE_SECONDS_PER_IMAGE
-                + (DOWNLOAD_SECONDS if art.machine.get("download") else 0.0),
-                host_bytes=3.0 * (native + stored), output_bytes=image_bytes + 16.0 * kept)
+    return Work(
+        io_bytes=native + stored,
+        fixed_seconds=n * DECODE_SECONDS_PER_IMAGE + (DOWNLOAD_SECONDS if art.machine.get("download") else 0.0),
+        host_bytes=3.0 * (native + stored),
+        output_bytes=image_bytes + 16.0 * kept,
+    )
 
 
 def init(plan: Plan, wc: Mapping[str, str]) -> Work:
     f = run_facts(plan, wc["run"])
     if plan.runs[wc["run"]].imported:
         return _import_part(plan, wc["run"], f, 0, 0)
-    return Work(io_bytes=f.ckpt_bytes + f.state_bytes, host_bytes=2 * f.state_bytes + f.data_bytes,
-                output_bytes=f.ckpt_bytes + f.state_bytes)
+    return Work(
+        io_bytes=f.ckpt_bytes + f.state_bytes,
+        host_bytes=2 * f.state_bytes + f.data_bytes,
+        output_bytes=f.ckpt_bytes + f.state_bytes,
+    )
 
 
 def train_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -151,10 +163,15 @@ def train_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
     per_epoch = 3 * f.n_train + (f.n_train if f.train["eval_train"] else 0) + f.n_test
     saved = len(plan.runs[wc["run"]].segment_checkpoints(start, end)) * f.ckpt_bytes + f.state_bytes
     batch = f.train["batch_size"]
-    return Work(device_flops=epochs * per_epoch * f.model.flops, training=True, images=epochs * per_epoch,
-                io_bytes=f.state_bytes + saved, host_bytes=2 * f.data_bytes + 3 * f.state_bytes,
-                activation_bytes=ACTIVATION_FACTOR * batch * sum(f.model.features().values()) * 4.0,
-                output_bytes=saved)
+    return Work(
+        device_flops=epochs * per_epoch * f.model.flops,
+        training=True,
+        images=epochs * per_epoch,
+        io_bytes=f.state_bytes + saved,
+        host_bytes=2 * f.data_bytes + 3 * f.state_bytes,
+        activation_bytes=ACTIVATION_FACTOR * batch * sum(f.model.features().values()) * 4.0,
+        output_bytes=saved,
+    )
 
 
 def _import_part(plan: Plan, run_id: str, f: _RunFacts, start: int, end: int) -> Work:
@@ -163,10 +180,14 @@ def _import_part(plan: Plan, run_id: str, f: _RunFacts, start: int, end: int) ->
     files = [e for e in map(int, run.spec["settings"]["train"]["files"]) if start < e <= end or start == end == e]
     images = len(files) * (f.n_train + f.n_test)
     saved = len(run.segment_checkpoints(start, end) if end else [0]) * f.ckpt_bytes
-    return Work(device_flops=images * f.model.flops, images=images, io_bytes=len(files) * f.ckpt_bytes + saved,
-                host_bytes=2 * f.data_bytes + 3 * f.ckpt_bytes,
-                activation_bytes=ACTIVATION_FACTOR * EVAL_BATCH * sum(f.model.features().values()) * 4.0 / 4,
-                output_bytes=saved)
+    return Work(
+        device_flops=images * f.model.flops,
+        images=images,
+        io_bytes=len(files) * f.ckpt_bytes + saved,
+        host_bytes=2 * f.data_bytes + 3 * f.ckpt_bytes,
+        activation_bytes=ACTIVATION_FACTOR * EVAL_BATCH * sum(f.model.features().values()) * 4.0 / 4,
+        output_bytes=saved,
+    )
 
 
 def gram_floats(f: _RunFacts, full: bool) -> float:
@@ -192,11 +213,16 @@ def extract_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
     # the two-point pairs: one more forward of their images per checkpoint, their features held on the host
     n_pairs = min(plan.pairs[art.spec["inputs"]["pairs"]].max_examples, f.n_train)
     held += n_pairs * sum(feats.values()) * 4.0
-    return Work(device_flops=epochs * (n_probe + n_pairs) * f.model.flops, images=epochs * (n_probe + n_pairs),
-                gemm_flops=epochs * gram_flops, gemm_float64=False, io_bytes=epochs * (f.ckpt_bytes + grams + raw),
-                host_bytes=(n_probe + n_pairs) * f.image_bytes * 4.0 + held + grams + raw + 2 * f.ckpt_bytes,
-                activation_bytes=ACTIVATION_FACTOR * f.probe_batch * sum(feats.values()) * 4.0 / 4,
-                output_bytes=epochs * (grams + raw))
+    return Work(
+        device_flops=epochs * (n_probe + n_pairs) * f.model.flops,
+        images=epochs * (n_probe + n_pairs),
+        gemm_flops=epochs * gram_flops,
+        gemm_float64=False,
+        io_bytes=epochs * (f.ckpt_bytes + grams + raw),
+        host_bytes=(n_probe + n_pairs) * f.image_bytes * 4.0 + held + grams + raw + 2 * f.ckpt_bytes,
+        activation_bytes=ACTIVATION_FACTOR * f.probe_batch * sum(feats.values()) * 4.0 / 4,
+        output_bytes=epochs * (grams + raw),
+    )
 
 
 def probe_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -211,14 +237,21 @@ def probe_segment(plan: Plan, wc: Mapping[str, str]) -> Work:
     spill = max(0.0, cache - budget)
     weights = 4.0 * (pooled * f.classes + f.classes * len(f.model.layers))
     passes = probe_passes(probe, f.n_train)
-    flops = ((f.n_train + f.n_test) * f.model.flops + passes * f.n_train * 6.0 * pooled * f.classes
-             + f.n_test * 2.0 * pooled * f.classes)
-    return Work(device_flops=epochs * flops, images=epochs * (f.n_train + f.n_test),
-                probe_steps=epochs * passes * steps_per_epoch(f.n_train, probe["batch_size"]),
-                io_bytes=epochs * (f.ckpt_bytes + weights), scratch_bytes=epochs * spill * (passes + 1),
-                host_bytes=min(cache, budget) + f.data_bytes + 4 * weights + PROBE_FORWARD_BATCH * flat * 4.0,
-                activation_bytes=ACTIVATION_FACTOR * PROBE_FORWARD_BATCH * flat * 4.0 / 4,
-                output_bytes=epochs * weights)
+    flops = (
+        (f.n_train + f.n_test) * f.model.flops
+        + passes * f.n_train * 6.0 * pooled * f.classes
+        + f.n_test * 2.0 * pooled * f.classes
+    )
+    return Work(
+        device_flops=epochs * flops,
+        images=epochs * (f.n_train + f.n_test),
+        probe_steps=epochs * passes * steps_per_epoch(f.n_train, probe["batch_size"]),
+        io_bytes=epochs * (f.ckpt_bytes + weights),
+        scratch_bytes=epochs * spill * (passes + 1),
+        host_bytes=min(cache, budget) + f.data_bytes + 4 * weights + PROBE_FORWARD_BATCH * flat * 4.0,
+        activation_bytes=ACTIVATION_FACTOR * PROBE_FORWARD_BATCH * flat * 4.0 / 4,
+        output_bytes=epochs * weights,
+    )
 
 
 def plane_counts(planes_art: Any) -> tuple[int, int]:
@@ -237,11 +270,14 @@ def planes_eval(plan: Plan, wc: Mapping[str, str]) -> Work:
     layers = len(f.model.layers)
     weights = 4.0 * feats * f.classes
     batch = art.eval_batch_size
-    return Work(device_flops=epochs * points * (f.model.flops + 2.0 * feats * f.classes), images=epochs * points,
-                io_bytes=epochs * (f.ckpt_bytes + weights + layers * points),
-                host_bytes=2 * batch * flat * 4.0 + batch * f.image_bytes * 4.0 + weights + layers * points,
-                activation_bytes=ACTIVATION_FACTOR * batch * flat * 4.0 / 4,
-                output_bytes=epochs * layers * points)
+    return Work(
+        device_flops=epochs * points * (f.model.flops + 2.0 * feats * f.classes),
+        images=epochs * points,
+        io_bytes=epochs * (f.ckpt_bytes + weights + layers * points),
+        host_bytes=2 * batch * flat * 4.0 + batch * f.image_bytes * 4.0 + weights + layers * points,
+        activation_bytes=ACTIVATION_FACTOR * batch * flat * 4.0 / 4,
+        output_bytes=epochs * layers * points,
+    )
 
 
 def make_planes(plan: Plan, wc: Mapping[str, str]) -> Work:
@@ -251,5 +287,6 @@ def make_planes(plan: Plan, wc: Mapping[str, str]) -> Work:
     image = facts["channels"] * data["image_size"] ** 2
     planes, _ = plane_counts(art)
     n = (data["train_subset"] or facts["train_size"]) + facts["test_size"]
-    return Work(io_bytes=n * image + planes * 3 * image * 4.0, host_bytes=2.0 * n * image,
-                output_bytes=planes * 3 * image * 4.0)
+    return Work(
+        io_bytes=n * image + planes * 3 * image * 4.0, host_bytes=2.0 * n * image, output_bytes=planes * 3 * image * 4.0
+    )

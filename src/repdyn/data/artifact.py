@@ -36,8 +36,8 @@ import h5py
 import numpy as np
 import torch
 
-from repdyn.storage.atomic import atomic_path
 from repdyn.data.source_data import ImageGeometry
+from repdyn.storage.atomic import atomic_path
 from repdyn.storage.integrity import require
 
 FORMAT_VERSION = 1
@@ -126,7 +126,7 @@ class DatasetArtifact(ImageGeometry):
     attrs: dict[str, Any]  # every root attribute, as stored
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "DatasetArtifact":
+    def load(cls, path: str | os.PathLike) -> DatasetArtifact:
         """Read the whole file into memory."""
         require(path)
         if not os.path.isfile(path):
@@ -134,7 +134,9 @@ class DatasetArtifact(ImageGeometry):
         with h5py.File(path, "r") as f:
             version = int(f.attrs.get("format_version", -1))
             if version != FORMAT_VERSION:
-                raise ValueError(f"{os.fspath(path)}: dataset artifact format {version}, this repdyn reads {FORMAT_VERSION}")
+                raise ValueError(
+                    f"{os.fspath(path)}: dataset artifact format {version}, this repdyn reads {FORMAT_VERSION}"
+                )
             attrs = {key: _plain(value) for key, value in f.attrs.items()}
             read = lambda key: torch.from_numpy(f[key][()])  # noqa: E731
             return cls(

@@ -23,7 +23,8 @@ def balanced_subset(labels: np.ndarray, num_classes: int, size: int | None, seed
         return np.arange(labels.size, dtype=np.int64)
     if not is_int(size) or size <= 0 or size % num_classes:
         raise ValueError(
-            f"data.train_subset must be a positive multiple of the number of classes ({num_classes}) or null; got {size!r}"
+            f"data.train_subset must be a positive multiple of the number of classes ({num_classes}) or null; "
+            f"got {size!r}"
         )
     per_class = size // num_classes
     rng = np.random.default_rng(seed)
@@ -51,7 +52,8 @@ def probe_batches(labels: np.ndarray, num_classes: int, batches: int, batch_size
     require_int("data.probe.batches", batches)
     if not is_int(batch_size) or batch_size < MIN_PROBE_BATCH:
         raise ValueError(
-            f"data.probe.batch_size must be an integer >= {MIN_PROBE_BATCH} (unbiased CKA needs n >= 4); got {batch_size!r}"
+            f"data.probe.batch_size must be an integer >= {MIN_PROBE_BATCH} (unbiased CKA needs n >= 4); "
+            f"got {batch_size!r}"
         )
     base, extra = divmod(batch_size, num_classes)
     rng = np.random.default_rng(seed)

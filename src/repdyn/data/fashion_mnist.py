@@ -41,7 +41,9 @@ def load_fashion_mnist(root: Path, image_size: int) -> SourceData:
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-            raise ValueError(f"Fashion-MNIST {split} files under {root} disagree: images {images.shape}, labels {labels.shape}")
+            raise ValueError(
+                f"Fashion-MNIST {split} files under {root} disagree: images {images.shape}, labels {labels.shape}"
+            )
         images = images[:, None]
         if pad:
             images = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
@@ -68,7 +70,9 @@ def read_idx(path: Path) -> np.ndarray:
     header = 4 + 4 * ndim
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if len(data) - header != int(np.prod(dims)):
-        raise ValueError(f"{path} is truncated or corrupt: header says {dims}, found {len(data) - header} bytes of data")
+        raise ValueError(
+            f"{path} is truncated or corrupt: header says {dims}, found {len(data) - header} bytes of data"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -76,8 +80,8 @@ def _padding(image_size: int) -> int:
     extra = image_size - NATIVE_SIZE
     if extra < 0 or extra % 2:
         raise ValueError(
-            f"data.image_size for fashion_mnist must be 28 (native) or 28 + an even number of padding pixels (e.g. 32); "
-            f"got {image_size}"
+            "data.image_size for fashion_mnist must be 28 (native) or 28 + an even number of padding pixels "
+            f"(e.g. 32); got {image_size}"
         )
     return extra // 2
 

@@ -11,16 +11,26 @@ import os
 from pathlib import Path
 from typing import Any
 
+from repdyn.config.integers import is_int
+
 from .artifact import ArtifactContent, write_artifact
 from .balance import balanced_subset, probe_batches
 from .noise import check_rate, flip_labels, noisy_per_class
 from .normalization import resolve_normalization
 from .sources import load_source
-from repdyn.config.integers import is_int
 
 REQUIRED_KEYS = (
-    "dataset", "root", "download", "image_size", "train_subset", "test_subset", "subset_seed",
-    "label_noise", "noise_seed", "probe", "normalization",
+    "dataset",
+    "root",
+    "download",
+    "image_size",
+    "train_subset",
+    "test_subset",
+    "subset_seed",
+    "label_noise",
+    "noise_seed",
+    "probe",
+    "normalization",
 )
 PROBE_KEYS = ("batches", "batch_size", "seed")
 
@@ -32,14 +42,20 @@ def prepare_dataset(settings: dict[str, Any], out_path: str | Path) -> None:
     source = load_source(settings)
     mean, std, method = resolve_normalization(settings["normalization"], source.name, source.train_images)
 
-    source_index = balanced_subset(source.train_labels, source.num_classes, settings["train_subset"], settings["subset_seed"])
+    source_index = balanced_subset(
+        source.train_labels, source.num_classes, settings["train_subset"], settings["subset_seed"]
+    )
     clean = source.train_labels[source_index]
     noisy, flipped = flip_labels(clean, settings["label_noise"], source.num_classes, settings["noise_seed"])
     # Test metrics every epoch dominate a small CPU run: a balanced test subset keeps them cheap.
     # The probe set is drawn from the whole test split, independently of it.
-    eval_index = balanced_subset(source.test_labels, source.num_classes, settings["test_subset"], settings["subset_seed"])
+    eval_index = balanced_subset(
+        source.test_labels, source.num_classes, settings["test_subset"], settings["subset_seed"]
+    )
     probe = settings["probe"]
-    probe_index = probe_batches(source.test_labels, source.num_classes, probe["batches"], probe["batch_size"], probe["seed"])
+    probe_index = probe_batches(
+        source.test_labels, source.num_classes, probe["batches"], probe["batch_size"], probe["seed"]
+    )
 
     write_artifact(
         ArtifactContent(

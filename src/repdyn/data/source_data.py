@@ -50,7 +50,9 @@ class SourceData(ImageGeometry):
             ("test", self.test_images, self.test_labels),
         ):
             if images.dtype != np.uint8 or images.ndim != 4:
-                raise ValueError(f"{self.name} {split} images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
+                raise ValueError(
+                    f"{self.name} {split} images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}"
+                )
             if labels.dtype != np.int64 or labels.shape != (images.shape[0],):
                 raise ValueError(
                     f"{self.name} {split} labels must be int64 ({images.shape[0]},), got {labels.dtype} {labels.shape}"

@@ -8,8 +8,9 @@ which file format a dataset came in.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from repdyn.config.integers import require_int
 from repdyn.data.source_data import SourceData

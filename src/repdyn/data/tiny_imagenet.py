@@ -28,7 +28,9 @@ HOW_TO_GET = "download http://cs231n.stanford.edu/tiny-imagenet-200.zip and unzi
 def load_tiny_imagenet(root: Path, image_size: int) -> SourceData:
     """Train (500 per class) and val-as-test (50 per class) as uint8 (N, 3, S, S)."""
     if image_size > NATIVE_SIZE:
-        raise ValueError(f"data.image_size for tiny_imagenet must be at most {NATIVE_SIZE} (downsampling only); got {image_size}")
+        raise ValueError(
+            f"data.image_size for tiny_imagenet must be at most {NATIVE_SIZE} (downsampling only); got {image_size}"
+        )
     base = _base_folder(root)
     wnids = _read_wnids(base / "wnids.txt")
     label_of = {wnid: i for i, wnid in enumerate(wnids)}
@@ -39,7 +41,9 @@ def load_tiny_imagenet(root: Path, image_size: int) -> SourceData:
         folder = base / "train" / wnid / "images"
         files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
         if not files:
-            raise FileNotFoundError(f"Tiny ImageNet: no training images in {folder} (class {wnid} of wnids.txt). {HOW_TO_GET}.")
+            raise FileNotFoundError(
+                f"Tiny ImageNet: no training images in {folder} (class {wnid} of wnids.txt). {HOW_TO_GET}."
+            )
         train_files += files
         train_labels += [label_of[wnid]] * len(files)
 

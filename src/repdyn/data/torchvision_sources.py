@@ -7,15 +7,24 @@ a FileNotFoundError that says what to put where, not torchvision's terse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .source_data import SourceData
 
 CIFAR10_FOLDER = "cifar-10-batches-py"
-CIFAR10_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta")
+CIFAR10_FILES = (
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+    "batches.meta",
+)
 SVHN_FILES = ("train_32x32.mat", "test_32x32.mat")
 NATIVE_SIZE = 32
 
@@ -31,7 +40,11 @@ def load_cifar10(root: Path, image_size: int, download: bool) -> SourceData:
         f"(it creates {CIFAR10_FOLDER}/)"
     )
     train, test = _open_both(
-        "CIFAR-10", root, expected, how, download,
+        "CIFAR-10",
+        root,
+        expected,
+        how,
+        download,
         lambda split, dl: CIFAR10(str(root), train=(split == "train"), download=dl),
     )
     return SourceData(
@@ -46,13 +59,18 @@ def load_cifar10(root: Path, image_size: int, download: bool) -> SourceData:
 
 
 def load_svhn(root: Path, image_size: int, download: bool) -> SourceData:
-    """SVHN train (73,257) and test (26,032) as uint8 (N, 3, 32, 32); labels 0..9 (torchvision maps digit 0's 10 to 0)."""
+    """SVHN train (73,257) and test (26,032) as uint8 (N, 3, 32, 32); labels 0..9 (torchvision maps digit 0's 10 to
+    0)."""
     from torchvision.datasets import SVHN
 
     _check_size("svhn", image_size)
     how = f"download http://ufldl.stanford.edu/housenumbers/train_32x32.mat and test_32x32.mat into {root}"
     train, test = _open_both(
-        "SVHN", root, list(SVHN_FILES), how, download,
+        "SVHN",
+        root,
+        list(SVHN_FILES),
+        how,
+        download,
         lambda split, dl: SVHN(str(root), split=split, download=dl),
     )
     return SourceData(

@@ -16,18 +16,19 @@ layer, ~1000 epochs):
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from repdyn.models.taps import LayerTap
+from repdyn.config.integers import is_int
 from repdyn.drs.planes import PlaneSet
 from repdyn.drs.prefetch import prefetch
 from repdyn.drs.probes.features import check_pooling, model_device, pool_output
 from repdyn.drs.probes.linear import MAX_CLASSES, Probe, predict
-from repdyn.config.integers import is_int
+from repdyn.models.taps import LayerTap
 
 __all__ = ["EXACT_POINTS_LIMIT", "agreement_counts", "drs_block", "drs_matrix", "predict_planes"]
 

@@ -12,8 +12,9 @@ float64 precision and the basis is orthonormal to ~1e-15.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,8 +29,17 @@ DEFAULT_RANGE = 0.1
 DEGENERACY_RTOL = 1e-6
 PLANESET_FORMAT_VERSION = 1
 _PLANESET_KEYS = (
-    "indices", "anchors", "direction1", "direction2", "anchor_coords", "coefs",
-    "resolution", "range_l", "range_r", "seed", "format_version",
+    "indices",
+    "anchors",
+    "direction1",
+    "direction2",
+    "anchor_coords",
+    "coefs",
+    "resolution",
+    "range_l",
+    "range_r",
+    "seed",
+    "format_version",
 )
 
 
@@ -84,7 +94,8 @@ def plane_basis(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndar
 def grid_axes(
     anchor_coords: np.ndarray, resolution: int, range_l: float, range_r: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The two axes of docs/algorithms.md §2.3: R values each from the anchors' min − ρ_l·L to max + ρ_r·L, both ends included."""
+    """The two axes of docs/algorithms.md §2.3: R values each from the anchors' min − ρ_l·L to max + ρ_r·L, both
+    ends included."""
     axes = []
     for dim in range(2):
         lo, hi = float(anchor_coords[:, dim].min()), float(anchor_coords[:, dim].max())
@@ -133,7 +144,7 @@ class Plane:
         resolution: int = DEFAULT_RESOLUTION,
         range_l: float = DEFAULT_RANGE,
         range_r: float = DEFAULT_RANGE,
-    ) -> "Plane":
+    ) -> Plane:
         """The plane through three normalised images of the same (any) shape, numpy or torch."""
         check_grid_settings(resolution, range_l, range_r)
         kinds = {isinstance(x, torch.Tensor) for x in (x0, x1, x2)}
@@ -302,7 +313,7 @@ class PlaneSet:
         }
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, Any]) -> "PlaneSet":
+    def from_arrays(cls, arrays: dict[str, Any]) -> PlaneSet:
         """Inverse of `to_arrays` (accepts any mapping of array-likes, e.g. an open Zarr group)."""
         missing = [k for k in _PLANESET_KEYS if k not in arrays]
         if missing:

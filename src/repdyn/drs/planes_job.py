@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
-from repdyn.storage import atomic
-from repdyn.drs.store import write_planes
 from repdyn.drs.selection import select_planes
+from repdyn.drs.store import write_planes
+from repdyn.storage import atomic
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +47,37 @@ def triplet_label_source(dataset: Any, which: str) -> torch.Tensor:
     return dataset.train_labels if which == "noisy" else dataset.clean_labels
 
 
-def make_planes(dataset_path: str | os.PathLike, out_store: str | os.PathLike, settings: Mapping[str, Any],
-                ids: Mapping[str, str]) -> None:
+def make_planes(
+    dataset_path: str | os.PathLike, out_store: str | os.PathLike, settings: Mapping[str, Any], ids: Mapping[str, str]
+) -> None:
     """Write the plane store `out_store` (planes.zarr) atomically from the `drs` plane settings."""
     from repdyn.data import DatasetArtifact
 
     dataset = DatasetArtifact.load(dataset_path)
     labels = triplet_label_source(dataset, settings["triplet_labels"])
-    plane_set = select_planes(NormalisedImages(dataset), labels, settings["planes"], settings["seed"],
-                              resolution=settings["resolution"], range_l=settings["range_l"],
-                              range_r=settings["range_r"])
+    plane_set = select_planes(
+        NormalisedImages(dataset),
+        labels,
+        settings["planes"],
+        settings["seed"],
+        resolution=settings["resolution"],
+        range_l=settings["range_l"],
+        range_r=settings["range_r"],
+    )
     triplet_labels = labels.numpy()[plane_set.indices]
     with atomic.atomic_path(out_store) as tmp:
-        write_planes(tmp, plane_set, triplet_labels, {
-            **dict(ids), "settings": dict(settings), "num_classes": dataset.num_classes,
-            "image_shape": list(plane_set.image_shape),
-            "triplet_rule": "repdyn.drs.planes.select_planes: numpy default_rng(seed), degenerate triplets redrawn",
-        })
-    log.info("%d planes x %d points, image shape %s", plane_set.num_planes, plane_set.points_per_plane,
-             plane_set.image_shape)
+        write_planes(
+            tmp,
+            plane_set,
+            triplet_labels,
+            {
+                **dict(ids),
+                "settings": dict(settings),
+                "num_classes": dataset.num_classes,
+                "image_shape": list(plane_set.image_shape),
+                "triplet_rule": "repdyn.drs.planes.select_planes: numpy default_rng(seed), degenerate triplets redrawn",
+            },
+        )
+    log.info(
+        "%d planes x %d points, image shape %s", plane_set.num_planes, plane_set.points_per_plane, plane_set.image_shape
+    )

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
-from repdyn.storage import atomic
 from repdyn.drs.agreement import predict_planes
 from repdyn.drs.store import (
     PREDS_STORE,
@@ -25,7 +25,7 @@ from repdyn.drs.store import (
     create_preds_store,
     read_planes,
 )
-from repdyn.storage import zarr_store
+from repdyn.storage import atomic, zarr_store
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,18 @@ def autocast_dtype_of(precision: str) -> torch.dtype | None:
     return PRECISIONS[precision]
 
 
-def preds_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoints: Mapping[int, str | os.PathLike],
-               probe_dir: str | os.PathLike, planes_store: str | os.PathLike, out_dir: str | os.PathLike,
-               ids: Mapping[str, str], batch_size: int, device: str = "cpu", precision: str = "float32") -> None:
+def preds_part(
+    run: Mapping[str, Any],
+    dataset_path: str | os.PathLike,
+    checkpoints: Mapping[int, str | os.PathLike],
+    probe_dir: str | os.PathLike,
+    planes_store: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    ids: Mapping[str, str],
+    batch_size: int,
+    device: str = "cpu",
+    precision: str = "float32",
+) -> None:
     """Write `out_dir/preds.zarr` for the given {epoch: checkpoint path}, atomically (whole directory).
 
     `probe_dir` is the probe part holding these epochs' probes, `planes_store` the plane set's store,
@@ -65,18 +74,42 @@ def preds_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
     epochs = sorted(checkpoints)
     with atomic.atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
-        group = create_preds_store(tmp / PREDS_STORE, epochs, probes.layers, plane_set, {
-            **dict(ids), "layer_labels": dict(probes.group.attrs["layer_labels"]), "num_classes": probes.num_classes,
-            "pooling": probes.pooling, "device": str(dev), "torch": torch.__version__, "precision": precision,
-        })
+        group = create_preds_store(
+            tmp / PREDS_STORE,
+            epochs,
+            probes.layers,
+            plane_set,
+            {
+                **dict(ids),
+                "layer_labels": dict(probes.group.attrs["layer_labels"]),
+                "num_classes": probes.num_classes,
+                "pooling": probes.pooling,
+                "device": str(dev),
+                "torch": torch.__version__,
+                "precision": precision,
+            },
+        )
         for position, epoch in enumerate(epochs):
             started = time.perf_counter()
             model = load_checkpoint_model(checkpoints[epoch], run, dataset, device=str(dev))
-            preds = predict_planes(model, probes.layers, probes.probes(epoch), plane_set, batch_size, dev,
-                                   pooling=probes.pooling, autocast_dtype=autocast_dtype)
+            preds = predict_planes(
+                model,
+                probes.layers,
+                probes.probes(epoch),
+                plane_set,
+                batch_size,
+                dev,
+                pooling=probes.pooling,
+                autocast_dtype=autocast_dtype,
+            )
             for index, layer in enumerate(probes.layers):
                 group["preds"][position, index] = preds[layer]
             seconds = time.perf_counter() - started
-            log.info("epoch %d: %d points in %.1f s (%.0f points/s)", epoch, plane_set.num_points, seconds,
-                     plane_set.num_points / max(seconds, 1e-9))
+            log.info(
+                "epoch %d: %d points in %.1f s (%.0f points/s)",
+                epoch,
+                plane_set.num_points,
+                seconds,
+                plane_set.num_points / max(seconds, 1e-9),
+            )
         zarr_store.consolidate(tmp / PREDS_STORE)

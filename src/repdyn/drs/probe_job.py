@@ -17,16 +17,16 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-from repdyn.storage import atomic
-from repdyn.drs.store import PROBES_STORE, create_probe_store
-from repdyn.drs.probes import FeatureCache, predict, probe_errors, train_probes
 from repdyn.config.probe_schedule import probe_passes
-from repdyn.storage import zarr_store
+from repdyn.drs.probes import FeatureCache, predict, probe_errors, train_probes
+from repdyn.drs.store import PROBES_STORE, create_probe_store
+from repdyn.storage import atomic, zarr_store
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,9 @@ def network_error(cache: FeatureCache, labels: torch.Tensor, device: torch.devic
     return wrong / cache.num_examples
 
 
-def warn_if_output_probe_underfits(cache: FeatureCache, test_err: Mapping[str, float], labels: torch.Tensor,
-                                   num_classes: int, device: torch.device) -> None:
+def warn_if_output_probe_underfits(
+    cache: FeatureCache, test_err: Mapping[str, float], labels: torch.Tensor, num_classes: int, device: torch.device
+) -> None:
     """Log a warning when the output layer's probe is clearly worse than the network itself.
 
     The identity map is a linear probe of the logits that reproduces the network's predictions, so a
@@ -72,36 +73,75 @@ def warn_if_output_probe_underfits(cache: FeatureCache, test_err: Mapping[str, f
         return  # no examples, or the output is not the logits (pooled or truncated)
     network_err = network_error(cache, labels, device)
     if test_err[output] > network_err + UNDERFIT_MARGIN:
-        log.warning("the %s probe's test error %.3f exceeds the network's own %.3f by more than %.2f: the probes "
-                    "are under-trained (raise probe.min_steps or probe.lr)", output, test_err[output], network_err,
-                    UNDERFIT_MARGIN)
+        log.warning(
+            "the %s probe's test error %.3f exceeds the network's own %.3f by more than %.2f: the probes "
+            "are under-trained (raise probe.min_steps or probe.lr)",
+            output,
+            test_err[output],
+            network_err,
+            UNDERFIT_MARGIN,
+        )
 
 
-def epoch_probes(model: torch.nn.Module, dataset: Any, labels: torch.Tensor, settings: Mapping[str, Any], seed: int,
-                 memory_budget_bytes: int | None, device: torch.device,
-                 scratch_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+def epoch_probes(
+    model: torch.nn.Module,
+    dataset: Any,
+    labels: torch.Tensor,
+    settings: Mapping[str, Any],
+    seed: int,
+    memory_budget_bytes: int | None,
+    device: torch.device,
+    scratch_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Probes of one network: {"probes", "train_err", "test_err" ({layer: float}), "dims", "cache_mode",
     "probe_epochs" (passes run: repdyn.config.probe_schedule.probe_passes)}."""
     layers = list(model.analysed_layers)
-    build = {"normalize": dataset.normalize, "batch_size": FORWARD_BATCH, "memory_budget_bytes": memory_budget_bytes,
-             "device": device, "pooling": settings["pooling"], "scratch_dir": scratch_dir}
+    build = {
+        "normalize": dataset.normalize,
+        "batch_size": FORWARD_BATCH,
+        "memory_budget_bytes": memory_budget_bytes,
+        "device": device,
+        "pooling": settings["pooling"],
+        "scratch_dir": scratch_dir,
+    }
     with FeatureCache.build(model, layers, dataset.train_images, **build) as cache:
         epochs = probe_passes(settings, cache.num_examples)
-        probes = train_probes(cache, labels, dataset.num_classes, epochs=epochs, lr=settings["lr"],
-                              batch_size=settings["batch_size"], seed=seed, device=device)
+        probes = train_probes(
+            cache,
+            labels,
+            dataset.num_classes,
+            epochs=epochs,
+            lr=settings["lr"],
+            batch_size=settings["batch_size"],
+            seed=seed,
+            device=device,
+        )
         train_err = probe_errors(probes, cache, labels, device=device)
         dims, mode = dict(cache.dims), cache.mode
     with FeatureCache.build(model, layers, dataset.eval_images(), **build) as cache:
         test_err = probe_errors(probes, cache, dataset.eval_labels(), device=device)
         warn_if_output_probe_underfits(cache, test_err, dataset.eval_labels(), dataset.num_classes, device)
-    return {"probes": probes, "train_err": train_err, "test_err": test_err, "dims": dims, "cache_mode": mode,
-            "probe_epochs": epochs}
+    return {
+        "probes": probes,
+        "train_err": train_err,
+        "test_err": test_err,
+        "dims": dims,
+        "cache_mode": mode,
+        "probe_epochs": epochs,
+    }
 
 
-def probe_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoints: Mapping[int, str | os.PathLike],
-               out_dir: str | os.PathLike, settings: Mapping[str, Any], ids: Mapping[str, str],
-               memory_budget_bytes: int | None, device: str = "cpu",
-               scratch_dir: str | os.PathLike | None = None) -> None:
+def probe_part(
+    run: Mapping[str, Any],
+    dataset_path: str | os.PathLike,
+    checkpoints: Mapping[int, str | os.PathLike],
+    out_dir: str | os.PathLike,
+    settings: Mapping[str, Any],
+    ids: Mapping[str, str],
+    memory_budget_bytes: int | None,
+    device: str = "cpu",
+    scratch_dir: str | os.PathLike | None = None,
+) -> None:
     """Write `out_dir/probes.zarr` for the given {epoch: checkpoint path}, atomically (whole directory)."""
     from repdyn.data import DatasetArtifact
     from repdyn.machine.devices import resolve_device
@@ -123,13 +163,25 @@ def probe_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
             seed = probe_seed(settings["seed"], run["train"]["seed"], epoch)
             result = epoch_probes(model, dataset, labels, settings, seed, memory_budget_bytes, dev, scratch_dir)
             if group is None:
-                group = create_probe_store(tmp / PROBES_STORE, epochs, result["dims"], dataset.num_classes, {
-                    **dict(ids), "layer_labels": run_layer_labels(run["model"]), "settings": dict(settings),
-                    "pooling": settings["pooling"], "labels": settings["labels"], "device": str(dev),
-                    "torch": torch.__version__, "train_examples": int(dataset.train_images.shape[0]),
-                    "test_examples": int(dataset.eval_index.shape[0]), "probe_epochs": result["probe_epochs"],
-                    "seed_rule": "SeedSequence([probe.seed, train.seed, epoch]).generate_state(1)[0]",
-                })
+                group = create_probe_store(
+                    tmp / PROBES_STORE,
+                    epochs,
+                    result["dims"],
+                    dataset.num_classes,
+                    {
+                        **dict(ids),
+                        "layer_labels": run_layer_labels(run["model"]),
+                        "settings": dict(settings),
+                        "pooling": settings["pooling"],
+                        "labels": settings["labels"],
+                        "device": str(dev),
+                        "torch": torch.__version__,
+                        "train_examples": int(dataset.train_images.shape[0]),
+                        "test_examples": int(dataset.eval_index.shape[0]),
+                        "probe_epochs": result["probe_epochs"],
+                        "seed_rule": "SeedSequence([probe.seed, train.seed, epoch]).generate_state(1)[0]",
+                    },
+                )
             for layer, (weight, bias) in result["probes"].items():
                 group[f"weight/{layer}"][position] = weight.numpy()
                 group[f"bias/{layer}"][position] = bias.numpy()
@@ -138,8 +190,13 @@ def probe_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoi
             group["test_err"][position] = [result["test_err"][layer] for layer in layers]
             group["seed"][position] = seed
             modes[str(epoch)] = result["cache_mode"]
-            log.info("epoch %d: probes of %d layers (%s cache) in %.1f s; test error %s", epoch, len(layers),
-                     result["cache_mode"], time.perf_counter() - started,
-                     ", ".join(f"{layer} {result['test_err'][layer]:.3f}" for layer in layers))
+            log.info(
+                "epoch %d: probes of %d layers (%s cache) in %.1f s; test error %s",
+                epoch,
+                len(layers),
+                result["cache_mode"],
+                time.perf_counter() - started,
+                ", ".join(f"{layer} {result['test_err'][layer]:.3f}" for layer in layers),
+            )
         group.attrs["cache_modes"] = modes
         zarr_store.consolidate(tmp / PROBES_STORE)

@@ -43,19 +43,20 @@ in the unlabelled layout (one array `drs/<layer>` per layer) reads as well.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import zarr
 
+from repdyn.drs.planes import PlaneSet
 from repdyn.storage import zarr_labels
 from repdyn.storage.integrity import require
+from repdyn.storage.zarr_store import add_array, add_epoch_axes, add_matrices, consolidate, create_group
 from repdyn.tiling.assembly import assembled_store
 from repdyn.tiling.parts import EpochParts
-from repdyn.storage.zarr_store import add_array, add_epoch_axes, add_matrices, consolidate, create_group
-from repdyn.drs.planes import PlaneSet
 
 PROBES_STORE = "probes.zarr"
 PREDS_STORE = "preds.zarr"
@@ -79,18 +80,29 @@ def _image_dims(ndim: int) -> tuple[str, ...]:
 # ------------------------------------------------------------------ planes
 
 
-def write_planes(path: str | os.PathLike, plane_set: PlaneSet, triplet_labels: np.ndarray,
-                 attrs: Mapping[str, Any]) -> None:
+def write_planes(
+    path: str | os.PathLike, plane_set: PlaneSet, triplet_labels: np.ndarray, attrs: Mapping[str, Any]
+) -> None:
     """The plane set's arrays (PlaneSet.to_arrays) with dimension names, plus the triplets' labels."""
     group = create_group(path, attrs)
     image = _image_dims(len(plane_set.image_shape))
-    dims = {"indices": ("plane", "anchor"), "anchors": ("plane", *image), "direction1": ("plane", *image),
-            "direction2": ("plane", *image), "anchor_coords": ("plane", "anchor", "axis"),
-            "coefs": ("plane", "point", "axis")}
+    dims = {
+        "indices": ("plane", "anchor"),
+        "anchors": ("plane", *image),
+        "direction1": ("plane", *image),
+        "direction2": ("plane", *image),
+        "anchor_coords": ("plane", "anchor", "axis"),
+        "coefs": ("plane", "point", "axis"),
+    }
     for key, value in plane_set.to_arrays().items():
         add_array(group, key, np.asarray(value), dims=dims.get(key, ()), attrs=zarr_labels.attrs(key))
-    add_array(group, "triplet_labels", np.asarray(triplet_labels, dtype=np.int64), dims=("plane", "anchor"),
-              attrs=zarr_labels.attrs("triplet_labels"))
+    add_array(
+        group,
+        "triplet_labels",
+        np.asarray(triplet_labels, dtype=np.int64),
+        dims=("plane", "anchor"),
+        attrs=zarr_labels.attrs("triplet_labels"),
+    )
     _add_plane_axes(group, plane_set)
     zarr_labels.add_names(group, "axis", zarr_labels.AXES)
     consolidate(path)
@@ -110,8 +122,9 @@ def read_planes(path: str | os.PathLike) -> PlaneSet:
 # ------------------------------------------------------------------ probes
 
 
-def create_probe_store(path: str | os.PathLike, epochs: Sequence[int], dims: Mapping[str, int], num_classes: int,
-                       attrs: Mapping[str, Any]) -> zarr.Group:
+def create_probe_store(
+    path: str | os.PathLike, epochs: Sequence[int], dims: Mapping[str, int], num_classes: int, attrs: Mapping[str, Any]
+) -> zarr.Group:
     """An empty probe part for the given epochs and layer feature sizes; errors and seeds start as NaN / 0."""
     layers = list(dims)
     group = create_group(path, {**attrs, "layers": layers, "feature_dims": dict(dims), "num_classes": num_classes})
@@ -120,14 +133,28 @@ def create_probe_store(path: str | os.PathLike, epochs: Sequence[int], dims: Map
     zarr_labels.add_names(group, "layer", layers)
     zarr_labels.add_index(group, "class", range(num_classes))
     for layer, p in dims.items():
-        add_array(group, f"weight/{layer}", shape=(e, num_classes, p), dtype="float32", chunks=(1, num_classes, p),
-                  dims=("epoch", "class", zarr_labels.feature_dim(layer)),
-                  attrs=zarr_labels.attrs("weight", layer=layer))
-        add_array(group, f"bias/{layer}", shape=(e, num_classes), dtype="float32", chunks=(1, num_classes),
-                  dims=("epoch", "class"), attrs=zarr_labels.attrs("bias", layer=layer))
+        add_array(
+            group,
+            f"weight/{layer}",
+            shape=(e, num_classes, p),
+            dtype="float32",
+            chunks=(1, num_classes, p),
+            dims=("epoch", "class", zarr_labels.feature_dim(layer)),
+            attrs=zarr_labels.attrs("weight", layer=layer),
+        )
+        add_array(
+            group,
+            f"bias/{layer}",
+            shape=(e, num_classes),
+            dtype="float32",
+            chunks=(1, num_classes),
+            dims=("epoch", "class"),
+            attrs=zarr_labels.attrs("bias", layer=layer),
+        )
     for name in ("train_err", "test_err"):
-        add_array(group, name, shape=(e, len(layers)), dtype="float64", dims=("epoch", "layer"),
-                  attrs=zarr_labels.attrs(name))
+        add_array(
+            group, name, shape=(e, len(layers)), dtype="float64", dims=("epoch", "layer"), attrs=zarr_labels.attrs(name)
+        )
     add_array(group, "seed", shape=(e,), dtype="int64", dims=("epoch",), attrs=zarr_labels.attrs("seed"))
     return group
 
@@ -146,8 +173,13 @@ class ProbePart:
     def probes(self, epoch: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """{layer: (weight (C, p), bias (C,))} float32 CPU tensors of one epoch."""
         i = self.epochs.index(epoch)
-        return {layer: (torch.from_numpy(self.group[f"weight/{layer}"][i]),
-                        torch.from_numpy(self.group[f"bias/{layer}"][i])) for layer in self.layers}
+        return {
+            layer: (
+                torch.from_numpy(self.group[f"weight/{layer}"][i]),
+                torch.from_numpy(self.group[f"bias/{layer}"][i]),
+            )
+            for layer in self.layers
+        }
 
     def errors(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """(train error, test error), each (L,) in layer order."""
@@ -168,13 +200,20 @@ class ProbeParts(EpochParts):
 # ------------------------------------------------------------------ predictions
 
 
-def create_preds_store(path: str | os.PathLike, epochs: Sequence[int], layers: Sequence[str], plane_set: PlaneSet,
-                       attrs: Mapping[str, Any]) -> zarr.Group:
+def create_preds_store(
+    path: str | os.PathLike, epochs: Sequence[int], layers: Sequence[str], plane_set: PlaneSet, attrs: Mapping[str, Any]
+) -> zarr.Group:
     group = create_group(path, {**attrs, "layers": list(layers), "resolution": plane_set.resolution})
     planes, points = plane_set.num_planes, plane_set.points_per_plane
-    add_array(group, "preds", shape=(len(epochs), len(layers), planes, points), dtype="uint8",
-              chunks=(1, 1, planes, points), dims=("epoch", "layer", "plane", "point"),
-              attrs=zarr_labels.attrs("preds"))
+    add_array(
+        group,
+        "preds",
+        shape=(len(epochs), len(layers), planes, points),
+        dtype="uint8",
+        chunks=(1, 1, planes, points),
+        dims=("epoch", "layer", "plane", "point"),
+        attrs=zarr_labels.attrs("preds"),
+    )
     add_array(group, "epoch", np.asarray(epochs, dtype=np.int64), dims=("epoch",), attrs=zarr_labels.attrs("epoch"))
     zarr_labels.add_names(group, "layer", list(layers))
     _add_plane_axes(group, plane_set)
@@ -215,8 +254,13 @@ class PredsParts(EpochParts):
 # ------------------------------------------------------------------ tiles and assembled matrices
 
 
-def write_tile(path: str | os.PathLike, counts: Mapping[str, np.ndarray], row_epochs: Sequence[int],
-               col_epochs: Sequence[int], attrs: Mapping[str, Any]) -> None:
+def write_tile(
+    path: str | os.PathLike,
+    counts: Mapping[str, np.ndarray],
+    row_epochs: Sequence[int],
+    col_epochs: Sequence[int],
+    attrs: Mapping[str, Any],
+) -> None:
     group = create_group(path, {**attrs, "layers": list(counts)})
     add_epoch_axes(group, row_epochs, col_epochs, list(counts))
     add_matrices(group, "agreement", counts, "int64")
@@ -230,8 +274,15 @@ def read_tile(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarra
     return counts, group["row_epoch"][...], group["col_epoch"][...], dict(group.attrs)
 
 
-def write_drs_store(path: str | os.PathLike, counts: Mapping[str, np.ndarray], points: int, epochs: Sequence[int],
-                    probe_train_err: np.ndarray, probe_test_err: np.ndarray, attrs: Mapping[str, Any]) -> None:
+def write_drs_store(
+    path: str | os.PathLike,
+    counts: Mapping[str, np.ndarray],
+    points: int,
+    epochs: Sequence[int],
+    probe_train_err: np.ndarray,
+    probe_test_err: np.ndarray,
+    attrs: Mapping[str, Any],
+) -> None:
     """The assembled matrices (DRS and exact counts) with the probe errors; consolidated (final, immutable)."""
     layers = list(counts)
     group = create_group(path, {**attrs, "layers": layers, "points": int(points)})
@@ -240,12 +291,21 @@ def write_drs_store(path: str | os.PathLike, counts: Mapping[str, np.ndarray], p
     add_array(group, "epoch", epochs, dims=("epoch",), attrs=zarr_labels.attrs("epoch"))
     add_matrices(group, "agreement", counts, "int64")
     add_matrices(group, "drs", counts, "float64", convert=lambda c: np.asarray(c, dtype=np.float64) / points)
-    add_array(group, "probe_train_err", np.asarray(probe_train_err, dtype=np.float64), dims=("epoch", "layer"),
-              attrs=zarr_labels.attrs("probe_train_err"))
-    add_array(group, "probe_test_err", np.asarray(probe_test_err, dtype=np.float64), dims=("epoch", "layer"),
-              attrs=zarr_labels.attrs("probe_test_err"))
+    add_array(
+        group,
+        "probe_train_err",
+        np.asarray(probe_train_err, dtype=np.float64),
+        dims=("epoch", "layer"),
+        attrs=zarr_labels.attrs("probe_train_err"),
+    )
+    add_array(
+        group,
+        "probe_test_err",
+        np.asarray(probe_test_err, dtype=np.float64),
+        dims=("epoch", "layer"),
+        attrs=zarr_labels.attrs("probe_test_err"),
+    )
     consolidate(path)
-
 
 
 class DrsMatrices:

@@ -83,8 +83,9 @@ def nchw_rows(output: torch.Tensor) -> torch.Tensor:
     return output.contiguous().reshape(output.shape[0], -1)
 
 
-def forward_batch(model: torch.nn.Module, tap, images: torch.Tensor, layout: torch.memory_format,
-                  chunk: int) -> dict[str, torch.Tensor]:
+def forward_batch(
+    model: torch.nn.Module, tap, images: torch.Tensor, layout: torch.memory_format, chunk: int
+) -> dict[str, torch.Tensor]:
     """Per tapped layer, the unflattened float32 outputs of `images` forwarded `chunk` at a time."""
     pieces: dict[str, list[torch.Tensor]] = {layer: [] for layer in tap.names}
     for part in images.split(chunk):
@@ -95,9 +96,16 @@ def forward_batch(model: torch.nn.Module, tap, images: torch.Tensor, layout: tor
     return {layer: parts[0] if len(parts) == 1 else torch.cat(parts) for layer, parts in pieces.items()}
 
 
-def probe_grams(model: torch.nn.Module, probe_images: torch.Tensor, normalize, layers: Sequence[str],
-                device: torch.device, *, full_gram: bool = False, raw_max_features: int = 0
-                ) -> dict[str, dict[str, np.ndarray]]:
+def probe_grams(
+    model: torch.nn.Module,
+    probe_images: torch.Tensor,
+    normalize,
+    layers: Sequence[str],
+    device: torch.device,
+    *,
+    full_gram: bool = False,
+    raw_max_features: int = 0,
+) -> dict[str, dict[str, np.ndarray]]:
     """Per layer: "grams" (B, n(n+1)/2) float32, and "full" (N(N+1)/2,) / "raw" (N, p) when asked.
 
     `probe_images` is (B, n, C, H, W), uint8 with its `normalize`, or already normalised on `device` with
@@ -137,9 +145,16 @@ def probe_grams(model: torch.nn.Module, probe_images: torch.Tensor, normalize, l
     return out
 
 
-def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkpoints: Mapping[int, str | os.PathLike],
-                 out_dir: str | os.PathLike, settings: Mapping[str, Any], ids: Mapping[str, str],
-                 device: str = "cpu", pairs: PairRecord | None = None) -> None:
+def extract_part(
+    run: Mapping[str, Any],
+    dataset_path: str | os.PathLike,
+    checkpoints: Mapping[int, str | os.PathLike],
+    out_dir: str | os.PathLike,
+    settings: Mapping[str, Any],
+    ids: Mapping[str, str],
+    device: str = "cpu",
+    pairs: PairRecord | None = None,
+) -> None:
     """Write `out_dir/grams.zarr` for the given {epoch: checkpoint path}, and `out_dir/twopoint.zarr` of the
     `pairs` when given, atomically (whole directory)."""
     from repdyn.data import DatasetArtifact
@@ -167,12 +182,20 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
             else:
                 model.load_state_dict(load_checkpoint(checkpoints[epoch])["model"])
             layers = model.analysed_layers
-            result = probe_grams(model, normalised, None, layers, dev, full_gram=settings["full_gram"],
-                                 raw_max_features=settings["raw_max_features"])
+            result = probe_grams(
+                model,
+                normalised,
+                None,
+                layers,
+                dev,
+                full_gram=settings["full_gram"],
+                raw_max_features=settings["raw_max_features"],
+            )
             if arrays is None:
                 attrs = {**dict(ids), "settings": dict(settings), "device": str(dev), "torch": torch.__version__}
-                arrays = create_grams_store(tmp / GRAMS_STORE, epochs, layers, layer_labels, result,
-                                            dataset.probe_index.numpy(), attrs)
+                arrays = create_grams_store(
+                    tmp / GRAMS_STORE, epochs, layers, layer_labels, result, dataset.probe_index.numpy(), attrs
+                )
             write_epoch(arrays, position, result)
             if pair_batch is not None:
                 images, labels, local, _ = pair_batch
@@ -181,5 +204,6 @@ def extract_part(run: Mapping[str, Any], dataset_path: str | os.PathLike, checkp
         zarr_store.consolidate(tmp / GRAMS_STORE)
         if pairs is not None:
             series = stack_epochs(epochs, observed, layers, pairs.pairs.index, pairs.pairs.kind, pair_batch[3])
-            write_store(tmp / TWOPOINT_STORE, series, pairs, {**dict(ids), "device": str(dev), "torch": torch.__version__})
-
+            write_store(
+                tmp / TWOPOINT_STORE, series, pairs, {**dict(ids), "device": str(dev), "torch": torch.__version__}
+            )

@@ -37,8 +37,15 @@ def pair_inputs(dataset: Any, record: PairRecord) -> tuple[torch.Tensor, np.ndar
     return images, labels, local, squared_distance(images, local)
 
 
-def forward_pairs(model: torch.nn.Module, images: torch.Tensor, labels: np.ndarray, local: np.ndarray,
-                  layers: Sequence[str], device: torch.device, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def forward_pairs(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    local: np.ndarray,
+    layers: Sequence[str],
+    device: torch.device,
+    chunk: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One checkpoint's (H (P, L), Y (P,), W_CE (P,)) from a forward pass of the pair batch, `chunk` images at a
     time (the probe batch size: the network's activation memory stays that of the Gram extraction)."""
     from repdyn.models import LayerTap
@@ -62,11 +69,19 @@ def write_store(path: str | os.PathLike, series: PairSeries, record: PairRecord,
     zarr_labels.add_names(group, "layer", series.layers)
     zarr_labels.add_names(group, "member", MEMBERS)
     zarr_labels.add_index(group, "pair", range(series.pairs.shape[0]))
-    types = group.create_array("pair_type", shape=(len(record.type_names),), dtype=str, dimension_names=("pair",),
-                               attributes=zarr_labels.attrs("pair_type"))
+    types = group.create_array(
+        "pair_type",
+        shape=(len(record.type_names),),
+        dtype=str,
+        dimension_names=("pair",),
+        attributes=zarr_labels.attrs("pair_type"),
+    )
     types[:] = np.asarray(record.type_names, dtype=object)
-    for name, values in (("index", series.pairs), ("clean_label", record.clean_labels),
-                         ("train_label", record.train_labels)):
+    for name, values in (
+        ("index", series.pairs),
+        ("clean_label", record.clean_labels),
+        ("train_label", record.train_labels),
+    ):
         add(group, name, np.asarray(values, dtype=np.int64), dims=("pair", "member"), attrs=zarr_labels.attrs(name))
     add(group, "H", series.H, dims=("pair", "layer", "epoch"), attrs=zarr_labels.attrs("H"))
     add(group, "Y", series.Y, dims=("pair", "epoch"), attrs=zarr_labels.attrs("Y"))
@@ -83,8 +98,16 @@ def read_part(part: str | os.PathLike) -> PairSeries:
         raise FileNotFoundError(f"{path}: no two-point store (its extraction spec names no pairs?)")
     g = zarr.open_group(str(path), mode="r")
     kind = np.asarray([PAIR_TYPES.index(t) for t in g["pair_type"][...]], dtype=np.int8)
-    return PairSeries(epochs=g["epoch"][...], layers=tuple(g.attrs["layers"]), pairs=g["index"][...], kind=kind,
-                      H=g["H"][...], Y=g["Y"][...], W_ce=g["W_ce"][...], dx2=g["dx2"][...])
+    return PairSeries(
+        epochs=g["epoch"][...],
+        layers=tuple(g.attrs["layers"]),
+        pairs=g["index"][...],
+        kind=kind,
+        H=g["H"][...],
+        Y=g["Y"][...],
+        W_ce=g["W_ce"][...],
+        dx2=g["dx2"][...],
+    )
 
 
 def read_series(parts: Sequence[str | os.PathLike], epochs: Sequence[int]) -> PairSeries:
@@ -96,5 +119,13 @@ def read_series(parts: Sequence[str | os.PathLike], epochs: Sequence[int]) -> Pa
     if missing:
         raise KeyError(f"epochs {missing} are in none of the two-point stores of {[str(p) for p in parts]}")
     take = [position[int(e)] for e in epochs]
-    return PairSeries(np.asarray(epochs, dtype=np.int64), whole.layers, whole.pairs, whole.kind, whole.H[..., take],
-                      whole.Y[:, take], whole.W_ce[:, take], whole.dx2)
+    return PairSeries(
+        np.asarray(epochs, dtype=np.int64),
+        whole.layers,
+        whole.pairs,
+        whole.kind,
+        whole.H[..., take],
+        whole.Y[:, take],
+        whole.W_ce[:, take],
+        whole.dx2,
+    )

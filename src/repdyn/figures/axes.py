@@ -18,11 +18,11 @@ Each cell therefore contains its epoch, and the edges increase strictly.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.scale import SymmetricalLogTransform
@@ -126,7 +126,9 @@ class EpochAxis:
                 break
         span = float(np.ptp(self.to_scale([lo, hi]))) or 1.0
         ends = self.to_scale([first, last])
-        inner = [t for t in ticks if first < t < last and np.min(np.abs(self.to_scale([t])[0] - ends)) >= END_GAP * span]
+        inner = [
+            t for t in ticks if first < t < last and np.min(np.abs(self.to_scale([t])[0] - ends)) >= END_GAP * span
+        ]
         return sorted({first, *inner, last})
 
     def minor_ticks(self) -> list[int]:

@@ -12,7 +12,7 @@ viridis and differs from the coloured dashed epoch marks drawn on top of it.
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes

@@ -45,7 +45,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, record: bool = True) -> No
     """Write `fig` to `path` atomically (temporary name, then rename), format from the suffix.
 
     The figure's own dpi is used and no tight bounding box, so pixel positions in the
-    file equal those of the figure's canvas; titles wider than the figure are wrapped first (wrap_titles). `record=False`: no checksum manifest (not an artifact).
+    file equal those of the figure's canvas; titles wider than the figure are wrapped first (wrap_titles).
+    `record=False`: no checksum manifest (not an artifact).
     """
     fmt = figure_format(path)
     wrap_titles(fig)
@@ -66,8 +67,7 @@ def clipped_texts(fig: Figure) -> list[str]:
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     box = fig.bbox
-    ticks = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
-             for t in axis.get_ticklabels(which="both")}
+    ticks = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for t in axis.get_ticklabels(which="both")}
     out = []
     for text in fig.findobj(Text):
         if id(text) in ticks or not text.get_visible() or not text.get_text().strip():

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import matplotlib
 import numpy as np
@@ -164,7 +164,9 @@ def layer_comparison_figure(
         vmin=vmin,
         vmax=vmax,
     )
-    lines = dict.fromkeys(mark for marked in own_marks.values() for mark, e in marked.items() if not isinstance(e, tuple))
+    lines = dict.fromkeys(
+        mark for marked in own_marks.values() for mark, e in marked.items() if not isinstance(e, tuple)
+    )
     styles = mark_styles(list(lines))
     spans: dict[str, Patch] = {}
     for ax, name in zip(axes, checked):
@@ -176,8 +178,12 @@ def layer_comparison_figure(
                 continue
             ax.axvline(epoch, label=mark, **styles[mark])
             ax.axhline(epoch, label=f"_{mark} (horizontal)", **styles[mark])
-    panel_legend(fig, grid, len(axes),
-                 [Line2D([], [], label=mark, **style) for mark, style in styles.items()] + list(spans.values()))
+    panel_legend(
+        fig,
+        grid,
+        len(axes),
+        [Line2D([], [], label=mark, **style) for mark, style in styles.items()] + list(spans.values()),
+    )
     return fig
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.artist import Artist
@@ -67,7 +67,10 @@ SMOOTHED_TEST = ("test, smoothed (events read from it)", {"color": "#0b5d0b", "l
 
 
 def draw_error_curves(
-    ax: Axes, rows: Sequence[Mapping[str, float]], axis: EpochAxis | None = None, marks: Mapping[str, int] | None = None,
+    ax: Axes,
+    rows: Sequence[Mapping[str, float]],
+    axis: EpochAxis | None = None,
+    marks: Mapping[str, int] | None = None,
     smoothed_test: tuple[Sequence[int], Sequence[float]] | None = None,
 ) -> list[Artist]:
     """Draw the curves (in %) and vertical epoch marks on `ax`; returns the legend handles.
@@ -87,15 +90,20 @@ def draw_error_curves(
         if key in CURVES:
             label, style = CURVES[key]
         else:
-            label = f"probe {key[len(PROBE_PREFIX):]}"
+            label = f"probe {key[len(PROBE_PREFIX) :]}"
             style = {**PROBE_STYLE, "color": PROBE_COLOURS[probes % len(PROBE_COLOURS)]}
             probes += 1
         (line,) = ax.plot(epochs[finite], 100 * values[finite], label=label, **style)
         handles.append(line)
     if smoothed_test is not None and len(smoothed_test[0]):
         label, style = SMOOTHED_TEST
-        (line,) = ax.plot(np.asarray(smoothed_test[0]), 100 * np.asarray(smoothed_test[1], dtype=np.float64),
-                          label=label, zorder=1.5, **style)
+        (line,) = ax.plot(
+            np.asarray(smoothed_test[0]),
+            100 * np.asarray(smoothed_test[1], dtype=np.float64),
+            label=label,
+            zorder=1.5,
+            **style,
+        )
         handles.append(line)
     axis.apply(ax, "x")
     ax.set_ylim(bottom=0)
@@ -108,7 +116,10 @@ def draw_error_curves(
 
 
 def error_curves_figure(
-    rows: Sequence[Mapping[str, float]], *, title: str, marks: Mapping[str, int | None] | None = None,
+    rows: Sequence[Mapping[str, float]],
+    *,
+    title: str,
+    marks: Mapping[str, int | None] | None = None,
     smoothed_test: tuple[Sequence[int], Sequence[float]] | None = None,
 ) -> Figure:
     """The figure `plot_error_curves` saves."""

@@ -17,7 +17,7 @@ drawn exactly.
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 import numpy as np
@@ -138,7 +138,9 @@ def nan_note(matrix: np.ndarray, epochs: np.ndarray, listed: int = 4) -> str:
     undefined = epochs[nan.all(axis=1)].tolist()
     if not undefined:
         return f"grey: NaN in {int(nan.sum())} cells"
-    shown = ", ".join(map(str, undefined[:listed])) + (f", … ({len(undefined)} epochs)" if len(undefined) > listed else "")
+    shown = ", ".join(map(str, undefined[:listed])) + (
+        f", … ({len(undefined)} epochs)" if len(undefined) > listed else ""
+    )
     return f"grey: NaN at epoch{'s' if len(undefined) > 1 else ''} {shown}"
 
 

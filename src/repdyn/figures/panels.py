@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import string
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -62,7 +62,9 @@ def panel_legend(fig: Figure, grid: GridSpec, used: int, handles: list) -> None:
         slot.set_axis_off()
         slot.legend(handles=handles, loc="center", fontsize=FONT_SIZE, frameon=False)
     else:
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=FONT_SIZE, frameon=False)
+        fig.legend(
+            handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=FONT_SIZE, frameon=False
+        )
 
 
 def heatmap_panels(

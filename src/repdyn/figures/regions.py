@@ -10,7 +10,7 @@ a region that stops changing, or a noisy anchor captured by its own region, read
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap
@@ -21,8 +21,12 @@ from matplotlib.patches import Patch
 from .canvas import FONT_SIZE, TITLE_SIZE, new_figure, save_figure
 
 ANCHOR_MARKERS = ("o", "s", "^")  # x0, x1, x2
-PHASES = (("start", None), ("perfect fit", "perfect_fit_epoch"), ("test-error peak", "test_error_peak_epoch"),
-          ("end", None))
+PHASES = (
+    ("start", None),
+    ("perfect fit", "perfect_fit_epoch"),
+    ("test-error peak", "test_error_peak_epoch"),
+    ("end", None),
+)
 _CELL_INCHES = 1.45
 
 
@@ -78,16 +82,25 @@ def _extent(coefs: np.ndarray, resolution: int) -> tuple[float, float, float, fl
     return edges[0], edges[1], edges[2], edges[3]
 
 
-def regions_figure(regions: Mapping[str, Mapping[int, np.ndarray]], coefs: np.ndarray, anchor_coords: np.ndarray,
-                   anchor_labels: Sequence[int], num_classes: int, epoch_labels: Mapping[int, str],
-                   title: str = "", layer_labels: Mapping[str, str] | None = None) -> Figure:
+def regions_figure(
+    regions: Mapping[str, Mapping[int, np.ndarray]],
+    coefs: np.ndarray,
+    anchor_coords: np.ndarray,
+    anchor_labels: Sequence[int],
+    num_classes: int,
+    epoch_labels: Mapping[int, str],
+    title: str = "",
+    layer_labels: Mapping[str, str] | None = None,
+) -> Figure:
     """Rows: layers (keys of `regions`); columns: the epochs of `epoch_labels`; `regions[layer][epoch]` is
     the plane's (R²,) predicted classes, `coefs` its (R², 2) grid coordinates, `anchor_coords` (3, 2)."""
     coefs, anchor_coords = np.asarray(coefs, dtype=np.float64), np.asarray(anchor_coords, dtype=np.float64)
     resolution = int(round(np.sqrt(coefs.shape[0])))
     if coefs.shape != (resolution * resolution, 2) or anchor_coords.shape != (3, 2) or len(anchor_labels) != 3:
-        raise ValueError(f"expected coefs (R², 2), anchor_coords (3, 2) and 3 anchor labels; got {coefs.shape}, "
-                         f"{anchor_coords.shape}, {len(anchor_labels)}")
+        raise ValueError(
+            f"expected coefs (R², 2), anchor_coords (3, 2) and 3 anchor labels; got {coefs.shape}, "
+            f"{anchor_coords.shape}, {len(anchor_labels)}"
+        )
     layers, epochs = list(regions), list(epoch_labels)
     cmap = class_colours(num_classes)
     norm = BoundaryNorm(np.arange(num_classes + 1) - 0.5, num_classes)
@@ -97,18 +110,37 @@ def regions_figure(regions: Mapping[str, Mapping[int, np.ndarray]], coefs: np.nd
     for row, layer in enumerate(layers):
         for col, epoch in enumerate(epochs):
             ax = axes[row][col]
-            ax.imshow(class_grid(regions[layer][epoch], resolution), origin="lower", extent=extent, cmap=cmap,
-                      norm=norm, interpolation="nearest", aspect="auto")
+            ax.imshow(
+                class_grid(regions[layer][epoch], resolution),
+                origin="lower",
+                extent=extent,
+                cmap=cmap,
+                norm=norm,
+                interpolation="nearest",
+                aspect="auto",
+            )
             for (u, v), label, marker in zip(anchor_coords, anchor_labels, ANCHOR_MARKERS):
-                ax.plot(u, v, marker=marker, markersize=6, markerfacecolor=cmap(norm(int(label))),
-                        markeredgecolor="black", markeredgewidth=1.0, linestyle="none")
+                ax.plot(
+                    u,
+                    v,
+                    marker=marker,
+                    markersize=6,
+                    markerfacecolor=cmap(norm(int(label))),
+                    markeredgecolor="black",
+                    markeredgewidth=1.0,
+                    linestyle="none",
+                )
             ax.set_xticks([]), ax.set_yticks([])
             if row == 0:
                 ax.set_title(f"{epoch_labels[epoch]}\nepoch {epoch}", fontsize=FONT_SIZE)
             if col == 0:
                 ax.set_ylabel((layer_labels or {}).get(layer, layer), fontsize=FONT_SIZE)
-    fig.legend(handles=_legend(cmap, norm, num_classes, anchor_labels), loc="outside right center",
-               fontsize=FONT_SIZE - 1, frameon=False)
+    fig.legend(
+        handles=_legend(cmap, norm, num_classes, anchor_labels),
+        loc="outside right center",
+        fontsize=FONT_SIZE - 1,
+        frameon=False,
+    )
     if title:
         fig.suptitle(title, fontsize=TITLE_SIZE)
     return fig
@@ -116,14 +148,34 @@ def regions_figure(regions: Mapping[str, Mapping[int, np.ndarray]], coefs: np.nd
 
 def _legend(cmap, norm, num_classes: int, anchor_labels: Sequence[int]) -> list:
     handles = [Patch(facecolor=cmap(norm(c)), edgecolor="none", label=f"class {c}") for c in range(num_classes)]
-    handles += [Line2D([], [], marker=m, linestyle="none", markerfacecolor="white", markeredgecolor="black",
-                       label=f"x{i} (label {int(label)})") for i, (m, label) in enumerate(zip(ANCHOR_MARKERS, anchor_labels))]
+    handles += [
+        Line2D(
+            [],
+            [],
+            marker=m,
+            linestyle="none",
+            markerfacecolor="white",
+            markeredgecolor="black",
+            label=f"x{i} (label {int(label)})",
+        )
+        for i, (m, label) in enumerate(zip(ANCHOR_MARKERS, anchor_labels))
+    ]
     return handles
 
 
-def plot_regions(path: str | os.PathLike, regions: Mapping[str, Mapping[int, np.ndarray]], coefs: np.ndarray,
-                 anchor_coords: np.ndarray, anchor_labels: Sequence[int], num_classes: int,
-                 epoch_labels: Mapping[int, str], title: str = "", layer_labels: Mapping[str, str] | None = None) -> None:
+def plot_regions(
+    path: str | os.PathLike,
+    regions: Mapping[str, Mapping[int, np.ndarray]],
+    coefs: np.ndarray,
+    anchor_coords: np.ndarray,
+    anchor_labels: Sequence[int],
+    num_classes: int,
+    epoch_labels: Mapping[int, str],
+    title: str = "",
+    layer_labels: Mapping[str, str] | None = None,
+) -> None:
     """`regions_figure`, saved (format from the suffix)."""
-    save_figure(regions_figure(regions, coefs, anchor_coords, anchor_labels, num_classes, epoch_labels, title,
-                               layer_labels), path)
+    save_figure(
+        regions_figure(regions, coefs, anchor_coords, anchor_labels, num_classes, epoch_labels, title, layer_labels),
+        path,
+    )

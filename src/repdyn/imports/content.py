@@ -14,8 +14,8 @@ import importlib.machinery
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 CACHE_ENV = "REPDYN_DIGEST_CACHE"
 DEFAULT_CACHE = Path(".repdyn") / "digests.json"

@@ -9,21 +9,28 @@ digest cache under the network's source digest, kwargs and input shape, so a par
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from repdyn.models.architectures import ModelCost
 from repdyn.imports.content import _read_cache, _write_cache
+from repdyn.models.architectures import ModelCost
 
 
-def model_cost(model: Mapping[str, Any], machine: Mapping[str, Any], data: Mapping[str, Any], classes: int,
-               channels: int) -> ModelCost:
+def model_cost(
+    model: Mapping[str, Any], machine: Mapping[str, Any], data: Mapping[str, Any], classes: int, channels: int
+) -> ModelCost:
     """ModelCost of a run's external `model` settings on `data` (image_size) with its class/channel counts."""
     given = machine.get("cost")
     if given:
-        return ModelCost(float(given["flops"]), int(given["params"]),
-                         {name: (int(given["features"][name]), 1) for name in model["layers"]})
-    key = "cost|" + json.dumps([model["source"], model["factory"], model["kwargs"], model["layers"], channels,
-                                data["image_size"]], sort_keys=True)
+        return ModelCost(
+            float(given["flops"]),
+            int(given["params"]),
+            {name: (int(given["features"][name]), 1) for name in model["layers"]},
+        )
+    key = "cost|" + json.dumps(
+        [model["source"], model["factory"], model["kwargs"], model["layers"], channels, data["image_size"]],
+        sort_keys=True,
+    )
     cache = _read_cache()
     if key not in cache:
         cache[key] = json.dumps(measure(model, machine.get("pythonpath"), channels, data["image_size"]))
@@ -57,12 +64,17 @@ def measure(model: Mapping[str, Any], pythonpath: str | None, channels: int, sid
         for extent in shape[2:]:
             positions *= extent
         layers[name] = [shape[1] if len(shape) > 1 else 1, positions]
-    return {"flops": float(counter.get_total_flops()), "params": sum(p.numel() for p in net.parameters()),
-            "layers": layers}
+    return {
+        "flops": float(counter.get_total_flops()),
+        "params": sum(p.numel() for p in net.parameters()),
+        "layers": layers,
+    }
 
 
 def _recorder(shapes: dict[str, list[int]], name: str):
     """A forward hook noting the first output shape of module `name` (it returns None: the output is kept)."""
+
     def hook(_module, _args, output) -> None:
         shapes.setdefault(name, list(getattr(output, "shape", [1, 1])))
+
     return hook

@@ -12,8 +12,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -30,8 +31,9 @@ def import_factory(factory: str, pythonpath: str | None):
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"model.factory: cannot import module {module_name!r} ({exc}); "
-                         f"model.pythonpath is {pythonpath!r}") from None
+        raise ValueError(
+            f"model.factory: cannot import module {module_name!r} ({exc}); model.pythonpath is {pythonpath!r}"
+        ) from None
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise ValueError(f"model.factory: module {module_name!r} has no attribute {attribute!r}")
@@ -46,34 +48,45 @@ def check_layers(model: torch.nn.Module, layers: list[str]) -> None:
     names = [n for n, _ in model.named_modules() if n]
     unknown = [n for n in layers if n not in names]
     if unknown:
-        raise ValueError(f"model.layers: {unknown[0]!r} is not a module of the network (valid names: "
-                         f"{', '.join(names)})")
+        raise ValueError(
+            f"model.layers: {unknown[0]!r} is not a module of the network (valid names: {', '.join(names)})"
+        )
 
 
-def build_external(model_settings: Mapping[str, Any], in_channels: int, image_size: int,
-                   pythonpath: str | None) -> torch.nn.Module:
+def build_external(
+    model_settings: Mapping[str, Any], in_channels: int, image_size: int, pythonpath: str | None
+) -> torch.nn.Module:
     """The factory's network with repdyn's layer attributes, on the CPU (its init draws from torch's RNG)."""
     factory = import_factory(model_settings["factory"], pythonpath)
     model = factory(**dict(model_settings["kwargs"]))
     if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"model.factory: {model_settings['factory']!r} returned {type(model).__name__}, "
-                         "not a torch.nn.Module")
+        raise ValueError(
+            f"model.factory: {model_settings['factory']!r} returned {type(model).__name__}, not a torch.nn.Module"
+        )
     layers = list(model_settings["layers"])
     check_layers(model, layers)
     return with_analysed_layers(model, layers, (in_channels, image_size, image_size))
 
 
-def with_analysed_layers(model: torch.nn.Module, layers: list[str],
-                         input_shape: tuple[int, int, int]) -> torch.nn.Module:
+def with_analysed_layers(
+    model: torch.nn.Module, layers: list[str], input_shape: tuple[int, int, int]
+) -> torch.nn.Module:
     """`model` with repdyn's layer attributes (analysed_layers, layer_labels = the names, input_shape).
 
     They are class attributes of a subclass made for this instance, so that a class defining these names
     itself (read-only, as repdyn's own networks do) is overridden, not an error; parameters, buffers, forward
     and state-dict keys are the model's own."""
     base = type(model)
-    model.__class__ = type(base.__name__, (base,), {
-        "__module__": base.__module__, "analysed_layers": list(layers),
-        "layer_labels": {name: name for name in layers}, "input_shape": input_shape})
+    model.__class__ = type(
+        base.__name__,
+        (base,),
+        {
+            "__module__": base.__module__,
+            "analysed_layers": list(layers),
+            "layer_labels": {name: name for name in layers},
+            "input_shape": input_shape,
+        },
+    )
     return model
 
 
@@ -99,8 +112,10 @@ def state_dict_from(path: str | os.PathLike, key: str | None) -> dict[str, torch
     elif not all(isinstance(v, torch.Tensor) for v in content.values()):
         found = [k for k in STATE_DICT_KEYS if isinstance(content.get(k), dict)]
         if not found:
-            raise ValueError(f"train.checkpoints: {path} is neither a state dict nor holds one under "
-                             f"{', '.join(STATE_DICT_KEYS)} (keys: {', '.join(map(str, content))}; set train.state_dict_key)")
+            raise ValueError(
+                f"train.checkpoints: {path} is neither a state dict nor holds one under "
+                f"{', '.join(STATE_DICT_KEYS)} (keys: {', '.join(map(str, content))}; set train.state_dict_key)"
+            )
         content = content[found[0]]
     if not isinstance(content, dict) or not all(isinstance(v, torch.Tensor) for v in content.values()):
         raise ValueError(f"train.checkpoints: {path}: the state dict must map names to tensors")
@@ -121,15 +136,21 @@ def check_outputs(model: torch.nn.Module, layers: list[str], device: torch.devic
     valid = [name for name, out in outputs.items() if isinstance(out, torch.Tensor)]
     for name in layers:
         if name not in outputs:
-            raise ValueError(f"model.layers: {name!r} does not run in the forward pass (modules with tensor "
-                             f"outputs: {', '.join(valid)})")
+            raise ValueError(
+                f"model.layers: {name!r} does not run in the forward pass (modules with tensor "
+                f"outputs: {', '.join(valid)})"
+            )
         if not isinstance(outputs[name], torch.Tensor):
-            raise ValueError(f"model.layers: {name!r} outputs a {type(outputs[name]).__name__}, not a tensor "
-                             f"(modules with tensor outputs: {', '.join(valid)})")
+            raise ValueError(
+                f"model.layers: {name!r} outputs a {type(outputs[name]).__name__}, not a tensor "
+                f"(modules with tensor outputs: {', '.join(valid)})"
+            )
 
 
 def _keeper(outputs: dict[str, Any], name: str):
     """A forward hook keeping module `name`'s first output (it returns None: the output is not replaced)."""
+
     def hook(_module, _args, output) -> None:
         outputs.setdefault(name, output)
+
     return hook

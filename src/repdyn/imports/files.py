@@ -9,8 +9,9 @@ settings, exported to the jobs by repdyn.machine.settings.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from repdyn.imports.content import file_digests, source_digest
 
@@ -24,8 +25,10 @@ def checkpoint_file(fmt: str, epoch: int) -> Path:
     try:
         return Path(os.path.expanduser(fmt.format(epoch=epoch)))
     except (KeyError, IndexError, ValueError) as exc:
-        raise ImportedFilesError(f"train.checkpoints: {fmt!r} is not a format string whose only field is "
-                                 f"{{epoch}} ({type(exc).__name__}: {exc})") from None
+        raise ImportedFilesError(
+            f"train.checkpoints: {fmt!r} is not a format string whose only field is "
+            f"{{epoch}} ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def available_epochs(fmt: str, last: int, required: Iterable[int]) -> list[int]:
@@ -33,8 +36,10 @@ def available_epochs(fmt: str, last: int, required: Iterable[int]) -> list[int]:
     found = [e for e in range(last + 1) if checkpoint_file(fmt, e).is_file()]
     missing = sorted(set(required) - set(found))
     if missing:
-        raise ImportedFilesError(f"train.checkpoints: {checkpoint_file(fmt, missing[0])} (epoch {missing[0]}) does not "
-                           f"exist; the grids and train.epochs need epochs {', '.join(map(str, sorted(set(required))))}")
+        raise ImportedFilesError(
+            f"train.checkpoints: {checkpoint_file(fmt, missing[0])} (epoch {missing[0]}) does not "
+            f"exist; the grids and train.epochs need epochs {', '.join(map(str, sorted(set(required))))}"
+        )
     return found
 
 
@@ -48,10 +53,18 @@ def run_settings(model: dict[str, Any], train: dict[str, Any], required: Iterabl
     except ValueError as exc:
         raise ImportedFilesError(f"model.factory: {exc}") from None
     return {
-        "model": {"arch": "external", "factory": model["factory"], "kwargs": model["kwargs"],
-                  "layers": list(model["layers"]), "source": source},
-        "train": {"seed": train["seed"], "state_dict_key": train["state_dict_key"],
-                  "files": {str(e): d for e, d in zip(epochs, digests)}},
+        "model": {
+            "arch": "external",
+            "factory": model["factory"],
+            "kwargs": model["kwargs"],
+            "layers": list(model["layers"]),
+            "source": source,
+        },
+        "train": {
+            "seed": train["seed"],
+            "state_dict_key": train["state_dict_key"],
+            "files": {str(e): d for e, d in zip(epochs, digests)},
+        },
     }
 
 

@@ -79,23 +79,33 @@ def facts(path: str | os.PathLike) -> dict[str, int]:
         shapes = {name: _header(archive, path, name) for name in IMAGE_ARRAYS}
     geometry = {name: _geometry(path, name, *shapes[name]) for name in IMAGE_ARRAYS}
     if geometry["train_images"] != geometry["test_images"]:
-        raise NpzError(f"{path}: array test_images has (channels, side) {geometry['test_images']}, "
-                       f"train_images {geometry['train_images']}")
+        raise NpzError(
+            f"{path}: array test_images has (channels, side) {geometry['test_images']}, "
+            f"train_images {geometry['train_images']}"
+        )
     with np.load(path, allow_pickle=False) as data:
-        labels = {name: _labels(data, path, name, shapes[name.replace("labels", "images")][0][0])
-                  for name in LABEL_ARRAYS}
+        labels = {
+            name: _labels(data, path, name, shapes[name.replace("labels", "images")][0][0]) for name in LABEL_ARRAYS
+        }
     classes = int(labels["train_labels"].max()) + 1 if labels["train_labels"].size else 0
     if classes < 2:
         raise NpzError(f"{path}: array train_labels must hold at least two classes")
     if labels["test_labels"].size and labels["test_labels"].max() >= classes:
-        raise NpzError(f"{path}: array test_labels has label {int(labels['test_labels'].max())}, "
-                       f"outside the {classes} classes of train_labels")
+        raise NpzError(
+            f"{path}: array test_labels has label {int(labels['test_labels'].max())}, "
+            f"outside the {classes} classes of train_labels"
+        )
     channels, side = geometry["train_images"]
-    return {"classes": classes, "channels": channels, "native_size": side,
-            "train_size": int(labels["train_labels"].size), "test_size": int(labels["test_labels"].size)}
+    return {
+        "classes": classes,
+        "channels": channels,
+        "native_size": side,
+        "train_size": int(labels["train_labels"].size),
+        "test_size": int(labels["test_labels"].size),
+    }
 
 
-def load(path: str | os.PathLike) -> "SourceData":
+def load(path: str | os.PathLike) -> SourceData:
     """Both splits as uint8 (N, C, H, W) images and int64 labels, after the checks of `facts`."""
     path = Path(os.path.expanduser(os.fspath(path)))
     classes = facts(path)["classes"]

@@ -29,8 +29,10 @@ def resolve_npz(data: dict[str, Any], explicit: set[str], where: str, error: typ
     except npz.NpzError as exc:
         raise error(f"{where}.data: {exc}") from None
     if "image_size" in explicit and data["image_size"] != facts["native_size"]:
-        raise error(f"{where}.data.image_size: {data['image_size']} is not allowed for npz "
-                    f"(images keep their native size {facts['native_size']})")
+        raise error(
+            f"{where}.data.image_size: {data['image_size']} is not allowed for npz "
+            f"(images keep their native size {facts['native_size']})"
+        )
     return {**data, "image_size": facts["native_size"], "facts": facts}
 
 
@@ -41,16 +43,21 @@ def check_train(settings: dict[str, Any], explicit: set[str], where: str, error:
     if settings["model"]["arch"] == "external":
         unused = sorted(explicit - set(IMPORTED_TRAIN_KEYS))
         if unused:
-            raise error(f"{where}.train.{unused[0]}: not used by an imported run (arch external; its settings: "
-                        f"{', '.join(IMPORTED_TRAIN_KEYS)})")
+            raise error(
+                f"{where}.train.{unused[0]}: not used by an imported run (arch external; its settings: "
+                f"{', '.join(IMPORTED_TRAIN_KEYS)})"
+            )
         if train["checkpoints"] is None:
-            raise error(f"{where}.train.checkpoints: arch external needs the checkpoint files' format, e.g. "
-                        "/runs/x/epoch_{epoch}.pt")
+            raise error(
+                f"{where}.train.checkpoints: arch external needs the checkpoint files' format, e.g. "
+                "/runs/x/epoch_{epoch}.pt"
+            )
         return {k: train[k] for k in IMPORTED_TRAIN_KEYS}
     used = sorted(explicit & set(IMPORT_ONLY_TRAIN_KEYS))
     if used:
-        raise error(f"{where}.train.{used[0]}: only used by arch 'external', but model.arch is "
-                    f"{settings['model']['arch']!r}")
+        raise error(
+            f"{where}.train.{used[0]}: only used by arch 'external', but model.arch is {settings['model']['arch']!r}"
+        )
     return {k: v for k, v in train.items() if k not in IMPORT_ONLY_TRAIN_KEYS}
 
 
@@ -58,11 +65,13 @@ def check_model(model: dict[str, Any], where: str, error: type[Exception]) -> No
     """factory and layers are required for arch external; the layers' names are checked in each job."""
     for key in ("factory", "layers"):
         if key not in model:
-            raise error(f"{where}.model.{key}: arch external needs it (factory: 'module:callable', "
-                        "layers: [module names])")
+            raise error(
+                f"{where}.model.{key}: arch external needs it (factory: 'module:callable', layers: [module names])"
+            )
     duplicates = sorted({n for n in model["layers"] if model["layers"].count(n) > 1})
     if duplicates:
         raise error(f"{where}.model.layers: {duplicates[0]!r} is listed twice")
     if "cost" in model and set(model["cost"]["features"]) != set(model["layers"]):
-        raise error(f"{where}.model.cost.features: must give one number per analysed layer "
-                    f"({', '.join(model['layers'])})")
+        raise error(
+            f"{where}.model.cost.features: must give one number per analysed layer ({', '.join(model['layers'])})"
+        )

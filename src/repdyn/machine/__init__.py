@@ -1,1 +1,2 @@
-"""The machine a job runs on: device choice, deterministic kernels, and the settings jobs need but ids must not contain."""
+"""The machine a job runs on: device choice, deterministic kernels, and the settings jobs need but ids must not
+contain."""

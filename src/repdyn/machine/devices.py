@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -35,10 +35,14 @@ def resolve_device(name: str | torch.device) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as err:
-        raise ValueError(f"device {name!r} is unknown; allowed values: {', '.join(DEVICE_CHOICES)} (or cuda:N)") from err
+        raise ValueError(
+            f"device {name!r} is unknown; allowed values: {', '.join(DEVICE_CHOICES)} (or cuda:N)"
+        ) from err
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} was requested but CUDA is not available on this machine; use 'cpu' or 'auto'")
+            raise ValueError(
+                f"device {name!r} was requested but CUDA is not available on this machine; use 'cpu' or 'auto'"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) present")
     elif device.type != "cpu":

@@ -18,8 +18,9 @@ ENV_DATA_SOURCES = "REPDYN_DATA_SOURCES"
 ENV_RUN_SOURCES = "REPDYN_RUN_SOURCES"
 
 
-def export(device: str, data_sources: dict[str, dict[str, Any]],
-           run_sources: dict[str, dict[str, Any]] | None = None) -> None:
+def export(
+    device: str, data_sources: dict[str, dict[str, Any]], run_sources: dict[str, dict[str, Any]] | None = None
+) -> None:
     """Set the environment that job commands read (called by the Snakefile); `run_sources` holds where an
     imported run's checkpoints and factory are (repdyn.imports.files.machine)."""
     os.environ[ENV_DEVICE] = device
@@ -57,8 +58,10 @@ def run_source(run_id: str) -> dict[str, Any]:
     """checkpoints/pythonpath/cost of one imported run (KeyError outside a workflow that planned it)."""
     sources = json.loads(os.environ.get(ENV_RUN_SOURCES, "{}") or "{}")
     if run_id not in sources:
-        raise KeyError(f"imported run {run_id}: where its checkpoints are is unknown here (run it through the "
-                       f"workflow, or set {ENV_RUN_SOURCES})")
+        raise KeyError(
+            f"imported run {run_id}: where its checkpoints are is unknown here (run it through the "
+            f"workflow, or set {ENV_RUN_SOURCES})"
+        )
     return sources[run_id]
 
 

@@ -63,16 +63,28 @@ def _sides(s: int) -> list[int]:
 
 def _resnet18_cost(model: Mapping[str, Any], classes: int, s: int) -> ModelCost:
     k, sides = model["width"], _sides(s)
-    layers = {"conv1": (k, sides[0] ** 2), "layer1": (k, sides[0] ** 2), "layer2": (2 * k, sides[1] ** 2),
-              "layer3": (4 * k, sides[2] ** 2), "layer4": (8 * k, sides[3] ** 2), "linear": (classes, 1)}
+    layers = {
+        "conv1": (k, sides[0] ** 2),
+        "layer1": (k, sides[0] ** 2),
+        "layer2": (2 * k, sides[1] ** 2),
+        "layer3": (4 * k, sides[2] ** 2),
+        "layer4": (8 * k, sides[3] ** 2),
+        "linear": (classes, 1),
+    }
     params = 2724 * k * k + 213 * k + 10 + (8 * k + 1) * (classes - 10)
     return ModelCost((270336 * k * k + 55456 * k) * (s / 32) ** 2, params, layers)
 
 
 def _resnet50_cost(model: Mapping[str, Any], classes: int, s: int) -> ModelCost:
     sides = _sides(s)
-    layers = {"conv1": (64, sides[0] ** 2), "layer1": (256, sides[0] ** 2), "layer2": (512, sides[1] ** 2),
-              "layer3": (1024, sides[2] ** 2), "layer4": (2048, sides[3] ** 2), "linear": (classes, 1)}
+    layers = {
+        "conv1": (64, sides[0] ** 2),
+        "layer1": (256, sides[0] ** 2),
+        "layer2": (512, sides[1] ** 2),
+        "layer3": (1024, sides[2] ** 2),
+        "layer4": (2048, sides[3] ** 2),
+        "linear": (classes, 1),
+    }
     return ModelCost(2.596e9 * (s / 32) ** 2, 23520842 + 2049 * (classes - 10), layers)
 
 
@@ -93,8 +105,12 @@ ARCHITECTURES: dict[str, Architecture] = {
     "preact_resnet18": Architecture("preact_resnet18", ("width",), _RESNET_LAYERS, _RESNET_LABELS, _resnet18_cost),
     "resnet50": Architecture("resnet50", (), _RESNET_LAYERS, _RESNET_LABELS, _resnet50_cost),
     "vit_b_16": Architecture(
-        "vit_b_16", ("vit_image_size", "vit_interpolation"), ("conv_proj", *VIT_BLOCK_LAYERS, "heads.head"),
-        ("first layer", *(f"encoder block {i}" for i in range(VIT_BLOCKS)), "last FC"), _vit_cost),
+        "vit_b_16",
+        ("vit_image_size", "vit_interpolation"),
+        ("conv_proj", *VIT_BLOCK_LAYERS, "heads.head"),
+        ("first layer", *(f"encoder block {i}" for i in range(VIT_BLOCKS)), "last FC"),
+        _vit_cost,
+    ),
 }
 
 

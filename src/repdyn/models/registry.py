@@ -1,4 +1,5 @@
-"""Architecture names, their analysed layers and build-setting checks, without torch (facts: repdyn.models.architectures).
+"""Architecture names, their analysed layers and build-setting checks, without torch (facts:
+repdyn.models.architectures).
 
 The Snakefile needs the layer lists at parse time (to name one output per
 layer) and config validation needs the setting rules; importing torch there
@@ -8,11 +9,12 @@ imports the torch-based constructors only when it is called.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from repdyn.config.integers import require_int
 from repdyn.models.architectures import ARCHITECTURES as RECORDS
 from repdyn.models.architectures import VIT_BLOCKS, VIT_PATCH, architecture
-from repdyn.config.integers import require_int
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -96,7 +98,7 @@ def build(
     image_size: int = 32,
     vit_image_size: int = DEFAULT_VIT_IMAGE_SIZE,
     vit_interpolation: str = DEFAULT_VIT_INTERPOLATION,
-) -> "torch.nn.Module":
+) -> torch.nn.Module:
     """Construct one of ARCHITECTURES with PyTorch/torchvision default initialisation.
 
     The result draws its initial weights from torch's global RNG, so

@@ -54,7 +54,7 @@ class LayerTap:
         """Drop captured outputs (needed only between forwards that bypass the model's own forward)."""
         self._captured.clear()
 
-    def __enter__(self) -> "LayerTap":
+    def __enter__(self) -> LayerTap:
         if self._handles:
             raise RuntimeError("this LayerTap is already active; it cannot be entered twice")
         try:

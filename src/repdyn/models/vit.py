@@ -19,7 +19,6 @@ from torchvision.models.vision_transformer import VisionTransformer
 from repdyn.models.architectures import VIT_BLOCKS, VIT_DIM, VIT_PATCH, AnalysedLayersMixin
 
 
-
 class ViTB16(AnalysedLayersMixin, VisionTransformer):
     """`torchvision.models.vit_b_16(weights=None, image_size=..., num_classes=...)`, plus in-forward resize.
 

@@ -20,5 +20,19 @@ def build(config: Config) -> Plan:
     return twopoint.attach(drs.attach(cka.attach(twopoint.attach_pairs(runs.build(config)))))
 
 
-__all__ = ["RESULTS", "CkaArtifact", "DataArtifact", "DrsArtifact", "ExperimentPlan", "ExtractArtifact", "Plan",
-           "PairsArtifact", "PlanesArtifact", "PredsArtifact", "ProbeArtifact", "RunArtifact", "TwopointArtifact", "build"]
+__all__ = [
+    "RESULTS",
+    "CkaArtifact",
+    "DataArtifact",
+    "DrsArtifact",
+    "ExperimentPlan",
+    "ExtractArtifact",
+    "Plan",
+    "PairsArtifact",
+    "PlanesArtifact",
+    "PredsArtifact",
+    "ProbeArtifact",
+    "RunArtifact",
+    "TwopointArtifact",
+    "build",
+]

@@ -9,19 +9,17 @@ repdyn.tiling.names, which says why a longer run keeps every finished tile).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-import dataclasses
-
-from repdyn.config import grids
-
-from repdyn.storage import ids
-from repdyn.config import ConfigError
+from repdyn.config import ConfigError, grids
 from repdyn.plan.core import RESULTS, Plan, RunArtifact
 from repdyn.plan.parts import SegmentParts
+from repdyn.storage import ids
 from repdyn.tiling.names import Tile, block_epochs, tile_name
+
 
 @dataclass(frozen=True)
 class ExtractArtifact(SegmentParts):
@@ -106,10 +104,15 @@ def extract_spec(run: RunArtifact, cka: dict[str, Any], pairs_id: str) -> dict[s
     return ids.artifact_spec("extract", settings, {"run": run.id, "pairs": pairs_id})
 
 
-def cka_spec(stage: str, cka: dict[str, Any], rows: ExtractArtifact, cols: ExtractArtifact,
-             grid_rows: Any, grid_cols: Any) -> dict[str, Any]:
-    settings = {"estimator": cka["estimator"], "accumulate": cka["accumulate"], "block": cka["block"],
-                "grid_rows": grid_rows}
+def cka_spec(
+    stage: str, cka: dict[str, Any], rows: ExtractArtifact, cols: ExtractArtifact, grid_rows: Any, grid_cols: Any
+) -> dict[str, Any]:
+    settings = {
+        "estimator": cka["estimator"],
+        "accumulate": cka["accumulate"],
+        "block": cka["block"],
+        "grid_rows": grid_rows,
+    }
     inputs = {"rows": rows.id}
     if stage == "cka_cross":
         settings["grid_cols"] = grid_cols
@@ -138,8 +141,10 @@ def attach(plan: Plan) -> Plan:
             cols_id = need(other, settings)
             wanted.append((exp, "cka_cross", other, rows_id, cols_id))
 
-    extracts = {i: ExtractArtifact(id=i, spec=spec, run=run, epochs=tuple(sorted(epochs)))
-                for i, (spec, run, epochs) in needs.items()}
+    extracts = {
+        i: ExtractArtifact(id=i, spec=spec, run=run, epochs=tuple(sorted(epochs)))
+        for i, (spec, run, epochs) in needs.items()
+    }
     ckas: dict[str, CkaArtifact] = {}
     per_exp: dict[str, dict[str, Any]] = {exp.name: {"cka": None, "cka_cross": []} for exp in plan.experiments}
     for exp, stage, other, rows_id, cols_id in wanted:
@@ -147,9 +152,19 @@ def attach(plan: Plan) -> Plan:
         grid_rows = exp.experiment.section("grids")["cka"]
         grid_cols = other.experiment.section("grids")["cka"] if other else grid_rows
         spec = cka_spec(stage, settings, extracts[rows_id], extracts[cols_id], grid_rows, grid_cols)
-        art = ckas.setdefault(ids.spec_id(spec), CkaArtifact(
-            id=ids.spec_id(spec), spec=spec, stage=stage, rows=extracts[rows_id], cols=extracts[cols_id],
-            grid_rows=grid_rows, grid_cols=grid_cols, block=settings["block"]))
+        art = ckas.setdefault(
+            ids.spec_id(spec),
+            CkaArtifact(
+                id=ids.spec_id(spec),
+                spec=spec,
+                stage=stage,
+                rows=extracts[rows_id],
+                cols=extracts[cols_id],
+                grid_rows=grid_rows,
+                grid_cols=grid_cols,
+                block=settings["block"],
+            ),
+        )
         if stage == "cka":
             per_exp[exp.name]["cka"] = art
         else:
@@ -165,9 +180,11 @@ def attach(plan: Plan) -> Plan:
 def _check_layer_pairs(exp, epochs: list[int]) -> None:
     outside = [e for e in epochs if e not in exp.grids["cka"]]
     if outside:
-        raise ConfigError(f"experiments[{exp.experiment.index}] ({exp.name}).cka.layer_pairs_at: epoch {outside[0]} "
-                          f"is not a CKA-grid epoch (the grid has {len(exp.grids['cka'])} epochs from "
-                          f"{exp.grids['cka'][0]} to {exp.grids['cka'][-1]})")
+        raise ConfigError(
+            f"experiments[{exp.experiment.index}] ({exp.name}).cka.layer_pairs_at: epoch {outside[0]} "
+            f"is not a CKA-grid epoch (the grid has {len(exp.grids['cka'])} epochs from "
+            f"{exp.grids['cka'][0]} to {exp.grids['cka'][-1]})"
+        )
 
 
 def _partner(plan: Plan, exp, other_name: str):

@@ -196,9 +196,17 @@ class Plan:
 
     def spec(self, stage: str, artifact_id: str) -> dict[str, Any]:
         """The spec of any planned artifact (KeyError if the current config has none such)."""
-        table = {"data": self.data, "train": self.runs, "extract": self.extracts, "planes": self.planes,
-                 "probe": self.probes, "preds": self.preds, "drs": self.drs, "pairs": self.pairs,
-                 "twopoint": self.twopoints}.get(stage)
+        table = {
+            "data": self.data,
+            "train": self.runs,
+            "extract": self.extracts,
+            "planes": self.planes,
+            "probe": self.probes,
+            "preds": self.preds,
+            "drs": self.drs,
+            "pairs": self.pairs,
+            "twopoint": self.twopoints,
+        }.get(stage)
         if table is None:
             table = {i: a for i, a in self.ckas.items() if a.stage == stage}
         return table[artifact_id].spec
@@ -214,26 +222,52 @@ class Plan:
                     "phases": str(exp.phases),
                     "grids": {k: [v[0], v[-1], len(v)] for k, v in exp.grids.items()},
                     **(
-                        {"cka": {"id": exp.cka.id, "extract": exp.cka.rows.id,
-                                 "assembled": str(exp.cka.assembled_dir(exp.epochs, exp.epochs))}}
-                        if exp.cka is not None else {}
+                        {
+                            "cka": {
+                                "id": exp.cka.id,
+                                "extract": exp.cka.rows.id,
+                                "assembled": str(exp.cka.assembled_dir(exp.epochs, exp.epochs)),
+                            }
+                        }
+                        if exp.cka is not None
+                        else {}
                     ),
                     **(
-                        {"cka_cross": {other: {"id": art.id, "assembled": str(
-                            art.assembled_dir(exp.epochs, self.experiment(other).epochs))}
-                            for other, art in exp.cka_cross}}
-                        if exp.cka_cross else {}
+                        {
+                            "cka_cross": {
+                                other: {
+                                    "id": art.id,
+                                    "assembled": str(art.assembled_dir(exp.epochs, self.experiment(other).epochs)),
+                                }
+                                for other, art in exp.cka_cross
+                            }
+                        }
+                        if exp.cka_cross
+                        else {}
                     ),
                     **(
-                        {"drs": {"id": exp.drs.id, "preds": exp.drs.preds.id, "probe": exp.drs.preds.probe.id,
-                                 "planes": exp.drs.preds.planes.id,
-                                 "assembled": str(exp.drs.assembled_dir(exp.epochs))}}
-                        if exp.drs is not None else {}
+                        {
+                            "drs": {
+                                "id": exp.drs.id,
+                                "preds": exp.drs.preds.id,
+                                "probe": exp.drs.preds.probe.id,
+                                "planes": exp.drs.preds.planes.id,
+                                "assembled": str(exp.drs.assembled_dir(exp.epochs)),
+                            }
+                        }
+                        if exp.drs is not None
+                        else {}
                     ),
                     **(
-                        {"twopoint": {"id": exp.twopoint.id, "pairs": exp.pairs.id,
-                                      "result": str(exp.twopoint.result_dir(exp.epochs))}}
-                        if exp.twopoint is not None else {}
+                        {
+                            "twopoint": {
+                                "id": exp.twopoint.id,
+                                "pairs": exp.pairs.id,
+                                "result": str(exp.twopoint.result_dir(exp.epochs)),
+                            }
+                        }
+                        if exp.twopoint is not None
+                        else {}
                     ),
                 }
                 for exp in self.experiments

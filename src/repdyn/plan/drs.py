@@ -25,10 +25,9 @@ from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
 from repdyn.config import grids
-
-from repdyn.storage import ids
 from repdyn.plan.core import RESULTS, DataArtifact, Plan, RunArtifact
 from repdyn.plan.parts import SegmentParts
+from repdyn.storage import ids
 from repdyn.tiling.names import Tile, block_epochs, tile_name
 
 PLANES_ID_KEYS = ("planes", "resolution", "range_l", "range_r", "triplet_labels", "seed")
@@ -180,25 +179,40 @@ def attach(plan: Plan) -> Plan:
 
         spec = preds_spec(probe_id, planes_id, drs["precision"])
         preds_id = ids.spec_id(spec)
-        need = preds_needs.setdefault(preds_id, {"spec": spec, "probe": probe_id, "planes": planes_id,
-                                                 "epochs": set(), "batch": []})
+        need = preds_needs.setdefault(
+            preds_id, {"spec": spec, "probe": probe_id, "planes": planes_id, "epochs": set(), "batch": []}
+        )
         need["epochs"].update(exp.grids["drs"])
         need["batch"].append(drs["eval_batch_size"])
         wanted.append((exp, preds_id, drs))
 
-    probes = {i: ProbeArtifact(id=i, spec=n["spec"], run=n["run"], epochs=tuple(sorted(n["epochs"])),
-                               memory_budget_mb=min(n["budget"])) for i, n in probe_needs.items()}
-    preds = {i: PredsArtifact(id=i, spec=n["spec"], run=probes[n["probe"]].run, epochs=tuple(sorted(n["epochs"])),
-                              probe=probes[n["probe"]], planes=planes[n["planes"]], eval_batch_size=min(n["batch"]))
-             for i, n in preds_needs.items()}
+    probes = {
+        i: ProbeArtifact(
+            id=i, spec=n["spec"], run=n["run"], epochs=tuple(sorted(n["epochs"])), memory_budget_mb=min(n["budget"])
+        )
+        for i, n in probe_needs.items()
+    }
+    preds = {
+        i: PredsArtifact(
+            id=i,
+            spec=n["spec"],
+            run=probes[n["probe"]].run,
+            epochs=tuple(sorted(n["epochs"])),
+            probe=probes[n["probe"]],
+            planes=planes[n["planes"]],
+            eval_batch_size=min(n["batch"]),
+        )
+        for i, n in preds_needs.items()
+    }
     drs_arts: dict[str, DrsArtifact] = {}
     per_exp: dict[str, DrsArtifact] = {}
     for exp, preds_id, drs in wanted:
         grid = exp.experiment.section("grids")["drs"]
         spec = drs_spec(preds_id, grid, drs["block"])
         drs_id = ids.spec_id(spec)
-        per_exp[exp.name] = drs_arts.setdefault(drs_id, DrsArtifact(
-            id=drs_id, spec=spec, preds=preds[preds_id], grid=grid, block=drs["block"]))
+        per_exp[exp.name] = drs_arts.setdefault(
+            drs_id, DrsArtifact(id=drs_id, spec=spec, preds=preds[preds_id], grid=grid, block=drs["block"])
+        )
 
     experiments = tuple(dataclasses.replace(exp, drs=per_exp[exp.name]) for exp in plan.experiments)
     return dataclasses.replace(plan, experiments=experiments, planes=planes, probes=probes, preds=preds, drs=drs_arts)

@@ -67,8 +67,12 @@ def metrics_inputs(plan: Plan, wc: Wildcards) -> list[Any]:
 
 
 def _part_inputs(plan: Plan, art: Any, run: Any, wc: Wildcards) -> dict[str, Any]:
-    return {"spec": _spec(art), "run_spec": _spec(run), "data": Ancient(plan.data[run.data_id].h5),
-            "source": str(art.part_source(int(wc["start"]), int(wc["end"])))}
+    return {
+        "spec": _spec(art),
+        "run_spec": _spec(run),
+        "data": Ancient(plan.data[run.data_id].h5),
+        "source": str(art.part_source(int(wc["start"]), int(wc["end"]))),
+    }
 
 
 def extract_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
@@ -93,8 +97,11 @@ def probe_epochs(plan: Plan, wc: Wildcards) -> str:
 def preds_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _find(plan.preds, wc["id"], "preds")
     start, end = int(wc["start"]), int(wc["end"])
-    return {**_part_inputs(plan, art, art.run, wc), "probes": str(art.probe_part(start, end)),
-            "planes": Ancient(art.planes.store)}
+    return {
+        **_part_inputs(plan, art, art.run, wc),
+        "probes": str(art.probe_part(start, end)),
+        "planes": Ancient(art.planes.store),
+    }
 
 
 def preds_epochs(plan: Plan, wc: Wildcards) -> str:
@@ -142,30 +149,42 @@ def drs_tile_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
 def cka_assemble_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _cka(plan, wc)
     rows_length, cols_length = art.lengths_of(wc["shape"])
-    return {"spec": _spec(art), "tiles": [str(art.tile_dir(t)) for t in art.tiles(rows_length, cols_length)],
-            "metrics": Ancient(art.rows.run.metrics_path(rows_length))}
+    return {
+        "spec": _spec(art),
+        "tiles": [str(art.tile_dir(t)) for t in art.tiles(rows_length, cols_length)],
+        "metrics": Ancient(art.rows.run.metrics_path(rows_length)),
+    }
 
 
 def drs_assemble_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _find(plan.drs, wc["id"], "drs")
     length = art.length_of(wc["shape"])
-    return {"spec": _spec(art), "tiles": [str(art.tile_dir(t)) for t in art.tiles(length)],
-            "probes": [Ancient(d) for d in art.probe_parts(length)],
-            "metrics": Ancient(art.preds.run.metrics_path(length))}
+    return {
+        "spec": _spec(art),
+        "tiles": [str(art.tile_dir(t)) for t in art.tiles(length)],
+        "probes": [Ancient(d) for d in art.probe_parts(length)],
+        "metrics": Ancient(art.preds.run.metrics_path(length)),
+    }
 
 
 def twopoint_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     art = _find(plan.twopoints, wc["id"], "twopoint")
     length = art.length_of(wc["shape"])
-    return {"spec": _spec(art), "parts": [Ancient(d) for d in art.parts(length)],
-            "metrics": Ancient(art.extract.run.metrics_path(length))}
+    return {
+        "spec": _spec(art),
+        "parts": [Ancient(d) for d in art.parts(length)],
+        "metrics": Ancient(art.extract.run.metrics_path(length)),
+    }
 
 
 def cka_title(plan: Plan, wc: Wildcards) -> str:
     """Experiments whose results these are (several when they share the artifact)."""
     art = _cka(plan, wc)
-    names = [e.name for e in plan.experiments
-             if e.cka is art and str(art.assembled_dir(e.epochs, e.epochs)).endswith(wc["shape"])]
+    names = [
+        e.name
+        for e in plan.experiments
+        if e.cka is art and str(art.assembled_dir(e.epochs, e.epochs)).endswith(wc["shape"])
+    ]
     names += [f"{e.name} vs {other}" for e in plan.experiments for other, a in e.cka_cross if a is art]
     return ", ".join(names)
 
@@ -188,8 +207,12 @@ def _experiment(plan: Plan, wc: Wildcards) -> Any:
 
 def report_inputs(plan: Plan, wc: Wildcards) -> dict[str, Any]:
     exp = _experiment(plan, wc)
-    out: dict[str, Any] = {"data_spec": _spec(exp.data), "run_spec": _spec(exp.run), "metrics": str(exp.metrics),
-                           "phases": str(exp.phases)}
+    out: dict[str, Any] = {
+        "data_spec": _spec(exp.data),
+        "run_spec": _spec(exp.run),
+        "metrics": str(exp.metrics),
+        "phases": str(exp.phases),
+    }
     if exp.cka is not None:
         out["cka"] = str(exp.cka.assembled_dir(exp.epochs, exp.epochs))
     if exp.drs is not None:

@@ -95,8 +95,11 @@ def build(config: Config) -> Plan:
             epochs=max(m.section("train")["epochs"] for m in members),
             segment_epochs=seg.pop(),
             checkpoint_epochs=tuple(sorted(checkpoints)),
-            machine=(imported_files.machine(first.section("model"), first.section("train"))
-                     if spec["settings"]["model"]["arch"] == "external" else {}),
+            machine=(
+                imported_files.machine(first.section("model"), first.section("train"))
+                if spec["settings"]["model"]["arch"] == "external"
+                else {}
+            ),
         )
 
     experiments = tuple(

@@ -16,9 +16,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from repdyn.config import grids
-
-from repdyn.storage import ids
 from repdyn.plan.core import RESULTS, DataArtifact, Plan
+from repdyn.storage import ids
 
 PAIRS_FILE = "pairs.json"
 FITS_FILE = "twopoint.json"
@@ -105,7 +104,8 @@ def attach(plan: Plan) -> Plan:
     for exp in plan.experiments:
         grid = exp.experiment.section("grids")["cka"]
         spec = twopoint_spec(exp.cka.rows.id, grid)
-        art = twopoints.setdefault(ids.spec_id(spec), TwopointArtifact(
-            id=ids.spec_id(spec), spec=spec, extract=exp.cka.rows, grid=grid))
+        art = twopoints.setdefault(
+            ids.spec_id(spec), TwopointArtifact(id=ids.spec_id(spec), spec=spec, extract=exp.cka.rows, grid=grid)
+        )
         experiments.append(dataclasses.replace(exp, twopoint=art))
     return dataclasses.replace(plan, experiments=tuple(experiments), twopoints=twopoints)

@@ -7,8 +7,9 @@ may want to re-tune (the block penalty) without recomputing any tile; the report
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +29,13 @@ class LayerMeasures:
     mean_offdiag: float  # NaN-aware mean over i != j
 
     def as_dict(self) -> dict[str, Any]:
-        return {"layer": self.layer, "blocks": self.blocks.as_dict(), "plain_blocks": self.plain.as_dict(),
-                "init": self.init.as_dict() if self.init else None,
-                "mean_offdiag": finite_or_none(self.mean_offdiag)}
+        return {
+            "layer": self.layer,
+            "blocks": self.blocks.as_dict(),
+            "plain_blocks": self.plain.as_dict(),
+            "init": self.init.as_dict() if self.init else None,
+            "mean_offdiag": finite_or_none(self.mean_offdiag),
+        }
 
 
 def finite_or_none(value: float | None) -> float | None:
@@ -38,20 +43,29 @@ def finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def measure(result: SimilarityResult, penalty: float | None = None,
-            tolerance: float = 0.02) -> dict[str, LayerMeasures]:
+def measure(
+    result: SimilarityResult, penalty: float | None = None, tolerance: float = 0.02
+) -> dict[str, LayerMeasures]:
     """Blocks, init curve and mean off-diagonal similarity of every layer of a square (self) result.
 
     `penalty`: price per block (None: automatic); `tolerance`: rise that counts as the init curve turning up.
     """
     if not np.array_equal(result.row_epochs, result.col_epochs):
-        raise ValueError(f"{result.store}: rows and columns use different epoch grids; expected a self-similarity "
-                         "matrix (cross-run results go through cross_run_diagonal)")
+        raise ValueError(
+            f"{result.store}: rows and columns use different epoch grids; expected a self-similarity "
+            "matrix (cross-run results go through cross_run_diagonal)"
+        )
     epochs = [int(e) for e in result.row_epochs]
-    return {layer: LayerMeasures(layer, detect_blocks(m, epochs, penalty=penalty),
-                                 detect_blocks(m, epochs, penalty=penalty, drift=False),
-                                 _init_or_none(m, epochs, tolerance), mean_offdiag(m))
-            for layer, m in result.matrices.items()}
+    return {
+        layer: LayerMeasures(
+            layer,
+            detect_blocks(m, epochs, penalty=penalty),
+            detect_blocks(m, epochs, penalty=penalty, drift=False),
+            _init_or_none(m, epochs, tolerance),
+            mean_offdiag(m),
+        )
+        for layer, m in result.matrices.items()
+    }
 
 
 def _init_or_none(matrix: np.ndarray, epochs: list[int], tolerance: float) -> InitCurve | None:
@@ -75,6 +89,7 @@ def cross_run_diagonal(result: SimilarityResult) -> dict[str, tuple[list[int], l
 
 def transitions_text(epochs: Sequence[int], instabilities: Sequence[Sequence[int]] | None = None) -> str:
     """'13, 42 (in instability 37–43)' or '—' (a table cell): a transition inside an instability says so."""
+
     def one(epoch: int) -> str:
         span = next((s for s in instabilities or () if s[0] <= epoch <= s[1]), None)
         return f"{epoch} (in instability {span[0]}–{span[1]})" if span else str(epoch)

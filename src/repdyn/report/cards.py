@@ -7,8 +7,9 @@ table (repdyn.report.index.findings_section) stands above the cards.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from . import html as h
 from .analysis import spans_text
@@ -16,9 +17,14 @@ from .summary import cell
 
 # summary column -> header of the compact per-layer table (a column empty in every row is left out)
 LAYER_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("label", "layer"), ("cka_blocks", "CKA blocks"), ("cka_transitions", "CKA transitions (epochs)"),
-    ("cka_to_init_end", "CKA to init at the end"), ("mean_offdiag_cka", "mean CKA"),
-    ("drs_blocks", "DRS blocks"), ("drs_transitions", "DRS transitions (epochs)"), ("mean_offdiag_drs", "mean DRS"),
+    ("label", "layer"),
+    ("cka_blocks", "CKA blocks"),
+    ("cka_transitions", "CKA transitions (epochs)"),
+    ("cka_to_init_end", "CKA to init at the end"),
+    ("mean_offdiag_cka", "mean CKA"),
+    ("drs_blocks", "DRS blocks"),
+    ("drs_transitions", "DRS transitions (epochs)"),
+    ("mean_offdiag_drs", "mean DRS"),
 )
 THUMBNAIL_WIDTH = 420  # CSS pixels: two cards side by side on a wide screen
 
@@ -36,8 +42,10 @@ def headline(doc: Mapping[str, Any]) -> str:
     fit = p.get("perfect_fit_epoch")
     parts = [f"{doc['epochs']} epochs", f"perfect fit at epoch {fit}" if fit is not None else "never fits perfectly"]
     if dd:
-        parts.append(f"double-descent peak {cell(dd.get('peak_value'))} at epoch {dd['peak_epoch']} "
-                     f"(from {cell(dd.get('minimum_value'))} at {dd['minimum_epoch']})")
+        parts.append(
+            f"double-descent peak {cell(dd.get('peak_value'))} at epoch {dd['peak_epoch']} "
+            f"(from {cell(dd.get('minimum_value'))} at {dd['minimum_epoch']})"
+        )
     else:
         parts.append("no double-descent peak")
     spans = p.get("instabilities")
@@ -53,13 +61,22 @@ def thumbnail(doc: Mapping[str, Any], page_dir: Path) -> str:
     figure = "cka_panel" if (report_dir / "figures" / "cka_panel.png").is_file() else "errors"
     src = h.relative(report_dir / "figures" / f"{figure}.png", page_dir)
     page = h.relative(report_dir / "index.html", page_dir)
-    return (f'<a href="{h.esc(page)}"><img class="thumb" src="{h.esc(src)}" width="{THUMBNAIL_WIDTH}" '
-            f'alt="{h.esc(doc["name"])}: {figure.replace("_", " ")}"></a>')
+    return (
+        f'<a href="{h.esc(page)}"><img class="thumb" src="{h.esc(src)}" width="{THUMBNAIL_WIDTH}" '
+        f'alt="{h.esc(doc["name"])}: {figure.replace("_", " ")}"></a>'
+    )
 
 
 def card(doc: Mapping[str, Any], page_dir: Path) -> str:
     """One experiment on the index: name, thumbnail, headline events, per-layer table."""
     page = h.relative(Path(doc["dir"]) / "index.html", page_dir)
-    return "\n".join([f'<section class="card" id="exp-{h.esc(doc["name"])}">',
-                      f"<h3>{h.link(doc['name'], page)}</h3>", thumbnail(doc, page_dir),
-                      h.paragraph(headline(doc)), layer_table(doc["summary"]), "</section>"])
+    return "\n".join(
+        [
+            f'<section class="card" id="exp-{h.esc(doc["name"])}">',
+            f"<h3>{h.link(doc['name'], page)}</h3>",
+            thumbnail(doc, page_dir),
+            h.paragraph(headline(doc)),
+            layer_table(doc["summary"]),
+            "</section>",
+        ]
+    )

@@ -83,40 +83,78 @@ def comparison_figures(reports: Sequence[Mapping[str, Any]], out_dir: Path) -> l
                     marks[r["name"]] = visible_marks(phase_marks(r["phases"]), matrices[r["name"]][1])
             stem = f"{kind}_{layer.replace('/', '_')}"
             for fmt in FORMATS:
-                plot_layer_comparison(matrices, out_dir / f"{stem}.{fmt}", layer=labels.get(layer, layer),
-                                      label=title, marks=marks)
-            figures.append((stem, f"{title}: {labels.get(layer, layer)} across experiments",
-                            f"The {labels.get(layer, layer)} ({layer}) {title} matrix of every experiment, one colour "
-                            "scale; dashed lines: each experiment's perfect fitting and test-error peak."))
+                plot_layer_comparison(
+                    matrices, out_dir / f"{stem}.{fmt}", layer=labels.get(layer, layer), label=title, marks=marks
+                )
+            figures.append(
+                (
+                    stem,
+                    f"{title}: {labels.get(layer, layer)} across experiments",
+                    f"The {labels.get(layer, layer)} ({layer}) {title} matrix of every experiment, one colour "
+                    "scale; dashed lines: each experiment's perfect fitting and test-error peak.",
+                )
+            )
     for layer in _layers_in_common(reports, "cka"):
-        curves = {r["name"]: (r["cka"][layer]["init"]["epochs"], r["cka"][layer]["init"]["values"])
-                  for r in reports if r.get("cka") and (r["cka"].get(layer) or {}).get("init")}
+        curves = {
+            r["name"]: (r["cka"][layer]["init"]["epochs"], r["cka"][layer]["init"]["values"])
+            for r in reports
+            if r.get("cka") and (r["cka"].get(layer) or {}).get("init")
+        }
         if not curves:
             continue
         stem = f"cka_init_{layer.replace('/', '_')}"
         for fmt in FORMATS:
-            plot_curves(curves, out_dir / f"{stem}.{fmt}", title=f"{labels.get(layer, layer)}: CKA to initialisation",
-                        ylabel="CKA to the first grid epoch")
-        figures.append((stem, f"CKA to initialisation: {labels.get(layer, layer)}",
-                        "Row 0 of the layer's CKA matrix in every experiment."))
+            plot_curves(
+                curves,
+                out_dir / f"{stem}.{fmt}",
+                title=f"{labels.get(layer, layer)}: CKA to initialisation",
+                ylabel="CKA to the first grid epoch",
+            )
+        figures.append(
+            (
+                stem,
+                f"CKA to initialisation: {labels.get(layer, layer)}",
+                "Row 0 of the layer's CKA matrix in every experiment.",
+            )
+        )
     points = width_groups(reports)
     if points:
         for fmt in FORMATS:
-            plot_width_study(points, out_dir / f"width_study.{fmt}",
-                             title="first-layer CKA between initialisation and the end of training")
-        figures.append(("width_study", "Width study", "First-layer CKA between the first and the last grid epoch "
-                        "against the model width; one line per group of experiments that differ only in width."))
+            plot_width_study(
+                points,
+                out_dir / f"width_study.{fmt}",
+                title="first-layer CKA between initialisation and the end of training",
+            )
+        figures.append(
+            (
+                "width_study",
+                "Width study",
+                "First-layer CKA between the first and the last grid epoch "
+                "against the model width; one line per group of experiments that differ only in width.",
+            )
+        )
     cross: dict[str, dict[str, tuple[list[int], list[float]]]] = defaultdict(dict)
     for r in reports:
         for other, layers in (r.get("cross") or {}).items():
             for layer, c in layers.items():
-                cross[layer][f"{r['name']} vs {other}"] = (c["epochs"], [np.nan if v is None else v
-                                                                          for v in c["values"]])
+                cross[layer][f"{r['name']} vs {other}"] = (
+                    c["epochs"],
+                    [np.nan if v is None else v for v in c["values"]],
+                )
     for layer, curves in cross.items():
         stem = f"cross_{layer.replace('/', '_')}"
         for fmt in FORMATS:
-            plot_curves(curves, out_dir / f"{stem}.{fmt}", title=f"{labels.get(layer, layer)}: cross-run CKA",
-                        ylabel="CKA between the two runs at equal epochs")
-        figures.append((stem, f"Cross-run CKA: {labels.get(layer, layer)}", "CKA between independently initialised "
-                        "runs at equal epochs (cka.compare_with)."))
+            plot_curves(
+                curves,
+                out_dir / f"{stem}.{fmt}",
+                title=f"{labels.get(layer, layer)}: cross-run CKA",
+                ylabel="CKA between the two runs at equal epochs",
+            )
+        figures.append(
+            (
+                stem,
+                f"Cross-run CKA: {labels.get(layer, layer)}",
+                "CKA between independently initialised runs at equal epochs (cka.compare_with).",
+            )
+        )
     return figures

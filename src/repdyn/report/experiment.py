@@ -37,6 +37,8 @@ from .regions import draw_regions
 from .summary import summary_rows, write_tsv
 
 FORMATS = ("png", "pdf")
+
+
 def _copy_figures(src_dir: Path, stem: str, dest: Path, name: str) -> None:
     for fmt in FORMATS:
         src = src_dir / f"{stem}.{fmt}"
@@ -76,8 +78,15 @@ class ExperimentReport:
         final = [r for r in self.rows if int(r["epoch"]) == self.epochs]
         final_err = final[0]["test_err"] if final else None
         self.final_test_error = final_err if final_err is not None and math.isfinite(final_err) else None
-        self.summary = summary_rows(inputs.name, self.layers, self.labels, self.phases, self.final_test_error,
-                                    self.cka_measures, self.drs_measures)
+        self.summary = summary_rows(
+            inputs.name,
+            self.layers,
+            self.labels,
+            self.phases,
+            self.final_test_error,
+            self.cka_measures,
+            self.drs_measures,
+        )
         self.findings = experiment_measures(self.cka, self.drs, self.phases, self.rows)
         self.regions: list[dict[str, Any]] = []  # decision-region figures drawn (plane, anchors, epochs)
 
@@ -85,34 +94,62 @@ class ExperimentReport:
         return self.labels.get(layer, layer)
 
     # ------------------------------------------------------------------ figures
-    def _similarity_figures(self, fig_dir: Path, result: SimilarityResult, measures: Mapping[str, LayerMeasures],
-                            key: str) -> None:
+    def _similarity_figures(
+        self, fig_dir: Path, result: SimilarityResult, measures: Mapping[str, LayerMeasures], key: str
+    ) -> None:
         epochs = [int(e) for e in result.row_epochs]
         marks = visible_marks(phase_marks(self.phases), epochs)
         _copy_figures(result.directory, "panel", fig_dir, f"{key}_panel")
         if key == "drs":
             _copy_figures(result.directory, "probe_errors", fig_dir, "drs_probe_errors")
             if self.inputs.preds and self.inputs.planes is not None:
-                self.regions = draw_regions(fig_dir, self.inputs.preds, self.inputs.planes, epochs, self.phases,
-                                            result.layers, self.labels, self.inputs.name, FORMATS)
+                self.regions = draw_regions(
+                    fig_dir,
+                    self.inputs.preds,
+                    self.inputs.planes,
+                    epochs,
+                    self.phases,
+                    result.layers,
+                    self.labels,
+                    self.inputs.name,
+                    FORMATS,
+                )
         matrices = {self.label(layer): result.matrices[layer] for layer in result.layers}
         transitions = {self.label(layer): list(measures[layer].blocks.transitions) for layer in result.layers}
-        curves = {self.label(layer): (list(measures[layer].init.epochs), list(measures[layer].init.values))
-                  for layer in result.layers if measures[layer].init is not None}
+        curves = {
+            self.label(layer): (list(measures[layer].init.epochs), list(measures[layer].init.values))
+            for layer in result.layers
+            if measures[layer].init is not None
+        }
         first = epochs[0]
-        points = {self.label(layer): [(m.init.min_epoch, "min")] + ([(m.init.turn_up_epoch, "up")]
-                                                                     if m.init.turn_up_epoch is not None else [])
-                  for layer, m in measures.items() if m.init is not None}
+        points = {
+            self.label(layer): [(m.init.min_epoch, "min")]
+            + ([(m.init.turn_up_epoch, "up")] if m.init.turn_up_epoch is not None else [])
+            for layer, m in measures.items()
+            if m.init is not None
+        }
         for fmt in FORMATS:
-            plot_blocks_panel(matrices, epochs, transitions, fig_dir / f"{key}_blocks.{fmt}",
-                              title=f"{self.inputs.name}: {result.kind} with detected similarity blocks",
-                              label=result.kind, marks=marks)
+            plot_blocks_panel(
+                matrices,
+                epochs,
+                transitions,
+                fig_dir / f"{key}_blocks.{fmt}",
+                title=f"{self.inputs.name}: {result.kind} with detected similarity blocks",
+                label=result.kind,
+                marks=marks,
+            )
             if not curves:  # one grid epoch, or row 0 undefined in every layer: no curve to draw
                 continue
-            plot_curves(curves, fig_dir / f"{key}_init.{fmt}",
-                        title=f"{self.inputs.name}: {result.kind} to epoch {first} (initialisation)" if first == 0
-                        else f"{self.inputs.name}: {result.kind} to epoch {first}",
-                        ylabel=f"{result.kind} to epoch {first}", marks=marks, points=points)
+            plot_curves(
+                curves,
+                fig_dir / f"{key}_init.{fmt}",
+                title=f"{self.inputs.name}: {result.kind} to epoch {first} (initialisation)"
+                if first == 0
+                else f"{self.inputs.name}: {result.kind} to epoch {first}",
+                ylabel=f"{result.kind} to epoch {first}",
+                marks=marks,
+                points=points,
+            )
 
     def write(self, out_dir: str | Path) -> dict[str, Any]:
         """Write the report directory atomically; return report.json's content."""
@@ -122,9 +159,13 @@ class ExperimentReport:
             fig_dir.mkdir(parents=True)
             metric_epochs = sorted(int(r["epoch"]) for r in self.rows)
             for fmt in FORMATS:
-                plot_error_curves(self.rows, fig_dir / f"errors.{fmt}", title=f"{self.inputs.name}: error",
-                                  marks=visible_marks(phase_marks(self.phases), metric_epochs),
-                                  smoothed_test=smoothed_test_error(self.rows))
+                plot_error_curves(
+                    self.rows,
+                    fig_dir / f"errors.{fmt}",
+                    title=f"{self.inputs.name}: error",
+                    marks=visible_marks(phase_marks(self.phases), metric_epochs),
+                    smoothed_test=smoothed_test_error(self.rows),
+                )
             if self.cka:
                 self._similarity_figures(fig_dir, self.cka, self.cka_measures, "cka")
             if self.drs:
@@ -136,10 +177,12 @@ class ExperimentReport:
             for other, curves in self.cross_curves.items():
                 _copy_figures(self.cross[other].directory, "panel", fig_dir, f"cross_{other}_panel")
                 for fmt in FORMATS:
-                    plot_curves({self.label(layer): c for layer, c in curves.items()},
-                                fig_dir / f"cross_{other}.{fmt}",
-                                title=f"CKA between {self.inputs.name} and {other} at equal epochs",
-                                ylabel="cross-run CKA")
+                    plot_curves(
+                        {self.label(layer): c for layer, c in curves.items()},
+                        fig_dir / f"cross_{other}.{fmt}",
+                        title=f"CKA between {self.inputs.name} and {other} at equal epochs",
+                        ylabel="cross-run CKA",
+                    )
             doc = self.as_dict()
             atomic.write_json(tmp / "report.json", doc)
             write_tsv(tmp / "summary.tsv", self.summary)
@@ -149,22 +192,31 @@ class ExperimentReport:
     # ------------------------------------------------------------------ report.json
     def as_dict(self) -> dict[str, Any]:
         return {
-            "name": self.inputs.name, "epochs": self.epochs, "ids": self.ids,
+            "name": self.inputs.name,
+            "epochs": self.epochs,
+            "ids": self.ids,
             "settings": {stage: spec["settings"] for stage, spec in self.specs.items()},
-            "layers": self.layers, "labels": {layer: self.label(layer) for layer in self.layers},
-            "phases": self.phases, "final_test_error": self.final_test_error,
+            "layers": self.layers,
+            "labels": {layer: self.label(layer) for layer in self.layers},
+            "phases": self.phases,
+            "final_test_error": self.final_test_error,
             "stores": {stage: str(store) for stage, store in self.stores.items()},
             "cka": {layer: m.as_dict() for layer, m in self.cka_measures.items()} if self.cka_measures else None,
             "drs": {layer: m.as_dict() for layer, m in self.drs_measures.items()} if self.drs_measures else None,
-            "cross": {other: {layer: {"epochs": e, "values": [finite_or_none(v) for v in vals]}
-                              for layer, (e, vals) in curves.items()}
-                      for other, curves in self.cross_curves.items()},
+            "cross": {
+                other: {
+                    layer: {"epochs": e, "values": [finite_or_none(v) for v in vals]}
+                    for layer, (e, vals) in curves.items()
+                }
+                for other, curves in self.cross_curves.items()
+            },
             "summary": self.summary,
             "regions": self.regions,
             "twopoint": self.twopoint["table"] if self.twopoint else None,
-            "layer_pairs": {str(e): {"layers": v["layers"],
-                                     "cka": [[finite_or_none(x) for x in row] for row in v["cka"]]}
-                            for e, v in self.layer_pairs.items()},
+            "layer_pairs": {
+                str(e): {"layers": v["layers"], "cka": [[finite_or_none(x) for x in row] for row in v["cka"]]}
+                for e, v in self.layer_pairs.items()
+            },
             "findings": self.findings,
         }
 
@@ -176,6 +228,9 @@ def read_layer_pairs_dirs(dirs: Sequence[Path]) -> dict[int, dict[str, Any]]:
     out = {}
     for directory in dirs:
         matrix, layers, attrs = read_layer_pairs(Path(directory) / LAYER_PAIRS_STORE)
-        out[int(attrs["epoch"])] = {"layers": layers, "cka": matrix.tolist(),
-                                    "figure": Path(directory) / LAYER_PAIRS_FIGURE}
+        out[int(attrs["epoch"])] = {
+            "layers": layers,
+            "cka": matrix.tolist(),
+            "figure": Path(directory) / LAYER_PAIRS_FIGURE,
+        }
     return dict(sorted(out.items()))

@@ -49,8 +49,9 @@ FIT_TRANSITION = "the last layer changes phase at perfect fitting"
 
 
 # ---------------------------------------------------------------------------------------------- per experiment
-def experiment_measures(cka: Any, drs: Any, phases: Mapping[str, Any], rows: Sequence[Mapping[str, float]]
-                        ) -> dict[str, Any]:
+def experiment_measures(
+    cka: Any, drs: Any, phases: Mapping[str, Any], rows: Sequence[Mapping[str, float]]
+) -> dict[str, Any]:
     """What the findings read from one experiment (stored in its report.json under "findings").
 
     `cka`, `drs`: repdyn.report.readers.SimilarityResult or None; `phases`: the training events; `rows`: metrics.
@@ -63,12 +64,15 @@ def experiment_measures(cka: Any, drs: Any, phases: Mapping[str, Any], rows: Seq
         for layer in cka.layers:
             m = np.asarray(cka.matrices[layer], dtype=np.float64)
             back = return_to_init(m, epochs, fit, best) if fit is not None and best is not None else None
-            layers.setdefault(layer, {}).update(change=finite_or_none(weighted_change(m, epochs)),
-                                                 return_to_init=back.as_dict() if back else None)
+            layers.setdefault(layer, {}).update(
+                change=finite_or_none(weighted_change(m, epochs)), return_to_init=back.as_dict() if back else None
+            )
     if drs is not None and getattr(drs, "probe_test_err", None) is not None:
         for k, layer in enumerate(drs.layers):
-            layers.setdefault(layer, {}).update(probe_epochs=[int(e) for e in drs.row_epochs],
-                                                 probe_test_err=[float(v) for v in drs.probe_test_err[:, k]])
+            layers.setdefault(layer, {}).update(
+                probe_epochs=[int(e) for e in drs.row_epochs],
+                probe_test_err=[float(v) for v in drs.probe_test_err[:, k]],
+            )
     return {"best_epoch": best, "layers": layers}
 
 
@@ -78,23 +82,36 @@ def best_epoch(phases: Mapping[str, Any], rows: Sequence[Mapping[str, float]]) -
     if dd.get("minimum_epoch") is not None:
         return int(dd["minimum_epoch"])
     fit = phases.get("perfect_fit_epoch")
-    scored = [(float(r["test_err"]), int(r["epoch"])) for r in rows
-              if math.isfinite(float(r.get("test_err", math.nan))) and (fit is None or int(r["epoch"]) <= fit)]
+    scored = [
+        (float(r["test_err"]), int(r["epoch"]))
+        for r in rows
+        if math.isfinite(float(r.get("test_err", math.nan))) and (fit is None or int(r["epoch"]) <= fit)
+    ]
     return min(scored)[1] if scored else None
 
 
 # ---------------------------------------------------------------------------------------------- findings
-def findings_table(reports: Sequence[Mapping[str, Any]],
-                   flat_settings: Callable[[Mapping[str, Any]], dict[str, Any]],
-                   double_descent: Callable[..., Mapping[str, Any] | None],
-                   alignment_chance: Callable[[Sequence[int], int, Sequence[int]], float | None]
-                   ) -> list[dict[str, Any]]:
+def findings_table(
+    reports: Sequence[Mapping[str, Any]],
+    flat_settings: Callable[[Mapping[str, Any]], dict[str, Any]],
+    double_descent: Callable[..., Mapping[str, Any] | None],
+    alignment_chance: Callable[[Sequence[int], int, Sequence[int]], float | None],
+) -> list[dict[str, Any]]:
     """The rows of reports/findings.tsv over all reports (COLUMNS; verdict rows have layer "all")."""
     contrasts = noise_contrasts(reports, flat_settings)
     if not contrasts:
         everyone = ", ".join(r["name"] for r in reports)
-        return [finding_row(f, "all", "", "needs a noise-0 twin of a noisy experiment (equal but for data.label_noise)",
-                            "not testable", everyone) for f in (DEPTH_NOISE, RETURN_INIT, PROBE_DD, FIT_TRANSITION)]
+        return [
+            finding_row(
+                f,
+                "all",
+                "",
+                "needs a noise-0 twin of a noisy experiment (equal but for data.label_noise)",
+                "not testable",
+                everyone,
+            )
+            for f in (DEPTH_NOISE, RETURN_INIT, PROBE_DD, FIT_TRANSITION)
+        ]
     rows: list[dict[str, Any]] = []
     for contrast in contrasts:
         rows += depth_noise_rows(contrast)
@@ -107,62 +124,106 @@ def findings_table(reports: Sequence[Mapping[str, Any]],
 def depth_noise_rows(contrast: NoiseContrast) -> list[dict[str, Any]]:
     """Per layer: change with noise, without, and their difference per seed pair; then the verdict."""
     layers = _common_layers([r for pair in contrast.pairs for r in pair])
-    if len(layers) < 2 or not all(_layer(r, layer).get("change") is not None
-                                  for pair in contrast.pairs for r in pair for layer in layers):
-        return [finding_row(DEPTH_NOISE, "all", "", "needs CKA in two or more layers of both runs", "not testable",
-                            contrast.names)]
-    diffs = {layer: [_layer(n, layer)["change"] - _layer(c, layer)["change"] for n, c in contrast.pairs]
-             for layer in layers}
+    if len(layers) < 2 or not all(
+        _layer(r, layer).get("change") is not None for pair in contrast.pairs for r in pair for layer in layers
+    ):
+        return [
+            finding_row(
+                DEPTH_NOISE, "all", "", "needs CKA in two or more layers of both runs", "not testable", contrast.names
+            )
+        ]
+    diffs = {
+        layer: [_layer(n, layer)["change"] - _layer(c, layer)["change"] for n, c in contrast.pairs] for layer in layers
+    }
     rows = []
     for layer in layers:
         noisy = [_layer(n, layer)["change"] for n, _ in contrast.pairs]
         clean = [_layer(c, layer)["change"] for _, c in contrast.pairs]
-        rows.append(finding_row(DEPTH_NOISE, _label(contrast, layer),
-                                f"change {mean_sd(noisy)} with {contrast.noise:g} noise, {mean_sd(clean)} without; "
-                                f"difference {mean_sd(diffs[layer])}",
-                                "1 - log-time weighted mean off-diagonal CKA, noisy minus clean, per seed pair", "",
-                                contrast.names))
+        rows.append(
+            finding_row(
+                DEPTH_NOISE,
+                _label(contrast, layer),
+                f"change {mean_sd(noisy)} with {contrast.noise:g} noise, {mean_sd(clean)} without; "
+                f"difference {mean_sd(diffs[layer])}",
+                "1 - log-time weighted mean off-diagonal CKA, noisy minus clean, per seed pair",
+                "",
+                contrast.names,
+            )
+        )
     first, last = diffs[layers[0]], diffs[layers[-1]]
     holds = all(b > 0 and b > a for a, b in zip(first, last))
     rho = _spearman(list(range(len(layers))), [statistics.fmean(diffs[layer]) for layer in layers])
-    rows.append(finding_row(DEPTH_NOISE, "all",
-                            f"difference at {_label(contrast, layers[-1])} {mean_sd(last)}, at "
-                            f"{_label(contrast, layers[0])} {mean_sd(first)}; rank correlation with depth {rho:.2f}",
-                            "last layer's difference > 0 and > the first layer's, in every seed pair",
-                            verdict_text(holds, len(contrast.pairs)), contrast.names))
+    rows.append(
+        finding_row(
+            DEPTH_NOISE,
+            "all",
+            f"difference at {_label(contrast, layers[-1])} {mean_sd(last)}, at "
+            f"{_label(contrast, layers[0])} {mean_sd(first)}; rank correlation with depth {rho:.2f}",
+            "last layer's difference > 0 and > the first layer's, in every seed pair",
+            verdict_text(holds, len(contrast.pairs)),
+            contrast.names,
+        )
+    )
     return rows
 
 
 def return_init_rows(contrast: NoiseContrast, tolerance: float = 0.02) -> list[dict[str, Any]]:
     """Per layer and noise level: CKA to epoch 0 gained after the fit, beside CKA to the early-stopping epoch."""
     layers = _common_layers([r for pair in contrast.pairs for r in pair])
-    backs = {(side, layer): [_layer(pair[side], layer).get("return_to_init") for pair in contrast.pairs]
-             for side in (0, 1) for layer in layers}
+    backs = {
+        (side, layer): [_layer(pair[side], layer).get("return_to_init") for pair in contrast.pairs]
+        for side in (0, 1)
+        for layer in layers
+    }
     if not layers or any(b is None for b in backs[(0, layers[0])]):
-        return [finding_row(RETURN_INIT, "all", "", "needs CKA epochs after perfect fitting in the noisy runs",
-                            "not testable", contrast.names)]
+        return [
+            finding_row(
+                RETURN_INIT,
+                "all",
+                "",
+                "needs CKA epochs after perfect fitting in the noisy runs",
+                "not testable",
+                contrast.names,
+            )
+        ]
     rows = []
     for layer in layers:
         parts = []
         for side, what in ((0, f"{contrast.noise:g} noise"), (1, "no noise")):
             known = [b for b in backs[(side, layer)] if b is not None]
             if known:
-                parts.append(f"{what}: CKA to epoch 0 {mean_sd([b['rise'] for b in known], signed=True)} after the "
-                             f"fit, to the early-stopping epoch {mean_sd([b['drift'] for b in known], signed=True)}")
+                parts.append(
+                    f"{what}: CKA to epoch 0 {mean_sd([b['rise'] for b in known], signed=True)} after the "
+                    f"fit, to the early-stopping epoch {mean_sd([b['drift'] for b in known], signed=True)}"
+                )
             else:
                 parts.append(f"{what}: never fits")
-        rows.append(finding_row(RETURN_INIT, _label(contrast, layer), "; ".join(parts),
-                                "CKA(end, 0) - CKA(fit, 0) and CKA(end, best) - CKA(fit, best)", "", contrast.names))
+        rows.append(
+            finding_row(
+                RETURN_INIT,
+                _label(contrast, layer),
+                "; ".join(parts),
+                "CKA(end, 0) - CKA(fit, 0) and CKA(end, best) - CKA(fit, best)",
+                "",
+                contrast.names,
+            )
+        )
     first = first_moving_layer(contrast, layers)
     rises = [b["rise"] for b in backs[(0, first)]]
-    skipped = layers[:layers.index(first)]
-    note = (f" ({', '.join(_label(contrast, x) for x in skipped)} never moved: change below {MOVED:g})"
-            if skipped else "")
-    rows.append(finding_row(RETURN_INIT, "all",
-                            f"{_label(contrast, first)} rise after the fit {mean_sd(rises, True)}{note}",
-                            f"first moving layer's CKA to epoch 0 rises by more than {tolerance:g} after the fit, "
-                            "every noisy seed", verdict_text(all(r > tolerance for r in rises), len(rises)),
-                            contrast.names))
+    skipped = layers[: layers.index(first)]
+    note = (
+        f" ({', '.join(_label(contrast, x) for x in skipped)} never moved: change below {MOVED:g})" if skipped else ""
+    )
+    rows.append(
+        finding_row(
+            RETURN_INIT,
+            "all",
+            f"{_label(contrast, first)} rise after the fit {mean_sd(rises, True)}{note}",
+            f"first moving layer's CKA to epoch 0 rises by more than {tolerance:g} after the fit, every noisy seed",
+            verdict_text(all(r > tolerance for r in rises), len(rises)),
+            contrast.names,
+        )
+    )
     return rows
 
 
@@ -179,8 +240,9 @@ def first_moving_layer(contrast: NoiseContrast, layers: Sequence[str]) -> str:
     return layers[0]
 
 
-def probe_dd_rows(contrast: NoiseContrast, double_descent: Callable[..., Mapping[str, Any] | None]
-                  ) -> list[dict[str, Any]]:
+def probe_dd_rows(
+    contrast: NoiseContrast, double_descent: Callable[..., Mapping[str, Any] | None]
+) -> list[dict[str, Any]]:
     """Per layer: in how many runs the probe test error shows double descent, with and without noise."""
     layers = _common_layers([r for pair in contrast.pairs for r in pair])
     if not layers or any(_layer(r, layers[0]).get("probe_test_err") is None for pair in contrast.pairs for r in pair):
@@ -188,8 +250,9 @@ def probe_dd_rows(contrast: NoiseContrast, double_descent: Callable[..., Mapping
 
     def peak(report: Mapping[str, Any], layer: str) -> Mapping[str, Any] | None:
         m = _layer(report, layer)
-        return double_descent(m["probe_epochs"], m["probe_test_err"],
-                              fit_epoch=report["phases"].get("perfect_fit_epoch"))
+        return double_descent(
+            m["probe_epochs"], m["probe_test_err"], fit_epoch=report["phases"].get("perfect_fit_epoch")
+        )
 
     found = {(side, layer): [peak(pair[side], layer) for pair in contrast.pairs] for side in (0, 1) for layer in layers}
     n = len(contrast.pairs)
@@ -197,20 +260,34 @@ def probe_dd_rows(contrast: NoiseContrast, double_descent: Callable[..., Mapping
     for layer in layers:
         noisy, clean = found[(0, layer)], found[(1, layer)]
         where = ", ".join(f"{p['minimum_epoch']}->{p['peak_epoch']}" for p in noisy if p) or "none"
-        rows.append(finding_row(PROBE_DD, _label(contrast, layer),
-                                f"double descent in {sum(p is not None for p in noisy)} of {n} noisy runs "
-                                f"(minimum->peak: {where}), {sum(p is not None for p in clean)} of {n} without noise",
-                                "the double-descent rule on the probe's test error over the DRS grid", "",
-                                contrast.names))
+        rows.append(
+            finding_row(
+                PROBE_DD,
+                _label(contrast, layer),
+                f"double descent in {sum(p is not None for p in noisy)} of {n} noisy runs "
+                f"(minimum->peak: {where}), {sum(p is not None for p in clean)} of {n} without noise",
+                "the double-descent rule on the probe's test error over the DRS grid",
+                "",
+                contrast.names,
+            )
+        )
     holds = all(found[(0, layers[-1])][k] is not None and found[(0, layers[0])][k] is None for k in range(n))
-    rows.append(finding_row(PROBE_DD, "all", "", "the last layer's probe shows double descent and the first "
-                            "layer's does not, every noisy seed", verdict_text(holds, n), contrast.names))
+    rows.append(
+        finding_row(
+            PROBE_DD,
+            "all",
+            "",
+            "the last layer's probe shows double descent and the first layer's does not, every noisy seed",
+            verdict_text(holds, n),
+            contrast.names,
+        )
+    )
     return rows
 
 
-def fit_transition_rows(contrast: NoiseContrast,
-                        alignment_chance: Callable[[Sequence[int], int, Sequence[int]], float | None]
-                        ) -> list[dict[str, Any]]:
+def fit_transition_rows(
+    contrast: NoiseContrast, alignment_chance: Callable[[Sequence[int], int, Sequence[int]], float | None]
+) -> list[dict[str, Any]]:
     """Per noisy run: the last layer's CKA transition nearest the fit and the chance of so close an alignment."""
     layers = _common_layers([r for pair in contrast.pairs for r in pair])
     if not layers or any(not r.get("cka") for r in contrast.noisy):
@@ -230,11 +307,27 @@ def fit_transition_rows(contrast: NoiseContrast,
         else:
             nearest = min(transitions, key=lambda t: abs(math.log1p(t) - math.log1p(fit)))
             text = f"fit at {fit}, nearest transition {nearest}, chance of so close an alignment {chance:.3f}"
-        rows.append(finding_row(FIT_TRANSITION, _label(contrast, last), text, "transitions placed at random on "
-                                "the same log-time axis", "", report["name"]))
+        rows.append(
+            finding_row(
+                FIT_TRANSITION,
+                _label(contrast, last),
+                text,
+                "transitions placed at random on the same log-time axis",
+                "",
+                report["name"],
+            )
+        )
     holds = all(c is not None and c < ALIGNMENT_LEVEL for c in chances)
-    rows.append(finding_row(FIT_TRANSITION, "all", "", f"chance below {ALIGNMENT_LEVEL:g} in every noisy seed",
-                            verdict_text(holds, len(chances)), contrast.names))
+    rows.append(
+        finding_row(
+            FIT_TRANSITION,
+            "all",
+            "",
+            f"chance below {ALIGNMENT_LEVEL:g} in every noisy seed",
+            verdict_text(holds, len(chances)),
+            contrast.names,
+        )
+    )
     return rows
 
 
@@ -254,6 +347,7 @@ def _label(contrast: NoiseContrast, layer: str) -> str:
 
 def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
+
     def ranks(v: Sequence[float]) -> np.ndarray:
         order = np.argsort(v, kind="stable")
         r = np.empty(len(v))
@@ -267,4 +361,3 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
     if rx.std() == 0 or ry.std() == 0:
         return math.nan
     return float(np.corrcoef(rx, ry)[0, 1])
-

@@ -12,15 +12,22 @@ from repdyn.storage import atomic
 COLUMNS = ("finding", "layer", "values", "comparison", "verdict", "experiments")
 
 
-def finding_row(finding: str, layer: str, values: str, comparison: str, verdict: str, experiments: str
-                ) -> dict[str, Any]:
+def finding_row(
+    finding: str, layer: str, values: str, comparison: str, verdict: str, experiments: str
+) -> dict[str, Any]:
     """One row of the table (COLUMNS)."""
-    return {"finding": finding, "layer": layer, "values": values, "comparison": comparison, "verdict": verdict,
-            "experiments": experiments}
+    return {
+        "finding": finding,
+        "layer": layer,
+        "values": values,
+        "comparison": comparison,
+        "verdict": verdict,
+        "experiments": experiments,
+    }
 
 
 def verdict_text(holds: bool, seeds: int) -> str:
-    """"holds" or "does not hold", with how many seeds it rests on (one seed: a measurement)."""
+    """ "holds" or "does not hold", with how many seeds it rests on (one seed: a measurement)."""
     text = "holds" if holds else "does not hold"
     return f"{text} (one seed: a measurement)" if seeds < 2 else f"{text} ({seeds} seeds)"
 
@@ -35,6 +42,7 @@ def mean_sd(values: Sequence[float], signed: bool = False) -> str:
 
 def format_tsv(rows: Sequence[Mapping[str, Any]]) -> str:
     """reports/findings.tsv: a header and one line per row (tabs and newlines inside cells become spaces)."""
+
     def text(value: Any) -> str:
         return " ".join(str(value).split())
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from repdyn.config.integers import is_number
 
@@ -41,10 +42,14 @@ def esc(value: Any) -> str:
 def page(title: str, body: Iterable[str], *, nav: Sequence[tuple[str, str]] = ()) -> str:
     """A whole HTML5 document."""
     links = " ".join(f'<a href="{esc(href)}">{esc(text)}</a>' for text, href in nav)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-            + (f"<nav>{links}</nav>\n" if links else "")
-            + f"<h1>{esc(title)}</h1>\n" + "\n".join(body) + "\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        + (f"<nav>{links}</nav>\n" if links else "")
+        + f"<h1>{esc(title)}</h1>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
 
 
 def heading(text: str, level: int = 2, anchor: str | None = None) -> str:
@@ -59,7 +64,7 @@ def toc(sections: Sequence[tuple[str, str]]) -> str:
 
 
 def paragraph(text: str, css: str | None = None) -> str:
-    return f'<p{f" class={chr(34)}{esc(css)}{chr(34)}" if css else ""}>{esc(text)}</p>'
+    return f"<p{f' class={chr(34)}{esc(css)}{chr(34)}' if css else ''}>{esc(text)}</p>"
 
 
 def link(text: str, href: str) -> str:
@@ -68,6 +73,7 @@ def link(text: str, href: str) -> str:
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: bool = False) -> str:
     """A table; cells are escaped unless `raw` (cells already HTML, e.g. links). Numbers align right."""
+
     def td(value: Any) -> str:
         css = ' class="num"' if is_number(value) else ""
         return f"<td{css}>{value if raw else esc(value)}</td>"
@@ -80,8 +86,10 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: bool = F
 def figure(src: str, caption: str, *, alt: str, pdf: str | None = None) -> str:
     """An image with a caption and, when there is one, a link to the PDF version."""
     extra = f" ({link('PDF', pdf)})" if pdf else ""
-    return (f'<figure><a href="{esc(src)}"><img src="{esc(src)}" alt="{esc(alt)}"></a>'
-            f"<figcaption>{esc(caption)}{extra}</figcaption></figure>")
+    return (
+        f'<figure><a href="{esc(src)}"><img src="{esc(src)}" alt="{esc(alt)}"></a>'
+        f"<figcaption>{esc(caption)}{extra}</figcaption></figure>"
+    )
 
 
 def settings_block(title: str, settings: Mapping[str, Any]) -> str:

@@ -35,8 +35,9 @@ class NoiseContrast:
         return "; ".join(f"{n['name']} vs {c['name']}" for n, c in self.pairs)
 
 
-def noise_contrasts(reports: Sequence[Mapping[str, Any]],
-                    flat_settings: Callable[[Mapping[str, Any]], dict[str, Any]]) -> list[NoiseContrast]:
+def noise_contrasts(
+    reports: Sequence[Mapping[str, Any]], flat_settings: Callable[[Mapping[str, Any]], dict[str, Any]]
+) -> list[NoiseContrast]:
     """Noise contrasts among the reports, in the order of their first member."""
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     seen: set[str] = set()
@@ -52,8 +53,11 @@ def noise_contrasts(reports: Sequence[Mapping[str, Any]],
         settings = [flat_settings(r) for r in members]
         clean = {s.get(SEED_KEY): r for r, s in zip(members, settings) if not s.get(NOISE_KEY)}
         for level in sorted({s.get(NOISE_KEY) for s in settings if s.get(NOISE_KEY)}):
-            pairs = tuple((r, clean[s.get(SEED_KEY)]) for r, s in zip(members, settings)
-                          if s.get(NOISE_KEY) == level and s.get(SEED_KEY) in clean)
+            pairs = tuple(
+                (r, clean[s.get(SEED_KEY)])
+                for r, s in zip(members, settings)
+                if s.get(NOISE_KEY) == level and s.get(SEED_KEY) in clean
+            )
             if pairs:
                 out.append(NoiseContrast(float(level), pairs))
     return out

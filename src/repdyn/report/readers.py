@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from repdyn.storage import spec_files as artifacts
-
 from repdyn.storage import integrity
+from repdyn.storage import spec_files as artifacts
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,19 @@ class ExperimentInputs:
     layer_pairs: tuple[Path, ...] = ()  # layers x layers CKA directories results/cka/<id>/layers/e<epoch>
 
     def __post_init__(self) -> None:
-        for label, path in (("data", self.data_dir), ("run", self.run_dir), ("metrics", self.metrics),
-                            ("phases", self.phases), ("cka", self.cka), ("drs", self.drs), ("planes", self.planes),
-                            ("twopoint", self.twopoint),
-                            *(("preds", p) for p in self.preds), *(("layer_pairs", p) for p in self.layer_pairs),
-                            *self.cross.items()):
+        for label, path in (
+            ("data", self.data_dir),
+            ("run", self.run_dir),
+            ("metrics", self.metrics),
+            ("phases", self.phases),
+            ("cka", self.cka),
+            ("drs", self.drs),
+            ("planes", self.planes),
+            ("twopoint", self.twopoint),
+            *(("preds", p) for p in self.preds),
+            *(("layer_pairs", p) for p in self.layer_pairs),
+            *self.cross.items(),
+        ):
             if path is not None and not Path(path).exists():
                 raise FileNotFoundError(f"report of {self.name!r}: {label} input {path} does not exist")
 
@@ -99,8 +107,15 @@ def read_cka(directory: str | os.PathLike) -> SimilarityResult:
     from repdyn.cka.store import CKA_STORE
 
     result = open_cka(directory)
-    return SimilarityResult("CKA", result.layers, result.matrices, np.asarray(result.row_epochs),
-                            np.asarray(result.col_epochs), Path(directory) / CKA_STORE, Path(directory))
+    return SimilarityResult(
+        "CKA",
+        result.layers,
+        result.matrices,
+        np.asarray(result.row_epochs),
+        np.asarray(result.col_epochs),
+        Path(directory) / CKA_STORE,
+        Path(directory),
+    )
 
 
 def read_drs(directory: str | os.PathLike) -> SimilarityResult:
@@ -108,5 +123,13 @@ def read_drs(directory: str | os.PathLike) -> SimilarityResult:
 
     result = open_drs(directory)
     epochs = np.asarray(result.epochs)
-    return SimilarityResult("DRS", list(result.layers), result.matrices, epochs, epochs,
-                            Path(directory) / DRS_STORE, Path(directory), np.asarray(result.probe_test_err))
+    return SimilarityResult(
+        "DRS",
+        list(result.layers),
+        result.matrices,
+        epochs,
+        epochs,
+        Path(directory) / DRS_STORE,
+        Path(directory),
+        np.asarray(result.probe_test_err),
+    )

@@ -18,17 +18,25 @@ import json
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 SEED_KEY = "train.train.seed"
 TOLERANCE_EPOCHS = 2
 TOLERANCE_FRACTION = 0.1
 #: summary columns reported as mean and spread: (column, per-layer?)
 READOUTS: tuple[tuple[str, bool], ...] = (
-    ("perfect_fit_epoch", False), ("memorisation_start", False), ("test_error_min", False),
-    ("test_error_peak_epoch", False), ("test_error_peak", False), ("final_test_error", False),
-    ("cka_blocks", True), ("drs_blocks", True), ("mean_offdiag_cka", True), ("mean_offdiag_drs", True),
+    ("perfect_fit_epoch", False),
+    ("memorisation_start", False),
+    ("test_error_min", False),
+    ("test_error_peak_epoch", False),
+    ("test_error_peak", False),
+    ("final_test_error", False),
+    ("cka_blocks", True),
+    ("drs_blocks", True),
+    ("mean_offdiag_cka", True),
+    ("mean_offdiag_drs", True),
     ("cka_to_init_end", True),
 )
 COLUMNS = ("group", "readout", "layer", "per_seed", "n", "mean", "sd", "min", "max", "agreed")
@@ -53,12 +61,18 @@ def match_transitions(per_seed: Sequence[Sequence[int]]) -> list[TransitionClust
     clusters: list[dict[int, int]] = []
     for epoch, seed in pooled:
         current = clusters[-1] if clusters else None
-        if current is not None and seed not in current and epoch - min(current.values()) <= tolerance(min(current.values())):
+        if (
+            current is not None
+            and seed not in current
+            and epoch - min(current.values()) <= tolerance(min(current.values()))
+        ):
             current[seed] = epoch
         else:
             clusters.append({seed: epoch})
-    return [TransitionCluster(tuple(c.get(seed) for seed in range(len(per_seed))), len(c) == len(per_seed))
-            for c in clusters]
+    return [
+        TransitionCluster(tuple(c.get(seed) for seed in range(len(per_seed))), len(c) == len(per_seed))
+        for c in clusters
+    ]
 
 
 def spread(values: Sequence[float | None]) -> dict[str, float | int | None]:
@@ -66,8 +80,13 @@ def spread(values: Sequence[float | None]) -> dict[str, float | int | None]:
     defined = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if not defined:
         return {"n": 0, "mean": None, "sd": None, "min": None, "max": None}
-    return {"n": len(defined), "mean": statistics.fmean(defined),
-            "sd": statistics.stdev(defined) if len(defined) > 1 else None, "min": min(defined), "max": max(defined)}
+    return {
+        "n": len(defined),
+        "mean": statistics.fmean(defined),
+        "sd": statistics.stdev(defined) if len(defined) > 1 else None,
+        "min": min(defined),
+        "max": max(defined),
+    }
 
 
 def replicate_groups(reports: Sequence[Mapping[str, Any]], flat_settings) -> list[list[Mapping[str, Any]]]:
@@ -94,7 +113,9 @@ def replicate_rows(group: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows.append(_row(name, "instabilities (count)", "", instability_counts))
     for column, per_layer in READOUTS:
         for layer in layers if per_layer else layers[:1]:
-            rows.append(_row(name, column, layer if per_layer else "", [rows_[layer].get(column) for rows_ in by_layer]))
+            rows.append(
+                _row(name, column, layer if per_layer else "", [rows_[layer].get(column) for rows_ in by_layer])
+            )
     for kind in ("cka", "drs"):
         for layer in layers:
             transitions = [rows_[layer].get(f"{kind}_transitions") for rows_ in by_layer]
@@ -108,12 +129,19 @@ def replicate_rows(group: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _row(group: str, readout: str, layer: str, values: Sequence[Any]) -> dict[str, Any]:
-    return {"group": group, "readout": readout, "layer": layer, "per_seed": list(values), **spread(values),
-            "agreed": None}
+    return {
+        "group": group,
+        "readout": readout,
+        "layer": layer,
+        "per_seed": list(values),
+        **spread(values),
+        "agreed": None,
+    }
 
 
 def format_tsv(rows: Sequence[Mapping[str, Any]]) -> str:
     """The replicate table as TSV: per_seed ';'-separated (empty where a seed has no value)."""
+
     def text(value: Any) -> str:
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             return ""

@@ -22,23 +22,46 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from repdyn.storage import atomic
 
 from .analysis import LayerMeasures
 
 COLUMNS: tuple[str, ...] = (
-    "experiment", "layer", "label", "perfect_fit_epoch", "instabilities", "memorisation_start", "memorisation_end",
-    "test_error_min_epoch", "test_error_min", "test_error_peak_epoch", "test_error_peak",
-    "final_test_error", "cka_blocks", "cka_transitions", "drs_blocks", "drs_transitions", "mean_offdiag_cka",
-    "mean_offdiag_drs", "cka_to_init_end", "first_layer_cka_to_init_end",
+    "experiment",
+    "layer",
+    "label",
+    "perfect_fit_epoch",
+    "instabilities",
+    "memorisation_start",
+    "memorisation_end",
+    "test_error_min_epoch",
+    "test_error_min",
+    "test_error_peak_epoch",
+    "test_error_peak",
+    "final_test_error",
+    "cka_blocks",
+    "cka_transitions",
+    "drs_blocks",
+    "drs_transitions",
+    "mean_offdiag_cka",
+    "mean_offdiag_drs",
+    "cka_to_init_end",
+    "first_layer_cka_to_init_end",
 )
 
 
-def summary_rows(name: str, layers: Sequence[str], labels: Mapping[str, str], phases: Mapping[str, Any],
-                 final_test_error: float | None, cka: Mapping[str, LayerMeasures] | None,
-                 drs: Mapping[str, LayerMeasures] | None) -> list[dict[str, Any]]:
+def summary_rows(
+    name: str,
+    layers: Sequence[str],
+    labels: Mapping[str, str],
+    phases: Mapping[str, Any],
+    final_test_error: float | None,
+    cka: Mapping[str, LayerMeasures] | None,
+    drs: Mapping[str, LayerMeasures] | None,
+) -> list[dict[str, Any]]:
     """The rows of one experiment, in layer order."""
     first_init = cka[layers[0]].init if cka and layers and layers[0] in cka else None
     first = first_init.end_value if first_init else None
@@ -48,24 +71,30 @@ def summary_rows(name: str, layers: Sequence[str], labels: Mapping[str, str], ph
     for layer in layers:
         c = cka.get(layer) if cka else None
         d = drs.get(layer) if drs else None
-        rows.append({
-            "experiment": name, "layer": layer, "label": labels.get(layer, layer),
-            "perfect_fit_epoch": phases.get("perfect_fit_epoch"),
-            "instabilities": [f"{a}-{b}" for a, b in phases.get("instabilities") or []],
-            "memorisation_start": memorisation[0], "memorisation_end": memorisation[1],
-            "test_error_min_epoch": dd.get("minimum_epoch"), "test_error_min": dd.get("minimum_value"),
-            "test_error_peak_epoch": phases.get("test_error_peak_epoch"),
-            "test_error_peak": phases.get("test_error_peak"),
-            "final_test_error": final_test_error,
-            "cka_blocks": len(c.blocks.ranges) if c else None,
-            "cka_transitions": list(c.blocks.transitions) if c else None,
-            "drs_blocks": len(d.blocks.ranges) if d else None,
-            "drs_transitions": list(d.blocks.transitions) if d else None,
-            "mean_offdiag_cka": c.mean_offdiag if c else None,
-            "mean_offdiag_drs": d.mean_offdiag if d else None,
-            "cka_to_init_end": c.init.end_value if c and c.init else None,
-            "first_layer_cka_to_init_end": first,
-        })
+        rows.append(
+            {
+                "experiment": name,
+                "layer": layer,
+                "label": labels.get(layer, layer),
+                "perfect_fit_epoch": phases.get("perfect_fit_epoch"),
+                "instabilities": [f"{a}-{b}" for a, b in phases.get("instabilities") or []],
+                "memorisation_start": memorisation[0],
+                "memorisation_end": memorisation[1],
+                "test_error_min_epoch": dd.get("minimum_epoch"),
+                "test_error_min": dd.get("minimum_value"),
+                "test_error_peak_epoch": phases.get("test_error_peak_epoch"),
+                "test_error_peak": phases.get("test_error_peak"),
+                "final_test_error": final_test_error,
+                "cka_blocks": len(c.blocks.ranges) if c else None,
+                "cka_transitions": list(c.blocks.transitions) if c else None,
+                "drs_blocks": len(d.blocks.ranges) if d else None,
+                "drs_transitions": list(d.blocks.transitions) if d else None,
+                "mean_offdiag_cka": c.mean_offdiag if c else None,
+                "mean_offdiag_drs": d.mean_offdiag if d else None,
+                "cka_to_init_end": c.init.end_value if c and c.init else None,
+                "first_layer_cka_to_init_end": first,
+            }
+        )
     return rows
 
 

@@ -13,13 +13,14 @@ module opens them as labelled xarray data and says which exist.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from repdyn.results import history
 from repdyn.plan.core import INDEX, REPORTS
+from repdyn.results import history
 
 # stage -> (key in an index entry, path key inside it, what marks it finished, shown as)
 STAGES: dict[str, tuple[str, str, str, str]] = {
@@ -106,8 +107,9 @@ def open_experiment(name: str, root: str | Path = ".") -> ExperimentResults:
     """One experiment's results by its name in the config (ValueError lists the known names)."""
     known = experiments(root)
     if name not in known:
-        raise ValueError(f"no experiment {name!r} in {Path(root) / INDEX} "
-                         f"(known: {', '.join(known) or 'none; run snakemake first'})")
+        raise ValueError(
+            f"no experiment {name!r} in {Path(root) / INDEX} (known: {', '.join(known) or 'none; run snakemake first'})"
+        )
     return ExperimentResults(name, known[name], Path(root))
 
 

@@ -9,8 +9,9 @@ page exists. Read at parse time: one small JSON file and one stat per earlier ex
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from repdyn.plan.core import INDEX, REPORTS
 
@@ -25,8 +26,9 @@ def recorded(path: str | Path = INDEX) -> dict[str, Any]:
     try:
         return dict(json.loads(path.read_text())["experiments"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a results index ({exc}); delete it and rerun to rebuild it from the "
-                         "current config") from None
+        raise ValueError(
+            f"{path}: not a results index ({exc}); delete it and rerun to rebuild it from the current config"
+        ) from None
 
 
 def merged_index(current: Mapping[str, Any], path: str | Path = INDEX) -> dict[str, Any]:
@@ -38,5 +40,8 @@ def merged_index(current: Mapping[str, Any], path: str | Path = INDEX) -> dict[s
 
 def earlier_reports(index: Mapping[str, Any], current_names: set[str], reports: str | Path = REPORTS) -> list[str]:
     """Report directories of indexed experiments outside the current config whose page was written."""
-    return [str(Path(reports) / "experiments" / name) for name in index["experiments"]
-            if name not in current_names and (Path(reports) / "experiments" / name / REPORT_FILE).is_file()]
+    return [
+        str(Path(reports) / "experiments" / name)
+        for name in index["experiments"]
+        if name not in current_names and (Path(reports) / "experiments" / name / REPORT_FILE).is_file()
+    ]

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from repdyn.scheduling import rule_table as rules
 from repdyn.plan import Plan
 from repdyn.plan.core import ExperimentPlan, RunArtifact
+from repdyn.scheduling import rule_table as rules
 from repdyn.tiling.names import tile_name
 
 # Rule order of the Snakefile's stages (for printing), and the rules run inside the Snakemake process.
@@ -52,8 +52,12 @@ def _pos(epoch: int) -> str:
 def _run_jobs(plan: Plan, run: RunArtifact, length: int) -> set[Job]:
     """Data, init and the training segments through `length`, with their specs."""
     data = plan.data[run.data_id]
-    out = {job("spec", stage="data", id=data.id), job("prepare_data", id=data.id),
-           job("spec", stage="train", id=run.id), job("init", run=run.id)}
+    out = {
+        job("spec", stage="data", id=data.id),
+        job("prepare_data", id=data.id),
+        job("spec", stage="train", id=run.id),
+        job("init", run=run.id),
+    }
     out |= {job("train_segment", run=run.id, start=_pos(s), end=_pos(e)) for s, e in run.segments_through(length)}
     return out
 
@@ -61,8 +65,11 @@ def _run_jobs(plan: Plan, run: RunArtifact, length: int) -> set[Job]:
 def _parts(artifact: Any, rule: str, epochs: Iterable[int]) -> set[Job]:
     """Per-segment parts (extraction, probes, predictions) holding any of `epochs`."""
     wanted = set(epochs)
-    return {job(rule, id=artifact.id, start=_pos(s), end=_pos(e))
-            for s, e, inside in artifact.parts if wanted.intersection(inside)}
+    return {
+        job(rule, id=artifact.id, start=_pos(s), end=_pos(e))
+        for s, e, inside in artifact.parts
+        if wanted.intersection(inside)
+    }
 
 
 def _cka_jobs(plan: Plan, exp: ExperimentPlan) -> set[Job]:
@@ -71,13 +78,18 @@ def _cka_jobs(plan: Plan, exp: ExperimentPlan) -> set[Job]:
     pairs += [(art, plan.experiment(other)) for other, art in exp.cka_cross]
     for art, col_exp in pairs:
         rows, cols = art.epochs(exp.epochs, col_exp.epochs)
-        out |= {job("spec", stage=art.stage, id=art.id), job("spec", stage="extract", id=art.rows.id),
-                job("spec", stage="extract", id=art.cols.id)}
+        out |= {
+            job("spec", stage=art.stage, id=art.id),
+            job("spec", stage="extract", id=art.rows.id),
+            job("spec", stage="extract", id=art.cols.id),
+        }
         out |= _parts(art.rows, "extract_segment", rows) | _parts(art.cols, "extract_segment", cols)
         out |= {j for extract in (art.rows, art.cols) for j in _pairs_jobs(plan, extract)}
         out |= _run_jobs(plan, art.cols.run, col_exp.epochs)
-        out |= {job("cka_tile", stage=art.stage, id=art.id, tile=tile_name(t))
-                for t in art.tiles(exp.epochs, col_exp.epochs)}
+        out |= {
+            job("cka_tile", stage=art.stage, id=art.id, tile=tile_name(t))
+            for t in art.tiles(exp.epochs, col_exp.epochs)
+        }
         shape = art.assembled_dir(exp.epochs, col_exp.epochs).name
         out.add(job("cka_assemble", stage=art.stage, id=art.id, shape=shape))
         out.add(job("run_metrics", run=art.rows.run.id, end=_pos(exp.epochs)))
@@ -95,8 +107,10 @@ def _twopoint_jobs(exp: ExperimentPlan) -> set[Job]:
     art = exp.twopoint
     if art is None:
         return set()
-    return {job("spec", stage="twopoint", id=art.id),
-            job("twopoint_fit", id=art.id, shape=art.result_dir(exp.epochs).name)}
+    return {
+        job("spec", stage="twopoint", id=art.id),
+        job("twopoint_fit", id=art.id, shape=art.result_dir(exp.epochs).name),
+    }
 
 
 def _drs_jobs(exp: ExperimentPlan) -> set[Job]:
@@ -105,9 +119,13 @@ def _drs_jobs(exp: ExperimentPlan) -> set[Job]:
         return set()
     preds, probe, planes = art.preds, art.preds.probe, art.preds.planes
     epochs = art.epochs(exp.epochs)
-    out = {job("spec", stage="drs", id=art.id), job("spec", stage="preds", id=preds.id),
-           job("spec", stage="probe", id=probe.id), job("spec", stage="planes", id=planes.id),
-           job("make_planes", id=planes.id)}
+    out = {
+        job("spec", stage="drs", id=art.id),
+        job("spec", stage="preds", id=preds.id),
+        job("spec", stage="probe", id=probe.id),
+        job("spec", stage="planes", id=planes.id),
+        job("make_planes", id=planes.id),
+    }
     out |= _parts(preds, "planes_eval", epochs) | _parts(probe, "probe_segment", epochs)
     out |= {job("drs_tile", id=art.id, tile=tile_name(t)) for t in art.tiles(exp.epochs)}
     out.add(job("drs_assemble", id=art.id, shape=art.assembled_dir(exp.epochs).name))

@@ -10,7 +10,8 @@ too large and it waits in the queue. The estimate comes from repdyn.cost.model (
     growth        = RETRY_GROWTH ** (attempt - 1)
 
 where `seconds` is repdyn.cost.model.seconds of the job's work on one GPU (GPU rules with device: cuda) or on
-`threads` CPU cores (threads and GPU rules: repdyn.scheduling.rule_table). GPU rules ask for `gpu=1` and `cpus_per_gpu=threads` only when the
+`threads` CPU cores (threads and GPU rules: repdyn.scheduling.rule_table). GPU rules ask for `gpu=1` and
+`cpus_per_gpu=threads` only when the
 config says device: cuda; with auto or cpu they are CPU jobs (auto would find no GPU in an allocation
 without one). On SLURM they then also go to $REPDYN_GPU_PARTITION (default "gpu") and, when
 $REPDYN_GPU_MODEL is set, ask for that model (--gpus=<model>:1): both are set here, not in the profile,
@@ -31,11 +32,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from repdyn.cost import model as cost
-
-from repdyn.scheduling import rule_table as rules
 from repdyn.config.integers import require_int
+from repdyn.cost import model as cost
 from repdyn.plan import Plan
+from repdyn.scheduling import rule_table as rules
 
 GPU_RULES = rules.GPU_RULES
 CLUSTER_RULES: tuple[str, ...] = rules.MODELLED  # every rule with a work estimate has resources

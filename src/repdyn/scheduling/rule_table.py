@@ -1,6 +1,7 @@
 """The workflow's rules in one table: per rule its stage, GPU or not, local or not, threads, work estimate.
 
-Why: the cost model (repdyn.cost.model), the resources (repdyn.scheduling.resources) and the job counts (repdyn.scheduling.jobs)
+Why: the cost model (repdyn.cost.model), the resources (repdyn.scheduling.resources) and the job counts
+(repdyn.scheduling.jobs)
 all need these facts; kept here once, they cannot drift apart. tests/test_rules.py checks the table
 against `snakemake --list-rules` and against the `threads:` and `localrule:` of every rule in
 workflow/rules/*.smk and the Snakefile.
@@ -9,7 +10,8 @@ workflow/rules/*.smk and the Snakefile.
 - gpu: the rule runs the network and asks for a GPU when the config says `device: cuda`.
 - local: `localrule: True`; the job runs in the Snakemake process, never in the cluster's queue.
 - threads: CONFIG (the config's `threads`) or a fixed number, as in the rule's `threads:`.
-- work: the repdyn.cost.work or repdyn.cost.matrix_work estimate of one job (None: too small to model; such a rule is local).
+- work: the repdyn.cost.work or repdyn.cost.matrix_work estimate of one job (None: too small to model; such a rule
+is local).
 Order: the Snakefile's stages, which is how tables are printed.
 """
 

@@ -1,1 +1,2 @@
-"""Storage and integrity: atomic writes, content ids, checksums, input checks and the Zarr layout helpers every store shares."""
+"""Storage and integrity: atomic writes, content ids, checksums, input checks and the Zarr layout helpers every
+store shares."""

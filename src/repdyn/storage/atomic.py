@@ -14,8 +14,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from repdyn.storage.temporaries import TMP_PREFIX, remove_path, remove_stale
 
@@ -84,6 +85,7 @@ def write_text(dest: str | os.PathLike, text: str, record: bool = True) -> None:
 def write_json(dest: str | os.PathLike, obj: Any) -> None:
     """Write JSON (sorted keys, indented: meant to be read by people) atomically."""
     write_text(dest, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
 
 def torch_save(obj: Any, dest: str | os.PathLike) -> None:
     """torch.save to a temporary name, then rename into place."""

@@ -23,9 +23,9 @@ import json
 import os
 import secrets
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from repdyn.storage.temporaries import TMP_PREFIX, remove_stale
 

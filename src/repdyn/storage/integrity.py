@@ -26,20 +26,23 @@ _END = r"e[0-9]{6}"
 # The outputs of the workflow's rules (workflow/rules/*.smk), relative to the directory Snakemake runs in:
 # what one job writes, records and rebuilds as a whole. The workflow test checks that this table finds
 # exactly the artifacts a run writes.
-ARTIFACT_PATTERNS = tuple(re.compile(rf"(?:^|/)(?:{pattern})$") for pattern in (
-    r"results/index\.json",
-    rf"results/[a-z_]+/{_ID}/spec\.json",
-    rf"results/data/{_ID}/dataset\.h5",
-    rf"results/train/{_ID}/(?:init|segments/{_PART})",
-    rf"results/train/{_ID}/metrics/{_END}\.(?:tsv|phases\.json)",
-    rf"results/(?:extract|probe|preds)/{_ID}/{_PART}",
-    rf"results/(?:cka|cka_cross|drs)/{_ID}/tiles/{_PART}_{_PART}",
-    rf"results/(?:cka|cka_cross|drs|twopoint)/{_ID}/{_END}(?:x[0-9]{{6}})?",
-    rf"results/cka/{_ID}/layers/{_END}",
-    rf"results/pairs/{_ID}/pairs\.json",
-    rf"results/planes/{_ID}/planes\.zarr",
-    r"reports/(?:index\.html|summary\.tsv|findings\.tsv|compare|experiments/[^/]+)",
-))
+ARTIFACT_PATTERNS = tuple(
+    re.compile(rf"(?:^|/)(?:{pattern})$")
+    for pattern in (
+        r"results/index\.json",
+        rf"results/[a-z_]+/{_ID}/spec\.json",
+        rf"results/data/{_ID}/dataset\.h5",
+        rf"results/train/{_ID}/(?:init|segments/{_PART})",
+        rf"results/train/{_ID}/metrics/{_END}\.(?:tsv|phases\.json)",
+        rf"results/(?:extract|probe|preds)/{_ID}/{_PART}",
+        rf"results/(?:cka|cka_cross|drs)/{_ID}/tiles/{_PART}_{_PART}",
+        rf"results/(?:cka|cka_cross|drs|twopoint)/{_ID}/{_END}(?:x[0-9]{{6}})?",
+        rf"results/cka/{_ID}/layers/{_END}",
+        rf"results/pairs/{_ID}/pairs\.json",
+        rf"results/planes/{_ID}/planes\.zarr",
+        r"reports/(?:index\.html|summary\.tsv|findings\.tsv|compare|experiments/[^/]+)",
+    )
+)
 
 
 class CorruptInput(ValueError):
@@ -84,8 +87,10 @@ def problem_line(problems: list[checksums.Problem]) -> str:
     """One line for a failing artifact: its first problem, how many more, the command that rebuilds it."""
     first = problems[0]
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"input {shown(first.artifact)} is damaged ({first.file}: {first.what}{more}); " \
-           f"rebuild it: {rebuild_command(first.artifact)}"
+    return (
+        f"input {shown(first.artifact)} is damaged ({first.file}: {first.what}{more}); "
+        f"rebuild it: {rebuild_command(first.artifact)}"
+    )
 
 
 _checked: set[Path] = set()

@@ -6,12 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from repdyn.storage import atomic
-
-from repdyn.storage import ids
-
-from repdyn.storage import integrity
 from repdyn.plan.core import RESULTS
+from repdyn.storage import atomic, ids, integrity
 
 SPEC_NAME = "spec.json"
 

@@ -1,6 +1,7 @@
 """Names of the temporaries repdyn writes next to a destination, and the cleanup of a killed writer's ones.
 
-Kept apart from repdyn.storage.atomic so that the checksum manifests (repdyn.storage.checksums), which atomic_path records,
+Kept apart from repdyn.storage.atomic so that the checksum manifests (repdyn.storage.checksums), which atomic_path
+records,
 can use the same naming without importing atomic.
 """
 

@@ -19,9 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from repdyn.storage import checksums
-
-from repdyn.storage import integrity
+from repdyn.storage import checksums, integrity
 from repdyn.storage.atomic import TMP_PREFIX
 
 DEFAULT_PATHS = ("results", "reports")
@@ -97,8 +95,13 @@ class Progress:
     def show(self, final: bool = False) -> None:
         self.shown = time.monotonic()
         end = "\n" if final or not self.stream.isatty() else "\r"
-        print(f"repdyn verify: {self.done_files}/{self.files} files, {_gb(self.done_bytes)}/{_gb(self.total)} GB, "
-              f"{self.rate() / 1e6:.0f} MB/s", end=end, file=self.stream, flush=True)
+        print(
+            f"repdyn verify: {self.done_files}/{self.files} files, {_gb(self.done_bytes)}/{_gb(self.total)} GB, "
+            f"{self.rate() / 1e6:.0f} MB/s",
+            end=end,
+            file=self.stream,
+            flush=True,
+        )
 
 
 def _gb(n: int) -> str:
@@ -163,8 +166,10 @@ def run(given: list[str], *, record_missing: bool = False, quick: bool = False, 
         targets = " ".join(integrity.shown(a) for a in damaged)
         print(f"rebuild: rm -rf {targets} && snakemake {targets}")
     elapsed = time.monotonic() - progress.started
-    print(f"repdyn verify: {len(found.checks)} artifacts, {progress.done_files} files, {_gb(progress.done_bytes)} GB "
-          f"hashed in {elapsed:.1f} s: {len(damaged)} damaged, {len(found.unrecorded)} files in no manifest"
-          + (f", {len(found.temporaries)} temporaries of unfinished jobs ignored" if found.temporaries else ""),
-          file=sys.stderr)
+    print(
+        f"repdyn verify: {len(found.checks)} artifacts, {progress.done_files} files, {_gb(progress.done_bytes)} GB "
+        f"hashed in {elapsed:.1f} s: {len(damaged)} damaged, {len(found.unrecorded)} files in no manifest"
+        + (f", {len(found.temporaries)} temporaries of unfinished jobs ignored" if found.temporaries else ""),
+        file=sys.stderr,
+    )
     return 1 if damaged or found.unrecorded else 0

@@ -19,7 +19,8 @@ A store that holds per-layer matrices in a group (`cka/<layer>`, the unlabelled 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import zarr
@@ -36,8 +37,10 @@ VARIABLES: dict[str, dict[str, str]] = {
     "row_layer": {"long_name": "analysed layer of the row"},
     "col_layer": {"long_name": "analysed layer of the column"},
     "cka": {"long_name": "linear CKA between the layer's representations at two epochs", "units": "1"},
-    "drs": {"long_name": "decision-region similarity: fraction of plane points on which two epochs' probes agree",
-            **_FRACTION},
+    "drs": {
+        "long_name": "decision-region similarity: fraction of plane points on which two epochs' probes agree",
+        **_FRACTION,
+    },
     "agreement": {"long_name": "plane points on which two epochs' probes predict the same class", "units": "points"},
     "probe_train_err": {"long_name": "linear-probe error on the training set (the probe's labels)", **_FRACTION},
     "probe_test_err": {"long_name": "linear-probe error on the evaluation test subset", **_FRACTION},
@@ -97,16 +100,16 @@ def matrix_chunks(shape: Sequence[int]) -> tuple[int, ...]:
 def add_names(group: zarr.Group, name: str, names: Sequence[str]) -> None:
     """A coordinate of names as variable-length UTF-8 (Zarr v3's "string" type; fixed-width numpy
     unicode has no stable v3 encoding)."""
-    array = group.create_array(name, shape=(len(names),), dtype=str, dimension_names=(name,),
-                               attributes=attrs(name))
+    array = group.create_array(name, shape=(len(names),), dtype=str, dimension_names=(name,), attributes=attrs(name))
     array[:] = np.asarray(list(names), dtype=object)
 
 
 def add_index(group: zarr.Group, name: str, values: Sequence[int] | np.ndarray) -> None:
     """An integer coordinate (positions, or the indices an axis stands for)."""
     values = np.asarray(values, dtype=np.int64)
-    array = group.create_array(name, shape=values.shape, dtype="int64", fill_value=0, dimension_names=(name,),
-                               attributes=attrs(name))
+    array = group.create_array(
+        name, shape=values.shape, dtype="int64", fill_value=0, dimension_names=(name,), attributes=attrs(name)
+    )
     array[...] = values
 
 

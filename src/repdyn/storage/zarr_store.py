@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import zarr
@@ -30,16 +31,30 @@ def create_group(path: str | os.PathLike, attrs: Mapping[str, Any]) -> zarr.Grou
     return group
 
 
-def add_array(group: zarr.Group, name: str, data: np.ndarray | None = None, *, shape=None, dtype=None,
-              chunks=None, dims: Sequence[str], attrs: Mapping[str, Any] | None = None,
-              compress: bool = True) -> zarr.Array:
+def add_array(
+    group: zarr.Group,
+    name: str,
+    data: np.ndarray | None = None,
+    *,
+    shape=None,
+    dtype=None,
+    chunks=None,
+    dims: Sequence[str],
+    attrs: Mapping[str, Any] | None = None,
+    compress: bool = True,
+) -> zarr.Array:
     """Create an array (optionally filled), with dimension names so xarray/zarr users see the axes;
     `compress` False stores its chunks as plain bytes (for data that does not compress)."""
     if data is not None:
         shape, dtype = data.shape, data.dtype
     array = group.create_array(
-        name, shape=shape, dtype=dtype, chunks=chunks or shape, compressors=_COMPRESSOR if compress else None,
-        fill_value=np.nan if np.dtype(dtype).kind == "f" else 0, dimension_names=tuple(dims),
+        name,
+        shape=shape,
+        dtype=dtype,
+        chunks=chunks or shape,
+        compressors=_COMPRESSOR if compress else None,
+        fill_value=np.nan if np.dtype(dtype).kind == "f" else 0,
+        dimension_names=tuple(dims),
         attributes=dict(attrs or {}),
     )
     if data is not None:
@@ -53,8 +68,14 @@ def plain_chunk_dir(array: zarr.Array) -> Path | None:
     metadata = array.metadata
     store = array.store_path.store
     codecs = getattr(metadata, "codecs", None)
-    if (getattr(metadata, "zarr_format", None) != 3 or not isinstance(store, LocalStore) or array.shards is not None
-            or codecs is None or len(codecs) != 1 or not isinstance(codecs[0], BytesCodec)):
+    if (
+        getattr(metadata, "zarr_format", None) != 3
+        or not isinstance(store, LocalStore)
+        or array.shards is not None
+        or codecs is None
+        or len(codecs) != 1
+        or not isinstance(codecs[0], BytesCodec)
+    ):
         return None
     endian = codecs[0].endian
     if array.dtype.itemsize > 1 and (endian is None or endian.value != sys.byteorder):
@@ -88,20 +109,34 @@ def consolidate(path: str | os.PathLike) -> None:
         zarr.consolidate_metadata(str(path))
 
 
-def add_epoch_axes(group: zarr.Group, row_epochs: Sequence[int], col_epochs: Sequence[int],
-                   layers: Sequence[str]) -> None:
+def add_epoch_axes(
+    group: zarr.Group, row_epochs: Sequence[int], col_epochs: Sequence[int], layers: Sequence[str]
+) -> None:
     """The coordinates of a matrix store: row and column epochs, layer names."""
     for name, epochs in (("row_epoch", row_epochs), ("col_epoch", col_epochs)):
         add_array(group, name, np.asarray(epochs, dtype=np.int64), dims=(name,), attrs=labels.attrs(name))
     labels.add_names(group, "layer", layers)
 
 
-def add_matrices(group: zarr.Group, name: str, matrices: Mapping[str, np.ndarray], dtype: str,
-                 convert: Callable[[np.ndarray], np.ndarray] | None = None, **extra: Any) -> None:
+def add_matrices(
+    group: zarr.Group,
+    name: str,
+    matrices: Mapping[str, np.ndarray],
+    dtype: str,
+    convert: Callable[[np.ndarray], np.ndarray] | None = None,
+    **extra: Any,
+) -> None:
     """The matrices of all layers as one (layer, row_epoch, col_epoch) array, written layer by layer
     (`convert`, e.g. counts -> fractions, is applied to one layer at a time)."""
     shape = (len(matrices), *np.shape(next(iter(matrices.values()))))
-    array = add_array(group, name, shape=shape, dtype=dtype, chunks=labels.matrix_chunks(shape),
-                      dims=labels.MATRIX_DIMS, attrs=labels.attrs(name, **extra))
+    array = add_array(
+        group,
+        name,
+        shape=shape,
+        dtype=dtype,
+        chunks=labels.matrix_chunks(shape),
+        dims=labels.MATRIX_DIMS,
+        attrs=labels.attrs(name, **extra),
+    )
     for i, matrix in enumerate(matrices.values()):
         array[i] = np.asarray(convert(matrix) if convert else matrix, dtype=dtype)

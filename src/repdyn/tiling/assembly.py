@@ -18,8 +18,14 @@ from repdyn.storage import atomic
 TileBlocks = tuple[Mapping[str, np.ndarray], Sequence[int], Sequence[int]]  # {layer: block}, row and column epochs
 
 
-def place_tiles(tiles: Iterable[TileBlocks], row_epochs: Sequence[int], col_epochs: Sequence[int], symmetric: bool,
-                fill: float | int, dtype: type) -> dict[str, np.ndarray]:
+def place_tiles(
+    tiles: Iterable[TileBlocks],
+    row_epochs: Sequence[int],
+    col_epochs: Sequence[int],
+    symmetric: bool,
+    fill: float | int,
+    dtype: type,
+) -> dict[str, np.ndarray]:
     """{layer: (len(row_epochs), len(col_epochs)) matrix} with every tile's blocks in place."""
     row_pos = {e: i for i, e in enumerate(row_epochs)}
     col_pos = {e: i for i, e in enumerate(col_epochs)}
@@ -39,7 +45,9 @@ def place_tiles(tiles: Iterable[TileBlocks], row_epochs: Sequence[int], col_epoc
             covered[np.ix_(c, r)] = True
     if not covered.all():
         missing = np.argwhere(~covered)[0]
-        raise ValueError(f"tiles do not cover the matrix: cell ({row_epochs[missing[0]]}, {col_epochs[missing[1]]}) is missing")
+        raise ValueError(
+            f"tiles do not cover the matrix: cell ({row_epochs[missing[0]]}, {col_epochs[missing[1]]}) is missing"
+        )
     return matrices
 
 

@@ -55,10 +55,10 @@ class EpochDraw:
     offsets: torch.Tensor
     flips: torch.Tensor
 
-    def to(self, device: torch.device) -> "EpochDraw":
+    def to(self, device: torch.device) -> EpochDraw:
         return EpochDraw(self.order.to(device), self.offsets.to(device), self.flips.to(device))
 
-    def slice(self, start: int, stop: int) -> "EpochDraw":
+    def slice(self, start: int, stop: int) -> EpochDraw:
         return EpochDraw(self.order[start:stop], self.offsets[start:stop], self.flips[start:stop])
 
 

@@ -9,15 +9,16 @@ loads anywhere.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from repdyn.storage.atomic import torch_save
-from repdyn.machine.devices import resolve_device
-from repdyn.storage.integrity import require
 from repdyn.config.integers import is_int
+from repdyn.machine.devices import resolve_device
+from repdyn.storage.atomic import torch_save
+from repdyn.storage.integrity import require
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.pt"
@@ -118,9 +119,12 @@ def build_model(run: Mapping[str, Any], dataset: Any) -> torch.nn.Module:
     if model_settings["arch"] == "external":  # its module is on sys.path (PYTHONPATH: repdyn.machine.settings.export)
         from repdyn.imports.external import build_external
 
-        return build_external(model_settings, _geometry(dataset, "in_channels"), _geometry(dataset, "image_size"),
-                              pythonpath=None)
-    options = {key: model_settings[key] for key in ("width", "vit_image_size", "vit_interpolation") if key in model_settings}
+        return build_external(
+            model_settings, _geometry(dataset, "in_channels"), _geometry(dataset, "image_size"), pythonpath=None
+        )
+    options = {
+        key: model_settings[key] for key in ("width", "vit_image_size", "vit_interpolation") if key in model_settings
+    }
     return build(
         model_settings["arch"],
         in_channels=_geometry(dataset, "in_channels"),

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +60,7 @@ class TrainSettings:
     eval_train: bool
 
     @classmethod
-    def from_run(cls, run: Mapping[str, Any]) -> "TrainSettings":
+    def from_run(cls, run: Mapping[str, Any]) -> TrainSettings:
         train = _section(run, "train", "train")
         optimizer = _section(train, "optimizer", "train.optimizer")
         validate_optimizer_settings(optimizer)
@@ -85,7 +87,7 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise ValueError(f"train.precision {precision!r} needs a CUDA device; on {device.type} only 'fp32' is allowed")
 
 
-def autocast(precision: str, device: torch.device) -> ContextManager[Any]:
+def autocast(precision: str, device: torch.device) -> AbstractContextManager[Any]:
     """The autocast context for `precision` (a no-op for fp32)."""
     if precision == "fp32":
         return contextlib.nullcontext()
@@ -110,7 +112,7 @@ class DeviceData:
     normalize: Callable[[torch.Tensor], torch.Tensor]
 
     @classmethod
-    def from_artifact(cls, dataset: Any, device: torch.device) -> "DeviceData":
+    def from_artifact(cls, dataset: Any, device: torch.device) -> DeviceData:
         return cls(
             train_images=dataset.train_images.to(device),
             train_labels=dataset.train_labels.to(device),

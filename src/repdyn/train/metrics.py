@@ -23,8 +23,9 @@ values instead; they are NaN at epoch 0.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from repdyn.storage.atomic import write_text
 from repdyn.storage.integrity import require
@@ -41,6 +42,7 @@ COLUMNS: tuple[str, ...] = (
     "run_err",
     "wall_s",
 )
+
 
 def format_metrics(rows: Iterable[Mapping[str, float]]) -> str:
     """The TSV text of `rows` (header line first)."""

@@ -8,7 +8,8 @@ is what lets a run's id omit its length (docs/design.md, "Ids").
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -33,11 +34,7 @@ def _number(settings: Mapping[str, Any], key: str, *, positive: bool) -> float:
 
 def _betas(settings: Mapping[str, Any]) -> tuple[float, float]:
     betas = settings.get("betas")
-    if (
-        not isinstance(betas, (list, tuple))
-        or len(betas) != 2
-        or not all(is_number(b) and 0 <= b < 1 for b in betas)
-    ):
+    if not isinstance(betas, (list, tuple)) or len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
         raise ValueError(f"{KEY}.betas must be two numbers in [0, 1), got {betas!r}")
     return float(betas[0]), float(betas[1])
 
@@ -78,9 +75,13 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], settings: Mapping[str,
     lr = float(settings["lr"])
     weight_decay = float(settings["weight_decay"])
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=_betas(settings), eps=float(settings["eps"]), weight_decay=weight_decay)
+        return torch.optim.Adam(
+            params, lr=lr, betas=_betas(settings), eps=float(settings["eps"]), weight_decay=weight_decay
+        )
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=_betas(settings), eps=float(settings["eps"]), weight_decay=weight_decay)
+        return torch.optim.AdamW(
+            params, lr=lr, betas=_betas(settings), eps=float(settings["eps"]), weight_decay=weight_decay
+        )
     return torch.optim.SGD(
         params,
         lr=lr,

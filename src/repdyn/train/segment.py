@@ -18,12 +18,14 @@ import logging
 import os
 import platform
 import time
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 
-from repdyn.storage.atomic import atomic_path, write_json
+from repdyn.config.integers import is_int
 from repdyn.machine.devices import deterministic_kernels, resolve_device
+from repdyn.storage.atomic import atomic_path, write_json
 from repdyn.train import loop
 from repdyn.train.checkpoints import (
     CHECKPOINT_DIR,
@@ -38,7 +40,6 @@ from repdyn.train.checkpoints import (
 )
 from repdyn.train.metrics import write_metrics
 from repdyn.train.optim import build_optimizer
-from repdyn.config.integers import is_int
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ def _prepare(run: Mapping[str, Any], device: str) -> tuple[loop.TrainSettings, t
     return settings, resolved
 
 
-def init_run(run: Mapping[str, Any], dataset_path: str | os.PathLike, out_dir: str | os.PathLike, device: str = "cpu") -> None:
+def init_run(
+    run: Mapping[str, Any], dataset_path: str | os.PathLike, out_dir: str | os.PathLike, device: str = "cpu"
+) -> None:
     """Write epoch 0 of a run: the initial network, its resume state and its metrics row.
 
     The network is built on the CPU right after torch.manual_seed(train.seed),
@@ -169,7 +172,13 @@ def train_segment(
             rows.append(row)
             log.info(
                 "epoch %d/%d  train_err %.4f  train_err_clean %.4f  noisy_fit %.3f  test_err %.4f  (%.1f s)",
-                epoch, end, row["train_err"], row["train_err_clean"], row["noisy_fit"], row["test_err"], row["wall_s"],
+                epoch,
+                end,
+                row["train_err"],
+                row["train_err_clean"],
+                row["noisy_fit"],
+                row["test_err"],
+                row["wall_s"],
             )
             if epoch in checkpoints:
                 save_checkpoint(tmp / CHECKPOINT_DIR / checkpoint_name(epoch), model, epoch)

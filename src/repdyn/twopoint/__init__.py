@@ -10,21 +10,59 @@ toy / toy_validation: the theory's own two-point experiment. See docs/twopoint.m
 from repdyn.twopoint.closed_forms import conserved, final_distance, kappa, laziness, rich_final_distance
 from repdyn.twopoint.controls import CONTROLS
 from repdyn.twopoint.fit_ce import (
-    DrivenFit, InvariantFit, LateSlope, fit_driven, fit_invariant, fit_late_slope, invariant_drift,
+    DrivenFit,
+    InvariantFit,
+    LateSlope,
+    fit_driven,
+    fit_invariant,
+    fit_late_slope,
+    invariant_drift,
 )
 from repdyn.twopoint.fit_mse import fit_error, fit_mse, raw_error
 from repdyn.twopoint.observables import (
-    ce_alignment, distance_from_gram, distance_from_packed_gram, mse_alignment, softmax_residual, squared_distance,
+    ce_alignment,
+    distance_from_gram,
+    distance_from_packed_gram,
+    mse_alignment,
+    softmax_residual,
+    squared_distance,
 )
 from repdyn.twopoint.ode import simulate, simulate_driven, theory_rhs
 from repdyn.twopoint.pairs import PAIR_TYPES, Pairs, choose_pairs
 from repdyn.twopoint.series import PairSeries, concat_epochs, epoch_observables, pair_batch, stack_epochs
 
 __all__ = [
-    "CONTROLS", "DrivenFit", "InvariantFit", "LateSlope", "PAIR_TYPES", "PairSeries", "Pairs", "ce_alignment",
-    "choose_pairs", "concat_epochs", "conserved", "distance_from_gram", "distance_from_packed_gram",
-    "epoch_observables", "final_distance", "fit_driven", "fit_error", "fit_invariant", "fit_late_slope",
-    "fit_mse", "invariant_drift", "kappa", "laziness", "mse_alignment", "pair_batch", "raw_error",
-    "rich_final_distance", "simulate", "simulate_driven", "softmax_residual", "squared_distance", "stack_epochs",
+    "CONTROLS",
+    "DrivenFit",
+    "InvariantFit",
+    "LateSlope",
+    "PAIR_TYPES",
+    "PairSeries",
+    "Pairs",
+    "ce_alignment",
+    "choose_pairs",
+    "concat_epochs",
+    "conserved",
+    "distance_from_gram",
+    "distance_from_packed_gram",
+    "epoch_observables",
+    "final_distance",
+    "fit_driven",
+    "fit_error",
+    "fit_invariant",
+    "fit_late_slope",
+    "fit_mse",
+    "invariant_drift",
+    "kappa",
+    "laziness",
+    "mse_alignment",
+    "pair_batch",
+    "raw_error",
+    "rich_final_distance",
+    "simulate",
+    "simulate_driven",
+    "softmax_residual",
+    "squared_distance",
+    "stack_epochs",
     "theory_rhs",
 ]

@@ -54,8 +54,15 @@ def drift_spread(epochs: np.ndarray, H: np.ndarray, Y: np.ndarray, boundaries: l
     return float(finite.max() - finite.min()) if finite.size > 1 else float("nan")
 
 
-def fit_pair(epochs: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, boundaries: list[int],
-             late: int, W_other: np.ndarray | None = None) -> dict[str, Any]:
+def fit_pair(
+    epochs: np.ndarray,
+    H: np.ndarray,
+    Y: np.ndarray,
+    W: np.ndarray,
+    boundaries: list[int],
+    late: int,
+    W_other: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Every reading of one pair at one layer, each with its shuffled baseline; the driven fit also beside the
     fit driven by `W_other` (another pair's W_CE)."""
     inv = fit_invariant(H, Y, shuffles=SHUFFLES)
@@ -63,13 +70,23 @@ def fit_pair(epochs: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, bo
     driven = fit_driven(epochs, H, Y, W, shuffles=SHUFFLES, W_other=W_other)
     slope = fit_late_slope(epochs, H, Y, start=late, shuffles=SHUFFLES)
     return {
-        "kappa": inv.kappa, "C_rel": inv.C / float(np.median(H)), "r2": inv.r2, "r2_shuffled": inv.r2_shuffled,
-        "drift_per_phase": drift.tolist(), "drift": drift_spread(epochs, H, Y, boundaries),
-        "drift_shuffled": shuffled_median(lambda p: drift_spread(epochs, H, Y[p], boundaries), H.size,
-                                          shuffles=SHUFFLES),
-        "encoder_rate": driven.encoder_rate, "eta_y": driven.eta_y, "driven_error": driven.error,
-        "driven_error_shuffled": driven.error_shuffled, "driven_error_other_pair": driven.error_other,
-        "late_slope": slope.slope, "late_r2": slope.r2, "late_slope_shuffled": slope.slope_shuffled,
+        "kappa": inv.kappa,
+        "C_rel": inv.C / float(np.median(H)),
+        "r2": inv.r2,
+        "r2_shuffled": inv.r2_shuffled,
+        "drift_per_phase": drift.tolist(),
+        "drift": drift_spread(epochs, H, Y, boundaries),
+        "drift_shuffled": shuffled_median(
+            lambda p: drift_spread(epochs, H, Y[p], boundaries), H.size, shuffles=SHUFFLES
+        ),
+        "encoder_rate": driven.encoder_rate,
+        "eta_y": driven.eta_y,
+        "driven_error": driven.error,
+        "driven_error_shuffled": driven.error_shuffled,
+        "driven_error_other_pair": driven.error_other,
+        "late_slope": slope.slope,
+        "late_r2": slope.r2,
+        "late_slope_shuffled": slope.slope_shuffled,
         "late_r2_shuffled": slope.r2_shuffled,
     }
 
@@ -80,10 +97,21 @@ def fit_all(series: PairSeries, phases: Mapping[str, Any]) -> dict[str, Any]:
     boundaries = phase_boundaries(phases)
     late, late_rule = late_start(series.epochs, phases)
     count = series.pairs.shape[0]
-    fits = {layer: [fit_pair(epochs, series.H[p, k], series.Y[p], series.W_ce[p], boundaries, late,
-                             series.W_ce[(p + 1) % count] if count > 1 else None)
-                    for p in range(count)]
-            for k, layer in enumerate(series.layers)}
+    fits = {
+        layer: [
+            fit_pair(
+                epochs,
+                series.H[p, k],
+                series.Y[p],
+                series.W_ce[p],
+                boundaries,
+                late,
+                series.W_ce[(p + 1) % count] if count > 1 else None,
+            )
+            for p in range(count)
+        ]
+        for k, layer in enumerate(series.layers)
+    }
     return {"boundaries": boundaries, "late_start": late, "late_rule": late_rule, "pairs": fits}
 
 
@@ -103,17 +131,22 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     col = {key: [r[key] for r in rows] for key in rows[0] if key != "drift_per_phase"}
     phases = np.array([r["drift_per_phase"] for r in rows], dtype=np.float64)
     out = {key: _median(values) for key, values in col.items()}
-    out.update({
-        "pairs": len(rows),
-        "drift_per_phase": [_median(list(phases[:, k])) for k in range(phases.shape[1])],
-        "share_r2_above_shuffled": _share(list(zip(col["r2"], col["r2_shuffled"])), lambda a, b: a > b),
-        "share_drift_below_shuffled": _share(list(zip(col["drift"], col["drift_shuffled"])), lambda a, b: a < b),
-        "share_driven_below_shuffled": _share(list(zip(col["driven_error"], col["driven_error_shuffled"])),
-                                              lambda a, b: a < b),
-        "share_driven_below_other_pair": _share(list(zip(col["driven_error"], col["driven_error_other_pair"])),
-                                                lambda a, b: a < b),
-        "late_slope_q25": _quantile(col["late_slope"], 0.25), "late_slope_q75": _quantile(col["late_slope"], 0.75),
-    })
+    out.update(
+        {
+            "pairs": len(rows),
+            "drift_per_phase": [_median(list(phases[:, k])) for k in range(phases.shape[1])],
+            "share_r2_above_shuffled": _share(list(zip(col["r2"], col["r2_shuffled"])), lambda a, b: a > b),
+            "share_drift_below_shuffled": _share(list(zip(col["drift"], col["drift_shuffled"])), lambda a, b: a < b),
+            "share_driven_below_shuffled": _share(
+                list(zip(col["driven_error"], col["driven_error_shuffled"])), lambda a, b: a < b
+            ),
+            "share_driven_below_other_pair": _share(
+                list(zip(col["driven_error"], col["driven_error_other_pair"])), lambda a, b: a < b
+            ),
+            "late_slope_q25": _quantile(col["late_slope"], 0.25),
+            "late_slope_q75": _quantile(col["late_slope"], 0.75),
+        }
+    )
     return out
 
 
@@ -136,8 +169,11 @@ def fit_table(series: PairSeries, fits: Mapping[str, Any]) -> list[dict[str, Any
 def ratio_curves(series: PairSeries) -> dict[str, np.ndarray]:
     """{pair type: (layer, epoch) median over its pairs of H/H(first epoch)}."""
     ratio = series.H / series.H[..., :1]
-    return {name: np.median(ratio[series.kind == k], axis=0) for k, name in enumerate(PAIR_TYPES)
-            if np.any(series.kind == k)}
+    return {
+        name: np.median(ratio[series.kind == k], axis=0)
+        for k, name in enumerate(PAIR_TYPES)
+        if np.any(series.kind == k)
+    }
 
 
 def representatives(series: PairSeries, fits: Mapping[str, Any], layer: str) -> dict[str, dict[str, Any]]:
@@ -152,8 +188,21 @@ def representatives(series: PairSeries, fits: Mapping[str, Any], layer: str) -> 
         p = int(members[np.argsort(np.nan_to_num(errors, nan=np.inf))[(members.size - 1) // 2]])
         row = fits["pairs"][layer][p]
         H, Y = series.H[p, k_layer], series.Y[p]
-        theory = simulate_driven(H[0], Y[0], encoder_rate=row["encoder_rate"], eta_y=row["eta_y"],
-                                 t=series.epochs.astype(np.float64), W=series.W_ce[p])
-        out[name] = {"pair": p, "index": series.pairs[p].tolist(), "H": H, "Y": Y, "H_theory": theory[:, 0],
-                     "Y_theory": theory[:, 1], "driven_error": row["driven_error"]}
+        theory = simulate_driven(
+            H[0],
+            Y[0],
+            encoder_rate=row["encoder_rate"],
+            eta_y=row["eta_y"],
+            t=series.epochs.astype(np.float64),
+            W=series.W_ce[p],
+        )
+        out[name] = {
+            "pair": p,
+            "index": series.pairs[p].tolist(),
+            "H": H,
+            "Y": Y,
+            "H_theory": theory[:, 0],
+            "Y_theory": theory[:, 1],
+            "driven_error": row["driven_error"],
+        }
     return out

@@ -21,9 +21,15 @@ from .pairs import PAIR_TYPES
 COLOURS = dict(zip(PAIR_TYPES, ("#1f77b4", "#2ca02c", "#d62728", "#9467bd")))
 
 
-def plot_ratios(curves: Mapping[str, np.ndarray], epochs: Sequence[int], layers: Sequence[str],
-                labels: Mapping[str, str], marks: Mapping[str, Any] | None, path: str | os.PathLike,
-                title: str) -> None:
+def plot_ratios(
+    curves: Mapping[str, np.ndarray],
+    epochs: Sequence[int],
+    layers: Sequence[str],
+    labels: Mapping[str, str],
+    marks: Mapping[str, Any] | None,
+    path: str | os.PathLike,
+    title: str,
+) -> None:
     """One panel per layer: median H/H(0) of each pair type over epochs (log y)."""
     axis = EpochAxis(epochs)
     columns = min(3, len(layers))
@@ -46,14 +52,21 @@ def plot_ratios(curves: Mapping[str, np.ndarray], epochs: Sequence[int], layers:
         ax.set_ylabel("median H / H(0)", fontsize=FONT_SIZE)
         ax.tick_params(labelsize=FONT_SIZE)
         if k == 0:
-            ax.legend(handles=ax.get_lines()[:len(curves)] + handles, fontsize=FONT_SIZE - 1, loc="best")
+            ax.legend(handles=ax.get_lines()[: len(curves)] + handles, fontsize=FONT_SIZE - 1, loc="best")
     fig.suptitle(title, fontsize=TITLE_SIZE)
     save_figure(fig, path)
 
 
-def plot_theory(examples: Mapping[str, Mapping[str, Any]], epochs: Sequence[int], layer_label: str,
-                marks: Mapping[str, Any] | None, path: str | os.PathLike, title: str) -> None:
-    """Per pair type (columns): H and Y (rows) of its representative pair, measured (solid) and driven theory (dashed)."""
+def plot_theory(
+    examples: Mapping[str, Mapping[str, Any]],
+    epochs: Sequence[int],
+    layer_label: str,
+    marks: Mapping[str, Any] | None,
+    path: str | os.PathLike,
+    title: str,
+) -> None:
+    """Per pair type (columns): H and Y (rows) of its representative pair, measured (solid) and driven theory
+    (dashed)."""
     axis = EpochAxis(epochs)
     fig = new_figure(2.8 * len(examples), 4.6)
     axes = fig.subplots(2, len(examples), squeeze=False)
@@ -67,8 +80,11 @@ def plot_theory(examples: Mapping[str, Mapping[str, Any]], epochs: Sequence[int]
             ax.tick_params(labelsize=FONT_SIZE)
             ax.set_ylabel(f"{key} ({layer_label})" if key == "H" else "Y (logits)", fontsize=FONT_SIZE)
             if row == 0:
-                ax.set_title(f"{name.replace('_', ' ')}: pair {ex['index'][0]}-{ex['index'][1]}\n"
-                             f"driven-fit error {ex['driven_error']:.2g}", fontsize=TITLE_SIZE)
+                ax.set_title(
+                    f"{name.replace('_', ' ')}: pair {ex['index'][0]}-{ex['index'][1]}\n"
+                    f"driven-fit error {ex['driven_error']:.2g}",
+                    fontsize=TITLE_SIZE,
+                )
             else:
                 ax.set_xlabel("epoch", fontsize=FONT_SIZE)
             if row == column == 0:

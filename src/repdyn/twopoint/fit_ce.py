@@ -26,7 +26,6 @@ from scipy.optimize import least_squares
 from .ode import check_times, cumulative_integral, simulate_driven
 from .shuffle import shuffled_median
 
-
 MAX_LOG_RATE = 300.0  # |log rate| beyond which a driven-fit trial is clipped (e^300 ~ 1e130: no fit lives there)
 
 
@@ -69,8 +68,12 @@ def invariant_drift(
     epochs, H, Y = (np.asarray(v, dtype=np.float64) for v in (epochs, H, Y))
     c = (H - kappa_value * Y / H) / np.median(H)
     edges = [-np.inf, *sorted(boundaries), np.inf]
-    return np.array([np.median(c[(epochs >= a) & (epochs < b)]) if np.any((epochs >= a) & (epochs < b)) else np.nan
-                     for a, b in zip(edges[:-1], edges[1:])])
+    return np.array(
+        [
+            np.median(c[(epochs >= a) & (epochs < b)]) if np.any((epochs >= a) & (epochs < b)) else np.nan
+            for a, b in zip(edges[:-1], edges[1:])
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ def driven_jacobian(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, 
 
 def driven_rates(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, float]:
     """(rates (a, η_y), error) of the driven fit; refined in log-rates from driven_start."""
+
     def rates_of(log_rates: np.ndarray) -> np.ndarray:
         return np.exp(np.clip(log_rates, -MAX_LOG_RATE, MAX_LOG_RATE))  # a wild trial step stays finite
 
@@ -125,8 +129,16 @@ def driven_rates(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray) -> 
     return np.exp(result.x), float(np.sum(log_residuals(result.x) ** 2))
 
 
-def fit_driven(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W_ce: np.ndarray, *, shuffles: int = 5,
-               seed: int = 0, W_other: np.ndarray | None = None) -> DrivenFit:
+def fit_driven(
+    t: np.ndarray,
+    H: np.ndarray,
+    Y: np.ndarray,
+    W_ce: np.ndarray,
+    *,
+    shuffles: int = 5,
+    seed: int = 0,
+    W_other: np.ndarray | None = None,
+) -> DrivenFit:
     """Driven fit of η_h‖dx‖² and η_y to H, Y with the measured W_CE, beside its W-shuffled baseline and, with
     `W_other` (another pair's W_CE on the same epochs), the fit driven by that."""
     t = check_times(t)
@@ -145,8 +157,9 @@ class LateSlope:
     r2_shuffled: float
 
 
-def fit_late_slope(epochs: np.ndarray, H: np.ndarray, Y: np.ndarray, *, start: float, shuffles: int = 5,
-                   seed: int = 0) -> LateSlope:
+def fit_late_slope(
+    epochs: np.ndarray, H: np.ndarray, Y: np.ndarray, *, start: float, shuffles: int = 5, seed: int = 0
+) -> LateSlope:
     """Slope and R² of log H vs log Y over epochs >= start, and the same with Y's late epochs permuted."""
     late = np.asarray(epochs) >= start
     if late.sum() < 3:

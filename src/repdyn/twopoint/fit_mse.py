@@ -41,16 +41,25 @@ def residuals(model: np.ndarray, data: np.ndarray) -> np.ndarray:
     return r.ravel()
 
 
-def model_and_data(t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, rates: dict[str, float],
-                   rhs: Rhs) -> tuple[np.ndarray, np.ndarray]:
+def model_and_data(
+    t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, rates: dict[str, float], rhs: Rhs
+) -> tuple[np.ndarray, np.ndarray]:
     """(the ODE integrated from the measured first state with `rates` (eta_h, eta_y, dx2, dy2), the measurements)."""
     data = measured_state(H, Y, W)
     return simulate(*data[0], **rates, t=check_times(t), rhs=rhs), data
 
 
 def fit_error(
-    t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, *, eta_h: float, eta_y: float, dx2: float,
-    dy2: float, rhs: Rhs = theory_rhs,
+    t: np.ndarray,
+    H: np.ndarray,
+    Y: np.ndarray,
+    W: np.ndarray,
+    *,
+    eta_h: float,
+    eta_y: float,
+    dx2: float,
+    dy2: float,
+    rhs: Rhs = theory_rhs,
 ) -> float:
     """Normalised objective Σ_k ‖x_k − x̂_k‖² / ‖x_k‖² of given rates (0 = perfect; ≈ 3 = no better than zero)."""
     model, data = model_and_data(t, H, Y, W, {"eta_h": eta_h, "eta_y": eta_y, "dx2": dx2, "dy2": dy2}, rhs)
@@ -58,8 +67,16 @@ def fit_error(
 
 
 def raw_error(
-    t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, *, eta_h: float, eta_y: float, dx2: float,
-    dy2: float, rhs: Rhs = theory_rhs,
+    t: np.ndarray,
+    H: np.ndarray,
+    Y: np.ndarray,
+    W: np.ndarray,
+    *,
+    eta_h: float,
+    eta_y: float,
+    dx2: float,
+    dy2: float,
+    rhs: Rhs = theory_rhs,
 ) -> float:
     """Unnormalised objective Σ_t (H − Ĥ)² + (Y − Ŷ)² + (W − Ŵ)² (the scale-dependent form)."""
     model, data = model_and_data(t, H, Y, W, {"eta_h": eta_h, "eta_y": eta_y, "dx2": dx2, "dy2": dy2}, rhs)
@@ -67,7 +84,14 @@ def raw_error(
 
 
 def fit_mse(
-    t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, *, dx2: float, dy2: float, rhs: Rhs = theory_rhs,
+    t: np.ndarray,
+    H: np.ndarray,
+    Y: np.ndarray,
+    W: np.ndarray,
+    *,
+    dx2: float,
+    dy2: float,
+    rhs: Rhs = theory_rhs,
 ) -> tuple[float, float]:
     """Fitted (η_h, η_y) of the ODE `rhs` (default: the theory's) to measured H, Y, W at times t."""
     t = check_times(t)
@@ -90,7 +114,14 @@ def fit_mse(
 
 
 def shuffled_fit_error(
-    t: np.ndarray, H: np.ndarray, Y: np.ndarray, W: np.ndarray, *, dx2: float, dy2: float, shuffles: int = 3,
+    t: np.ndarray,
+    H: np.ndarray,
+    Y: np.ndarray,
+    W: np.ndarray,
+    *,
+    dx2: float,
+    dy2: float,
+    shuffles: int = 3,
     seed: int = 0,
 ) -> float:
     """Baseline: median fit error of the same fit on the series with their epochs jointly permuted (first kept)."""

@@ -45,8 +45,9 @@ def squared_distance(x: np.ndarray | torch.Tensor, pairs: np.ndarray) -> np.ndar
     return np.sum(pair_differences(x, pairs) ** 2, axis=1)
 
 
-def mse_alignment(outputs: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor,
-                  pairs: np.ndarray) -> np.ndarray:
+def mse_alignment(
+    outputs: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, pairs: np.ndarray
+) -> np.ndarray:
     """(P,) W = ⟨dy, dy − dy*⟩ of outputs y and regression targets y*."""
     dy = pair_differences(outputs, pairs)
     return np.sum(dy * (dy - pair_differences(targets, pairs)), axis=1)

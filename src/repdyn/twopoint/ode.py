@@ -33,11 +33,13 @@ def theory_rhs(state: np.ndarray, eta_h: float, eta_y: float, dx2: float, dy2: f
     """Time derivative of (H, Y, W) under the effective theory (MSE loss)."""
     h, y, w = state
     encoder = eta_h * dx2
-    return np.array([
-        -encoder * w,
-        -w * (eta_y * h + encoder * y / h),
-        -0.5 * eta_y * (3.0 * w - y + dy2) * h - 0.5 * encoder * (y + w) * w / h,
-    ])
+    return np.array(
+        [
+            -encoder * w,
+            -w * (eta_y * h + encoder * y / h),
+            -0.5 * eta_y * (3.0 * w - y + dy2) * h - 0.5 * encoder * (y + w) * w / h,
+        ]
+    )
 
 
 def check_times(t: np.ndarray) -> np.ndarray:
@@ -61,7 +63,15 @@ def integrate(fun: Callable[[float, np.ndarray], np.ndarray], state0: np.ndarray
 
 
 def simulate(
-    H0: float, Y0: float, W0: float, *, eta_h: float, eta_y: float, dx2: float, dy2: float, t: np.ndarray,
+    H0: float,
+    Y0: float,
+    W0: float,
+    *,
+    eta_h: float,
+    eta_y: float,
+    dx2: float,
+    dy2: float,
+    t: np.ndarray,
     rhs: Rhs = theory_rhs,
 ) -> np.ndarray:
     """(len(t), 3) array of H, Y, W integrated from (H0, Y0, W0) at t[0]; rows after a solver failure are NaN."""
@@ -77,7 +87,13 @@ def cumulative_integral(t: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 
 def simulate_driven(
-    H0: float, Y0: float, *, encoder_rate: float, eta_y: float, t: np.ndarray, W: np.ndarray,
+    H0: float,
+    Y0: float,
+    *,
+    encoder_rate: float,
+    eta_y: float,
+    t: np.ndarray,
+    W: np.ndarray,
 ) -> np.ndarray:
     """(len(t), 2) array of H, Y solving the first two equations with W(t) given (linear between samples).
 

@@ -45,8 +45,9 @@ def candidates(kind: str, cls: int, clean: np.ndarray, is_flipped: np.ndarray) -
     return flipped_of, np.flatnonzero(is_flipped)
 
 
-def draw_type(kind: str, per_type: int, clean: np.ndarray, is_flipped: np.ndarray,
-              rng: np.random.Generator) -> list[tuple[int, int]]:
+def draw_type(
+    kind: str, per_type: int, clean: np.ndarray, is_flipped: np.ndarray, rng: np.random.Generator
+) -> list[tuple[int, int]]:
     """per_type distinct pairs of one type, cycling over classes; a clear error if the pools run out."""
     pools = {int(c): candidates(kind, int(c), clean, is_flipped) for c in np.unique(clean)}
     pools = {c: pool for c, pool in pools.items() if pool[0].size and pool[1].size}
@@ -64,19 +65,23 @@ def draw_type(kind: str, per_type: int, clean: np.ndarray, is_flipped: np.ndarra
             chosen.add((min(i, j), max(i, j)))
             out.append((i, j))
     if len(out) < per_type:
-        raise ValueError(f"cannot find {per_type} distinct '{kind}' pairs (found {len(out)}); "
-                         "the dataset has too few examples of this kind")
+        raise ValueError(
+            f"cannot find {per_type} distinct '{kind}' pairs (found {len(out)}); "
+            "the dataset has too few examples of this kind"
+        )
     return out
 
 
-def choose_pairs(clean_labels: np.ndarray, train_labels: np.ndarray, flipped: np.ndarray, seed: int,
-                 per_type: int = 64) -> Pairs:
+def choose_pairs(
+    clean_labels: np.ndarray, train_labels: np.ndarray, flipped: np.ndarray, seed: int, per_type: int = 64
+) -> Pairs:
     """The stratified pairs of a training set (labels: clean and trained-on; flipped: indices of noisy ones)."""
     clean = np.asarray(clean_labels, dtype=np.int64)
     train = np.asarray(train_labels, dtype=np.int64)
     if clean.shape != train.shape or clean.ndim != 1:
-        raise ValueError(f"clean_labels and train_labels must be equal-length 1-D arrays, "
-                         f"got {clean.shape}, {train.shape}")
+        raise ValueError(
+            f"clean_labels and train_labels must be equal-length 1-D arrays, got {clean.shape}, {train.shape}"
+        )
     is_flipped = np.zeros(clean.size, dtype=bool)
     is_flipped[np.asarray(flipped, dtype=np.int64)] = True
     if np.any(clean[is_flipped] == train[is_flipped]) or np.any(clean[~is_flipped] != train[~is_flipped]):

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from repdyn.storage import atomic
-
-from repdyn.storage import integrity
+from repdyn.storage import atomic, integrity
 
 from .pairs import PAIR_TYPES, Pairs, choose_pairs
 
@@ -35,8 +34,9 @@ class PairRecord:
         return [PAIR_TYPES[k] for k in self.pairs.kind]
 
 
-def draw(clean_labels: np.ndarray, train_labels: np.ndarray, flipped: np.ndarray, *, seed: int,
-         per_type: int) -> PairRecord:
+def draw(
+    clean_labels: np.ndarray, train_labels: np.ndarray, flipped: np.ndarray, *, seed: int, per_type: int
+) -> PairRecord:
     """The stratified pairs of a training set with the labels of both members."""
     clean, train = np.asarray(clean_labels, dtype=np.int64), np.asarray(train_labels, dtype=np.int64)
     pairs = choose_pairs(clean, train, flipped, seed, per_type=per_type)
@@ -45,9 +45,15 @@ def draw(clean_labels: np.ndarray, train_labels: np.ndarray, flipped: np.ndarray
 
 def write_pairs(path: str | os.PathLike, record: PairRecord, attrs: Mapping[str, Any]) -> None:
     """pairs.json, atomically (with its checksum sidecar)."""
-    doc = {"format": FORMAT, "pair_types": list(PAIR_TYPES), **dict(attrs),
-           "index": record.pairs.index.tolist(), "type": record.type_names,
-           "clean_labels": record.clean_labels.tolist(), "train_labels": record.train_labels.tolist()}
+    doc = {
+        "format": FORMAT,
+        "pair_types": list(PAIR_TYPES),
+        **dict(attrs),
+        "index": record.pairs.index.tolist(),
+        "type": record.type_names,
+        "clean_labels": record.clean_labels.tolist(),
+        "train_labels": record.train_labels.tolist(),
+    }
     atomic.write_json(path, doc)
 
 
@@ -62,5 +68,8 @@ def read_pairs(path: str | os.PathLike) -> PairRecord:
         raise ValueError(f"{os.fspath(path)}: unknown pair types {unknown}")
     index = np.asarray(doc["index"], dtype=np.int64).reshape(-1, 2)
     kind = np.asarray([PAIR_TYPES.index(t) for t in doc["type"]], dtype=np.int8)
-    return PairRecord(Pairs(index, kind), np.asarray(doc["clean_labels"], dtype=np.int64).reshape(-1, 2),
-                      np.asarray(doc["train_labels"], dtype=np.int64).reshape(-1, 2))
+    return PairRecord(
+        Pairs(index, kind),
+        np.asarray(doc["clean_labels"], dtype=np.int64).reshape(-1, 2),
+        np.asarray(doc["train_labels"], dtype=np.int64).reshape(-1, 2),
+    )

@@ -41,24 +41,38 @@ def pair_batch(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, local.reshape(pairs.shape)
 
 
-def epoch_observables(features: Mapping[str, Activations], logits: Activations, labels: np.ndarray,
-                      local_pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def epoch_observables(
+    features: Mapping[str, Activations], logits: Activations, labels: np.ndarray, local_pairs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One epoch's (H (P, L) in the order of `features`, Y (P,), W_CE (P,)) from the pair batch's activations."""
     H = np.stack([squared_distance(f, local_pairs) for f in features.values()], axis=1)
     return H, squared_distance(logits, local_pairs), ce_alignment(logits, labels, local_pairs)
 
 
-def stack_epochs(epochs: Sequence[int], per_epoch: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                 layers: Sequence[str], pairs: np.ndarray, kind: np.ndarray, dx2: np.ndarray) -> PairSeries:
+def stack_epochs(
+    epochs: Sequence[int],
+    per_epoch: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    layers: Sequence[str],
+    pairs: np.ndarray,
+    kind: np.ndarray,
+    dx2: np.ndarray,
+) -> PairSeries:
     """Label a run's per-epoch `epoch_observables` results (epochs strictly increasing) as a PairSeries."""
     epochs = np.asarray(epochs, dtype=np.int64)
     if len(per_epoch) != epochs.size or np.any(np.diff(epochs) <= 0):
-        raise ValueError(f"need one result per epoch and strictly increasing epochs, got {len(per_epoch)} results "
-                         f"for epochs {epochs.tolist()}")
+        raise ValueError(
+            f"need one result per epoch and strictly increasing epochs, got {len(per_epoch)} results "
+            f"for epochs {epochs.tolist()}"
+        )
     return PairSeries(
-        epochs=epochs, layers=tuple(layers), pairs=np.asarray(pairs, dtype=np.int64), kind=np.asarray(kind),
-        H=np.stack([r[0] for r in per_epoch], axis=-1), Y=np.stack([r[1] for r in per_epoch], axis=-1),
-        W_ce=np.stack([r[2] for r in per_epoch], axis=-1), dx2=np.asarray(dx2, dtype=np.float64),
+        epochs=epochs,
+        layers=tuple(layers),
+        pairs=np.asarray(pairs, dtype=np.int64),
+        kind=np.asarray(kind),
+        H=np.stack([r[0] for r in per_epoch], axis=-1),
+        Y=np.stack([r[1] for r in per_epoch], axis=-1),
+        W_ce=np.stack([r[2] for r in per_epoch], axis=-1),
+        dx2=np.asarray(dx2, dtype=np.float64),
     )
 
 
@@ -71,7 +85,13 @@ def concat_epochs(parts: Sequence[PairSeries]) -> PairSeries:
     epochs = np.concatenate([p.epochs for p in parts])
     if np.any(np.diff(epochs) <= 0):
         raise ValueError(f"segments' epochs must ascend without overlap, got {epochs.tolist()}")
-    return PairSeries(epochs, first.layers, first.pairs, first.kind, np.concatenate([p.H for p in parts], axis=-1),
-                      np.concatenate([p.Y for p in parts], axis=-1), np.concatenate([p.W_ce for p in parts], axis=-1),
-                      first.dx2)
-
+    return PairSeries(
+        epochs,
+        first.layers,
+        first.pairs,
+        first.kind,
+        np.concatenate([p.H for p in parts], axis=-1),
+        np.concatenate([p.Y for p in parts], axis=-1),
+        np.concatenate([p.W_ce for p in parts], axis=-1),
+        first.dx2,
+    )

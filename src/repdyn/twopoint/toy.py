@@ -67,8 +67,9 @@ def two_points(setup: ToySetup) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def pair_state(hiddens: list[torch.Tensor], out: torch.Tensor, target: torch.Tensor
-               ) -> tuple[list[float], float, float]:
+def pair_state(
+    hiddens: list[torch.Tensor], out: torch.Tensor, target: torch.Tensor
+) -> tuple[list[float], float, float]:
     """(H per layer, Y, W) of the two rows of a forward pass, in float64."""
     dh = torch.stack([h[1] - h[0] for h in hiddens]).double()
     dy = (out[1] - out[0]).double()
@@ -77,15 +78,17 @@ def pair_state(hiddens: list[torch.Tensor], out: torch.Tensor, target: torch.Ten
     return state[:-2], state[-2], state[-1]
 
 
-def forward_loss(model: TwoPointMLP, x: torch.Tensor, target: torch.Tensor
-                 ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+def forward_loss(
+    model: TwoPointMLP, x: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
     """(output, pre-activations, activations, 0.5·MSE loss) of the current weights."""
     out, pres, hiddens = model.forward_all(x)
     return out, pres, hiddens, 0.5 * torch.mean((out - target) ** 2)
 
 
-def sgd_step(model: TwoPointMLP, x: torch.Tensor, target: torch.Tensor, lr: float
-             ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+def sgd_step(
+    model: TwoPointMLP, x: torch.Tensor, target: torch.Tensor, lr: float
+) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
     """One full-batch SGD step on 0.5·MSE; returns (output, hidden activations, loss) from before the step."""
     with torch.no_grad():
         out, pres, hiddens, loss = forward_loss(model, x, target)

@@ -26,8 +26,10 @@ def plot_trajectories(record: ToyRecord, fit: LayerFit, path: str | os.PathLike)
         ax.set_xlabel("epoch", fontsize=FONT_SIZE)
         ax.tick_params(labelsize=FONT_SIZE - 1)
     axes[0].legend(fontsize=FONT_SIZE - 1)
-    fig.suptitle(f"hidden layer {fit.layer}: η_h = {fit.eta_h:.3g}, η_y = {fit.eta_y:.3g}, "
-                 f"normalised error {fit.error:.2g}", fontsize=FONT_SIZE)
+    fig.suptitle(
+        f"hidden layer {fit.layer}: η_h = {fit.eta_h:.3g}, η_y = {fit.eta_y:.3g}, normalised error {fit.error:.2g}",
+        fontsize=FONT_SIZE,
+    )
     save_figure(fig, path, record=False)  # figures for docs/, not workflow artifacts
 
 

@@ -32,8 +32,15 @@ ACTIVATION_SLOPES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 class TwoPointMLP(nn.Module):
-    def __init__(self, depth: int = 20, width: int = 500, gain: float = 1.0, activation: str = "leaky_relu",
-                 in_features: int = 1, out_features: int = 1):
+    def __init__(
+        self,
+        depth: int = 20,
+        width: int = 500,
+        gain: float = 1.0,
+        activation: str = "leaky_relu",
+        in_features: int = 1,
+        out_features: int = 1,
+    ):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")

@@ -48,8 +48,7 @@ def depth_profile(record: ToyRecord) -> list[LayerFit]:
 def theory_curves(record: ToyRecord, fit: LayerFit) -> np.ndarray:
     """(E, 3) H, Y, W of the fitted theory from the run's initial state at that layer."""
     t, H, Y, W = series(record, fit.layer)
-    return simulate(H[0], Y[0], W[0], eta_h=fit.eta_h, eta_y=fit.eta_y, dx2=record.setup.dx2,
-                    dy2=record.setup.dy2, t=t)
+    return simulate(H[0], Y[0], W[0], eta_h=fit.eta_h, eta_y=fit.eta_y, dx2=record.setup.dx2, dy2=record.setup.dy2, t=t)
 
 
 def control_errors(record: ToyRecord, layer: int, shuffles: int = 3) -> dict[str, float]:
@@ -64,8 +63,15 @@ def control_errors(record: ToyRecord, layer: int, shuffles: int = 3) -> dict[str
     return errors
 
 
-def synthetic_recovery(t: np.ndarray, state0: tuple[float, float, float], *, eta_h: float = 0.004,
-                       eta_y: float = 0.02, dx2: float = 1.0, dy2: float = 0.5) -> tuple[float, float]:
+def synthetic_recovery(
+    t: np.ndarray,
+    state0: tuple[float, float, float],
+    *,
+    eta_h: float = 0.004,
+    eta_y: float = 0.02,
+    dx2: float = 1.0,
+    dy2: float = 0.5,
+) -> tuple[float, float]:
     """Fitted rates of data integrated from known rates (the fit must return them)."""
     data = simulate(*state0, eta_h=eta_h, eta_y=eta_y, dx2=dx2, dy2=dy2, t=t)
     return fit_mse(t, *data.T, dx2=dx2, dy2=dy2)

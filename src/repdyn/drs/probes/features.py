@@ -20,7 +20,8 @@ import os
 import shutil
 import tempfile
 import weakref
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -196,7 +197,7 @@ class FeatureCache:
         device: torch.device | str,
         pooling: str = "none",
         scratch_dir: str | os.PathLike | None = None,
-    ) -> "FeatureCache":
+    ) -> FeatureCache:
         """One eval-mode forward of `images_uint8` (N, C, H, W), normalised batch by batch, captured at `layers`.
 
         Features go to RAM when N·Σp·4 bytes <= `memory_budget_bytes` (None =
@@ -246,7 +247,7 @@ class FeatureCache:
         features: dict[str, Any],
         memory_budget_bytes: int | None = None,
         scratch_dir: str | os.PathLike | None = None,
-    ) -> "FeatureCache":
+    ) -> FeatureCache:
         """A cache of given (N, p) feature arrays (tests, or features computed elsewhere), same RAM/disk rule."""
         if not features:
             raise ValueError("features must map at least one layer name to an (N, p) array")
@@ -257,8 +258,10 @@ class FeatureCache:
         sizes = {name: a.shape[0] for name, a in arrays.items()}
         bad = [name for name, a in arrays.items() if a.ndim != 2]
         if bad or len(set(sizes.values())) != 1:
-            raise ValueError(f"features must all be 2-D with the same number of rows; got shapes "
-                             f"{ {name: a.shape for name, a in arrays.items()} }")
+            raise ValueError(
+                f"features must all be 2-D with the same number of rows; got shapes "
+                f"{ {name: a.shape for name, a in arrays.items()} }"
+            )
         n = next(iter(sizes.values()))
         dims = {name: int(a.shape[1]) for name, a in arrays.items()}
         store = cls._make_store(n, dims, memory_budget_bytes, scratch_dir)
@@ -288,17 +291,14 @@ class FeatureCache:
         """Free the RAM arrays or delete the scratch files (idempotent)."""
         self._store.close()
 
-    def __enter__(self) -> "FeatureCache":
+    def __enter__(self) -> FeatureCache:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-
-
 def _check_captured(feats: dict[str, np.ndarray], layers: list[str]) -> None:
     missing = [name for name in layers if name not in feats]
     if missing:
         raise ValueError(f"layers {missing} produced no output in the model's forward")
-

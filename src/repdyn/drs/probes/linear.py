@@ -62,8 +62,10 @@ def _check_labels(labels: Any, num_examples: int, num_classes: int) -> torch.Ten
         raise ValueError(f"num_classes must be an integer in [2, {MAX_CLASSES}], got {num_classes!r}")
     y = torch.as_tensor(np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels))
     if y.dim() != 1 or y.shape[0] != num_examples or y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise ValueError(f"labels must be 1-D integers with one entry per cached example ({num_examples}); "
-                         f"got {y.dtype} {tuple(y.shape)}")
+        raise ValueError(
+            f"labels must be 1-D integers with one entry per cached example ({num_examples}); "
+            f"got {y.dtype} {tuple(y.shape)}"
+        )
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}); got range [{int(y.min())}, {int(y.max())}]")
     return y.to(torch.int64)
@@ -121,8 +123,10 @@ def predict(weight: Any, bias: Any, features: Any) -> Any:
     w = torch.as_tensor(weight).to(device=x.device, dtype=torch.float32)
     b = torch.as_tensor(bias).to(device=x.device, dtype=torch.float32)
     if x.dim() != 2 or w.dim() != 2 or b.dim() != 1 or x.shape[1] != w.shape[1] or b.shape[0] != w.shape[0]:
-        raise ValueError(f"predict needs features (n, p), weight (C, p), bias (C,); got {tuple(x.shape)}, "
-                         f"{tuple(w.shape)}, {tuple(b.shape)}")
+        raise ValueError(
+            f"predict needs features (n, p), weight (C, p), bias (C,); got {tuple(x.shape)}, "
+            f"{tuple(w.shape)}, {tuple(b.shape)}"
+        )
     if w.shape[0] > MAX_CLASSES:
         raise ValueError(f"{w.shape[0]} classes do not fit uint8 predictions (at most {MAX_CLASSES})")
     logits = F.linear(x.to(torch.float32), w, b)
