@@ -4,7 +4,7 @@ alone in partition spare. What reaches SLURM is read from SLURM's own records (`
 time limit, memory, CPUs, GPUs, state, restarts), never from what was sent.
 
 Six scenarios, side by side (each run mostly waits for its jobs' start-up and the plugin's status polls, so
-the longest chain of cluster jobs sets the module's time). The drill experiment (conftest.drill_raw) runs
+the longest chain of cluster jobs sets the module's time). The drill experiment (support.configs.drill_raw) runs
 through the profile in two halves that together submit every cluster job of the workflow once:
 - its training from scratch (data, init, both segments): the first training job is `scancel`ed while it
   trains and Snakemake runs it again; the checkpoints equal the local reference run's byte for byte;
@@ -25,7 +25,7 @@ runs side by side are bound by the CPUs as much as by the status polls.
 
 Every drill ends with the CKA and DRS matrices of the uninterrupted local run, bit for bit (the training drill:
 its checkpoints, which those matrices are computed from), and no output lost or half-written. The local
-reference run is conftest.drill_reference (shared with tests/test_kill_drills.py).
+reference run is the drill_reference fixture (shared with tests/workflow/test_kill_drills.py).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from support.workflow import (
 )
 
 from repdyn.cka import open_cka
+from repdyn.data.sources import FASHION_MNIST_DEFAULT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +98,7 @@ def test_settings_outside_training_do_not_rerun_training(finished):
     raw = tiny_raw()
     raw["device"] = "cpu"
     raw["threads"] = 2
-    raw["defaults"]["data"]["root"] = "/usr/share/datasets/fashion-mnist"  # same files, spelled out
+    raw["defaults"]["data"]["root"] = FASHION_MNIST_DEFAULT_ROOT  # same files, spelled out
     cfg = write_config(work, raw, "same.yaml")
     assert planned_jobs(work, cfg) == {}
 

@@ -1,4 +1,4 @@
-"""Kill-and-resume drills at the Snakemake level (issue 5): Snakemake and its running jobs are SIGKILLed while
+"""Kill-and-resume drills at the Snakemake level: Snakemake and its running jobs are SIGKILLed while
 an extraction is writing its Gram store, while CKA tiles run, while DRS tiles run. The next invocation
 (`--unlock`, then `--rerun-incomplete`) must run exactly the jobs that had not finished, leave every finished
 output untouched, and end with the CKA/DRS matrices of an uninterrupted run, bit for bit (CPU).
@@ -10,7 +10,7 @@ budget). It starts Snakemake in a process group of its own and polls the file sy
 it freezes the group (SIGSTOP), confirms the moment while nothing moves, and kills the group (SIGKILL):
 Snakemake and its jobs die together, as on a node loss. A moment that passed before the freeze (the job
 finished in between) does not count: the group resumes and the wait goes on. Every invocation asks for the
-pipeline's results (workflow_helpers.pipeline_targets), not the report pages, which would rerun each time.
+pipeline's results (support.workflow.pipeline_targets), not the report pages, which would rerun each time.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ MOMENT_TIMEOUT_S = 120.0
 
 @pytest.fixture(scope="module")
 def reference(drill_reference) -> Path:
-    """One uninterrupted run of the drills' experiment (conftest.drill_raw) to all its results."""
+    """One uninterrupted run of the drills' experiment (support.configs.drill_raw) to all its results."""
     return drill_reference
 
 

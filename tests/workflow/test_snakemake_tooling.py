@@ -17,11 +17,8 @@ import pytest
 from support import REPO
 from support.workflow import snakemake
 
-# Lint findings that remain, each with its reason: (file or rule, title) -> why it stays.
-# The input functions of these rule files move into repdyn.plan.inputs with the package restructure
-# (issue 10), after which the rule files hold only rules; remove an entry as soon as its finding is
-# gone (the test fails on a stale entry, so this list only shrinks).
-# Findings allowed, each with its reason (none now: the rule files hold only rules).
+# Lint findings allowed, each with its reason: (file or rule, title) -> why it stays. None now: the rule files
+# hold only rules. The test fails on a stale entry, so this list only shrinks.
 LINT_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 

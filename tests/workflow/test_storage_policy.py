@@ -1,7 +1,7 @@
 """Storage policy `storage.grams: after_tiles` (docs/storage.md): Snakemake deletes an extraction part once every
 tile of the run that reads it exists, never before, and a later tile that needs it extracts it again.
 
-No new end-to-end run: the drills' finished reference run (conftest.drill_reference: CKA at epochs 0..4, tiles
+No new end-to-end run: the drills' finished reference run (the drill_reference fixture: CKA at epochs 0..4, tiles
 of 3 epochs, parts 0-0, 0-2, 2-4) is copied and its extraction and CKA outputs removed, so that exactly the
 extraction, tiles and assembly run under the policy; its matrices are the bit-exact answer.
 """

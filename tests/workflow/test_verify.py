@@ -1,4 +1,4 @@
-"""Corrupt inputs on a real run (issue 14, item 5): every store kind the workflow writes is damaged in turn
+"""Corrupt inputs on a real run: every store kind the workflow writes is damaged in turn
 (a chunk file truncated to half, or one byte flipped in its middle); `repdyn verify` must name the file, and
 the job that consumes the store, run with the exact command Snakemake ran it with, must fail with one line
 naming the artifact and the command that rebuilds it. One drill goes through Snakemake itself: a truncated
@@ -155,7 +155,7 @@ def test_a_damaged_store_is_named_by_verify_and_stops_its_consumer_with_one_line
 
 
 def test_snakemake_stops_at_a_truncated_gram_chunk_and_the_printed_cure_rebuilds_it(run, tmp_path):
-    """The issue's case: a truncated chunk of an extraction part, and the CKA tile that reads it next."""
+    """A truncated chunk of an extraction part, and the CKA tile that reads it next."""
     work = tmp_path / "work"
     shutil.copytree(run, work, symlinks=True, ignore=shutil.ignore_patterns("logs", "benchmarks", "reports"))
     cfg = work / "config.yaml"

@@ -192,7 +192,7 @@ def test_previous_default_seed0_fits_at_32_without_instability_and_shows_double_
 
 
 def test_an_instability_injected_into_the_real_run_is_found_and_never_the_peak():
-    """The seed-0 table with the shape the issue reports for an earlier run (training error 0 -> 22 % -> 0
+    """The seed-0 table with the shape of an instability seen in an earlier run (training error 0 -> 22 % -> 0
     at 37-43, loss 0.0006 -> 0.94, test error spiking with it): synthetic, on real noise."""
     rows = real_rows("default_seed0_baseline.tsv")
     spike = {38: 0.06, 39: 0.15, 40: 0.22, 41: 0.12, 42: 0.04}

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support.configs import fmnist_data_settings
+from support.configs import FASHION_MNIST, fmnist_data_settings
 
 from repdyn.data import (
     KNOWN_CONSTANTS,
@@ -30,7 +30,7 @@ from repdyn.data import (
 from repdyn.data import artifact as artifact_module
 from repdyn.data.fashion_mnist import FILES, read_idx
 
-FMNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
+FMNIST_ROOT = FASHION_MNIST
 pytestmark = pytest.mark.skipif(
     not (FMNIST_ROOT / FILES["train_images"]).is_file(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed"
 )

@@ -8,11 +8,10 @@ probe-wise on real Fashion-MNIST.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from support.configs import FASHION_MNIST
 from torch import nn
 
 from repdyn.drs.agreement import (
@@ -27,7 +26,7 @@ from repdyn.drs.probes import FeatureCache, predict, train_probes
 from repdyn.drs.selection import select_planes
 from repdyn.models import LayerTap, build
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+FMNIST = FASHION_MNIST / "train-images-idx3-ubyte.gz"
 
 
 def direct_counts(qi: np.ndarray, qj: np.ndarray) -> np.ndarray:

@@ -7,16 +7,15 @@ from chosen orthonormal vectors, including β₁ < 0 and β₁ > |a|).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from support.configs import FASHION_MNIST
 
 from repdyn.drs.planes import DEGENERACY_RTOL, Plane, PlaneSet
 from repdyn.drs.selection import select_planes, select_triplets
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+FMNIST = FASHION_MNIST / "train-images-idx3-ubyte.gz"
 needs_fmnist = pytest.mark.skipif(not FMNIST.is_file(), reason="Fashion-MNIST (dataset-fashion-mnist) not installed")
 
 

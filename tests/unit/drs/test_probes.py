@@ -12,12 +12,12 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from support import REPO
+from support.configs import FASHION_MNIST
 from torch import nn
 
 from repdyn.config.probe_schedule import probe_epochs, steps_per_epoch
@@ -34,7 +34,7 @@ from repdyn.drs.probes import (
 )
 from repdyn.models import LayerTap, build
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+FMNIST = FASHION_MNIST / "train-images-idx3-ubyte.gz"
 SRC = REPO / "src"
 
 

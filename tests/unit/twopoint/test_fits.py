@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from support.configs import FASHION_MNIST
 
 from repdyn.cka.grams import centred_gram, pack_upper
 from repdyn.data.fashion_mnist import FILES, read_idx
@@ -38,7 +37,7 @@ from repdyn.twopoint import (
 from repdyn.twopoint.controls import CONTROLS
 from repdyn.twopoint.fit_mse import shuffled_fit_error
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
+FMNIST = FASHION_MNIST
 T = np.arange(0.0, 3001.0, 10.0)  # every 10th epoch: the fits see the whole trajectory at a tenth of the cost
 RICH = (0.05, 1e-8, 1e-8 - np.sqrt(0.5) * 1e-4)  # small initial state: H(0) = 0.05, dy(0) = 1e-4
 RATES = {"eta_h": 0.004, "eta_y": 0.02}
