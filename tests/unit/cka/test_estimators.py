@@ -8,86 +8,16 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from support.cka_oracles import (
+    flat64,
+    hsic1_three_term,
+    kornblith,
+    minibatch_oracle,
+    oracle,
+    related_representations,
+)
 
-from repdyn.cka import ESTIMATORS, api, cka, cka_matrix, grams, tiles, transforms
-
-# ---------------------------------------------------------------- independent float64 oracles (formulas of docs/algorithms.md §1.1-1.3)
-
-
-def hsic1_three_term(k: np.ndarray, l: np.ndarray) -> float:
-    """Song et al. unbiased HSIC, term by term, float64."""
-    n = k.shape[0]
-    k, l = k.astype(np.float64).copy(), l.astype(np.float64).copy()
-    np.fill_diagonal(k, 0.0)
-    np.fill_diagonal(l, 0.0)
-    ones = np.ones(n)
-    value = (
-        np.trace(k @ l)
-        + (ones @ k @ ones) * (ones @ l @ ones) / ((n - 1) * (n - 2))
-        - 2 / (n - 2) * (ones @ k @ l @ ones)
-    )
-    return value / (n * (n - 3))
-
-
-def hsic0_trace(k: np.ndarray, l: np.ndarray) -> float:
-    """Biased HSIC tr(KHLH)/(n-1)², float64."""
-    n = k.shape[0]
-    h = np.eye(n) - np.ones((n, n)) / n
-    return np.trace(k @ h @ l @ h) / (n - 1) ** 2
-
-
-def flat64(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-
-
-def batches(n: int, size: int) -> list[slice]:
-    return [slice(s, min(s + size, n)) for s in range(0, n, size)]
-
-
-def minibatch_oracle(x, y, size: int, hsic) -> float:
-    """Σ_b HSIC(K_b, L_b) / √(Σ_b HSIC(K_b, K_b) Σ_b HSIC(L_b, L_b)) on uncentred Grams."""
-    x, y = flat64(x), flat64(y)
-    kl = kk = ll = 0.0
-    for part in batches(len(x), size):
-        k, l = x[part] @ x[part].T, y[part] @ y[part].T
-        kl, kk, ll = kl + hsic(k, l), kk + hsic(k, k), ll + hsic(l, l)
-    return kl / math.sqrt(kk * ll)
-
-
-def cka_mean_oracle(x, y, size: int) -> float:
-    x, y = flat64(x), flat64(y)
-    values = []
-    for part in batches(len(x), size):
-        k, l = x[part] @ x[part].T, y[part] @ y[part].T
-        values.append(hsic1_three_term(k, l) / math.sqrt(hsic1_three_term(k, k) * hsic1_three_term(l, l)))
-    return float(np.mean(values))
-
-
-def kornblith(x, y) -> float:
-    """Feature-space biased CKA ‖ȲᵀX̄‖² / (‖X̄ᵀX̄‖ ‖ȲᵀȲ‖), float64."""
-    x, y = flat64(x), flat64(y)
-    x, y = x - x.mean(0), y - y.mean(0)
-    return np.linalg.norm(y.T @ x) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
-
-
-def oracle(x, y, estimator: str, size: int) -> float:
-    if estimator == "minibatch_unbiased":
-        return minibatch_oracle(x, y, size, hsic1_three_term)
-    if estimator == "minibatch_biased":
-        return minibatch_oracle(x, y, size, hsic0_trace)
-    if estimator == "minibatch_unbiased_cka_mean":
-        return cka_mean_oracle(x, y, size)
-    return kornblith(x, y)
-
-
-def related_representations(rng: np.random.Generator, n: int, dims=(12, 30, 7, 20)) -> list[np.ndarray]:
-    """Representations of the same n examples that share structure (so CKA values are far from 0 and 1)."""
-    latent = rng.standard_normal((n, 6))
-    return [
-        np.tanh(latent @ rng.standard_normal((6, p)) + 0.7 * rng.standard_normal((n, p))) + rng.uniform(-2, 2, p)
-        for p in dims
-    ]
-
+from repdyn.cka import ESTIMATORS, cka, cka_matrix, transforms
 
 # ---------------------------------------------------------------- HSIC estimators
 
@@ -223,44 +153,6 @@ def test_bad_arguments_raise_clear_errors():
         cka(x, np.where(np.arange(20)[:, None] == 10, np.nan, x), batch_size=8)
 
 
-# ---------------------------------------------------------------- storage form and transforms
-
-
-def test_pack_unpack_round_trip_in_triu_indices_order():
-    k = torch.arange(25, dtype=torch.float32).reshape(5, 5)
-    k = k + k.T
-    packed = grams.pack_upper(k)
-    rows, cols = torch.triu_indices(5, 5)
-    assert packed.shape == (15,) and torch.equal(packed, k[rows, cols])
-    assert torch.equal(grams.unpack_upper(packed, 5), k)
-    with pytest.raises(ValueError, match="n=6"):
-        grams.unpack_upper(packed, 6)
-
-
-def test_centred_gram_is_the_gram_of_batch_centred_features():
-    x = np.random.default_rng(13).standard_normal((9, 2, 3)) + 4.0
-    centred = flat64(x) - flat64(x).mean(0)
-    np.testing.assert_allclose(grams.centred_gram(x).numpy(), centred @ centred.T, atol=1e-12)
-    assert grams.centred_gram(x.astype(np.float32)).dtype == torch.float32
-
-
-def test_transform_layout_and_errors():
-    rng = np.random.default_rng(14)
-    x = rng.standard_normal((12, 4))
-    packed = [grams.pack_upper(grams.centred_gram(x[:7])), grams.pack_upper(grams.centred_gram(x[7:]))]
-    unbiased = transforms.transform(packed, [7, 5], "minibatch_unbiased")
-    biased = transforms.transform(packed, [7, 5], "minibatch_biased")
-    assert unbiased.shape == (21 + 10,) and biased.shape == (28 + 15,)
-    k = x[:7] @ x[:7].T
-    assert (unbiased[:21] @ unbiased[:21]).item() == pytest.approx(hsic1_three_term(k, k), rel=1e-12)
-    assert (biased[:28] @ biased[:28]).item() == pytest.approx(hsic0_trace(k, k), rel=1e-12)
-    assert torch.equal(transforms.transform(packed, [7, 5], "minibatch_unbiased_cka_mean"), unbiased)
-    with pytest.raises(ValueError, match="batch 1: packed Gram for n=6"):
-        transforms.transform(packed, [7, 6], "minibatch_biased")
-    with pytest.raises(ValueError, match="one Gram of all examples"):
-        transforms.transform(packed, [7, 5], "full_biased")
-
-
 # ---------------------------------------------------------------- numerics (docs/algorithms.md §1.6)
 
 
@@ -304,67 +196,6 @@ def test_chunked_float32_accumulation_is_within_1e6_of_float64():
     chunked = cka_matrix(reps, accumulate="chunked_float32")
     assert np.abs(chunked - exact).max() <= 1e-6
     assert not np.array_equal(chunked, exact)  # the float32 path really ran
-
-
-# ---------------------------------------------------------------- tiles
-
-
-def epoch_vectors(reps, estimator: str, size: int) -> tuple[torch.Tensor, list[int]]:
-    sizes = api.split_sizes(len(reps[0]), estimator, size)
-    return torch.stack([api.epoch_vector(grams.as_rows(r), sizes, estimator) for r in reps]), sizes
-
-
-def test_tiles_reassemble_the_full_matrix():
-    rng = np.random.default_rng(17)
-    reps = [r.astype(np.float32) for r in related_representations(rng, 70, dims=(5, 9, 4, 8, 6, 3, 7))]
-    g, _ = epoch_vectors(reps, "minibatch_unbiased", 32)
-    full = cka_matrix(reps, batch_size=32)
-    blocks = [slice(0, 3), slice(3, 7)]
-    assembled = np.empty((7, 7))
-    for bi, rows in enumerate(blocks):
-        for cols in blocks[bi:]:
-            products = tiles.tile_products(g[rows], g[cols], chunk=100)
-            np.testing.assert_allclose(products.numpy(), (g[rows].double() @ g[cols].double().T).numpy(), rtol=1e-12)
-            block = tiles.cka_from_products(products, tiles.row_sq_norms(g[rows]), tiles.row_sq_norms(g[cols])).numpy()
-            assembled[rows, cols], assembled[cols, rows] = block, block.T
-    np.testing.assert_allclose(assembled, full, rtol=0, atol=1e-13)
-
-
-def test_cka_mean_tiles_reassemble_the_full_matrix():
-    reps = related_representations(np.random.default_rng(18), 70)
-    g, sizes = epoch_vectors(reps, "minibatch_unbiased_cka_mean", 32)
-    columns = transforms.batch_columns(sizes, "minibatch_unbiased_cka_mean")
-    upper = tiles.segment_products(g[:2], g[2:], columns)
-    block = tiles.cka_mean_from_products(upper.products, upper.norms_i, upper.norms_j).numpy()
-    full = cka_matrix(reps, "minibatch_unbiased_cka_mean", batch_size=32)
-    np.testing.assert_allclose(block, full[:2, 2:], rtol=0, atol=1e-13)
-
-
-@pytest.mark.parametrize("accumulate", ["float64", "chunked_float32"])
-def test_streamed_chunks_equal_in_memory_products(accumulate):
-    rng = np.random.default_rng(19)
-    g_i = torch.from_numpy(rng.standard_normal((4, 1000)).astype(np.float32))
-    g_j = torch.from_numpy(rng.standard_normal((3, 1000)).astype(np.float32))
-    in_memory = tiles.tile_products(g_i, g_j, accumulate)
-    chunks_i = (g_i[:, s : s + 128].clone() for s in range(0, 1000, 128))  # copies, as if read from storage
-    chunks_j = (g_j[:, s : s + 128].clone() for s in range(0, 1000, 128))
-    streamed = tiles.streamed_products(chunks_i, chunks_j, accumulate)
-    # Error scale of an inner product is relative to |g_i| |g_j| (Cauchy-Schwarz), not to the (cancelled) result.
-    scale = torch.outer(g_i.double().norm(dim=1), g_j.double().norm(dim=1))
-    tolerance = 1e-12 if accumulate == "float64" else 1e-6
-    assert ((streamed.products - in_memory).abs() <= tolerance * scale).all()
-    np.testing.assert_allclose(streamed.norms_i.numpy(), (g_i.double() ** 2).sum(1).numpy(), rtol=1e-6)
-    with pytest.raises(ValueError, match="column chunk 0"):
-        tiles.streamed_products([g_i[:, :10]], [g_j[:, :11]], accumulate)
-
-
-def test_cka_from_products_marks_zero_norms_nan_never_inf():
-    # A non-zero product against a zero norm (inconsistent rounding upstream) must still give NaN, not inf.
-    products = torch.tensor([[2.0, 1e-30], [0.0, 0.0]], dtype=torch.float64)
-    with pytest.warns(RuntimeWarning, match="1 of 2 row and 1 of 2 column representations are constant"):
-        out = tiles.cka_from_products(products, torch.tensor([4.0, 0.0]), torch.tensor([1.0, 0.0]))
-    assert out[0, 0].item() == 1.0
-    assert torch.isnan(out[1]).all() and torch.isnan(out[:, 1]).all()
 
 
 # ---------------------------------------------------------------- agreement with torch-cka 0.21
