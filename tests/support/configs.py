@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from repdyn import config, plan
 from repdyn.data.sources import default_root
 
 FASHION_MNIST = default_root("fashion_mnist")
@@ -87,3 +88,8 @@ def fmnist_data_settings(**overrides) -> dict:
     }
     settings.update(overrides)
     return settings
+
+
+def plan_of(raw: dict) -> plan.Plan:
+    """The plan of a config mapping, resolved as `repdyn validate` resolves a file."""
+    return plan.build(config.resolve(raw))

@@ -10,84 +10,21 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import numpy as np
 import pytest
 from support.configs import report_raw
 from support.workflow import planned_jobs, snakemake, write_config
 
-from repdyn.report import COLUMNS, ExperimentInputs
-from repdyn.report.analysis import cross_run_diagonal, mean_offdiag
-from repdyn.report.html import esc, table
-from repdyn.report.index import width_groups
-from repdyn.report.inputs import SimilarityResult
-from repdyn.report.summary import cell, format_tsv
+from repdyn.report.summary import cell
 
 LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]
 EXPERIMENTS = ["w2", "w2-seed1", "w3"]
 # The index covers every experiment run in the directory: the report run starts from a copy of tiny_run, whose
 # experiment comes after the config's own.
 INDEXED = [*EXPERIMENTS, "tiny"]
-
-
-# --------------------------------------------------------------------------- unit
-
-
-def test_cells_leave_undefined_values_empty_and_join_lists():
-    assert [cell(None), cell(math.nan), cell(0.123456), cell([13, 41]), cell(7)] == ["", "", "0.1235", "13;41", "7"]
-
-
-def test_tsv_names_a_row_that_lacks_a_column():
-    row = dict.fromkeys(COLUMNS, 1)
-    assert format_tsv([row]).splitlines()[0].split("\t") == list(COLUMNS)
-    del row["mean_offdiag_drs"]
-    with pytest.raises(ValueError, match="mean_offdiag_drs"):
-        format_tsv([row])
-
-
-def test_mean_offdiag_ignores_the_diagonal_and_nan():
-    m = np.array([[1.0, 0.2, np.nan], [0.2, 1.0, 0.6], [np.nan, 0.6, 1.0]])
-    assert mean_offdiag(m) == pytest.approx(0.4)
-    assert math.isnan(mean_offdiag(np.ones((1, 1))))
-
-
-def test_cross_run_diagonal_pairs_equal_epochs_of_two_grids():
-    m = np.arange(12, dtype=float).reshape(3, 4)  # rows: epochs 0, 2, 4; columns: 0, 1, 2, 4
-    result = SimilarityResult("CKA", ["l"], {"l": m}, np.array([0, 2, 4]), np.array([0, 1, 2, 4]), Path("s"), Path("d"))
-    assert cross_run_diagonal(result) == {"l": ([0, 2, 4], [0.0, 6.0, 11.0])}
-
-
-def _report(name, width, noise, value, epochs=100):
-    return {"name": name, "settings": {"data": {"label_noise": noise}, "train": {"model": {"width": width}}},
-            "epochs": epochs, "summary": [{"first_layer_cka_to_init_end": value}]}
-
-
-def test_width_study_groups_experiments_that_differ_only_in_width():
-    reports = [_report("a", 32, 0.0, 0.9), _report("b", 64, 0.0, 0.95), _report("c", 32, 0.2, 0.8),
-               _report("d", 64, 0.2, 0.85), _report("e", 42, 0.1, 0.7)]  # noise 0.1 has one width: no line
-    points = width_groups(reports)
-    assert sorted(points) == [("label_noise=0.0", 32.0, 0.9), ("label_noise=0.0", 64.0, 0.95),
-                              ("label_noise=0.2", 32.0, 0.8), ("label_noise=0.2", 64.0, 0.85)]
-    assert width_groups([_report("a", 32, 0.0, 0.9)]) == []
-    # one run read at two lengths (a shared run) is two groups; an experiment repeated under another name adds nothing
-    longer = width_groups([_report("a", 32, 0.0, 0.9), _report("b", 64, 0.0, 0.95), _report("a-long", 32, 0.0, 0.7, 200),
-                           _report("a-again", 32, 0.0, 0.9)])
-    assert sorted(longer) == [("epochs=100", 32.0, 0.9), ("epochs=100", 64.0, 0.95)]
-
-
-def test_html_escapes_names_from_the_config():
-    assert esc('<a href="x">') == "&lt;a href=&quot;x&quot;&gt;"
-    assert "<td>&lt;b&gt;</td>" in table(["h"], [["<b>"]])
-
-
-def test_missing_input_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="metrics input"):
-        ExperimentInputs(name="x", data_dir=tmp_path, run_dir=tmp_path, metrics=tmp_path / "nope.tsv",
-                         phases=tmp_path)
 
 
 # --------------------------------------------------------------------------- end to end

@@ -28,13 +28,6 @@ def test_open_experiment_gives_labelled_stores_events_and_paths(tiny_run):
     assert all((tiny_run / path).exists() for path in exp.paths.values())
 
 
-def test_an_unknown_name_lists_the_known_ones(tmp_path):
-    with pytest.raises(ValueError, match="no experiment 'nope'.*none; run snakemake first"):
-        repdyn.open_experiment("nope", tmp_path)
-    proc = status("-C", str(tmp_path))
-    assert proc.returncode == 0 and "no results" in proc.stdout
-
-
 @pytest.mark.slow
 def test_status_says_what_is_done_and_where(tiny_run):
     lines = status("-C", str(tiny_run)).stdout.splitlines()

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from support.configs import plan_of
 
-from repdyn import config, plan
 from repdyn.config import ConfigError
 from repdyn.tiling.names import block_epochs, parse_tile, tile_name
 
 
-def build(raw: dict) -> plan.Plan:
-    return plan.build(config.resolve(raw))
-
-
 def test_extraction_parts_follow_training_segments(tiny):
-    p = build(tiny)
+    p = plan_of(tiny)
     x = p.experiments[0].cka.rows
     assert [(s, e) for s, e, _ in x.parts] == [(0, 0), (0, 2), (2, 4)]
     assert x.part_epochs(0, 2) == (1, 2)
@@ -24,7 +20,7 @@ def test_extraction_parts_follow_training_segments(tiny):
 def test_symmetric_tiles_cover_the_upper_triangle_once(tiny):
     tiny["defaults"]["grids"]["cka"] = {"every": 1}
     tiny["defaults"]["train"]["epochs"] = 6
-    art = build(tiny).experiments[0].cka
+    art = plan_of(tiny).experiments[0].cka
     tiles = art.tiles(6, 6)
     covered = set()
     for tile in tiles:
@@ -45,18 +41,18 @@ def test_block_named_by_epochs_changes_when_the_last_grid_point_moves():
 
 
 def test_cka_setting_changes_the_cka_id_only(tiny):
-    before = build(tiny).experiments[0]
+    before = plan_of(tiny).experiments[0]
     tiny["defaults"]["cka"]["estimator"] = "minibatch_biased"
-    after = build(tiny).experiments[0]
+    after = plan_of(tiny).experiments[0]
     assert after.cka.id != before.cka.id and after.cka.rows.id == before.cka.rows.id and after.run.id == before.run.id
     tiny["defaults"]["cka"]["estimator"] = "full_biased"  # needs the full Gram: a new extraction, same run
-    full = build(tiny).experiments[0]
+    full = plan_of(tiny).experiments[0]
     assert full.cka.rows.id != before.cka.rows.id and full.run.id == before.run.id
 
 
 def test_cross_run_artifact_has_every_tile(tiny):
     tiny["experiments"] = [{"name": "a", "cka": {"compare_with": ["b"]}}, {"name": "b", "train": {"seed": 1}}]
-    p = build(tiny)
+    p = plan_of(tiny)
     a = p.experiment("a")
     (other, art), = a.cka_cross
     assert other == "b" and art.stage == "cka_cross" and art.cols.run.id == p.experiment("b").run.id
@@ -77,4 +73,4 @@ def test_cross_run_partner_errors(tiny, partner, message):
     if partner.get("model", {}).get("arch") != "resnet50":
         partner.setdefault("model", {})["width"] = 2
     with pytest.raises(ConfigError, match=message):
-        build(tiny)
+        plan_of(tiny)
