@@ -16,7 +16,20 @@ from support.configs import (
     require_fashion_mnist,
     tiny_raw,
 )
+from support.shared import built_once
 from support.workflow import copy_run, pipeline_targets, snakemake, write_config
+
+
+RUNS = {"tiny_run", "drill_reference", "reported_run"}  # session fixtures that start Snakemake runs
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the fast tier (`-m "not slow"`) fast: a test that needs one of the session's Snakemake runs must be
+    marked slow."""
+    unmarked = [item.nodeid for item in items if RUNS & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("needs a Snakemake run but is not marked slow: " + ", ".join(unmarked))
 
 
 @pytest.fixture(scope="session")
@@ -37,13 +50,11 @@ def tiny() -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """One complete run of the tiny experiment (tiny_raw), reports included, once per session (per xdist
-    worker): the work directory, its config in config.yaml. Read it only; a test that changes a run works on
+    """One complete run of the tiny experiment (tiny_raw), reports included, once per session (shared by the xdist
+    workers): the work directory, its config in config.yaml. Read it only; a test that changes a run works on
     a copy (support.workflow.copy_run), and runs of other settings start from a copy of it."""
     require_fashion_mnist()
-    work = tmp_path_factory.mktemp("tiny-run")
-    snakemake(work, write_config(work, tiny_raw()))
-    return work
+    return built_once(tmp_path_factory, "tiny-run", lambda work: snakemake(work, write_config(work, tiny_raw())))
 
 
 @pytest.fixture(scope="session")
@@ -52,10 +63,13 @@ def drill_reference(tiny_run, tmp_path_factory) -> Path:
     drills (tests/workflow/test_kill_drills.py, tests/cluster/test_slurm.py) and the storage-policy tests. It
     starts from a copy of tiny_run, which differs in the CKA tiling only: only the CKA tiles and their
     assembly run."""
-    work = copy_run(tiny_run, tmp_path_factory.mktemp("reference") / "w")
-    cfg = write_config(work, drill_raw())
-    snakemake(work, cfg, *pipeline_targets(cfg))
-    return work
+
+    def build(work: Path) -> None:
+        copy_run(tiny_run, work / "w")
+        cfg = write_config(work / "w", drill_raw())
+        snakemake(work / "w", cfg, *pipeline_targets(cfg))
+
+    return built_once(tmp_path_factory, "drill-reference", build) / "w"
 
 
 @pytest.fixture(scope="session")
@@ -78,12 +92,15 @@ def fmnist(fmnist_path):
 
 @pytest.fixture(scope="session")
 def reported_run(tiny_run, tmp_path_factory):
-    """`report_raw` run by the real Snakemake CLI through the reports, once per session (per xdist worker):
+    """`report_raw` run by the real Snakemake CLI through the reports, once per session (shared by the xdist workers):
     every store kind (extraction, CKA and cross-run CKA tiles and matrices, planes, probes, predictions, DRS
     tiles and matrices) and every report. (work directory, config path). It starts from a copy of tiny_run,
     whose data, training, extraction and DRS artifacts w2 shares (report_raw differs from tiny_raw in epochs
     and CKA tiling only): w2's first training segment, extraction and DRS parts are not computed again."""
-    work = copy_run(tiny_run, tmp_path_factory.mktemp("report") / "w")
-    cfg = write_config(work, report_raw())
-    snakemake(work, cfg)
-    return work, cfg
+
+    def build(work: Path) -> None:
+        copy_run(tiny_run, work / "w")
+        snakemake(work / "w", write_config(work / "w", report_raw()))
+
+    work = built_once(tmp_path_factory, "reported-run", build) / "w"
+    return work, work / "config.yaml"

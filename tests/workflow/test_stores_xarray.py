@@ -25,6 +25,8 @@ from repdyn.drs import open_drs  # noqa: E402
 
 LAYERS = ["conv1", "layer1", "layer2", "layer3", "layer4", "linear"]
 
+pytestmark = pytest.mark.slow  # reads the session's reported_run
+
 
 def entry(work: Path, name: str = "w2") -> dict:
     return json.loads((work / "results" / "index.json").read_text())["experiments"][name]

@@ -28,6 +28,8 @@ xr = pytest.importorskip("xarray")
 
 # --------------------------------------------------------------------------- end to end
 
+pytestmark = pytest.mark.slow  # reads the session's reported_run
+
 
 def index_entry(work: Path, name: str = "w2") -> dict:
     return json.loads((work / "results" / "index.json").read_text())["experiments"][name]
