@@ -19,7 +19,6 @@ from support.configs import (
 from support.shared import built_once
 from support.workflow import copy_run, pipeline_targets, snakemake, write_config
 
-
 RUNS = {"tiny_run", "drill_reference", "reported_run"}  # session fixtures that start Snakemake runs
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 import numpy as np
 from matplotlib.collections import QuadMesh
@@ -53,3 +55,19 @@ def heatmap_axes(fig: Figure) -> list:
 def rendered_heatmap_axes(fig):
     fig.canvas.draw()
     return heatmap_axes(fig)
+
+
+def training_rows(epochs, noise: bool = True) -> list[dict]:
+    rows = []
+    for e in epochs:
+        rows.append(
+            {
+                "epoch": int(e),
+                "train_loss": 1.0,
+                "train_err": max(0.0, 0.9 - 0.05 * e),
+                "train_err_clean": max(0.02, 0.8 - 0.05 * e),
+                "test_err": 0.2 + 0.1 * math.exp(-((e - 25) ** 2) / 50),
+                "noisy_fit": min(1.0, e / 18) if noise else math.nan,
+            }
+        )
+    return rows

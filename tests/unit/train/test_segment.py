@@ -25,11 +25,9 @@ from repdyn.train import (
     loop,
     read_metrics,
     train_segment,
-    training_phases,
 )
-from repdyn.train.augment import draw_epoch, epoch_seeds, horizontal_flip, random_crop
 from repdyn.train.checkpoints import load_checkpoint, load_state
-from repdyn.train.metrics import COLUMNS, phase_marks, write_metrics
+from repdyn.train.metrics import COLUMNS
 from repdyn.train.optim import OPTIMIZERS, build_optimizer
 
 SRC = REPO / "src"
@@ -169,50 +167,6 @@ def test_load_checkpoint_model_returns_the_stored_network_in_eval_mode(dataset_p
         load_checkpoint_model(path.with_name("e000009.pt"), run, geometry)
 
 
-# --- augmentation ------------------------------------------------------------
-
-
-def test_epoch_draw_depends_only_on_seed_and_epoch():
-    a, b = draw_epoch(300, 7, 5, padding=4, hflip=True), draw_epoch(300, 7, 5, padding=4, hflip=True)
-    assert torch.equal(a.order, b.order) and torch.equal(a.offsets, b.offsets) and torch.equal(a.flips, b.flips)
-    c = draw_epoch(300, 7, 6, padding=4, hflip=True)
-    assert not torch.equal(a.order, c.order) and not torch.equal(a.offsets, c.offsets)
-    assert not torch.equal(a.order, draw_epoch(300, 8, 5, padding=4, hflip=True).order)
-    assert sorted(a.order.tolist()) == list(range(300))
-    assert int(a.offsets.min()) >= 0 and int(a.offsets.max()) == 8 and 0 < int(a.flips.sum()) < 300
-    assert epoch_seeds(7, 5) == epoch_seeds(7, 5) != epoch_seeds(7, 6)
-    plain = draw_epoch(300, 7, 5, padding=0, hflip=False)
-    assert int(plain.offsets.abs().sum()) == 0 and not bool(plain.flips.any())
-    with pytest.raises(ValueError, match="train.seed"):
-        epoch_seeds(-1, 0)
-
-
-def test_random_crop_is_a_zero_filled_shift():
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(1, 256, (2, 3, 10, 12), generator=generator, dtype=torch.uint8)
-    offsets = torch.tensor([[1, 6], [4, 4]])  # first: shift rows by -3, columns by +2; second: identity
-    cropped = random_crop(images, offsets, padding=4)
-    assert cropped.shape == images.shape and cropped.dtype == images.dtype
-    expected = torch.zeros_like(images[0])
-    expected[:, 3:, : 12 - 2] = images[0, :, : 10 - 3, 2:]  # out[i, j] = in[i - 3, j + 2]
-    assert torch.equal(cropped[0], expected)
-    assert torch.equal(cropped[1], images[1])
-    assert torch.equal(random_crop(images, offsets, padding=0), images)
-
-
-def test_horizontal_flip_mirrors_only_flagged_images():
-    images = torch.arange(2 * 1 * 2 * 3).reshape(2, 1, 2, 3)
-    flipped = horizontal_flip(images, torch.tensor([True, False]))
-    assert flipped[0, 0].tolist() == [[2, 1, 0], [5, 4, 3]]
-    assert torch.equal(flipped[1], images[1])
-
-
-def test_final_batch_of_one_is_dropped():
-    assert loop._batch_bounds(65, 32) == [(0, 32), (32, 64)]
-    assert loop._batch_bounds(66, 32) == [(0, 32), (32, 64), (64, 66)]
-    assert loop._batch_bounds(64, 32) == [(0, 32), (32, 64)]
-
-
 # --- settings, optimizers, devices -----------------------------------------------
 
 
@@ -350,39 +304,3 @@ def test_metrics_table_columns_and_ranges(dataset_path, tmp_path):
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     with pytest.raises(ValueError, match="epoch 0 appears in both"):
         read_metrics([tmp_path / "init" / "metrics.tsv", tmp_path / "init" / "metrics.tsv"])
-
-
-def synthetic_rows(test_err: list[float], train_err: list[float]) -> list[dict]:
-    return [
-        {column: 0.5 for column in COLUMNS} | {"epoch": e, "test_err": t, "train_err": r}
-        for e, (t, r) in enumerate(zip(test_err, train_err))
-    ]
-
-
-def test_training_phases_are_the_events_read_back_from_split_tables(tmp_path):
-    # raw test error falls to 0.4 at epoch 5 (its 5-epoch median is 0.5 at 4, 5 and 6: the earliest counts),
-    # peaks at epoch 12 while the labels are fitted (medians tie at 11 and 12: the earliest counts;
-    # first zero train error at 14), then an instability at 17-18; the rules themselves: tests/test_events.py
-    test_err = [0.9 - 0.1 * e for e in range(6)] + [0.4 + 0.05 * k for k in range(1, 8)] + [0.7 - 0.04 * k for k in range(1, 8)]
-    train_err = [max(0.0, 0.7 - 0.05 * e) for e in range(len(test_err))]
-    train_err[17] = train_err[18] = 0.2
-    rows = synthetic_rows(test_err, train_err)
-    write_metrics(tmp_path / "b.tsv", rows[10:])
-    write_metrics(tmp_path / "a.tsv", rows[:10])
-    read_back = read_metrics([tmp_path / "b.tsv", tmp_path / "a.tsv"])
-    assert [row["epoch"] for row in read_back] == list(range(len(rows)))
-    phases = training_phases(read_back)
-    assert phases["perfect_fit_epoch"] == 14
-    assert phases["instabilities"] == [[17, 18]]
-    assert phases["memorisation"] == [4, 14]
-    assert phases["test_error_peak_epoch"] == phases["double_descent"]["peak_epoch"] == 11
-    assert phases["test_error_peak"] == phases["double_descent"]["peak_value"]
-    marks = phase_marks(phases)
-    assert marks == {"perfect fit": 14, "test-error peak": 11, "instability": (17, 18)}
-
-
-def test_training_phases_none_cases():
-    monotone = synthetic_rows([0.9 - 0.05 * e for e in range(10)], [0.5] * 10)
-    phases = training_phases(monotone)
-    assert phases["perfect_fit_epoch"] is None and phases["test_error_peak_epoch"] is None
-    assert phases["test_error_peak"] is None and phases["instabilities"] == [] and phases["memorisation"] is None

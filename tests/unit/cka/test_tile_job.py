@@ -1,0 +1,141 @@
+"""Tiles streamed from the Gram store equal the in-memory kernels (bit for bit in float64); the streaming helpers; the
+roofline bench at a tiny size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from repdyn.cka import ESTIMATORS
+from repdyn.cka.grams import packed_length
+from repdyn.cka.panels import column_chunks
+from repdyn.cka.store import (
+    GRAMS_STORE,
+    TILE_STORE,
+    create_grams_store,
+    read_matrix_store,
+    write_epoch,
+)
+from repdyn.cka.tile_job import run_tile, tile_cka
+from repdyn.cka.tiles import ACCUMULATIONS, iter_column_chunks
+from repdyn.cka.transforms import transform
+from repdyn.storage import zarr_store
+
+BATCHES, N = 2, 100  # 4,950 unbiased columns per batch: the first 8192-column chunk straddles the boundary
+LAYERS = ["a", "b"]
+PARTS = {"p0": [0, 1, 2, 3, 4], "p1": [5, 6, 7, 8, 9, 10]}
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """Two extraction parts of random Gram-like data (per-batch and full Grams), and the packed values."""
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("grams")
+    probe_index = np.arange(BATCHES * N).reshape(BATCHES, N)
+    packed = {}
+    for name, epochs in PARTS.items():
+        arrays = None
+        for position, epoch in enumerate(epochs):
+            result = {}
+            for layer in LAYERS:
+                x = rng.standard_normal((BATCHES * N, 12)).astype(np.float32)
+                x -= x.mean(axis=0)
+                grams = np.stack([_packed(x[b * N:(b + 1) * N]) for b in range(BATCHES)])
+                result[layer] = {"grams": grams, "full": _packed(x)}
+                packed[(layer, epoch)] = result[layer]
+            if arrays is None:
+                arrays = create_grams_store(root / name / GRAMS_STORE, epochs, LAYERS, {}, result, probe_index, {})
+            write_epoch(arrays, position, result)
+        zarr_store.consolidate(root / name / GRAMS_STORE)
+    return [root / name for name in PARTS], packed
+
+
+def _packed(x: np.ndarray) -> np.ndarray:
+    gram = torch.from_numpy(x @ x.T)
+    rows, cols = torch.triu_indices(len(x), len(x))
+    return gram[rows, cols].numpy()
+
+
+def _block(packed, layer, epochs, estimator) -> torch.Tensor:
+    full = estimator == "full_biased"
+    sizes = [BATCHES * N] if full else [N] * BATCHES
+    grams = [[torch.from_numpy(packed[(layer, e)]["full"])] if full else list(torch.from_numpy(packed[(layer, e)]["grams"]))
+             for e in epochs]
+    return torch.stack([transform(g, sizes, estimator, dtype=torch.float32) for g in grams])
+
+
+@pytest.mark.parametrize("accumulate", ACCUMULATIONS)
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_streamed_tile_equals_the_in_memory_kernels(stored, tmp_path, estimator, accumulate):
+    """float64: bit for bit. chunked_float32: float32 GEMMs may round differently when the BLAS sees a
+    contiguous panel instead of a strided view of the whole block, so within that mode's 1e-7 (the bound
+    asserted: 1e-6)."""
+    parts, packed = stored
+    row_epochs, col_epochs = [3, 4, 5, 6, 7], [8, 9, 10, 0]  # rows span both parts; columns out of order
+    settings = {"estimator": estimator, "accumulate": accumulate}
+    for name, cols, diagonal in (("off", col_epochs, False), ("diag", row_epochs, True)):
+        run_tile(tmp_path / name, parts, parts, row_epochs, cols, settings, diagonal, {"layers": LAYERS})
+        blocks, rows_read, cols_read, _ = read_matrix_store(tmp_path / name / TILE_STORE)
+        assert list(rows_read) == row_epochs and list(cols_read) == cols
+        for layer in LAYERS:
+            rows = _block(packed, layer, row_epochs, estimator)
+            expected = tile_cka(rows, None if diagonal else _block(packed, layer, cols, estimator), estimator,
+                                accumulate, [N] * BATCHES).numpy()
+            if accumulate == "float64":
+                assert np.array_equal(blocks[layer], expected, equal_nan=True), (name, layer)
+            else:
+                assert np.array_equal(np.isnan(blocks[layer]), np.isnan(expected))
+                assert np.nanmax(np.abs(blocks[layer] - expected)) <= 1e-6, (name, layer)
+
+
+def test_roofline_bench_writes_its_json_at_a_tiny_size(repo, tmp_path):
+    out = tmp_path / "roofline.json"
+    done = subprocess.run([sys.executable, str(repo / "bench" / "tile_roofline.py"), "--epochs", "6", "--batches", "2",
+                           "--batch-size", "16", "--layers", "2", "--threads", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["accumulate"] == "float64" and report["gemm_gflops"] > 0
+    d = BATCHES * 16 * 15 // 2
+    assert report["d"] == d and report["part_bytes"] == 2 * 6 * 2 * packed_length(16) * 4 * 2
+    assert [t["kind"] for t in report["tiles"]] == ["diagonal", "off_diagonal"]
+    for tile in report["tiles"]:
+        assert tile["flops"] == 2 * 6 * 6 * d * 2
+        assert tile["seconds"] > 0 and tile["ratio"] > 0
+        assert tile["process_seconds"] > tile["seconds"]
+
+
+def test_cuda_guard_multiplies_float32_chunks_in_float64_when_tf32_is_on():
+    """The CUDA branch, decided on a device object (no GPU needed): TF32 float32 matmuls are never used."""
+    from repdyn.cka.grams import exact_matmul_dtype
+
+    cuda = torch.device("cuda")
+    before = torch.backends.cuda.matmul.fp32_precision
+    try:
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        assert exact_matmul_dtype(torch.float32, cuda) == torch.float64
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        assert exact_matmul_dtype(torch.float32, cuda) == torch.float32
+    finally:
+        torch.backends.cuda.matmul.fp32_precision = before
+    assert exact_matmul_dtype(torch.float32, torch.device("cpu")) == torch.float32
+
+
+def test_streamed_kernels_in_the_cuda_tf32_branch_give_float64_products_of_the_right_shape(monkeypatch):
+    """With the guard's CUDA answer (float64 for float32 chunks), chunked_float32 is the float64 product."""
+    from repdyn.cka import tiles
+
+    block, other = torch.randn(5, 20000), torch.randn(3, 20000)
+    expected_sym = tiles.streamed_symmetric_products(iter_column_chunks(block), "float64")
+    expected = tiles.streamed_products(iter_column_chunks(block), iter_column_chunks(other), "float64")
+    monkeypatch.setattr(tiles, "exact_matmul_dtype", lambda dtype, device: torch.float64)
+    sym = tiles.streamed_symmetric_products(column_chunks(block.split([7000, 13000], dim=1)), "chunked_float32")
+    got = tiles.streamed_products(iter_column_chunks(block), iter_column_chunks(other), "chunked_float32")
+    assert sym.dtype == torch.float64 and sym.shape == (5, 5) and torch.equal(sym, expected_sym)
+    assert got.products.shape == (5, 3) and got.norms_i.shape == (5,) and got.norms_j.shape == (3,)
+    assert all(t.dtype == torch.float64 for t in got) and torch.equal(got.products, expected.products)
