@@ -45,7 +45,7 @@ from repdyn.scheduling import resources
 
 from repdyn.scheduling import rule_table as rules
 
-# Snakemake `benchmark:` paths of the modelled rules (workflow/rules/*.smk; tests/test_scale_bench.py
+# Snakemake `benchmark:` paths of the modelled rules (workflow/rules/*.smk; tests/workflow/test_scale_bench.py
 # checks them against the rule files).
 BENCHMARKS: dict[str, str] = {
     "prepare_data": "benchmarks/prepare_data/{id}.tsv",

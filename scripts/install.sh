@@ -4,7 +4,7 @@
 # pinned dependencies. `--test` adds the test dependencies (pytest, torch-cka, selenium), the
 # headless browser the report test renders pages in (Debian packages chromium, chromium-driver), and
 # SLURM with munge (slurmctld, slurmd, slurm-client, munge) for the one-node cluster that
-# tests/test_slurm_real.py starts with scripts/slurm-cluster.sh.
+# tests/cluster/test_slurm.py starts with scripts/slurm-cluster.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -66,7 +66,7 @@ OWN_TESTS = {
     "the results tree copied with `cp -r` (file times not kept) or touched": "test_a_copied_tree_plans_nothing",
     "a second config with other experiments, run in the same directory": "test_a_second_config_joins_the_first",
     "a grid that needs checkpoints training did not save":
-        "test_workflow.py::test_denser_grid_retrains_from_the_first_segment_that_needs_checkpoints",
+        "tests/workflow/test_cka.py::test_denser_grid_retrains_from_the_first_segment_that_needs_checkpoints",
     "a new version of the event rules (`repdyn.analysis.events.RULES_VERSION`, a param of `run_metrics`)":
         "test_new_event_rules_rewrite_the_metrics_not_the_run",
 }

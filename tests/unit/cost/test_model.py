@@ -1,4 +1,4 @@
-"""Job counts, storage and device hours of a plan (repdyn.scheduling.jobs, repdyn.cost.model, `repdyn plan`)."""
+"""Storage, work and device hours of a plan (repdyn.cost.model), and the paper-scale configs' plans."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from support import REPO
 from support.configs import plan_of, tiny_raw
 
 from repdyn import config, plan
-
-# The paper-scale configs; configs/default_seeds.yaml is the CPU default's seed replicate (tests/test_replicates.py),
 from repdyn.cost import model as cost
 from repdyn.cost import report as overview
 from repdyn.cost import work
 from repdyn.scheduling import jobs
 
-# configs/paper_grid_cpu.yaml the paper's grids on a small CPU experiment (test_paper_grid_cpu_*).
+# The paper-scale configs; configs/default_seeds.yaml is the CPU default's seed replicate
+# (tests/unit/report/test_replicates.py), configs/paper_grid_cpu.yaml the paper's grids on a small CPU experiment
+# (test_paper_grid_cpu_*).
 CPU_CONFIGS = ("default_seeds.yaml", "default_controls.yaml", "default_eps.yaml", "paper_grid_cpu.yaml")
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name not in CPU_CONFIGS)
 

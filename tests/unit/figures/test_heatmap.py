@@ -23,7 +23,6 @@ from repdyn.figures import (
 )
 from repdyn.figures.heatmap import bin_cells, drawn_grid
 
-
 # ---------------------------------------------------------------- heatmap
 
 

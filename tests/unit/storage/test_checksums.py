@@ -1,6 +1,6 @@
 """Checksum manifests (repdyn.storage.checksums), the input check of jobs (repdyn.storage.integrity) and `repdyn verify`,
 on small artifacts written through repdyn.storage.atomic. The workflow-level checks (every store kind of a real run,
-the jobs that consume them) are in test_verify_workflow.py."""
+the jobs that consume them) are in tests/workflow/test_verify.py."""
 
 from __future__ import annotations
 

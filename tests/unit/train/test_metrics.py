@@ -19,7 +19,8 @@ def synthetic_rows(test_err: list[float], train_err: list[float]) -> list[dict]:
 def test_training_phases_are_the_events_read_back_from_split_tables(tmp_path):
     # raw test error falls to 0.4 at epoch 5 (its 5-epoch median is 0.5 at 4, 5 and 6: the earliest counts),
     # peaks at epoch 12 while the labels are fitted (medians tie at 11 and 12: the earliest counts;
-    # first zero train error at 14), then an instability at 17-18; the rules themselves: tests/test_events.py
+    # first zero train error at 14), then an instability at 17-18; the rules themselves:
+    # tests/unit/analysis/test_events.py
     test_err = [0.9 - 0.1 * e for e in range(6)] + [0.4 + 0.05 * k for k in range(1, 8)] + [0.7 - 0.04 * k for k in range(1, 8)]
     train_err = [max(0.0, 0.7 - 0.05 * e) for e in range(len(test_err))]
     train_err[17] = train_err[18] = 0.2
