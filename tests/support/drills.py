@@ -1,4 +1,5 @@
-"""Run surgery for the kill-and-resume drills (local and on SLURM) and the workflow tests: a rewound copy of a finished run, the files a drill must leave untouched, and its matrices against the reference run's."""
+"""Run surgery for the kill-and-resume drills (local and on SLURM) and the workflow tests: a rewound copy of a
+finished run, the files a drill must leave untouched, and its matrices against the reference run's."""
 
 from __future__ import annotations
 

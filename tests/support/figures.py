@@ -1,4 +1,5 @@
-"""Figure builders and pixel readers shared by the figure tests: known matrices and grids, colours read back from a canvas."""
+"""Figure builders and pixel readers shared by the figure tests: known matrices, grids and metrics rows, colours
+read back from a canvas."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""repdyn.twopoint.record: the pairs record drawn from a real dataset artifact is stratified, deterministic and reads back exactly."""
+"""repdyn.twopoint.record: the pairs record drawn from a real dataset artifact is stratified, deterministic and
+reads back exactly."""
 
 from __future__ import annotations
 
