@@ -25,6 +25,7 @@ EXPECTED_CHECKS = {
 }
 
 
+@pytest.mark.slow  # a script in a subprocess: ~50 s on 2 busy cores
 def test_tiny_gpu_check_runs_on_cpu_and_writes_one_json(repo, tmp_path):
     require_fashion_mnist()
     out = tmp_path / "tiny.json"

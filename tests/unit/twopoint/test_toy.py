@@ -69,6 +69,7 @@ def test_tiny_run_is_deterministic_and_its_fitted_rates_are_positive():
     assert stopped.epochs[-1] <= 201 and stopped.loss[-1] < record.loss[200] * (1 + 1e-6)
 
 
+@pytest.mark.slow  # a script in a subprocess: ~50 s on 2 busy cores
 def test_validation_script_runs_at_a_tiny_size(repo, tmp_path):
     args = ["--depth", "3", "--width", "16", "--epochs", "300", "--layer", "1", "--inits", "2", "--gains", "0.5",
             "1.0", "--grid-dx", "0.5", "1.5", "--grid-dy", "0.5", "--figures", str(tmp_path / "fig"), "--cache",
