@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from support.configs import require_fashion_mnist
 
 EXPECTED_RATES = {

@@ -93,6 +93,7 @@ def test_streamed_tile_equals_the_in_memory_kernels(stored, tmp_path, estimator,
                 assert np.nanmax(np.abs(blocks[layer] - expected)) <= 1e-6, (name, layer)
 
 
+@pytest.mark.slow  # a script in a subprocess: ~50 s on 2 busy cores
 def test_roofline_bench_writes_its_json_at_a_tiny_size(repo, tmp_path):
     out = tmp_path / "roofline.json"
     done = subprocess.run([sys.executable, str(repo / "bench" / "tile_roofline.py"), "--epochs", "6", "--batches", "2",

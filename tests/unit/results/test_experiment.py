@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+
 import pytest
+
 import repdyn
 
 
