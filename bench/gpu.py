@@ -1,7 +1,8 @@
 """GPU check: training, extraction, CKA tiles and plane evaluation of a width-64 ResNet-18 on CUDA, one JSON.
 
     python bench/gpu.py [--out gpu.json]            # on a CUDA machine: a few minutes, width 64
-    python bench/gpu.py --tiny --out tiny.json       # CPU, width 2, seconds: the CI version (tests/test_gpu_bench.py)
+    python bench/gpu.py --tiny --out tiny.json       # CPU, width 2, seconds: the CI version
+                                                      # (tests/pipeline/test_gpu_bench.py)
 
 Runs the workflow's own job functions on real Fashion-MNIST (Debian package dataset-fashion-mnist) and checks
 the CUDA paths they rely on, each check a named boolean in the JSON ("checks"):

@@ -40,7 +40,7 @@ from repdyn.cost import model as cost
 from repdyn.scheduling import jobs, resources
 from repdyn.scheduling import rule_table as rules
 
-# Snakemake `benchmark:` paths of the modelled rules (workflow/rules/*.smk; tests/test_scale_bench.py
+# Snakemake `benchmark:` paths of the modelled rules (workflow/rules/*.smk; tests/workflow/test_scale_bench.py
 # checks them against the rule files).
 BENCHMARKS: dict[str, str] = {
     "prepare_data": "benchmarks/prepare_data/{id}.tsv",

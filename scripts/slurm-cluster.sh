@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A one-node SLURM cluster on this machine, from Debian's packages (munge, slurmctld, slurmd,
 # slurm-client; SLURM 22.05 on bookworm), for trying `snakemake --profile slurm` on a workstation
-# and for the real-cluster tests (tests/test_slurm_real.py). Needs root: slurmd starts jobs as
+# and for the real-cluster tests (tests/cluster/test_slurm.py). Needs root: slurmd starts jobs as
 # their owner. The generated slurm.conf and gres.conf go to /etc/slurm, where every SLURM command
 # looks (the slurm plugin drops SLURM_* variables, SLURM_CONF too, before it runs srun in a job);
 # an /etc/slurm/slurm.conf this script did not write is never touched (it stops with an error), and

@@ -1,5 +1,5 @@
 """Synthetic inputs with known answers, on which the readouts are calibrated (bench/readout_calibration.py)
-and tested (tests/test_readouts_length.py).
+and tested (tests/unit/analysis/test_surrogates.py).
 
 Test-error curves: a first descent (0.9, 0.6, 0.4 at epochs 0-2), then a shape, with normal noise whose
 scale may differ before and after the fit. Similarity matrices: points moving along a line at a pace set in

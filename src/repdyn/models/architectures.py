@@ -4,7 +4,7 @@ parameters and FLOPs per image.
 Why: the config check (repdyn.config), the cost model (repdyn.cost.work) and the model builders
 (repdyn.models) all need these facts, and the first two run at Snakemake parse time, where building a
 torch model is far too slow. The numbers are closed forms, checked against built models in
-tests/test_resources.py; docs/cost-model.md derives them.
+tests/unit/scheduling/test_resources.py; docs/cost-model.md derives them.
 
 Per image, forward, multiply and add counted separately; inputs s x s:
 - preact ResNet-18 width k: F = (270,336 k^2 + 55,456 k) (s/32)^2, 2724 k^2 + 213 k + 10 parameters (+8k per

@@ -5,7 +5,7 @@ configs far too large to dry-run casually, and the resource estimates must be
 computable per job in tests. This module mirrors the rules' outputs
 (workflow/rules/*.smk) from the plan alone: a job is a rule name plus the
 wildcard values of its output, exactly as Snakemake would name it, and
-tests/test_plan_cost.py checks the counts against `snakemake -n`.
+tests/unit/scheduling/test_jobs.py checks the counts against `snakemake -n`.
 
 Per experiment, the set holds every job its targets need (shared artifacts are
 counted for every experiment that uses them); `workflow_jobs` is the union the
@@ -157,7 +157,8 @@ def count_by_rule(jobs: Iterable[Job]) -> dict[str, int]:
     return {rule: counts[rule] for rule in RULES if counts[rule]}
 
 
-# Each rule's output as workflow/rules/*.smk names it (tests/test_plan_cost.py checks them on a finished run).
+# Each rule's output as workflow/rules/*.smk names it (tests/workflow/test_cost.py checks them on a finished
+# run).
 OUTPUTS: dict[str, str] = {
     "spec": "results/{stage}/{id}/spec.json",
     "index": "results/index.json",

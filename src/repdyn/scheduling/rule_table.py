@@ -1,10 +1,9 @@
 """The workflow's rules in one table: per rule its stage, GPU or not, local or not, threads, work estimate.
 
 Why: the cost model (repdyn.cost.model), the resources (repdyn.scheduling.resources) and the job counts
-(repdyn.scheduling.jobs)
-all need these facts; kept here once, they cannot drift apart. tests/test_rules.py checks the table
-against `snakemake --list-rules` and against the `threads:` and `localrule:` of every rule in
-workflow/rules/*.smk and the Snakefile.
+(repdyn.scheduling.jobs) all need these facts; kept here once, they cannot drift apart.
+tests/unit/scheduling/test_rule_table.py checks the table against `snakemake --list-rules` and against the
+`threads:` and `localrule:` of every rule in workflow/rules/*.smk and the Snakefile.
 
 - stage: what the rule's outputs are, as `repdyn plan` groups their storage.
 - gpu: the rule runs the network and asks for a GPU when the config says `device: cuda`.

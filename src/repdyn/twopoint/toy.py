@@ -7,7 +7,7 @@ Deterministic: same settings and seed -> the same record (single-threaded CPU).
 
 The step backpropagates by hand (sgd_step): with two examples every weight gradient is a rank-2 outer product,
 applied in place (W ← W − lr·δᵀa), one pass over each weight matrix instead of autograd's gradient buffers and
-optimiser pass. It matches autograd + torch.optim.SGD to float32 rounding (tests/test_twopoint_toy.py) at half
+optimiser pass. It matches autograd + torch.optim.SGD to float32 rounding (tests/unit/twopoint/test_toy.py) at half
 the CPU time per step (8.7 vs 18 ms for the 20 × 500 network, CPU time of 150 steps each, measured side by side
 once on the shared 2-core machine).
 """

@@ -1,0 +1,259 @@
+"""Tiles streamed from the Gram store equal the in-memory kernels (bit for bit in float64); the streaming helpers; the
+roofline bench at a tiny size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from repdyn.cka import ESTIMATORS
+from repdyn.cka.grams import packed_length
+from repdyn.cka.panels import column_chunks, read_ahead
+from repdyn.cka.store import TILE_STORE, read_matrix_store
+from repdyn.cka.tile_job import run_tile, tile_cka
+from repdyn.cka.tiles import ACCUMULATIONS, iter_column_chunks
+from repdyn.cka.transforms import panel_vectors, transform
+from repdyn.extract.grams_store import GRAMS_STORE, create_grams_store, write_epoch
+from repdyn.storage import zarr_store
+
+BATCHES, N = 2, 100  # 4,950 unbiased columns per batch: the first 8192-column chunk straddles the boundary
+LAYERS = ["a", "b"]
+PARTS = {"p0": [0, 1, 2, 3, 4], "p1": [5, 6, 7, 8, 9, 10]}
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """Two extraction parts of random Gram-like data (per-batch and full Grams), and the packed values."""
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("grams")
+    probe_index = np.arange(BATCHES * N).reshape(BATCHES, N)
+    packed = {}
+    for name, epochs in PARTS.items():
+        arrays = None
+        for position, epoch in enumerate(epochs):
+            result = {}
+            for layer in LAYERS:
+                x = rng.standard_normal((BATCHES * N, 12)).astype(np.float32)
+                x -= x.mean(axis=0)
+                grams = np.stack([_packed(x[b * N : (b + 1) * N]) for b in range(BATCHES)])
+                result[layer] = {"grams": grams, "full": _packed(x)}
+                packed[(layer, epoch)] = result[layer]
+            if arrays is None:
+                arrays = create_grams_store(root / name / GRAMS_STORE, epochs, LAYERS, {}, result, probe_index, {})
+            write_epoch(arrays, position, result)
+        zarr_store.consolidate(root / name / GRAMS_STORE)
+    return [root / name for name in PARTS], packed
+
+
+def _packed(x: np.ndarray) -> np.ndarray:
+    gram = torch.from_numpy(x @ x.T)
+    rows, cols = torch.triu_indices(len(x), len(x))
+    return gram[rows, cols].numpy()
+
+
+def _block(packed, layer, epochs, estimator) -> torch.Tensor:
+    full = estimator == "full_biased"
+    sizes = [BATCHES * N] if full else [N] * BATCHES
+    grams = [
+        [torch.from_numpy(packed[(layer, e)]["full"])] if full else list(torch.from_numpy(packed[(layer, e)]["grams"]))
+        for e in epochs
+    ]
+    return torch.stack([transform(g, sizes, estimator, dtype=torch.float32) for g in grams])
+
+
+@pytest.mark.parametrize("accumulate", ACCUMULATIONS)
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_streamed_tile_equals_the_in_memory_kernels(stored, tmp_path, estimator, accumulate):
+    """float64: bit for bit. chunked_float32: float32 GEMMs may round differently when the BLAS sees a
+    contiguous panel instead of a strided view of the whole block, so within that mode's 1e-7 (the bound
+    asserted: 1e-6)."""
+    parts, packed = stored
+    row_epochs, col_epochs = [3, 4, 5, 6, 7], [8, 9, 10, 0]  # rows span both parts; columns out of order
+    settings = {"estimator": estimator, "accumulate": accumulate}
+    for name, cols, diagonal in (("off", col_epochs, False), ("diag", row_epochs, True)):
+        run_tile(tmp_path / name, parts, parts, row_epochs, cols, settings, diagonal, {"layers": LAYERS})
+        blocks, rows_read, cols_read, _ = read_matrix_store(tmp_path / name / TILE_STORE)
+        assert list(rows_read) == row_epochs and list(cols_read) == cols
+        for layer in LAYERS:
+            rows = _block(packed, layer, row_epochs, estimator)
+            expected = tile_cka(
+                rows, None if diagonal else _block(packed, layer, cols, estimator), estimator, accumulate, [N] * BATCHES
+            ).numpy()
+            if accumulate == "float64":
+                assert np.array_equal(blocks[layer], expected, equal_nan=True), (name, layer)
+            else:
+                assert np.array_equal(np.isnan(blocks[layer]), np.isnan(expected))
+                assert np.nanmax(np.abs(blocks[layer] - expected)) <= 1e-6, (name, layer)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("n", [4, 9, 64])
+def test_panel_vectors_equal_transform_row_by_row_bit_for_bit(estimator, n):
+    """Offset, badly scaled Grams (where centring order matters most) of several epochs at once."""
+    rng = np.random.default_rng(n)
+    rows = []
+    for scale in (1e-3, 1.0, 1e4):
+        x = (rng.standard_normal((n, 7)) * scale + 5 * scale).astype(np.float32)
+        rows.append(_packed(x))
+    packed = torch.from_numpy(np.stack(rows))
+    expected = torch.stack([transform([row], [n], estimator, dtype=torch.float32) for row in packed])
+    got = panel_vectors(packed, n, estimator)
+    assert got.dtype == torch.float32 and torch.equal(got, expected)
+    with pytest.raises(ValueError, match="must have shape"):
+        panel_vectors(packed[:, 1:], n, estimator)
+
+
+@pytest.mark.parametrize("estimator", ["minibatch_unbiased", "minibatch_biased"])
+def test_panel_vectors_keep_to_the_grams_device_with_float32_rows(estimator):
+    """Device-agnostic (as on CUDA): on torch's shape-only meta device the rows have their length and float32."""
+    packed = torch.empty((3, packed_length(10)), device="meta")
+    got = panel_vectors(packed, 10, estimator)
+    width = 45 if estimator == "minibatch_unbiased" else 55
+    assert got.shape == (3, width) and got.dtype == torch.float32 and got.device.type == "meta"
+
+
+def test_plain_chunks_are_read_from_their_files_and_other_arrays_through_zarr(stored, tmp_path, monkeypatch):
+    """The direct read gives zarr's values; a compressed part, or a chunk never written, falls back to zarr."""
+    from repdyn.extract import grams_store as store
+    from repdyn.extract.grams_store import GramPart
+
+    parts, packed = stored
+    part = GramPart(parts[1])
+    array = part._array("grams/a")
+    assert zarr_store.plain_chunk_dir(array) is not None
+    out = np.empty((3, array.shape[-1]), dtype=np.float32)
+    assert zarr_store.read_plain_chunks(array, [(0, 1, 0), (1, 1, 0), (2, 1, 0)], out)
+    assert np.array_equal(out, array[0:3, 1])
+    assert np.array_equal(part.packed_range("a", 1, 4, 0), np.stack([packed[("a", e)]["grams"][0] for e in (6, 7, 8)]))
+    assert np.array_equal(part.packed_range("b", 0, 2, None), np.stack([packed[("b", e)]["full"] for e in (5, 6)]))
+
+    monkeypatch.setattr(store, "GRAM_COMPRESS", True)
+    probe_index = np.arange(BATCHES * N).reshape(BATCHES, N)
+    first = {"a": packed[("a", 0)]}
+    arrays = create_grams_store(tmp_path / GRAMS_STORE, [0, 1], ["a"], {}, first, probe_index, {})
+    write_epoch(arrays, 0, first)  # epoch 1 never written: zarr reads its fill value, NaN
+    zarr_store.consolidate(tmp_path / GRAMS_STORE)
+    compressed = GramPart(tmp_path)
+    assert zarr_store.plain_chunk_dir(compressed._array("grams/a")) is None
+    assert np.array_equal(compressed.packed_range("a", 0, 1, 1), packed[("a", 0)]["grams"][1:2])
+    monkeypatch.setattr(store, "GRAM_COMPRESS", False)
+    arrays = create_grams_store(tmp_path / "plain" / GRAMS_STORE, [0, 1], ["a"], {}, first, probe_index, {})
+    write_epoch(arrays, 0, first)
+    zarr_store.consolidate(tmp_path / "plain" / GRAMS_STORE)
+    gaps = GramPart(tmp_path / "plain").packed_range("a", 0, 2, 0)
+    assert np.array_equal(gaps[0], packed[("a", 0)]["grams"][0]) and np.isnan(gaps[1]).all()
+
+
+@pytest.mark.parametrize("widths", [[5, 7, 3], [16], [8, 8], [1, 20, 2]])
+def test_column_chunks_over_panels_are_the_chunks_of_the_whole_block(widths):
+    block = torch.randn(3, sum(widths))
+    panels = list(block.split(widths, dim=1))
+    got = list(column_chunks(iter(panels), chunk=6))
+    expected = list(iter_column_chunks(block, 6))
+    assert [c.shape for c in got] == [c.shape for c in expected]
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
+def test_read_ahead_keeps_order_and_reraises_the_producers_error():
+    assert list(read_ahead(iter(range(7)))) == list(range(7))
+
+    def failing():
+        yield 1
+        raise KeyError("epoch 5 is in none of the extraction parts")
+
+    stream = read_ahead(failing())
+    assert next(stream) == 1
+    with pytest.raises(KeyError, match="epoch 5"):
+        next(stream)
+
+
+def test_read_ahead_stops_its_thread_when_the_consumer_stops():
+    produced = []
+
+    def counting():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    stream = read_ahead(counting(), depth=1)
+    assert next(stream) == 0
+    stream.close()
+    assert len(produced) <= 4  # the one consumed, one queued, at most one being built and one more
+
+
+@pytest.mark.slow  # a script in a subprocess: ~50 s on 2 busy cores
+def test_roofline_bench_writes_its_json_at_a_tiny_size(repo, tmp_path):
+    out = tmp_path / "roofline.json"
+    from repdyn.config import schema
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(repo / "bench" / "tile_roofline.py"),
+            "--epochs",
+            "6",
+            "--batches",
+            "2",
+            "--batch-size",
+            "16",
+            "--layers",
+            "2",
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+            "--baseline-src",
+            str(repo / "src"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["accumulate"] == schema()["$defs"]["cka"]["properties"]["accumulate"]["default"]
+    assert report["gemm_gflops"] > 0 and report["gemm_float64_gflops"] > 0
+    assert [t["kind"] for t in report["baseline_tiles"]] == ["diagonal", "off_diagonal"]
+    d = BATCHES * 16 * 15 // 2
+    assert report["d"] == d and report["part_bytes"] == 2 * 6 * 2 * packed_length(16) * 4 * 2
+    assert [t["kind"] for t in report["tiles"]] == ["diagonal", "off_diagonal"]
+    for tile in report["tiles"]:
+        assert tile["flops"] == 2 * 6 * 6 * d * 2
+        assert tile["seconds"] > 0 and tile["ratio"] > 0 and tile["ratio_float64"] > 0 and tile["cpu_seconds"] > 0
+        assert tile["process_seconds"] > tile["seconds"]
+
+
+def test_cuda_guard_multiplies_float32_chunks_in_float64_when_tf32_is_on():
+    """The CUDA branch, decided on a device object (no GPU needed): TF32 float32 matmuls are never used."""
+    from repdyn.cka.grams import exact_matmul_dtype
+
+    cuda = torch.device("cuda")
+    before = torch.backends.cuda.matmul.fp32_precision
+    try:
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        assert exact_matmul_dtype(torch.float32, cuda) == torch.float64
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        assert exact_matmul_dtype(torch.float32, cuda) == torch.float32
+    finally:
+        torch.backends.cuda.matmul.fp32_precision = before
+    assert exact_matmul_dtype(torch.float32, torch.device("cpu")) == torch.float32
+
+
+def test_streamed_kernels_in_the_cuda_tf32_branch_give_float64_products_of_the_right_shape(monkeypatch):
+    """With the guard's CUDA answer (float64 for float32 chunks), chunked_float32 is the float64 product."""
+    from repdyn.cka import tiles
+
+    block, other = torch.randn(5, 20000), torch.randn(3, 20000)
+    expected_sym = tiles.streamed_symmetric_products(iter_column_chunks(block), "float64")
+    expected = tiles.streamed_products(iter_column_chunks(block), iter_column_chunks(other), "float64")
+    monkeypatch.setattr(tiles, "exact_matmul_dtype", lambda dtype, device: torch.float64)
+    sym = tiles.streamed_symmetric_products(column_chunks(block.split([7000, 13000], dim=1)), "chunked_float32")
+    got = tiles.streamed_products(iter_column_chunks(block), iter_column_chunks(other), "chunked_float32")
+    assert sym.dtype == torch.float64 and sym.shape == (5, 5) and torch.equal(sym, expected_sym)
+    assert got.products.shape == (5, 3) and got.norms_i.shape == (5,) and got.norms_j.shape == (3,)
+    assert all(t.dtype == torch.float64 for t in got) and torch.equal(got.products, expected.products)
