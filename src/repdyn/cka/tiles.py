@@ -28,6 +28,8 @@ from typing import NamedTuple
 
 import torch
 
+from repdyn.config.integers import is_int
+
 from .grams import exact_matmul_dtype
 
 ACCUMULATIONS: tuple[str, ...] = ("float64", "chunked_float32")
@@ -51,7 +53,7 @@ def check_accumulate(accumulate: str, chunk: int = DEFAULT_CHUNK) -> None:
     """ValueError for an unknown accumulation mode or a chunk width it does not allow."""
     if accumulate not in ACCUMULATIONS:
         raise ValueError(f"accumulate {accumulate!r} is unknown; allowed values: {', '.join(ACCUMULATIONS)}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+    if not is_int(chunk) or chunk < 1:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
     if accumulate == "chunked_float32" and chunk > MAX_FLOAT32_CHUNK:
         raise ValueError(f"chunk={chunk} is too wide for chunked_float32 accumulation (at most {MAX_FLOAT32_CHUNK})")

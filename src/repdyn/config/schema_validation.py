@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from repdyn.config.integers import is_int
+
 
 @functools.cache
 def schema() -> dict[str, Any]:
@@ -62,7 +64,7 @@ def _fill(value: Any, sub: Mapping[str, Any], root: Mapping[str, Any]) -> Any:
                 value[key] = filled
     if isinstance(value, list) and isinstance(sub.get("items"), Mapping):
         value = [_fill(v, sub["items"], root) for v in value]
-    if sub.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
+    if sub.get("type") == "number" and is_int(value):
         value = float(value)
     return value
 
