@@ -7,9 +7,9 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support import REPO
 from support.configs import tiny_raw
 from support.workflow import write_config
 
@@ -31,7 +31,7 @@ def test_help_lists_user_commands_apart_from_job_commands():
     assert "validate" not in jobs
 
 
-RULE_FILES = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+RULE_FILES = REPO / "workflow" / "rules"
 
 
 def rule_blocks() -> dict[str, str]:
