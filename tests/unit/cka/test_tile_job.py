@@ -13,7 +13,7 @@ import torch
 
 from repdyn.cka import ESTIMATORS
 from repdyn.cka.grams import packed_length
-from repdyn.cka.panels import column_chunks, read_ahead
+from repdyn.cka.panels import column_chunks
 from repdyn.cka.store import TILE_STORE, read_matrix_store
 from repdyn.cka.tile_job import run_tile, tile_cka
 from repdyn.cka.tiles import ACCUMULATIONS, iter_column_chunks
@@ -147,43 +147,6 @@ def test_plain_chunks_are_read_from_their_files_and_other_arrays_through_zarr(st
     zarr_store.consolidate(tmp_path / "plain" / GRAMS_STORE)
     gaps = GramPart(tmp_path / "plain").packed_range("a", 0, 2, 0)
     assert np.array_equal(gaps[0], packed[("a", 0)]["grams"][0]) and np.isnan(gaps[1]).all()
-
-
-@pytest.mark.parametrize("widths", [[5, 7, 3], [16], [8, 8], [1, 20, 2]])
-def test_column_chunks_over_panels_are_the_chunks_of_the_whole_block(widths):
-    block = torch.randn(3, sum(widths))
-    panels = list(block.split(widths, dim=1))
-    got = list(column_chunks(iter(panels), chunk=6))
-    expected = list(iter_column_chunks(block, 6))
-    assert [c.shape for c in got] == [c.shape for c in expected]
-    assert all(torch.equal(a, b) for a, b in zip(got, expected))
-
-
-def test_read_ahead_keeps_order_and_reraises_the_producers_error():
-    assert list(read_ahead(iter(range(7)))) == list(range(7))
-
-    def failing():
-        yield 1
-        raise KeyError("epoch 5 is in none of the extraction parts")
-
-    stream = read_ahead(failing())
-    assert next(stream) == 1
-    with pytest.raises(KeyError, match="epoch 5"):
-        next(stream)
-
-
-def test_read_ahead_stops_its_thread_when_the_consumer_stops():
-    produced = []
-
-    def counting():
-        for i in range(1000):
-            produced.append(i)
-            yield i
-
-    stream = read_ahead(counting(), depth=1)
-    assert next(stream) == 0
-    stream.close()
-    assert len(produced) <= 4  # the one consumed, one queued, at most one being built and one more
 
 
 @pytest.mark.slow  # a script in a subprocess: ~50 s on 2 busy cores
