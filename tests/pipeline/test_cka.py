@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from support.configs import pipeline_run
 
 from repdyn.cka import ESTIMATORS, cka_matrix, open_cka
 from repdyn.cka.assemble_job import assemble, write_assembled
@@ -14,25 +15,7 @@ from repdyn.extract.job import extract_part, probe_grams
 from repdyn.models import LayerTap
 from repdyn.train import init_run, load_checkpoint_model, train_segment
 
-RUN = {
-    "model": {"arch": "preact_resnet18", "width": 2},
-    "train": {
-        "seed": 0,
-        "batch_size": 64,
-        "precision": "fp32",
-        "eval_train": False,
-        "optimizer": {
-            "name": "adam",
-            "lr": 1e-3,
-            "betas": [0.9, 0.999],
-            "eps": 1e-8,
-            "weight_decay": 0.0,
-            "momentum": 0.0,
-            "nesterov": False,
-        },
-        "augment": {"crop_padding": 4, "hflip": True},
-    },
-}
+RUN = pipeline_run(eval_train=False)
 EPOCHS = [0, 1, 2, 3]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import zarr
-from support.configs import tiny_raw
+from support.configs import pipeline_run, tiny_raw
 
 from repdyn import config, plan
 from repdyn.drs import open_drs
@@ -29,25 +29,7 @@ from repdyn.drs.store import PredsParts, ProbePart, ProbeParts, read_planes
 from repdyn.drs.tile_job import run_tile
 from repdyn.train import init_run, load_checkpoint_model, read_metrics, train_segment
 
-RUN = {
-    "model": {"arch": "preact_resnet18", "width": 2},
-    "train": {
-        "seed": 0,
-        "batch_size": 64,
-        "precision": "fp32",
-        "eval_train": True,
-        "optimizer": {
-            "name": "adam",
-            "lr": 1e-3,
-            "betas": [0.9, 0.999],
-            "eps": 1e-8,
-            "weight_decay": 0.0,
-            "momentum": 0.0,
-            "nesterov": False,
-        },
-        "augment": {"crop_padding": 4, "hflip": True},
-    },
-}
+RUN = pipeline_run(eval_train=True)
 EPOCHS = [0, 1, 2, 3]
 PARTS = {(0, 1): "a", (2, 3): "b"}  # epochs -> part name, as two training segments would split them
 PLANES = {"planes": 3, "resolution": 6, "range_l": 0.1, "range_r": 0.1, "triplet_labels": "noisy", "seed": 0}

@@ -93,3 +93,26 @@ def fmnist_data_settings(**overrides) -> dict:
 def plan_of(raw: dict) -> plan.Plan:
     """The plan of a config mapping, resolved as `repdyn validate` resolves a file."""
     return plan.build(config.resolve(raw))
+
+
+def pipeline_run(*, eval_train: bool) -> dict:
+    """The resolved settings of the pipeline tests' run: width-2 PreAct ResNet-18, Adam 1e-3, crop and flip."""
+    return {
+        "model": {"arch": "preact_resnet18", "width": 2},
+        "train": {
+            "seed": 0,
+            "batch_size": 64,
+            "precision": "fp32",
+            "eval_train": eval_train,
+            "optimizer": {
+                "name": "adam",
+                "lr": 1e-3,
+                "betas": [0.9, 0.999],
+                "eps": 1e-8,
+                "weight_decay": 0.0,
+                "momentum": 0.0,
+                "nesterov": False,
+            },
+            "augment": {"crop_padding": 4, "hflip": True},
+        },
+    }
