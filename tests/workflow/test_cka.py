@@ -216,8 +216,11 @@ def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path
     run_id = tiny_experiment(work_ref).run.id
     cka_path = str(pending["cka_assemble"][0])
     second_log = work / "logs" / "train_segment" / run_id / "000002-000004.log"
+    # one job at a time: the kill finds only the training segment running. (A job that had renamed its output
+    # into place just before a kill would leave an incomplete marker on a finished output, and Snakemake's
+    # --rerun-incomplete then reruns only that job: docs/snakemake.md, "After a crash".)
     proc = subprocess.Popen(
-        snakemake_cmd(work, cfg, cka_path),
+        snakemake_cmd(work, cfg, cka_path, "--cores", "1"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
