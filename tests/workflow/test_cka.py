@@ -24,12 +24,14 @@ from support.configs import tiny_raw
 from support.drills import cka_chain, rewind, tiny_experiment
 from support.workflow import (
     copy_run,
+    job_counts,
     planned_jobs,
     snakemake,
     snakemake_cmd,
     write_config,
 )
 
+from repdyn import config, plan
 from repdyn.cka import open_cka
 from repdyn.data.sources import FASHION_MNIST_DEFAULT_ROOT
 
@@ -170,8 +172,10 @@ def test_denser_grid_retrains_from_the_first_segment_that_needs_checkpoints(fini
     work, _ = finished
     raw = tiny_raw()
     raw["defaults"]["grids"] = {"cka": [0, 2, 4], "drs": [0, 4]}
-    sparse_work = tmp_path / "sparse"
-    sparse = write_config(sparse_work, raw)
+    # a copy of the finished run: the data, initial weights, planes and pairs are shared; both segments
+    # retrain, since their checkpoints differ
+    sparse_work = copy_run(work, tmp_path / "sparse")
+    sparse = write_config(sparse_work, raw, "sparse.yaml")
     snakemake(sparse_work, sparse)
     raw["defaults"]["grids"]["cka"] = [0, 1, 2, 4]  # epoch 1 is inside the first segment only
     denser = write_config(sparse_work, raw, "denser.yaml")
@@ -196,6 +200,26 @@ def test_denser_grid_retrains_from_the_first_segment_that_needs_checkpoints(fini
     assert planned_jobs(sparse_work, denser) == {}  # one invocation was enough
 
 
+def test_a_requested_output_snakemake_skips_fails_the_run_and_the_next_run_builds_it(finished, tmp_path):
+    """Snakemake 9.27.1 plans no job below an ancient() input whose producer reruns: a new tile requested while
+    its training segment retrains (a changed grid) is skipped. The run must fail and name it, not end in
+    success (repdyn.scheduling.targets); the same command run again builds it."""
+    work = copy_run(finished[0], tmp_path / "w")
+    raw = tiny_raw()
+    raw["defaults"]["grids"] = {"cka": [0, 2, 4], "drs": [0, 4]}  # new checkpoints: both segments retrain
+    cfg = write_config(work, raw, "sparse.yaml")
+    exp = plan.build(config.load(cfg)).experiment("tiny")
+    tile = str(exp.cka.tile_dir(exp.cka.tiles(4, 4)[-1]))
+    first = snakemake(work, cfg, tile, check=False)
+    out = first.stdout + first.stderr
+    assert first.returncode == 1, out[-3000:]
+    assert f"Snakemake finished without 1 requested output(s): {tile}. Run the same command again" in out
+    assert job_counts(out).get("cka_tile") is None and job_counts(out)["train_segment"] == 2  # the gap itself
+    assert not (work / tile).exists()
+    snakemake(work, cfg, tile)
+    assert (work / tile).is_dir()
+
+
 def _state_tensors(path: Path) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=False)
     return state["model"]
@@ -216,9 +240,9 @@ def test_killed_during_a_segment_resumes_to_identical_weights(finished, tmp_path
     run_id = tiny_experiment(work_ref).run.id
     cka_path = str(pending["cka_assemble"][0])
     second_log = work / "logs" / "train_segment" / run_id / "000002-000004.log"
-    # one job at a time: the kill finds only the training segment running. (A job that had renamed its output
-    # into place just before a kill would leave an incomplete marker on a finished output, and Snakemake's
-    # --rerun-incomplete then reruns only that job: docs/snakemake.md, "After a crash".)
+    # one job at a time: the kill finds only the training segment running. (A neighbour that had renamed its
+    # output into place just before the kill would make the resumed run fail once, as it should:
+    # test_a_requested_output_snakemake_skips_fails_the_run_and_the_next_run_builds_it.)
     proc = subprocess.Popen(
         snakemake_cmd(work, cfg, cka_path, "--cores", "1"),
         stdout=subprocess.DEVNULL,

@@ -17,6 +17,7 @@ import repdyn.plan
 import repdyn.plan.inputs
 import repdyn.scheduling.resources
 import repdyn.scheduling.reruns
+import repdyn.scheduling.targets
 import repdyn.machine.settings
 
 # A config given with --configfile replaces config.yaml instead of being merged into it
@@ -36,6 +37,13 @@ except repdyn.config.ConfigError as exc:
 # Reruns by content, not file times: the default profile leaves mtime out of the rerun triggers, and this makes
 # Snakemake honour that (repdyn.scheduling.reruns; docs/snakemake.md, "When Snakemake reruns a job").
 repdyn.scheduling.reruns.honour_rerun_triggers(workflow)
+
+
+# A run that ends without a requested output fails and names it (repdyn.scheduling.targets: Snakemake 9.27.1
+# can skip jobs below an ancient() input whose producer reruns).
+onsuccess:
+    repdyn.scheduling.targets.require_built([(job.output, job.input) for job in workflow.dag.targetjobs])
+
 
 repdyn.machine.settings.export(
     CONFIG.device,
