@@ -31,7 +31,7 @@ import torch
 from repdyn.extract.grams_store import GramParts
 
 from .tiles import DEFAULT_CHUNK
-from .transforms import panel_vectors
+from .transforms import panel_vector_pieces, panel_vectors, part_length
 
 T = TypeVar("T")
 _DONE = object()
@@ -68,13 +68,46 @@ def packed_panel(parts: GramParts, layer: str, epochs: Sequence[int], batch: int
     return out
 
 
+def _batch_layout(parts: GramParts, estimator: str) -> tuple[list[int | None], int]:
+    """The stored probe batches a vector g is built from (None: the full Gram) and their size n."""
+    first = parts.parts[0]
+    if estimator == "full_biased":
+        return [None], first.batch_size * first.batches
+    return list(range(first.batches)), first.batch_size
+
+
 def batch_panels(parts: GramParts, layer: str, epochs: Sequence[int], estimator: str) -> Iterator[torch.Tensor]:
     """Per probe batch in order, the float32 columns (len(epochs), D_b) of that batch's part of G."""
-    first = parts.parts[0]
-    full = estimator == "full_biased"
-    n = first.batch_size * first.batches if full else first.batch_size
-    for batch in [None] if full else range(first.batches):
+    batches, n = _batch_layout(parts, estimator)
+    for batch in batches:
         yield panel_vectors(torch.from_numpy(packed_panel(parts, layer, epochs, batch)), n, estimator)
+
+
+def piece_bounds(width: int, offset: int, chunk: int = DEFAULT_CHUNK) -> list[int]:
+    """Bounds of the pieces of a batch's `width` columns that start at column `offset` of g: cut where g's
+    column chunks (`tiles.iter_column_chunks`) are, so that `column_chunks` passes the pieces on uncopied."""
+    return [0, *(cut for cut in range(-offset % chunk, width, chunk) if cut > 0), width]
+
+
+def batch_pieces(
+    parts: GramParts, layer: str, epochs: Sequence[int], estimator: str, chunk: int = DEFAULT_CHUNK
+) -> Iterator[torch.Tensor]:
+    """The columns of `batch_panels` in pieces of at most `chunk` columns (`piece_bounds`), built one at a
+    time from each batch's packed Grams (`transforms.panel_vector_pieces`): a stream holds one batch's
+    packed Grams and the pieces in flight, not whole panels."""
+    batches, n = _batch_layout(parts, estimator)
+    width = part_length(n, estimator)
+    for index, batch in enumerate(batches):
+        packed = torch.from_numpy(packed_panel(parts, layer, epochs, batch))
+        yield from panel_vector_pieces(packed, n, estimator, piece_bounds(width, index * width, chunk))
+        del packed  # before the next batch is read
+
+
+def pieces_per_layer(parts: GramParts, estimator: str, chunk: int = DEFAULT_CHUNK) -> int:
+    """How many pieces `batch_pieces` yields for one layer."""
+    batches, n = _batch_layout(parts, estimator)
+    width = part_length(n, estimator)
+    return sum(len(piece_bounds(width, index * width, chunk)) - 1 for index in range(len(batches)))
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)

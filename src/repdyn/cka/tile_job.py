@@ -22,7 +22,14 @@ import numpy as np
 import torch
 
 from repdyn.cka.estimators import check_estimator
-from repdyn.cka.panels import batch_panels, keep_freed_memory, read_ahead, working_chunks
+from repdyn.cka.panels import (
+    batch_panels,
+    batch_pieces,
+    keep_freed_memory,
+    pieces_per_layer,
+    read_ahead,
+    working_chunks,
+)
 from repdyn.cka.store import TILE_STORE, write_matrix_store
 from repdyn.cka.tiles import (
     block_products,
@@ -42,6 +49,7 @@ from repdyn.extract.grams_store import GramParts
 from repdyn.storage import atomic
 
 log = logging.getLogger(__name__)
+PIECES_AHEAD = 8
 
 
 def epoch_vectors(parts: GramParts, layer: str, epochs: Sequence[int], estimator: str) -> torch.Tensor:
@@ -86,9 +94,17 @@ def _products(
 
 
 def _layer_panels(parts: GramParts, epochs: Sequence[int], estimator: str) -> Iterator[Iterator[torch.Tensor]]:
-    """Per layer, the batch panels of the block, read ahead on a thread across layer boundaries."""
-    flat = read_ahead(panel for layer in parts.layers for panel in batch_panels(parts, layer, epochs, estimator))
-    per_layer = 1 if estimator == "full_biased" else parts.parts[0].batches
+    """Per layer, the block's columns read ahead on a thread across layer boundaries: whole batch panels for
+    the cka_mean reduction (its products are per batch), else pieces of one column chunk (`batch_pieces`),
+    up to PIECES_AHEAD of them queued: enough to keep the GEMMs fed while the thread reads and sums the next
+    batch's Grams."""
+    if estimator == "minibatch_unbiased_cka_mean":
+        per_layer, depth = parts.parts[0].batches, 1
+        stream = (panel for layer in parts.layers for panel in batch_panels(parts, layer, epochs, estimator))
+    else:
+        per_layer, depth = pieces_per_layer(parts, estimator), PIECES_AHEAD
+        stream = (piece for layer in parts.layers for piece in batch_pieces(parts, layer, epochs, estimator))
+    flat = read_ahead(stream, depth)
     for _ in parts.layers:
         yield itertools.islice(flat, per_layer)
 
