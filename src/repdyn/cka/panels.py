@@ -30,6 +30,7 @@ import torch
 
 from repdyn.extract.grams_store import GramParts
 
+from .grams import packed_length
 from .tiles import DEFAULT_CHUNK
 from .transforms import panel_vector_pieces, panel_vectors, part_length
 
@@ -54,14 +55,15 @@ def _runs(parts: GramParts, epochs: Sequence[int]) -> Iterator[tuple[object, int
         start = stop
 
 
-def packed_panel(parts: GramParts, layer: str, epochs: Sequence[int], batch: int | None) -> np.ndarray:
+def packed_panel(
+    parts: GramParts, layer: str, epochs: Sequence[int], batch: int | None, out: np.ndarray | None = None
+) -> np.ndarray:
     """Packed Grams (len(epochs), L) of one probe batch (None: the full Gram) for the epochs, in their order,
-    read as one slice of consecutive chunks per run of stored epochs."""
-    out = None
+    read as one slice of consecutive chunks per run of stored epochs (into `out` if given)."""
     for part, first, stop, row in _runs(parts, epochs):
-        values = part.packed_range(layer, first, stop, batch)
-        if stop - first == len(epochs):  # one run: the panel itself, no copy
-            return values
+        if out is None and stop - first == len(epochs):  # one run: the panel itself, no copy
+            return part.packed_range(layer, first, stop, batch)
+        values = part.packed_range(layer, first, stop, batch, None if out is None else out[row : row + stop - first])
         if out is None:
             out = np.empty((len(epochs), values.shape[1]), dtype=values.dtype)
         out[row : row + stop - first] = values
@@ -90,17 +92,19 @@ def piece_bounds(width: int, offset: int, chunk: int = DEFAULT_CHUNK) -> list[in
 
 
 def batch_pieces(
-    parts: GramParts, layer: str, epochs: Sequence[int], estimator: str, chunk: int = DEFAULT_CHUNK
+    parts: GramParts, layers: Sequence[str], epochs: Sequence[int], estimator: str, chunk: int = DEFAULT_CHUNK
 ) -> Iterator[torch.Tensor]:
-    """The columns of `batch_panels` in pieces of at most `chunk` columns (`piece_bounds`), built one at a
-    time from each batch's packed Grams (`transforms.panel_vector_pieces`): a stream holds one batch's
-    packed Grams and the pieces in flight, not whole panels."""
+    """Per layer in order, the columns of its `batch_panels` in pieces of at most `chunk` columns
+    (`piece_bounds`), built one at a time from each batch's packed Grams (`transforms.panel_vector_pieces`):
+    the stream holds one batch's packed Grams, read into one buffer for all (the Gram store holds float32),
+    and the pieces in flight, not whole panels."""
     batches, n = _batch_layout(parts, estimator)
     width = part_length(n, estimator)
-    for index, batch in enumerate(batches):
-        packed = torch.from_numpy(packed_panel(parts, layer, epochs, batch))
-        yield from panel_vector_pieces(packed, n, estimator, piece_bounds(width, index * width, chunk))
-        del packed  # before the next batch is read
+    buffer = torch.empty((len(epochs), packed_length(n)), dtype=torch.float32)
+    for layer in layers:
+        for index, batch in enumerate(batches):
+            packed = torch.from_numpy(packed_panel(parts, layer, epochs, batch, buffer.numpy()))
+            yield from panel_vector_pieces(packed, n, estimator, piece_bounds(width, index * width, chunk))
 
 
 def pieces_per_layer(parts: GramParts, estimator: str, chunk: int = DEFAULT_CHUNK) -> int:

@@ -103,7 +103,7 @@ def _layer_panels(parts: GramParts, epochs: Sequence[int], estimator: str) -> It
         stream = (panel for layer in parts.layers for panel in batch_panels(parts, layer, epochs, estimator))
     else:
         per_layer, depth = pieces_per_layer(parts, estimator), PIECES_AHEAD
-        stream = (piece for layer in parts.layers for piece in batch_pieces(parts, layer, epochs, estimator))
+        stream = batch_pieces(parts, parts.layers, epochs, estimator)
     flat = read_ahead(stream, depth)
     for _ in parts.layers:
         yield itertools.islice(flat, per_layer)
