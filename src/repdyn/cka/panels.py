@@ -4,15 +4,18 @@ A tile needs, per layer, the float32 epoch vectors G (epochs, D) of its row and 
 columns come in per-batch parts (`transforms.batch_columns`), and the store keeps one chunk per (epoch,
 batch) Gram, so the part of batch b for a block is one read of consecutive chunks per extraction part
 (plain chunks straight from their files, `zarr_store.read_plain_chunks`). `batch_panels` yields those parts
-in order, transformed a panel at a time (`transforms.panel_vectors`); `read_ahead` runs any such generator
-on a thread so that the next panel is read and transformed while the GEMM works on the current one;
-`column_chunks` re-cuts a stream of panels into the column chunks of `tiles.iter_column_chunks` over the
-whole vector, so the products are the same sums, in the same order, as from the block in memory, and
+in order, transformed a panel at a time (`transforms.panel_vectors`); `batch_pieces` yields the same columns
+in pieces of one column chunk, centred straight from the packed Grams, which are read into one buffer per
+stream; `read_ahead` runs any such generator on a thread so that the next pieces are read and transformed
+while the GEMM works on the current one; `column_chunks` re-cuts a stream of panels or pieces into the column
+chunks of `tiles.iter_column_chunks` over the whole vector (pieces pass uncopied but where a chunk straddles
+two batches), so the products are the same sums, in the same order, as from the block in memory, and
 `working_chunks` converts them to the GEMM's dtype on another thread.
 
-Memory: a read-ahead stream holds at most three panels (the one in use, one queued, one being built): for
-a block of a epochs, 3·a·D/B·4 bytes instead of the whole block's a·D·4; converted chunks add at most four
-of a·c·8 bytes (c = 8192 columns).
+Memory: a stream of pieces holds one batch's packed Grams (a·n(n+1)/2·4 bytes for a block of a epochs) and
+the pieces queued, in use and being built (tile_job.PIECES_AHEAD + 2 of a·c·4 bytes, c = 8192 columns); a
+stream of whole panels (cka_mean) at most three panels, 3·a·D/B·4 bytes; converted chunks add at most four
+of a·c·8 bytes.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """cka_tile: one block of the epoch x epoch CKA matrices of all layers, from the stored Grams.
 
 A tile holds rows [a, b) x columns [c, d) of the grid, for all layers at once. Its epoch vectors are streamed
-from the store one probe batch's columns at a time (repdyn.cka.panels), read, decompressed and transformed on
-a thread while the GEMMs run on the previous panel; the column chunks and their order are those of the
-in-memory kernels (repdyn.cka.tiles), so the tile is the same numbers. Peak memory: per block at most three
-panels of its epochs' vectors, 3 x (b-a) x D/B x 4 bytes (D = B n(n-1)/2 for the unbiased estimators, n the
-probe batch size, B batches: 4 x 512 examples -> D/B = 130,816 -> 0.5 MB per epoch and panel, so 1.6 GB for
-a block of 1001 epochs), plus the float64 tile and one column chunk per side (see repdyn.cka.tiles).
+from the store in pieces of one column chunk (repdyn.cka.panels), read and transformed on a thread while the
+GEMMs run on the previous pieces; the column chunks and their order are those of the in-memory kernels
+(repdyn.cka.tiles), so the tile is the same numbers. Peak memory per block: one batch's packed Grams,
+(b-a) x n(n+1)/2 x 4 bytes (n the probe batch size: 0.5 MB per epoch at n = 512, so 0.5 GB for a block of
+1001 epochs), and PIECES_AHEAD + 2 pieces of (b-a) x 8192 x 4 bytes (33 MB each at 1001 epochs); the
+cka_mean reduction streams whole batch panels instead (at most three, 3 x (b-a) x n(n-1)/2 x 4 bytes); plus
+the float64 tile and one column chunk per side (see repdyn.cka.tiles).
 """
 
 from __future__ import annotations

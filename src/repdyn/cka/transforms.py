@@ -198,9 +198,7 @@ def panel_vectors(packed: torch.Tensor, n: int, estimator: str) -> torch.Tensor:
     return next(panel_vector_pieces(packed, n, estimator, [0, part_length(n, estimator)]))
 
 
-def panel_vector_pieces(
-    packed: torch.Tensor, n: int, estimator: str, bounds: Sequence[int]
-) -> Iterator[torch.Tensor]:
+def panel_vector_pieces(packed: torch.Tensor, n: int, estimator: str, bounds: Sequence[int]) -> Iterator[torch.Tensor]:
     """Columns [bounds[k], bounds[k+1]) of `panel_vectors(packed, n, estimator)`, one piece at a time.
 
     Unbiased estimators: no n x n matrix is formed. The centring terms come from one pass over the packed

@@ -60,7 +60,9 @@ def _block(packed, layer, epochs, estimator) -> torch.Tensor:
     """The epochs' vectors g from the packed Grams in memory, a batch panel at a time (`panel_vectors`, which
     equals `transform` within the rounding of reordered row sums: test_panel_vectors_equal_transform_row_by_row)."""
     if estimator == "full_biased":
-        return panel_vectors(torch.from_numpy(np.stack([packed[(layer, e)]["full"] for e in epochs])), BATCHES * N, estimator)
+        return panel_vectors(
+            torch.from_numpy(np.stack([packed[(layer, e)]["full"] for e in epochs])), BATCHES * N, estimator
+        )
     grams = np.stack([packed[(layer, e)]["grams"] for e in epochs])
     return torch.cat([panel_vectors(torch.from_numpy(grams[:, b]), N, estimator) for b in range(BATCHES)], dim=1)
 
@@ -135,8 +137,10 @@ def test_u_centring_terms_are_u_centres_up_to_the_order_of_the_row_sums(n):
         assert ((terms.row_terms[row] - row_sums / (n - 2)).abs() <= bound).all()
         total = row_sums.sum() / ((n - 1) * (n - 2))
         assert abs(float(terms.total_terms[row, 0] - total)) <= float(bound.sum())
-        centred = (gram - terms.row_terms[row][:, None] - terms.row_terms[row][None, :] + terms.total_terms[row])
-        assert torch.allclose(centred.fill_diagonal_(0.0), u_centre(unpack_upper(values, n)), rtol=0, atol=1e-9 * float(gram.abs().max()))
+        centred = gram - terms.row_terms[row][:, None] - terms.row_terms[row][None, :] + terms.total_terms[row]
+        assert torch.allclose(
+            centred.fill_diagonal_(0.0), u_centre(unpack_upper(values, n)), rtol=0, atol=1e-9 * float(gram.abs().max())
+        )
 
 
 @pytest.mark.parametrize("estimator", ["minibatch_unbiased", "minibatch_biased"])
@@ -212,7 +216,9 @@ def test_batch_pieces_are_the_batch_panels_of_every_layer_in_chunk_pieces(stored
     pieces = list(batch_pieces(parts, LAYERS, epochs, estimator, chunk=1000))
     assert len(pieces) == len(LAYERS) * pieces_per_layer(parts, estimator, chunk=1000)
     assert all(p.shape[1] <= 1000 for p in pieces)
-    expected = torch.cat([torch.cat(list(batch_panels(parts, layer, epochs, estimator)), dim=1) for layer in LAYERS], dim=1)
+    expected = torch.cat(
+        [torch.cat(list(batch_panels(parts, layer, epochs, estimator)), dim=1) for layer in LAYERS], dim=1
+    )
     assert torch.equal(torch.cat(pieces, dim=1), expected)
 
 
