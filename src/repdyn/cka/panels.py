@@ -4,15 +4,18 @@ A tile needs, per layer, the float32 epoch vectors G (epochs, D) of its row and 
 columns come in per-batch parts (`transforms.batch_columns`), and the store keeps one chunk per (epoch,
 batch) Gram, so the part of batch b for a block is one read of consecutive chunks per extraction part
 (plain chunks straight from their files, `zarr_store.read_plain_chunks`). `batch_panels` yields those parts
-in order, transformed a panel at a time (`transforms.panel_vectors`); `read_ahead` runs any such generator
-on a thread so that the next panel is read and transformed while the GEMM works on the current one;
-`column_chunks` re-cuts a stream of panels into the column chunks of `tiles.iter_column_chunks` over the
-whole vector, so the products are the same sums, in the same order, as from the block in memory, and
+in order, transformed a panel at a time (`transforms.panel_vectors`); `batch_pieces` yields the same columns
+in pieces of one column chunk, centred straight from the packed Grams, which are read into one buffer per
+stream; `read_ahead` runs any such generator on a thread so that the next pieces are read and transformed
+while the GEMM works on the current one; `column_chunks` re-cuts a stream of panels or pieces into the column
+chunks of `tiles.iter_column_chunks` over the whole vector (pieces pass uncopied but where a chunk straddles
+two batches), so the products are the same sums, in the same order, as from the block in memory, and
 `working_chunks` converts them to the GEMM's dtype on another thread.
 
-Memory: a read-ahead stream holds at most three panels (the one in use, one queued, one being built): for
-a block of a epochs, 3·a·D/B·4 bytes instead of the whole block's a·D·4; converted chunks add at most four
-of a·c·8 bytes (c = 8192 columns).
+Memory: a stream of pieces holds one batch's packed Grams (a·n(n+1)/2·4 bytes for a block of a epochs) and
+the pieces queued, in use and being built (tile_job.PIECES_AHEAD + 2 of a·c·4 bytes, c = 8192 columns); a
+stream of whole panels (cka_mean) at most three panels, 3·a·D/B·4 bytes; converted chunks add at most four
+of a·c·8 bytes.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ import torch
 
 from repdyn.extract.grams_store import GramParts
 
+from .grams import packed_length
 from .tiles import DEFAULT_CHUNK
-from .transforms import panel_vectors
+from .transforms import panel_vector_pieces, panel_vectors, part_length
 
 T = TypeVar("T")
 _DONE = object()
@@ -54,27 +58,63 @@ def _runs(parts: GramParts, epochs: Sequence[int]) -> Iterator[tuple[object, int
         start = stop
 
 
-def packed_panel(parts: GramParts, layer: str, epochs: Sequence[int], batch: int | None) -> np.ndarray:
+def packed_panel(
+    parts: GramParts, layer: str, epochs: Sequence[int], batch: int | None, out: np.ndarray | None = None
+) -> np.ndarray:
     """Packed Grams (len(epochs), L) of one probe batch (None: the full Gram) for the epochs, in their order,
-    read as one slice of consecutive chunks per run of stored epochs."""
-    out = None
+    read as one slice of consecutive chunks per run of stored epochs (into `out` if given)."""
     for part, first, stop, row in _runs(parts, epochs):
-        values = part.packed_range(layer, first, stop, batch)
-        if stop - first == len(epochs):  # one run: the panel itself, no copy
-            return values
+        if out is None and stop - first == len(epochs):  # one run: the panel itself, no copy
+            return part.packed_range(layer, first, stop, batch)
+        values = part.packed_range(layer, first, stop, batch, None if out is None else out[row : row + stop - first])
         if out is None:
             out = np.empty((len(epochs), values.shape[1]), dtype=values.dtype)
         out[row : row + stop - first] = values
     return out
 
 
+def _batch_layout(parts: GramParts, estimator: str) -> tuple[list[int | None], int]:
+    """The stored probe batches a vector g is built from (None: the full Gram) and their size n."""
+    first = parts.parts[0]
+    if estimator == "full_biased":
+        return [None], first.batch_size * first.batches
+    return list(range(first.batches)), first.batch_size
+
+
 def batch_panels(parts: GramParts, layer: str, epochs: Sequence[int], estimator: str) -> Iterator[torch.Tensor]:
     """Per probe batch in order, the float32 columns (len(epochs), D_b) of that batch's part of G."""
-    first = parts.parts[0]
-    full = estimator == "full_biased"
-    n = first.batch_size * first.batches if full else first.batch_size
-    for batch in [None] if full else range(first.batches):
+    batches, n = _batch_layout(parts, estimator)
+    for batch in batches:
         yield panel_vectors(torch.from_numpy(packed_panel(parts, layer, epochs, batch)), n, estimator)
+
+
+def piece_bounds(width: int, offset: int, chunk: int = DEFAULT_CHUNK) -> list[int]:
+    """Bounds of the pieces of a batch's `width` columns that start at column `offset` of g: cut where g's
+    column chunks (`tiles.iter_column_chunks`) are, so that `column_chunks` passes the pieces on uncopied."""
+    return [0, *(cut for cut in range(-offset % chunk, width, chunk) if cut > 0), width]
+
+
+def batch_pieces(
+    parts: GramParts, layers: Sequence[str], epochs: Sequence[int], estimator: str, chunk: int = DEFAULT_CHUNK
+) -> Iterator[torch.Tensor]:
+    """Per layer in order, the columns of its `batch_panels` in pieces of at most `chunk` columns
+    (`piece_bounds`), built one at a time from each batch's packed Grams (`transforms.panel_vector_pieces`):
+    the stream holds one batch's packed Grams, read into one buffer for all (the Gram store holds float32),
+    and the pieces in flight, not whole panels."""
+    batches, n = _batch_layout(parts, estimator)
+    width = part_length(n, estimator)
+    buffer = torch.empty((len(epochs), packed_length(n)), dtype=torch.float32)
+    for layer in layers:
+        for index, batch in enumerate(batches):
+            packed = torch.from_numpy(packed_panel(parts, layer, epochs, batch, buffer.numpy()))
+            yield from panel_vector_pieces(packed, n, estimator, piece_bounds(width, index * width, chunk))
+
+
+def pieces_per_layer(parts: GramParts, estimator: str, chunk: int = DEFAULT_CHUNK) -> int:
+    """How many pieces `batch_pieces` yields for one layer."""
+    batches, n = _batch_layout(parts, estimator)
+    width = part_length(n, estimator)
+    return sum(len(piece_bounds(width, index * width, chunk)) - 1 for index in range(len(batches)))
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)

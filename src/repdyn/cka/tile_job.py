@@ -1,12 +1,13 @@
 """cka_tile: one block of the epoch x epoch CKA matrices of all layers, from the stored Grams.
 
 A tile holds rows [a, b) x columns [c, d) of the grid, for all layers at once. Its epoch vectors are streamed
-from the store one probe batch's columns at a time (repdyn.cka.panels), read, decompressed and transformed on
-a thread while the GEMMs run on the previous panel; the column chunks and their order are those of the
-in-memory kernels (repdyn.cka.tiles), so the tile is the same numbers. Peak memory: per block at most three
-panels of its epochs' vectors, 3 x (b-a) x D/B x 4 bytes (D = B n(n-1)/2 for the unbiased estimators, n the
-probe batch size, B batches: 4 x 512 examples -> D/B = 130,816 -> 0.5 MB per epoch and panel, so 1.6 GB for
-a block of 1001 epochs), plus the float64 tile and one column chunk per side (see repdyn.cka.tiles).
+from the store in pieces of one column chunk (repdyn.cka.panels), read and transformed on a thread while the
+GEMMs run on the previous pieces; the column chunks and their order are those of the in-memory kernels
+(repdyn.cka.tiles), so the tile is the same numbers. Peak memory per block: one batch's packed Grams,
+(b-a) x n(n+1)/2 x 4 bytes (n the probe batch size: 0.5 MB per epoch at n = 512, so 0.5 GB for a block of
+1001 epochs), and PIECES_AHEAD + 2 pieces of (b-a) x 8192 x 4 bytes (33 MB each at 1001 epochs); the
+cka_mean reduction streams whole batch panels instead (at most three, 3 x (b-a) x n(n-1)/2 x 4 bytes); plus
+the float64 tile and one column chunk per side (see repdyn.cka.tiles).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ import numpy as np
 import torch
 
 from repdyn.cka.estimators import check_estimator
-from repdyn.cka.panels import batch_panels, keep_freed_memory, read_ahead, working_chunks
+from repdyn.cka.panels import (
+    batch_panels,
+    batch_pieces,
+    keep_freed_memory,
+    pieces_per_layer,
+    read_ahead,
+    working_chunks,
+)
 from repdyn.cka.store import TILE_STORE, write_matrix_store
 from repdyn.cka.tiles import (
     block_products,
@@ -42,6 +50,7 @@ from repdyn.extract.grams_store import GramParts
 from repdyn.storage import atomic
 
 log = logging.getLogger(__name__)
+PIECES_AHEAD = 8
 
 
 def epoch_vectors(parts: GramParts, layer: str, epochs: Sequence[int], estimator: str) -> torch.Tensor:
@@ -86,9 +95,17 @@ def _products(
 
 
 def _layer_panels(parts: GramParts, epochs: Sequence[int], estimator: str) -> Iterator[Iterator[torch.Tensor]]:
-    """Per layer, the batch panels of the block, read ahead on a thread across layer boundaries."""
-    flat = read_ahead(panel for layer in parts.layers for panel in batch_panels(parts, layer, epochs, estimator))
-    per_layer = 1 if estimator == "full_biased" else parts.parts[0].batches
+    """Per layer, the block's columns read ahead on a thread across layer boundaries: whole batch panels for
+    the cka_mean reduction (its products are per batch), else pieces of one column chunk (`batch_pieces`),
+    up to PIECES_AHEAD of them queued: enough to keep the GEMMs fed while the thread reads and sums the next
+    batch's Grams."""
+    if estimator == "minibatch_unbiased_cka_mean":
+        per_layer, depth = parts.parts[0].batches, 1
+        stream = (panel for layer in parts.layers for panel in batch_panels(parts, layer, epochs, estimator))
+    else:
+        per_layer, depth = pieces_per_layer(parts, estimator), PIECES_AHEAD
+        stream = batch_pieces(parts, parts.layers, epochs, estimator)
+    flat = read_ahead(stream, depth)
     for _ in parts.layers:
         yield itertools.islice(flat, per_layer)
 

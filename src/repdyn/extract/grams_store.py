@@ -158,15 +158,22 @@ class GramPart:
             return self._array(f"full/{layer}")[index][None, :]
         return self._array(f"grams/{layer}")[index]
 
-    def packed_range(self, layer: str, first: int, stop: int, batch: int | None) -> np.ndarray:
+    def packed_range(
+        self, layer: str, first: int, stop: int, batch: int | None, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """(stop - first, L) packed Grams of one probe batch (None: the full Gram) at positions [first, stop):
-        one chunk per Gram, read straight from the chunk files where they are stored plain."""
+        one chunk per Gram, read straight from the chunk files where they are stored plain; into `out` if
+        given (a reused buffer: fresh memory costs page faults)."""
         array = self._array(f"full/{layer}" if batch is None else f"grams/{layer}")
         chunks = [(e, 0) if batch is None else (e, batch, 0) for e in range(first, stop)]
-        out = np.empty((stop - first, array.shape[-1]), dtype=array.dtype)
-        if zarr_store.read_plain_chunks(array, chunks, out):
-            return out
-        return array[first:stop] if batch is None else array[first:stop, batch]
+        target = np.empty((stop - first, array.shape[-1]), dtype=array.dtype) if out is None else out
+        if zarr_store.read_plain_chunks(array, chunks, target):
+            return target
+        values = array[first:stop] if batch is None else array[first:stop, batch]
+        if out is None:
+            return values
+        out[...] = values
+        return out
 
 
 class GramParts(EpochParts):

@@ -57,13 +57,14 @@ def _packed(x: np.ndarray) -> np.ndarray:
 
 
 def _block(packed, layer, epochs, estimator) -> torch.Tensor:
-    full = estimator == "full_biased"
-    sizes = [BATCHES * N] if full else [N] * BATCHES
-    grams = [
-        [torch.from_numpy(packed[(layer, e)]["full"])] if full else list(torch.from_numpy(packed[(layer, e)]["grams"]))
-        for e in epochs
-    ]
-    return torch.stack([transform(g, sizes, estimator, dtype=torch.float32) for g in grams])
+    """The epochs' vectors g from the packed Grams in memory, a batch panel at a time (`panel_vectors`, which
+    equals `transform` within the rounding of reordered row sums: test_panel_vectors_equal_transform_row_by_row)."""
+    if estimator == "full_biased":
+        return panel_vectors(
+            torch.from_numpy(np.stack([packed[(layer, e)]["full"] for e in epochs])), BATCHES * N, estimator
+        )
+    grams = np.stack([packed[(layer, e)]["grams"] for e in epochs])
+    return torch.cat([panel_vectors(torch.from_numpy(grams[:, b]), N, estimator) for b in range(BATCHES)], dim=1)
 
 
 @pytest.mark.parametrize("accumulate", ACCUMULATIONS)
@@ -91,21 +92,70 @@ def test_streamed_tile_equals_the_in_memory_kernels(stored, tmp_path, estimator,
                 assert np.nanmax(np.abs(blocks[layer] - expected)) <= 1e-6, (name, layer)
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS)
-@pytest.mark.parametrize("n", [4, 9, 64])
-def test_panel_vectors_equal_transform_row_by_row_bit_for_bit(estimator, n):
-    """Offset, badly scaled Grams (where centring order matters most) of several epochs at once."""
+def _offset_grams(n: int) -> torch.Tensor:
+    """Packed Grams of offset, badly scaled features (where centring order matters most), one per row."""
     rng = np.random.default_rng(n)
     rows = []
     for scale in (1e-3, 1.0, 1e4):
         x = (rng.standard_normal((n, 7)) * scale + 5 * scale).astype(np.float32)
         rows.append(_packed(x))
-    packed = torch.from_numpy(np.stack(rows))
+    return torch.from_numpy(np.stack(rows))
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("n", [4, 9, 64, 300])
+def test_panel_vectors_equal_transform_row_by_row(estimator, n):
+    """Biased estimators: bit for bit. Unbiased: U-centred from the packed triangle, whose row sums add the
+    same float64 numbers in another order; each float32 entry is transform's or its neighbour (the bound
+    asserted; on these cases none differs)."""
+    packed = _offset_grams(n)
     expected = torch.stack([transform([row], [n], estimator, dtype=torch.float32) for row in packed])
     got = panel_vectors(packed, n, estimator)
-    assert got.dtype == torch.float32 and torch.equal(got, expected)
+    assert got.dtype == torch.float32 and got.shape == expected.shape
+    if estimator.startswith("minibatch_unbiased"):
+        step = torch.from_numpy(np.spacing(np.abs(expected.numpy())))
+        assert ((got - expected).abs() <= step).all()
+    else:
+        assert torch.equal(got, expected)
     with pytest.raises(ValueError, match="must have shape"):
         panel_vectors(packed[:, 1:], n, estimator)
+
+
+@pytest.mark.parametrize("n", [4, 9, 64, 300])
+def test_u_centring_terms_are_u_centres_up_to_the_order_of_the_row_sums(n):
+    """The terms U-centring subtracts, from the packed triangle, against `u_centre` of the unpacked matrix:
+    within the rounding bound of a float64 sum of n terms, n·eps·Σ|k_ij|."""
+    from repdyn.cka.grams import unpack_upper
+    from repdyn.cka.transforms import _u_centring_terms, u_centre
+
+    packed = _offset_grams(n)
+    terms = _u_centring_terms(packed, n)
+    for row, values in enumerate(packed):
+        gram = unpack_upper(values, n).double().fill_diagonal_(0.0)
+        row_sums = gram.sum(dim=1)
+        bound = n * np.finfo(np.float64).eps * gram.abs().sum(dim=1) / (n - 2)
+        assert ((terms.row_terms[row] - row_sums / (n - 2)).abs() <= bound).all()
+        total = row_sums.sum() / ((n - 1) * (n - 2))
+        assert abs(float(terms.total_terms[row, 0] - total)) <= float(bound.sum())
+        centred = gram - terms.row_terms[row][:, None] - terms.row_terms[row][None, :] + terms.total_terms[row]
+        assert torch.allclose(
+            centred.fill_diagonal_(0.0), u_centre(unpack_upper(values, n)), rtol=0, atol=1e-9 * float(gram.abs().max())
+        )
+
+
+@pytest.mark.parametrize("estimator", ["minibatch_unbiased", "minibatch_biased"])
+def test_panel_vector_pieces_are_column_ranges_of_the_panel(estimator):
+    from repdyn.cka.transforms import panel_vector_pieces, part_length
+
+    packed = _offset_grams(40)
+    whole = panel_vectors(packed, 40, estimator)
+    width = part_length(40, estimator)
+    bounds = [0, 1, 39, 40, 77, 500, width - 1, width]
+    pieces = list(panel_vector_pieces(packed, 40, estimator, bounds))
+    assert [p.shape[1] for p in pieces] == [b - a for a, b in zip(bounds[:-1], bounds[1:])]
+    assert torch.equal(torch.cat(pieces, dim=1), whole)
+    with pytest.raises(ValueError, match="column bounds"):
+        next(panel_vector_pieces(packed, 40, estimator, [0, width + 1]))
 
 
 @pytest.mark.parametrize("estimator", ["minibatch_unbiased", "minibatch_biased"])
@@ -131,6 +181,9 @@ def test_plain_chunks_are_read_from_their_files_and_other_arrays_through_zarr(st
     assert np.array_equal(out, array[0:3, 1])
     assert np.array_equal(part.packed_range("a", 1, 4, 0), np.stack([packed[("a", e)]["grams"][0] for e in (6, 7, 8)]))
     assert np.array_equal(part.packed_range("b", 0, 2, None), np.stack([packed[("b", e)]["full"] for e in (5, 6)]))
+    buffer = np.full((3, array.shape[-1]), np.nan, dtype=np.float32)
+    assert part.packed_range("a", 1, 4, 0, buffer) is buffer
+    assert np.array_equal(buffer, np.stack([packed[("a", e)]["grams"][0] for e in (6, 7, 8)]))
 
     monkeypatch.setattr(store, "GRAM_COMPRESS", True)
     probe_index = np.arange(BATCHES * N).reshape(BATCHES, N)
@@ -141,12 +194,32 @@ def test_plain_chunks_are_read_from_their_files_and_other_arrays_through_zarr(st
     compressed = GramPart(tmp_path)
     assert zarr_store.plain_chunk_dir(compressed._array("grams/a")) is None
     assert np.array_equal(compressed.packed_range("a", 0, 1, 1), packed[("a", 0)]["grams"][1:2])
+    buffer = np.empty((1, array.shape[-1]), dtype=np.float32)
+    assert compressed.packed_range("a", 0, 1, 1, buffer) is buffer
+    assert np.array_equal(buffer, packed[("a", 0)]["grams"][1:2])
     monkeypatch.setattr(store, "GRAM_COMPRESS", False)
     arrays = create_grams_store(tmp_path / "plain" / GRAMS_STORE, [0, 1], ["a"], {}, first, probe_index, {})
     write_epoch(arrays, 0, first)
     zarr_store.consolidate(tmp_path / "plain" / GRAMS_STORE)
     gaps = GramPart(tmp_path / "plain").packed_range("a", 0, 2, 0)
     assert np.array_equal(gaps[0], packed[("a", 0)]["grams"][0]) and np.isnan(gaps[1]).all()
+
+
+@pytest.mark.parametrize("estimator", ["minibatch_unbiased", "full_biased"])
+def test_batch_pieces_are_the_batch_panels_of_every_layer_in_chunk_pieces(stored, estimator):
+    """Read into one reused buffer, across two parts and out of order: the same columns, bit for bit."""
+    from repdyn.cka.panels import batch_panels, batch_pieces, pieces_per_layer
+    from repdyn.extract.grams_store import GramParts
+
+    parts = GramParts(stored[0])
+    epochs = [3, 4, 5, 6, 9, 0]
+    pieces = list(batch_pieces(parts, LAYERS, epochs, estimator, chunk=1000))
+    assert len(pieces) == len(LAYERS) * pieces_per_layer(parts, estimator, chunk=1000)
+    assert all(p.shape[1] <= 1000 for p in pieces)
+    expected = torch.cat(
+        [torch.cat(list(batch_panels(parts, layer, epochs, estimator)), dim=1) for layer in LAYERS], dim=1
+    )
+    assert torch.equal(torch.cat(pieces, dim=1), expected)
 
 
 @pytest.mark.slow  # a script in a subprocess: ~50 s on 2 busy cores
