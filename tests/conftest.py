@@ -24,8 +24,7 @@ RUNS = {"tiny_run", "drill_reference", "reported_run"}  # session fixtures that 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Keep the fast tier (`-m "not slow"`) fast: a test that needs one of the session's Snakemake runs must be
-    marked slow. Then start the longest chain early: the workflow modules that read reported_run (built after
-    tiny_run) go before the other workflow modules, so that its build does not end the session."""
+    marked slow."""
     unmarked = [
         item.nodeid
         for item in items
@@ -33,14 +32,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ]
     if unmarked:
         raise pytest.UsageError("needs a Snakemake run but is not marked slow: " + ", ".join(unmarked))
-    reads_report = {item.path for item in items if "reported_run" in getattr(item, "fixturenames", ())}
-
-    def rank(item: pytest.Item) -> int:
-        if "workflow" not in item.path.parent.name:
-            return 0
-        return 1 if item.path in reads_report else 2
-
-    items.sort(key=rank)  # stable: modules stay whole and in order within each rank
 
 
 @pytest.fixture(scope="session")
