@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from repdyn.cka.tile_job import epoch_vectors, tile_cka
 from repdyn.extract.grams_store import GramParts
 from repdyn.storage import atomic, zarr_labels, zarr_store
 
@@ -32,6 +30,10 @@ LAYER_PAIRS_FIGURE = "layer_pairs.png"
 
 def layer_pairs(parts: GramParts, epoch: int, estimator: str, accumulate: str) -> np.ndarray:
     """(L, L) float64 CKA between the layers of `parts.layers` at `epoch`."""
+    import torch  # here, not above: the report pages read layer pairs without torch
+
+    from repdyn.cka.tile_job import epoch_vectors, tile_cka
+
     block = torch.cat([epoch_vectors(parts, layer, [epoch], estimator) for layer in parts.layers])
     first = parts.parts[0]
     return tile_cka(block, None, estimator, accumulate, [first.batch_size] * first.batches).numpy()

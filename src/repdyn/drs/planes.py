@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from repdyn.config.integers import is_int, require_int
+from repdyn.machine.tensors import is_tensor
+
+if TYPE_CHECKING:  # tensors only when asked for: the DRS tile and assembly jobs start without torch
+    import torch
 
 DEFAULT_RESOLUTION = 50
 DEFAULT_RANGE = 0.1
@@ -44,7 +47,7 @@ _PLANESET_KEYS = (
 
 
 def as_float64_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
+    if is_tensor(x):
         x = x.detach().cpu().numpy()
     arr = np.asarray(x, dtype=np.float64)
     if arr.size == 0:
@@ -147,7 +150,7 @@ class Plane:
     ) -> Plane:
         """The plane through three normalised images of the same (any) shape, numpy or torch."""
         check_grid_settings(resolution, range_l, range_r)
-        kinds = {isinstance(x, torch.Tensor) for x in (x0, x1, x2)}
+        kinds = {is_tensor(x) for x in (x0, x1, x2)}
         if len(kinds) != 1:
             raise ValueError("x0, x1, x2 must all be torch tensors or all numpy arrays, not a mix")
         arrays = [as_float64_numpy(x, name) for x, name in ((x0, "x0"), (x1, "x1"), (x2, "x2"))]
@@ -170,7 +173,11 @@ class Plane:
         )
 
     def _out(self, arr: np.ndarray) -> Any:
-        return torch.from_numpy(arr) if self.as_torch else arr
+        if not self.as_torch:
+            return arr
+        import torch
+
+        return torch.from_numpy(arr)
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -198,7 +205,7 @@ class Plane:
 
 
 def _check_indices(indices: Any, size: int) -> np.ndarray:
-    idx = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices)
+    idx = np.asarray(indices.cpu() if is_tensor(indices) else indices)
     if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
         raise ValueError(f"point indices must be a 1-D integer array, got dtype {idx.dtype} shape {idx.shape}")
     if idx.size and (idx.min() < 0 or idx.max() >= size):
@@ -268,6 +275,8 @@ class PlaneSet:
         Points are computed in float64 and rounded once to float32, on the CPU;
         move them to any device. Plane-major order; a batch never spans planes.
         """
+        import torch
+
         require_int("batch_size", batch_size)
         per = self.points_per_plane
         for p in range(self.num_planes):
@@ -282,6 +291,8 @@ class PlaneSet:
         Large inference batches (GPU) need not be capped at R² points; flat
         index = plane·R² + point.
         """
+        import torch
+
         require_int("batch_size", batch_size)
         per, total = self.points_per_plane, self.num_points
         for start in range(0, total, batch_size):

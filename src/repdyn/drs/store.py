@@ -45,10 +45,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 import zarr
 
 from repdyn.drs.planes import PlaneSet
@@ -57,6 +56,9 @@ from repdyn.storage.integrity import require
 from repdyn.storage.zarr_store import add_array, add_epoch_axes, add_matrices, consolidate, create_group
 from repdyn.tiling.assembly import assembled_store
 from repdyn.tiling.parts import EpochParts
+
+if TYPE_CHECKING:  # only `probes` makes tensors: the tile and assembly jobs start without torch
+    import torch
 
 PROBES_STORE = "probes.zarr"
 PREDS_STORE = "preds.zarr"
@@ -172,6 +174,8 @@ class ProbePart:
 
     def probes(self, epoch: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """{layer: (weight (C, p), bias (C,))} float32 CPU tensors of one epoch."""
+        import torch
+
         i = self.epochs.index(epoch)
         return {
             layer: (

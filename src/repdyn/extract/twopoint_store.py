@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 import zarr
 
 from repdyn.storage import integrity, zarr_labels, zarr_store
@@ -25,12 +24,17 @@ from repdyn.twopoint.pairs import PAIR_TYPES
 from repdyn.twopoint.record import PairRecord
 from repdyn.twopoint.series import PairSeries, concat_epochs, epoch_observables, pair_batch
 
+if TYPE_CHECKING:  # the reader (twopoint_fit) runs without torch; the writers import it when called
+    import torch
+
 TWOPOINT_STORE = "twopoint.zarr"
 MEMBERS = ("first", "second")
 
 
 def pair_inputs(dataset: Any, record: PairRecord) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
     """(normalised images of the distinct examples, their trained-on labels, local pairs, dx2 (P,))."""
+    import torch
+
     rows, local = pair_batch(record.pairs.index)
     images = dataset.normalize(dataset.train_images[torch.as_tensor(rows)])
     labels = dataset.train_labels[torch.as_tensor(rows)].numpy()
@@ -48,6 +52,8 @@ def forward_pairs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One checkpoint's (H (P, L), Y (P,), W_CE (P,)) from a forward pass of the pair batch, `chunk` images at a
     time (the probe batch size: the network's activation memory stays that of the Gram extraction)."""
+    import torch
+
     from repdyn.models import LayerTap
 
     model.eval()

@@ -9,15 +9,19 @@ batch (a common shift cancels in h_j − h_i), hence equal on the batch-centred 
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from repdyn.cka.grams import unpack_upper
+import numpy as np
+
+from repdyn.machine.tensors import is_tensor
+
+if TYPE_CHECKING:
+    import torch
 
 
 def rows64(x: np.ndarray | torch.Tensor) -> np.ndarray:
     """(n, ...) activations as a float64 (n, p) numpy array."""
-    if isinstance(x, torch.Tensor):
+    if is_tensor(x):
         x = x.detach().cpu().numpy()
     x = np.asarray(x, dtype=np.float64)
     return x.reshape(x.shape[0], -1)
@@ -80,4 +84,8 @@ def distance_from_gram(gram: np.ndarray | torch.Tensor, pairs: np.ndarray) -> np
 
 def distance_from_packed_gram(packed: np.ndarray | torch.Tensor, n: int, pairs: np.ndarray) -> np.ndarray:
     """(P,) H from a packed upper-triangle Gram of n rows, the form the CKA extraction stores per batch."""
+    import torch
+
+    from repdyn.cka.grams import unpack_upper
+
     return distance_from_gram(unpack_upper(torch.as_tensor(packed), n), pairs)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .observables import ce_alignment, squared_distance
 
-Activations = np.ndarray | torch.Tensor
+if TYPE_CHECKING:
+    import torch
+
+    Activations = np.ndarray | torch.Tensor
 
 
 @dataclass(frozen=True)
