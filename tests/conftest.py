@@ -20,11 +20,14 @@ from support.shared import built_once
 from support.workflow import copy_run, pipeline_targets, snakemake, write_config
 
 RUNS = {"tiny_run", "drill_reference", "reported_run"}  # session fixtures that start Snakemake runs
+# The modules the two xdist workers start with: the SLURM scenarios build tiny_run (then drill_reference) while
+# the imported example, which needs no shared run, trains and runs its own workflow.
+FIRST_MODULES = ("tests/cluster/test_slurm.py", "tests/workflow/test_imports.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Keep the fast tier (`-m "not slow"`) fast: a test that needs one of the session's Snakemake runs must be
-    marked slow."""
+    marked slow. Then order the modules longest first (`module_rank`)."""
     unmarked = [
         item.nodeid
         for item in items
@@ -32,6 +35,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ]
     if unmarked:
         raise pytest.UsageError("needs a Snakemake run but is not marked slow: " + ", ".join(unmarked))
+    slow_modules = {module_of(item) for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: module_rank(module_of(item), slow_modules))
+
+
+def module_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::")[0]
+
+
+def module_rank(module: str, slow_modules: set[str]) -> int:
+    """xdist hands whole modules to the workers in this order (`--dist loadscope --no-loadscope-reorder`): the
+    first two, then the other modules with Snakemake runs, then the short modules, which fill the end evenly
+    instead of one worker running a long module alone."""
+    if module in FIRST_MODULES:
+        return FIRST_MODULES.index(module)
+    return len(FIRST_MODULES) + (module not in slow_modules)
 
 
 @pytest.fixture(scope="session")
