@@ -9,7 +9,9 @@ images), 2 torch threads. Rows, each the median of --repeats interleaved rounds:
   (what extraction did before), and channels-last in chunks of each --chunks size;
 - Grams: every layer's batch-centred Gram of every probe batch (`centred_gram`, `pack_upper`), from the
   contiguous outputs;
-- extract_part: the job itself (forward, Grams, Zarr writes) on --epochs checkpoints, ms per epoch;
+- extract_part: the job itself (forward, Grams, Zarr writes) on --epochs checkpoints, s per epoch; with
+  --baseline-src, the job of this checkout and of another checkout's src, each in fresh processes,
+  alternately for --repeats rounds (medians and their ratio, measured side by side);
 - per-epoch breakdown (--breakdown): what extraction did per epoch before and does now besides the forward:
   build the network and load its checkpoint (before) or load the weights into the network built once (now);
   write the epoch's Grams zstd-compressed, looking each array up per write (before), or uncompressed into
@@ -24,7 +26,10 @@ each Gram's largest entry.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +40,7 @@ import numpy as np
 import torch
 import zarr
 
+REPO_SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cka as bench_cka  # noqa: E402  (bench/cka.py: the cached model and probe set)
 from drs import interleaved_times  # noqa: E402
@@ -80,9 +86,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "repdyn-bench-cka")
     p.add_argument("--breakdown", action="store_true", help="also time the per-epoch steps, before and now")
     p.add_argument("--codecs", action="store_true", help="also measure codecs on the real Grams")
+    p.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="another checkout's src: time its extract_part beside this one's, in fresh processes",
+    )
+    p.add_argument("--job", default=None, help=argparse.SUPPRESS)  # inside a fresh process (--baseline-src)
     p.add_argument("--skip-layouts", action="store_true", help="skip the layout and chunk table")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.job is not None:
+        return job_process(json.loads(args.job))
     bench_cka.SUBSETS.update(train=100, test=100)  # bench/cka.py's --train-subset 100 --test-subset 100
     cache = bench_cka.cache_dir(args.work, args.width, 512)
     cache.mkdir(parents=True, exist_ok=True)
@@ -114,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         job_s = (time.perf_counter() - started) / args.epochs
     print(f"\n{'extract_part (whole job)':<48} {job_s:8.3f} s per epoch ({args.epochs} epochs)")
+    if args.baseline_src:
+        request = {"run": run, "data": str(data_path), "checkpoints": {e: str(c) for e, c in ckpts.items()}}
+        side_by_side(request, args.baseline_src, args.epochs, args.threads, args.repeats)
     if args.breakdown or args.codecs:
         result = probe_grams(model, probe, dataset.normalize, layers, torch.device("cpu"))
     if args.breakdown:
@@ -124,6 +142,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.codecs:
         print_codecs([entry["grams"][b] for entry in result.values() for b in range(entry["grams"].shape[0])])
     return 0
+
+
+def job_process(request: dict) -> int:
+    """Inside a fresh process: extract_part of the repdyn on PYTHONPATH; prints its wall seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        extract_part(
+            request["run"],
+            request["data"],
+            {int(e): c for e, c in request["checkpoints"].items()},
+            Path(tmp) / "extract",
+            bench_cka.EXTRACT_SETTINGS,
+            {"run": "bench", "extract": "bench"},
+        )
+        print(time.perf_counter() - started)
+    return 0
+
+
+def job_seconds(request: dict, src: Path, threads: int) -> float:
+    done = subprocess.run(
+        [sys.executable, __file__, "--threads", str(threads), "--job", json.dumps(request)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(src)},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"extract_part from {src} failed:\n{done.stderr[-3000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def side_by_side(request: dict, baseline_src: Path, epochs: int, threads: int, repeats: int) -> None:
+    """This checkout's extract_part and the baseline's, alternately in fresh processes: median s per epoch."""
+    sources = {"this checkout": REPO_SRC, f"baseline {baseline_src}": baseline_src}
+    times: dict[str, list[float]] = {name: [] for name in sources}
+    for _ in range(repeats):
+        for name, src in sources.items():
+            times[name].append(job_seconds(request, src, threads) / epochs)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(f"\n{'extract_part, fresh process (median of ' + str(repeats) + ')':<48} {'s/epoch':>8}  rounds")
+    for name, median in medians.items():
+        print(f"{name:<48} {median:8.3f}  {' '.join(f'{t:.3f}' for t in times[name])}")
+    this, baseline = medians.values()
+    print(f"{'this / baseline':<48} {this / baseline:8.3f}")
 
 
 def layouts(args, model, images, layers, probe, dataset) -> None:
