@@ -4,8 +4,7 @@ One forward pass of the fixed probe set per epoch (eval mode, no augmentation) s
 (epoch, layer, batch) only the Gram of the batch-centred features is kept, which every estimator derives
 from (docs/algorithms.md §1.5). Raw activations are kept only for small layers. With recorded pairs, the
 same loaded checkpoint also forwards the pairs' training images as one more small batch
-(repdyn.extract.twopoint_store: twopoint.zarr beside grams.zarr). One I/O thread reads the next checkpoint
-and writes the last epoch's Grams while the forward passes run.
+(repdyn.extract.twopoint_store: twopoint.zarr beside grams.zarr).
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -147,16 +145,6 @@ def probe_grams(
     return out
 
 
-def prefetched(paths: Sequence[Any], load: Callable[[Any], Any], io: Executor) -> Iterator[Any]:
-    """`load` of each path in order, each started on `io` as the one before it is handed out: the next
-    checkpoint is read while the caller forwards the current one."""
-    pending = io.submit(load, paths[0]) if paths else None
-    for i in range(len(paths)):
-        loaded = pending.result()
-        pending = io.submit(load, paths[i + 1]) if i + 1 < len(paths) else None
-        yield loaded
-
-
 def extract_part(
     run: Mapping[str, Any],
     dataset_path: str | os.PathLike,
@@ -183,22 +171,16 @@ def extract_part(
     layer_labels = run_layer_labels(run["model"])
     pair_batch = pair_inputs(dataset, pairs) if pairs is not None else None
     observed = []
-    with (
-        float32_precision(settings["tf32"]),
-        atomic.atomic_path(out_dir) as tmp,
-        ThreadPoolExecutor(1, thread_name_prefix="extract-io") as io,  # joined before the directory is renamed
-    ):
+    with float32_precision(settings["tf32"]), atomic.atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         arrays = None
         model = None
-        written: Future | None = None
-        states = prefetched([checkpoints[e] for e in epochs[1:]], load_checkpoint, io)
         for position, epoch in enumerate(epochs):
             started = time.perf_counter()
             if model is None:  # the network is built once; later epochs only load their weights into it
                 model = load_checkpoint_model(checkpoints[epoch], run, dataset, device=str(dev))
             else:
-                model.load_state_dict(next(states)["model"])
+                model.load_state_dict(load_checkpoint(checkpoints[epoch])["model"])
             layers = model.analysed_layers
             result = probe_grams(
                 model,
@@ -214,15 +196,11 @@ def extract_part(
                 arrays = create_grams_store(
                     tmp / GRAMS_STORE, epochs, layers, layer_labels, result, dataset.probe_index.numpy(), attrs
                 )
-            if written is not None:
-                written.result()  # one epoch's Grams in flight at most; a failed write stops the job here
-            written = io.submit(write_epoch, arrays, position, result)
+            write_epoch(arrays, position, result)
             if pair_batch is not None:
                 images, labels, local, _ = pair_batch
                 observed.append(forward_pairs(model, images, labels, local, layers, dev, chunk=int(probe.shape[1])))
             log.info("epoch %d: %d layers in %.1f s", epoch, len(layers), time.perf_counter() - started)
-        if written is not None:
-            written.result()
         zarr_store.consolidate(tmp / GRAMS_STORE)
         if pairs is not None:
             series = stack_epochs(epochs, observed, layers, pairs.pairs.index, pairs.pairs.kind, pair_batch[3])

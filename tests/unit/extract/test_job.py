@@ -1,11 +1,7 @@
-"""The extraction job's helpers: the forward's layout (channels-last in chunks on CPUs for wide enough networks,
-with the same Grams and raw activations as a contiguous forward of the whole batch) and the checkpoints read
-ahead on the I/O thread."""
+"""The extraction forward's layout: channels-last in chunks on CPUs for wide enough networks, with the same Grams
+and raw activations as a contiguous forward of the whole batch."""
 
 from __future__ import annotations
-
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -76,40 +72,3 @@ def test_chunked_channels_last_extraction_matches_a_contiguous_forward(fmnist, m
     assert set(layer for layer in layers if "raw" in result[layer]) == {"layer4", "linear"}  # <= 1024 features
     for layer in ("layer4", "linear"):
         np.testing.assert_allclose(result[layer]["raw"], direct[layer].numpy(), rtol=1e-4, atol=1e-5)  # NCHW order
-
-
-def test_prefetched_hands_out_every_load_in_order_and_reads_the_next_one_meanwhile():
-    events: list[str] = []
-    read_b = threading.Event()
-
-    def load(path: str) -> str:
-        events.append(f"load {path}")
-        if path == "b":
-            read_b.set()
-        return path.upper()
-
-    with ThreadPoolExecutor(1) as io:
-        states = extract.prefetched(["a", "b", "c"], load, io)
-        assert next(states) == "A"
-        assert read_b.wait(timeout=10)  # while the caller works on "A", "b" is read without being asked for
-        assert events == ["load a", "load b"]
-        assert list(states) == ["B", "C"]
-    assert events == ["load a", "load b", "load c"]
-
-
-def test_prefetched_of_nothing_loads_nothing():
-    with ThreadPoolExecutor(1) as io:
-        assert list(extract.prefetched([], lambda path: pytest.fail("loaded"), io)) == []
-
-
-def test_a_failed_load_is_raised_to_the_caller():
-    def load(path: str) -> str:
-        if path == "bad.pt":
-            raise ValueError("bad.pt: not a checkpoint")
-        return path
-
-    with ThreadPoolExecutor(1) as io:
-        states = extract.prefetched(["good.pt", "bad.pt"], load, io)
-        assert next(states) == "good.pt"
-        with pytest.raises(ValueError, match="bad.pt: not a checkpoint"):
-            next(states)
