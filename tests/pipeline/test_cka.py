@@ -154,6 +154,38 @@ def test_killed_extraction_leaves_no_part(checkpoints, fmnist_path, tmp_path, mo
     assert list(tmp_path.iterdir()) == []
 
 
+def test_one_part_of_four_epochs_equals_two_parts_of_two(parts, checkpoints, fmnist_path, tmp_path):
+    """One job over four epochs loads three checkpoints into the network it built for the first: the stored
+    arrays equal those of the two-epoch parts, bit for bit."""
+    settings = {"raw_max_features": 16, "full_gram": True, "tf32": False}
+    extract_part(RUN, fmnist_path, checkpoints, tmp_path / "all", settings, {"extract": "test", "run": "test"})
+    whole = zarr.open_group(str(tmp_path / "all" / "grams.zarr"), mode="r")
+    halves = [zarr.open_group(str(part / "grams.zarr"), mode="r") for part in parts]
+    assert list(whole["epoch"][:]) == EPOCHS
+    for name, array in whole["grams"].arrays():
+        assert np.array_equal(array[:], np.concatenate([h[f"grams/{name}"][:] for h in halves])), name
+    for kind in ("raw", "full"):
+        for name, array in whole[kind].arrays():
+            assert np.array_equal(array[:], np.concatenate([h[f"{kind}/{name}"][:] for h in halves])), (kind, name)
+
+
+def test_a_failed_write_stops_the_extraction_and_leaves_no_part(checkpoints, fmnist_path, tmp_path, monkeypatch):
+    import repdyn.extract.job as extract
+
+    real = extract.write_epoch
+
+    def full_disk_at_the_third_epoch(arrays, position, result):
+        if position == 2:
+            raise OSError(28, "No space left on device")
+        real(arrays, position, result)
+
+    monkeypatch.setattr(extract, "write_epoch", full_disk_at_the_third_epoch)
+    settings = {"raw_max_features": 0, "full_gram": False, "tf32": False}
+    with pytest.raises(OSError, match="No space left"):
+        extract_part(RUN, fmnist_path, checkpoints, tmp_path / "part", settings, {})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cross_run_tile_equals_pairwise_cka(checkpoints, parts, fmnist, fmnist_path, tmp_path):
     """Rows from one run, columns from an independently initialised one (the paper's Appendix H.1)."""
     from repdyn.cka import cka
