@@ -35,10 +35,10 @@ SCRATCH_BYTES_PER_S = 1e9
 # (docs/cost-model.md, "Calibration"), where per-unit costs above do not explain the difference. A rule not
 # listed keeps factor 1. GPU estimates are not calibrated (no GPU run measured yet).
 CPU_CALIBRATION: dict[str, float] = {
-    # paper-grid run, tiles of 1001 x 1001 epochs, 2 threads: diagonal 273-287 s against 168 modelled,
-    # off-diagonal 637 s against 337 (reading and checking 2-4 GB of Grams per layer is not GEMM-bound).
-    # Measured before tiles streamed their blocks on a read-ahead thread: to be recalibrated on the next run.
-    "cka_tile": 1.8,
+    # the second paper-grid run (tiles of 1001 x 1001 epochs, 6 layers, 2 threads, streamed blocks): its 10
+    # tiles took 1453 s, 0.78 of the model; about a third of each job is the input check reading every byte
+    # of its 12.6-25 GB of Grams once more before the tile reads them (docs/paper-grid.md).
+    "cka_tile": 0.78,
 }
 
 
