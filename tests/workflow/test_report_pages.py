@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 from support.configs import report_raw
-from support.workflow import planned_jobs, snakemake, write_config
+from support.workflow import copy_run, planned_jobs, snakemake, write_config
 
 from repdyn.report.summary import cell
 
@@ -185,8 +185,10 @@ def test_index_compares_experiments_and_draws_the_width_study(reported):
 
 
 @pytest.mark.slow
-def test_a_report_follows_its_results_and_nothing_else(reported):
-    work, cfg = reported
+def test_a_report_follows_its_results_and_nothing_else(reported, tmp_path):
+    # on a copy: the other worker reads the shared run's report pages meanwhile (snakemake --report)
+    work = copy_run(reported[0], tmp_path / "w")
+    cfg = work / reported[1].name
     assert planned_jobs(work, cfg) == {}
     # report settings enter no id: they rebuild the reports and nothing else
     tuned = report_raw()

@@ -103,7 +103,10 @@ def test_tile_memory_follows_the_block_size():
         return 3 * block * (512 * 513 / 2) * 4 + 2 * block**2 * 8 + 4 * block * 8192 * 8
 
     assert big_mb - small_mb == pytest.approx(resources.MEM_SAFETY * (held(2000) - held(250)) / 1e6, abs=200)
-    assert estimate(big, "cka_tile")["runtime"] > estimate(small, "cka_tile")["runtime"]
+    # runtime too, once a tile is past the request's floor (resources.RUNTIME_FLOOR_MIN)
+    largest = paper_plan(cka={"block": 4001})
+    assert estimate(largest, "cka_tile")["runtime"] > estimate(small, "cka_tile")["runtime"]
+    assert estimate(small, "cka_tile")["runtime"] == resources.RUNTIME_FLOOR_MIN
 
 
 def test_gpu_keys_only_for_gpu_rules_on_cuda(monkeypatch):
